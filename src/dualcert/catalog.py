@@ -1,0 +1,108 @@
+"""The service catalog: which services a role brings (see data/catalog.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from .errors import UsageError
+from .yamlfile import Reader, parse_yaml
+
+STARTTLS_PROTOCOLS = ("xmpp", "xmpp-server", "smtp", "imap", "pop3", "ftp", "ldap", "postgres")
+PREFERENCES = ("rsa", "ecdsa", "either")
+SERVICE_KEYS = frozenset({"name", "port", "starttls", "rsa_unit", "ecdsa_unit", "prefers", "label", "note",
+                          "xmpp_domain", "sni", "enabled"})
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port: int
+    starttls: str | None = None
+    rsa_unit: str | None = "tomcat"
+    ecdsa_unit: str | None = "tomcat-ECDSA"
+    prefers: str = "either"
+    label: str = ""
+    note: str = ""
+    xmpp_domain: str | None = None
+    sni: str | None = None
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    description: str
+    services: dict[str, ServiceSpec]
+
+
+def read_service(reader: Reader, name: str, base: ServiceSpec | None) -> ServiceSpec | None:
+    """Read one service mapping, on top of `base` (the role's default) when there is one.
+    Returns None for `enabled: false`."""
+    reader.reject_unknown(SERVICE_KEYS)
+    if reader.get("enabled", bool, True) is False:
+        return None
+    port = reader.get("port", int, base.port if base else None)
+    if port is None:
+        raise reader.error(None, f"service {name!r} has no port and no role default",
+                           "add 'port: <number>' to the service")
+    if not 1 <= port <= 65535:
+        raise reader.error("port", f"port {port} of service {name!r} is out of range", "use a port from 1 to 65535")
+    starttls = reader.get("starttls", str, base.starttls if base else None)
+    if starttls is not None and starttls not in STARTTLS_PROTOCOLS:
+        raise reader.error("starttls", f"unknown starttls protocol {starttls!r}",
+                           f"use one of: {', '.join(STARTTLS_PROTOCOLS)}, or omit it for direct TLS")
+    prefers = reader.get("prefers", str, base.prefers if base else "either")
+    if prefers not in PREFERENCES:
+        raise reader.error("prefers", f"'prefers' must be one of {', '.join(PREFERENCES)}, got {prefers!r}",
+                           "say which family a browser offering both should get, or 'either'")
+    template = base or ServiceSpec(name=name, port=port)
+
+    def text(key: str) -> str | None:
+        return reader.get(key, str, getattr(template, key)) if key in reader.data else getattr(template, key)
+
+    return replace(
+        template, name=name, port=port, starttls=starttls, prefers=prefers,
+        rsa_unit=text("rsa_unit"), ecdsa_unit=text("ecdsa_unit"), label=text("label") or "",
+        note=text("note") or "", xmpp_domain=text("xmpp_domain"), sni=text("sni"),
+    )
+
+
+def load_catalog(path: Path | None = None) -> dict[str, Role]:
+    """The shipped catalog, or a user's catalog file of the same shape."""
+    if path is None:
+        return _shipped()
+    return _parse(path.read_text(encoding="utf-8"), path)
+
+
+@cache
+def _shipped() -> dict[str, Role]:
+    source = resources.files("dualcert") / "data" / "catalog.yaml"
+    return _parse(source.read_text(encoding="utf-8"), "dualcert/data/catalog.yaml")
+
+
+def _parse(text: str, path: Path | str) -> dict[str, Role]:
+    top = Reader(parse_yaml(text, path, what="catalog"), path, "the catalog")
+    roles_reader = top.child("roles", top.get("roles", dict, required=True), "roles")
+    roles: dict[str, Role] = {}
+    for role_name, role_data in roles_reader.data.items():
+        role = roles_reader.child(role_name, role_data, f"role {role_name!r}")
+        services_reader = role.child("services", role.get("services", dict, {}), f"services of role {role_name!r}")
+        services: dict[str, ServiceSpec] = {}
+        for service_name, service_data in services_reader.data.items():
+            spec = read_service(services_reader.child(service_name, service_data, f"service {service_name!r}"),
+                                service_name, None)
+            if spec is not None:
+                services[service_name] = spec
+        roles[role_name] = Role(role_name, role.get("description", str, ""), services)
+    return roles
+
+
+def role_or_error(roles: dict[str, Role], name: str, reader: Reader, key: str) -> Role:
+    if name not in roles:
+        raise reader.error(key, f"unknown role {name!r}", f"use one of: {', '.join(sorted(roles))}")
+    return roles[name]
+
+
+__all__ = ["PREFERENCES", "STARTTLS_PROTOCOLS", "Role", "ServiceSpec", "UsageError", "load_catalog"]

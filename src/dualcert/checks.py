@@ -1,0 +1,261 @@
+"""The policy rules, as pure functions of a Case: (expectation, observation, chain facts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from functools import cached_property
+
+from . import remedies
+from .chain import ChainFacts, TrustStore, Validation, chain_facts, hostname_matches
+from .inventory import Endpoint
+from .observation import Observation, Outcome
+from .offers import Offer, TLSVersion
+from .policy import Expectation
+
+
+class Status(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    NA = "n/a"     # nothing to check (no certificate presented, rule off)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    status: Status
+    message: str
+    fix: str = ""
+
+    def text(self) -> str:
+        return f"{self.message}\n  fix: {self.fix}" if self.fix else self.message
+
+
+@dataclass
+class Case:
+    """Everything one test needs; chain facts and validation are computed once, lazily."""
+
+    endpoint: Endpoint
+    offer: Offer
+    version: TLSVersion
+    expectation: Expectation
+    observation: Observation
+    trust: TrustStore | None
+    now: dt.datetime
+
+    @property
+    def test_id(self) -> str:
+        return self.observation.key.test_id
+
+    @cached_property
+    def chain(self) -> ChainFacts:
+        return chain_facts(self.observation.chain_der)
+
+    @cached_property
+    def validation(self) -> Validation:
+        if self.trust is None:
+            return Validation(None, "no trust bundle configured")
+        return self.trust.validate(self.observation.chain_der, self.now)
+
+    @property
+    def has_chain(self) -> bool:
+        return self.observation.outcome is Outcome.OK and bool(self.chain.certs)
+
+    @property
+    def family(self) -> str:
+        return self.chain.leaf.key_type if self.has_chain else ""
+
+
+def _where(case: Case) -> str:
+    o = case.observation
+    return f"{case.endpoint.node} {case.endpoint.service.name} ({o.host}:{o.port}), {case.offer.value} offer over " \
+           f"{case.version.value.replace('tls', 'TLS ')}"
+
+
+def _seen_leaf(case: Case) -> str:
+    leaf = case.chain.leaf
+    strength = f"{leaf.curve}" if leaf.curve else f"{leaf.key_size}-bit"
+    origin = "self-signed" if leaf.self_signed else f"issued by {leaf.issuer_common_name or leaf.issuer}"
+    return f"{leaf.key_type} ({strength}) leaf {leaf.common_name or leaf.subject!r}, {origin}"
+
+
+def _no_chain(case: Case, rule: str) -> Finding:
+    o = case.observation
+    if o.outcome is Outcome.OK and case.chain.parse_error:
+        return Finding(rule, Status.FAIL, f"{_where(case)}: {case.chain.parse_error}",
+                       remedies.sign_with_ca(case.endpoint, "ECDSA" if case.offer is Offer.ECDSA else "RSA"))
+    return Finding(rule, Status.NA, f"{_where(case)}: no certificate to check ({o.outcome.value})")
+
+
+def presented_key(case: Case) -> Finding:
+    rule, expected, o = "presented_key", case.expectation.presents, case.observation
+    if o.outcome is Outcome.UNSUPPORTED and not case.expectation.version_required:
+        return Finding(rule, Status.NA, f"{_where(case)}: the server does not offer "
+                       f"{case.version.value.replace('tls', 'TLS ')} (the policy makes it optional)")
+    if o.outcome is Outcome.OK and case.chain.certs:
+        family = case.family
+        seen = _seen_leaf(case)
+        if expected == "refused":
+            return Finding(rule, Status.FAIL, f"{_where(case)}: expected no certificate (refused), saw {seen}",
+                           remedies.stop_ecdsa(case.endpoint))
+        if expected == "any" or expected.upper() == family or (expected == "ecdsa" and family == "ECDSA"):
+            return Finding(rule, Status.PASS, f"{_where(case)}: {seen}")
+        fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
+        if expected == "ecdsa" and case.offer is Offer.DEFAULT:
+            fix = (f"a browser offering both should get {remedies.unit_for(case.endpoint, 'ECDSA')} here; "
+                   f"{remedies.ecdsa_signed_by_rsa(case.endpoint)}")
+        return Finding(rule, Status.FAIL, f"{_where(case)}: expected a {expected.upper()} certificate, saw {seen}", fix)
+    seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
+    if expected == "refused" and o.outcome in (Outcome.REFUSED, Outcome.NO_CERTIFICATE) or \
+            expected == "refused" and o.outcome is Outcome.ERROR and o.phase == "handshake":
+        return Finding(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
+    if o.outcome is Outcome.REFUSED:
+        fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
+        return Finding(rule, Status.FAIL, f"{_where(case)}: expected a {expected.upper()} certificate, "
+                       f"but the server refused the offer: {seen}", fix)
+    return Finding(rule, Status.FAIL, f"{_where(case)}: expected a {expected.upper() if expected != 'any' else ''} "
+                   f"certificate, the probe got {seen}".replace("a  cert", "a cert"), remedies.unreachable(case.endpoint))
+
+
+def chain_algorithm(case: Case) -> Finding:
+    rule = "chain_algorithm"
+    if not case.has_chain:
+        return _no_chain(case, rule)
+    if case.expectation.chain_algorithm == "any":
+        return Finding(rule, Status.NA, "chain algorithm not constrained by the policy")
+    if case.family != "ECDSA":
+        return Finding(rule, Status.NA, f"{_where(case)}: {case.family} leaf; the rule concerns ECDSA leaves")
+    certs = list(case.chain.certs)
+    if case.validation.trusted:
+        certs += [c for c in case.validation.path if c.sha256 not in {x.sha256 for x in certs}]
+    bad = [c for c in certs if c.signed_with != "ECDSA"]
+    if bad:
+        names = ", ".join(f"{c.common_name or c.subject} ({c.signature_algorithm})" for c in bad)
+        return Finding(rule, Status.FAIL, f"{_where(case)}: ECDSA leaf with RSA signatures in its chain: {names}",
+                       remedies.ecdsa_signed_by_rsa(case.endpoint))
+    return Finding(rule, Status.PASS, f"{_where(case)}: ECDSA signatures throughout ({len(certs)} certificates)")
+
+
+def issuer(case: Case) -> Finding:
+    rule, exp = "issuer", case.expectation
+    if not case.has_chain:
+        return _no_chain(case, rule)
+    leaf, family = case.chain.leaf, case.family
+    if exp.signing == "ca" and leaf.self_signed:
+        return Finding(rule, Status.FAIL, f"{_where(case)}: expected a CA-signed certificate, saw {_seen_leaf(case)}",
+                       remedies.sign_with_ca(case.endpoint, family))
+    if exp.signing == "self" and not leaf.self_signed:
+        return Finding(rule, Status.FAIL, f"{_where(case)}: expected a self-signed certificate, saw {_seen_leaf(case)}",
+                       "change the policy to a CA-signed profile if the site now uses a CA")
+    wanted = exp.issuers.get("ecdsa" if family == "ECDSA" else "rsa")
+    if wanted and not leaf.self_signed:
+        candidates = [leaf.issuer]
+        from .chain import issuer_sha256_candidates
+
+        shas = {c.sha256 for c in issuer_sha256_candidates(case.chain, case.validation)}
+        dn_ok = wanted.dn is None or _same_dn(wanted.dn, leaf.issuer)
+        sha_ok = wanted.sha256 is None or wanted.sha256 in shas
+        if not (dn_ok and sha_ok):
+            want = " and ".join(x for x in (wanted.dn and f"DN {wanted.dn!r}",
+                                            wanted.sha256 and f"SHA-256 {wanted.sha256[:16]}…") if x)
+            return Finding(rule, Status.FAIL, f"{_where(case)}: expected issuer {want}, saw {candidates[0]!r}",
+                           remedies.sign_with_ca(case.endpoint, family))
+    what = "self-signed" if leaf.self_signed else f"issued by {leaf.issuer}"
+    return Finding(rule, Status.PASS, f"{_where(case)}: {family} leaf {what}")
+
+
+def _same_dn(a: str, b: str) -> bool:
+    def norm(dn: str) -> list[str]:
+        return sorted(part.strip().lower() for part in dn.split(","))
+
+    return norm(a) == norm(b)
+
+
+def trust(case: Case) -> Finding:
+    rule, level = "trust", case.expectation.trust
+    if not case.has_chain:
+        return _no_chain(case, rule)
+    if level == "off":
+        return Finding(rule, Status.NA, "trust not required by the policy")
+    v = case.validation
+    if v.trusted:
+        return Finding(rule, Status.PASS, f"{_where(case)}: {v.detail}")
+    if v.trusted is None:
+        return Finding(rule, Status.FAIL if level == "required" else Status.WARN,
+                       f"{_where(case)}: the policy requires trust but the inventory has no trust bundle",
+                       "add 'trust: <PEM file of your roots>' (or 'trust: mozilla') to the inventory")
+    return Finding(rule, Status.FAIL if level == "required" else Status.WARN,
+                   f"{_where(case)}: {_seen_leaf(case)} is not trusted: {v.detail}",
+                   remedies.add_trust(case.endpoint, case.family))
+
+
+def hostname(case: Case) -> Finding:
+    rule, level = "hostname", case.expectation.hostname
+    if not case.has_chain:
+        return _no_chain(case, rule)
+    if level == "off":
+        return Finding(rule, Status.NA, "hostname not checked by the policy")
+    name = case.endpoint.service.sni or case.endpoint.host
+    ok, detail = hostname_matches(case.observation.chain_der, name)
+    if ok:
+        return Finding(rule, Status.PASS, f"{_where(case)}: {detail}")
+    leaf = case.chain.leaf
+    names = ", ".join([*leaf.san_dns, *leaf.san_ip]) or f"no SAN (CN {leaf.common_name!r})"
+    return Finding(rule, Status.FAIL if level == "required" else Status.WARN,
+                   f"{_where(case)}: {detail}; the certificate names {names}",
+                   remedies.hostname(case.endpoint, case.family))
+
+
+def key_strength(case: Case) -> Finding:
+    rule, exp = "key_strength", case.expectation
+    if not case.has_chain:
+        return _no_chain(case, rule)
+    leaf = case.chain.leaf
+    if leaf.key_type == "RSA":
+        ok = (leaf.key_size or 0) >= exp.rsa_min_bits
+        want = f"RSA of at least {exp.rsa_min_bits} bits"
+        seen = f"RSA {leaf.key_size} bits"
+    elif leaf.key_type == "ECDSA":
+        ok = leaf.curve in exp.ec_curves
+        want, seen = f"a curve in {', '.join(exp.ec_curves)}", f"curve {leaf.curve}"
+    else:
+        ok, want, seen = False, "an RSA or ECDSA key", leaf.key_type
+    if ok:
+        return Finding(rule, Status.PASS, f"{_where(case)}: {seen}")
+    return Finding(rule, Status.FAIL, f"{_where(case)}: expected {want}, saw {seen}",
+                   remedies.weak_key(case.endpoint, case.family))
+
+
+def expiry(case: Case) -> Finding:
+    rule, exp = "expiry", case.expectation
+    if not case.has_chain:
+        return _no_chain(case, rule)
+    soonest = min(case.chain.certs, key=lambda c: c.not_after)
+    days = soonest.days_left(case.now)
+    which = "leaf" if soonest is case.chain.leaf else f"chain certificate {soonest.common_name or soonest.subject!r}"
+    future = [c for c in case.chain.certs if c.not_before > case.now]
+    if future:
+        return Finding(rule, Status.FAIL, f"{_where(case)}: {future[0].common_name!r} is not valid until "
+                       f"{future[0].not_before:%Y-%m-%d}", "check the node's clock and the certificate's dates")
+    summary = f"{which} expires {soonest.not_after:%Y-%m-%d} ({days:.0f} days left)"
+    if days < exp.fail_days:
+        state = "has expired" if days < 0 else f"expires in {days:.0f} days (policy fails under {exp.fail_days})"
+        return Finding(rule, Status.FAIL, f"{_where(case)}: {which} {state}", remedies.renew(case.endpoint, case.family))
+    if days < exp.warn_days:
+        return Finding(rule, Status.WARN, f"{_where(case)}: {summary}; warn window is {exp.warn_days} days",
+                       remedies.renew(case.endpoint, case.family))
+    return Finding(rule, Status.PASS, f"{_where(case)}: {summary}")
+
+
+RULES: dict[str, Callable[[Case], Finding]] = {
+    "presented_key": presented_key,
+    "chain_algorithm": chain_algorithm,
+    "issuer": issuer,
+    "trust": trust,
+    "hostname": hostname,
+    "key_strength": key_strength,
+    "expiry": expiry,
+}

@@ -1,0 +1,186 @@
+"""The inventory: which nodes and TLS services to probe (see README, "Inventory reference")."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .catalog import Role, ServiceSpec, load_catalog, read_service, role_or_error
+from .errors import UsageError
+from .yamlfile import Reader, load_yaml
+
+INVENTORY_KEYS = frozenset({"site", "trust", "nodes", "catalog", "defaults"})
+NODE_KEYS = frozenset({"name", "host", "address", "role", "cluster", "services", "sni"})
+_HOST = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+MOZILLA = "mozilla"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One TLS service on one node: the unit that is probed."""
+
+    node: str
+    cluster: str
+    role: str
+    host: str
+    address: str | None
+    service: ServiceSpec
+
+    @property
+    def port(self) -> int:
+        return self.service.port
+
+    @property
+    def name(self) -> str:
+        return f"{self.node}:{self.service.name}"
+
+    @property
+    def connect_to(self) -> str:
+        return self.address or self.host
+
+    @property
+    def sni(self) -> str | None:
+        """SNI is a host name; RFC 6066 forbids sending an IP address."""
+        name = self.service.sni or self.host
+        return None if _is_ip(name) else name
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    host: str
+    address: str | None
+    role: str
+    cluster: str
+    services: tuple[ServiceSpec, ...]
+
+
+@dataclass(frozen=True)
+class Inventory:
+    site: str
+    path: Path
+    trust: Path | str | None  # a PEM bundle, "mozilla", or None
+    nodes: tuple[Node, ...]
+
+    def endpoints(self) -> list[Endpoint]:
+        return [Endpoint(n.name, n.cluster, n.role, n.host, n.address, s) for n in self.nodes for s in n.services]
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def load_inventory(path: Path) -> Inventory:
+    top = Reader(load_yaml(path, what="inventory"), path, "the inventory")
+    top.reject_unknown(INVENTORY_KEYS)
+    site = top.get("site", str, None) or path.stem
+    if not _NAME.match(site):
+        raise top.error("site", f"site name {site!r} is not usable as a file name",
+                        "use letters, digits, '.', '_' or '-' (it names reports/<site>.html)")
+    roles = _catalog(top, path)
+    trust = _trust(top, path)
+    raw_nodes = top.get("nodes", list, required=True,
+                        hint="add 'nodes:' with at least one '- name: ..., host: ..., role: ...' entry")
+    if not raw_nodes:
+        raise top.error("nodes", "the inventory lists no nodes", "add at least one node under 'nodes:'")
+    nodes: list[Node] = []
+    seen: dict[str, int | None] = {}
+    for index, raw in enumerate(raw_nodes):
+        node = _node(top.child("nodes", raw, f"node #{index + 1}"), roles, site)
+        if node.name in seen:
+            raise UsageError(f"duplicate node name {node.name!r} (first at line {seen[node.name]})",
+                             file=path, line=getattr(raw, "line", None),
+                             fix="give every node a unique name")
+        seen[node.name] = getattr(raw, "line", None)
+        nodes.append(node)
+    return Inventory(site, path, trust, tuple(nodes))
+
+
+def _catalog(top: Reader, path: Path) -> dict[str, Role]:
+    custom = top.get("catalog", str, None)
+    if custom is None:
+        return load_catalog()
+    catalog_path = (path.parent / custom).resolve()
+    try:
+        return load_catalog(catalog_path)
+    except OSError as exc:
+        raise top.error("catalog", f"cannot read catalog {catalog_path}: {exc.strerror}",
+                        "point 'catalog:' at a readable YAML file, relative to the inventory") from None
+
+
+def _trust(top: Reader, path: Path) -> Path | str | None:
+    trust = top.get("trust", str, None)
+    if trust is None or trust == MOZILLA:
+        return trust
+    bundle = (path.parent / trust).resolve()
+    if not bundle.is_file():
+        raise top.error("trust", f"trust bundle {bundle} does not exist",
+                        "point 'trust:' at a PEM file of the site's roots (relative to the inventory), "
+                        "or use 'trust: mozilla' for public CAs")
+    try:
+        data = bundle.read_bytes()
+    except OSError as exc:
+        raise top.error("trust", f"cannot read trust bundle {bundle}: {exc.strerror}",
+                        "make the file readable") from None
+    from .chain import load_pem_bundle  # deferred: inventory loading stays light
+
+    try:
+        load_pem_bundle(data)
+    except ValueError as exc:
+        raise top.error("trust", f"trust bundle {bundle} is not usable: {exc}",
+                        "give a PEM file with one or more '-----BEGIN CERTIFICATE-----' blocks") from None
+    return bundle
+
+
+def _node(reader: Reader, roles: dict[str, Role], site: str) -> Node:
+    reader.reject_unknown(NODE_KEYS)
+    name = reader.get("name", str, required=True, hint="give every node a 'name:'")
+    if not _NAME.match(name):
+        raise reader.error("name", f"node name {name!r} has characters that cannot be used in test ids",
+                           "use letters, digits, '.', '_' or '-'")
+    host = reader.get("host", str, required=True, hint=f"give node {name!r} a 'host:' (its DNS name)")
+    if not _HOST.match(host) and not _is_ip(host):
+        raise reader.error("host", f"host {host!r} of node {name!r} is not a DNS name or IP address",
+                           "write the node's fully qualified name, e.g. uccx-pub.example.com")
+    address = reader.get("address", str, None)
+    if address is not None and not _is_ip(address):
+        raise reader.error("address", f"address {address!r} of node {name!r} is not an IP address",
+                           "write an IPv4 or IPv6 address, or drop 'address:' to resolve the host name")
+    role_name = reader.get("role", str, "generic")
+    role = role_or_error(roles, role_name, reader, "role")
+    cluster = reader.get("cluster", str, site)
+    services = dict(role.services)
+    raw_services = reader.get("services", list, [])
+    for index, raw in enumerate(raw_services):
+        service_reader = reader.child("services", raw, f"service #{index + 1} of node {name!r}")
+        service_name = service_reader.get("name", str, required=True, hint="give every service a 'name:'")
+        if not _NAME.match(service_name):
+            raise service_reader.error("name", f"service name {service_name!r} has unusable characters",
+                                       "use letters, digits, '.', '_' or '-'")
+        spec = read_service(service_reader, service_name, services.get(service_name))
+        if spec is None:
+            services.pop(service_name, None)
+        else:
+            services[service_name] = spec
+    if not services:
+        raise reader.error(None, f"node {name!r} has no services (role {role_name!r} brings none)",
+                           "give the node a role such as uccx, or list its 'services:' with name and port")
+    sni = reader.get("sni", str, None)
+    specs = tuple(s if s.sni or not sni else _with_sni(s, sni) for s in services.values())
+    return Node(name, host, address, role_name, cluster, specs)
+
+
+def _with_sni(spec: ServiceSpec, sni: str) -> ServiceSpec:
+    from dataclasses import replace
+
+    return replace(spec, sni=sni)

@@ -1,0 +1,145 @@
+"""The lab's estate: which certificates each node holds in each deployment state, how its
+services prefer them, and the inventory/policy files that describe it to the suite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from cryptography.hazmat.primitives import serialization
+
+from ..catalog import ServiceSpec, load_catalog
+from ..offers import TLSVersion
+from ..tls import server_context
+from .pki import CA, Issued, KeySpec, self_signed
+from .server import ServedEndpoint
+
+STATES = ("S1", "S2", "S3", "S4", "rsa-only")
+# What the digest's table says each state holds: (RSA certificate, ECDSA certificate).
+STATE_CERTS = {
+    "S1": ("self", "self"),
+    "S2": ("rsa-ca", "rsa-ca"),     # tomcat-ECDSA signed by the RSA CA (CSCvb58580)
+    "S3": ("rsa-ca", "ec-ca"),      # best practice
+    "S4": ("rsa-ca", "self"),
+    "rsa-only": ("rsa-ca", None),   # ECDSA-disable COP: never presented
+}
+DOMAIN = "lab.dualcert.test"
+
+# Browser-like preference lists for the servers, RSA-first or ECDSA-first.
+_PREFER = {
+    "rsa": ("aRSA:aECDSA:!aNULL:@SECLEVEL=0",
+            "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:rsa_pkcs1_sha256:rsa_pkcs1_sha384:"
+            "rsa_pkcs1_sha512:rsa_pkcs1_sha1:ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384:"
+            "ecdsa_secp521r1_sha512:ecdsa_sha1"),
+    "ecdsa": ("aECDSA:aRSA:!aNULL:@SECLEVEL=0",
+              "ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384:ecdsa_secp521r1_sha512:ecdsa_sha1:"
+              "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:rsa_pkcs1_sha256:rsa_pkcs1_sha384:"
+              "rsa_pkcs1_sha512:rsa_pkcs1_sha1"),
+}
+
+
+@dataclass(frozen=True)
+class LabNode:
+    name: str
+    role: str
+    cluster: str
+    state: str
+
+    @property
+    def host(self) -> str:
+        return f"{self.name}.{DOMAIN}"
+
+
+def default_nodes(states: tuple[str, ...] = STATES, collab: bool = True) -> list[LabNode]:
+    """A UCCX publisher, subscriber and SocialMiner per state; plus, in S3, a CUCM and an
+    IM&P node so the catalog's other roles (and XMPP STARTTLS) are exercised."""
+    nodes: list[LabNode] = []
+    for state in states:
+        cluster = state.lower()
+        nodes += [LabNode(f"{cluster}-uccx-pub", "uccx", cluster, state),
+                  LabNode(f"{cluster}-uccx-sub", "uccx", cluster, state),
+                  LabNode(f"{cluster}-sm", "socialminer", cluster, state)]
+    if collab:
+        nodes += [LabNode("collab-cucm", "cucm", "collab", "S3"), LabNode("collab-imp", "imp", "collab", "S3")]
+    return nodes
+
+
+class LabPKI:
+    """RSA root + issuing CA, EC root + issuing CA; leaves are issued per node on demand."""
+
+    def __init__(self) -> None:
+        self.rsa_root = CA.root("dualcert Lab RSA Root CA", KeySpec.rsa(2048))
+        self.rsa_issuing = self.rsa_root.sub_ca("dualcert Lab RSA Issuing CA")
+        self.ec_root = CA.root("dualcert Lab EC Root CA", KeySpec.ec("secp384r1"))
+        self.ec_issuing = self.ec_root.sub_ca("dualcert Lab EC Issuing CA")
+
+    def roots_pem(self) -> bytes:
+        return b"".join(ca.cert.public_bytes(serialization.Encoding.PEM) for ca in (self.rsa_root, self.ec_root))
+
+    def leaf(self, kind: str, family: str, names: list[str]) -> Issued:
+        spec = KeySpec.ec() if family == "ec" else KeySpec.rsa()
+        if kind == "self":
+            return self_signed(names, spec)
+        issuer = self.ec_issuing if kind == "ec-ca" else self.rsa_issuing
+        return issuer.issue(names, spec)
+
+
+@dataclass
+class LabEndpoint:
+    node: LabNode
+    service: ServiceSpec
+    served: ServedEndpoint
+
+
+def build_endpoints(nodes: list[LabNode], pki: LabPKI, keydir: Path) -> list[LabEndpoint]:
+    catalog = load_catalog()
+    endpoints: list[LabEndpoint] = []
+    for node in nodes:
+        rsa_kind, ec_kind = STATE_CERTS[node.state]
+        # One certificate per unit per node, shared by every service presenting that unit.
+        issued: dict[tuple[str, str], tuple[Path, Path]] = {}
+
+        def files(unit: str, family: str, kind: str, node: LabNode = node) -> tuple[Path, Path]:
+            if (unit, family) not in issued:
+                leaf = pki.leaf(kind, family, [node.host])
+                issued[(unit, family)] = leaf.write(keydir, f"{node.name}-{unit}")
+            return issued[(unit, family)]
+
+        for service in catalog[node.role].services.values():
+            chains = [files(service.rsa_unit or "rsa", "rsa", rsa_kind)]
+            if ec_kind and service.ecdsa_unit:
+                chains.append(files(service.ecdsa_unit, "ec", ec_kind))
+            # Cisco does not show browsers an ECDSA certificate chained through RSA (S2).
+            prefers = "rsa" if node.state == "S2" or service.prefers != "ecdsa" else "ecdsa"
+            ciphers, sigalgs = _PREFER[prefers]
+            context = server_context(chains, cipher_preference=ciphers, sigalgs_preference=sigalgs,
+                                     versions=(TLSVersion.TLS1_2, TLSVersion.TLS1_3))
+            served = ServedEndpoint(context, starttls=service.starttls, domain=node.host)
+            endpoints.append(LabEndpoint(node, service, served))
+    return endpoints
+
+
+def write_inventory(path: Path, site: str, endpoints: list[LabEndpoint], trust_file: Path) -> None:
+    nodes: dict[str, dict[str, object]] = {}
+    for ep in endpoints:
+        entry = nodes.setdefault(ep.node.name, {
+            "name": ep.node.name, "host": ep.node.host, "address": ep.served.host, "role": ep.node.role,
+            "cluster": ep.node.cluster, "services": []})
+        entry["services"].append({"name": ep.service.name, "port": ep.served.port})  # type: ignore[union-attr]
+    document = {"site": site, "trust": str(trust_file), "nodes": list(nodes.values())}
+    path.write_text("# Generated by `dualcert lab`: the lab's servers on loopback.\n"
+                    + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+
+def write_policy(path: Path, pki: LabPKI) -> None:
+    document = {
+        "extends": "ec-ca-signed",
+        "intended_state": "S3",
+        "rules": {"issuer": {
+            "ecdsa": {"dn": pki.ec_issuing.cert.subject.rfc4514_string()},
+            "rsa": {"dn": pki.rsa_issuing.cert.subject.rfc4514_string()},
+        }},
+    }
+    path.write_text("# Generated by `dualcert lab`: best practice (S3) with the lab's issuing CAs.\n"
+                    + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")

@@ -1,0 +1,81 @@
+"""What one handshake saw: the typed record every later step reads (pure data, no network)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .offers import Offer, TLSVersion
+
+
+class Outcome(str, Enum):
+    OK = "ok"                                  # handshake completed and a certificate was presented
+    REFUSED = "refused"                        # the server answered the offer with a TLS alert
+    UNSUPPORTED = "unsupported"                # the server does not speak this TLS version
+    TIMEOUT = "timeout"                        # connect, STARTTLS or handshake exceeded its timeout
+    CONNECTION_REFUSED = "connection-refused"  # nothing listens on the port (TCP RST)
+    UNRESOLVED = "unresolved"                  # the host name does not resolve
+    NOT_TLS = "not-tls"                        # the port answered with something that is not TLS
+    NO_CERTIFICATE = "no-certificate"          # handshake completed without a peer certificate
+    STARTTLS_FAILED = "starttls-failed"        # the plain-text upgrade was not accepted
+    ERROR = "error"                            # anything else; `detail` says what
+
+
+# Outcomes that say the endpoint as a whole is unreachable or wrong: once the first
+# probe of an endpoint sees one of these, its other probes are not attempted.
+ENDPOINT_WIDE = frozenset({Outcome.TIMEOUT, Outcome.CONNECTION_REFUSED, Outcome.UNRESOLVED, Outcome.NOT_TLS,
+                           Outcome.STARTTLS_FAILED})
+
+
+@dataclass(frozen=True)
+class ProbeKey:
+    node: str
+    service: str
+    offer: Offer
+    version: TLSVersion
+
+    @property
+    def test_id(self) -> str:
+        return f"{self.node}:{self.service}:{self.offer.value}:{self.version.value}"
+
+
+@dataclass(frozen=True)
+class Observation:
+    key: ProbeKey
+    host: str
+    address: str | None
+    port: int
+    outcome: Outcome
+    detail: str = ""
+    alert: str | None = None
+    phase: str | None = None              # connect | starttls | handshake, where it stopped
+    negotiated_version: str | None = None
+    cipher: str | None = None
+    chain_der: tuple[bytes, ...] = field(default=(), repr=False)
+    connect_ms: float | None = None
+    handshake_ms: float | None = None
+    probed: bool = True                   # False when skipped because the endpoint failed as a whole
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node": self.key.node, "service": self.key.service, "offer": self.key.offer.value,
+            "tls_version": self.key.version.value, "host": self.host, "address": self.address, "port": self.port,
+            "outcome": self.outcome.value, "detail": self.detail, "alert": self.alert, "phase": self.phase,
+            "negotiated_version": self.negotiated_version, "cipher": self.cipher,
+            "connect_ms": self.connect_ms, "handshake_ms": self.handshake_ms, "probed": self.probed,
+            "chain_der_b64": [base64.b64encode(der).decode() for der in self.chain_der],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Observation:
+        key = ProbeKey(data["node"], data["service"], Offer(data["offer"]), TLSVersion(data["tls_version"]))
+        return cls(
+            key=key, host=data["host"], address=data.get("address"), port=int(data["port"]),
+            outcome=Outcome(data["outcome"]), detail=data.get("detail", ""), alert=data.get("alert"),
+            phase=data.get("phase"), negotiated_version=data.get("negotiated_version"), cipher=data.get("cipher"),
+            chain_der=tuple(base64.b64decode(b) for b in data.get("chain_der_b64", [])),
+            connect_ms=data.get("connect_ms"), handshake_ms=data.get("handshake_ms"),
+            probed=data.get("probed", True),
+        )

@@ -1,0 +1,238 @@
+"""The intended certificate policy, resolved to one Expectation per (endpoint, offer, version).
+
+A policy file starts from a built-in profile (`extends:`) and overrides rules at four
+levels, most specific last: `rules` (every service), `services.<service>`,
+`nodes.<node>.rules`, `nodes.<node>.services.<service>`. See README, "Policy reference".
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .inventory import Endpoint, Inventory
+from .offers import Offer, TLSVersion
+from .yamlfile import Reader, load_yaml, parse_yaml
+
+PROFILES = ("ec-ca-signed", "rsa-only", "self-signed")
+STATES = ("S1", "S2", "S3", "S4", "rsa-only")
+FAMILIES = ("ecdsa", "rsa")
+PRESENTS = ("ecdsa", "rsa", "refused", "preferred", "any")
+LEVELS = ("required", "warn", "off")
+RULE_KEYS = frozenset({"presents", "signing", "chain_algorithm", "trust", "hostname", "rsa_min_bits", "ec_curves",
+                       "expiry", "issuer", "versions"})
+POLICY_KEYS = frozenset({"extends", "intended_state", "rules", "services", "nodes", "description"})
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class IssuerRule:
+    dn: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Expectation:
+    presents: str                      # "ecdsa" | "rsa" | "refused" | "any"
+    signing: str                       # "ca" | "self" | "any"
+    chain_algorithm: str               # "ecdsa-throughout" | "any"
+    trust: str                         # LEVELS
+    hostname: str                      # LEVELS
+    rsa_min_bits: int
+    ec_curves: tuple[str, ...]
+    warn_days: int
+    fail_days: int
+    issuer: IssuerRule | None          # for the family this offer is expected to get
+    issuers: dict[str, IssuerRule]     # per family, for whatever is presented
+    version_required: bool
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    path: Path | None
+    intended_state: str
+    rules: dict[str, Any]
+    services: dict[str, dict[str, Any]]
+    nodes: dict[str, dict[str, Any]]   # node -> {"rules": {...}, "services": {svc: {...}}}
+
+    def expectation(self, endpoint: Endpoint, offer: Offer, version: TLSVersion) -> Expectation:
+        merged = copy.deepcopy(self.rules)
+        node = self.nodes.get(endpoint.node, {})
+        for layer in (self.services.get(endpoint.service.name, {}), node.get("rules", {}),
+                      node.get("services", {}).get(endpoint.service.name, {})):
+            _merge(merged, layer)
+        presents = merged["presents"][offer.value]
+        if presents == "preferred":
+            prefers = endpoint.service.prefers
+            presents = {"rsa": "rsa", "ecdsa": "ecdsa"}.get(prefers, "any")
+        if endpoint.service.ecdsa_unit is None:  # the catalog says: no ECDSA certificate on this service
+            presents = {"ecdsa": "refused", "any": "rsa"}.get(presents, presents)
+        issuers = {family: IssuerRule(**rule) for family, rule in merged.get("issuer", {}).items()}
+        return Expectation(
+            presents=presents, signing=merged["signing"], chain_algorithm=merged["chain_algorithm"],
+            trust=merged["trust"], hostname=merged["hostname"], rsa_min_bits=merged["rsa_min_bits"],
+            ec_curves=tuple(merged["ec_curves"]), warn_days=merged["expiry"]["warn_days"],
+            fail_days=merged["expiry"]["fail_days"], issuer=issuers.get(presents), issuers=issuers,
+            version_required=merged["versions"][version.value] == "required",
+        )
+
+    def check_against(self, inventory: Inventory) -> None:
+        """A policy that names a node or service the inventory lacks is almost always a typo."""
+        services = {s.name for n in inventory.nodes for s in n.services}
+        nodes = {n.name: {s.name for s in n.services} for n in inventory.nodes}
+        where = str(self.path or self.name)
+        for service in self.services:
+            if service not in services:
+                raise UsageError(f"policy names service {service!r}, which no node in {inventory.path} has",
+                                 file=where, fix=f"use one of: {', '.join(sorted(services))}")
+        for node, layer in self.nodes.items():
+            if node not in nodes:
+                raise UsageError(f"policy names node {node!r}, which is not in {inventory.path}", file=where,
+                                 fix=f"use one of: {', '.join(sorted(nodes))}")
+            for service in layer.get("services", {}):
+                if service not in nodes[node]:
+                    raise UsageError(f"policy names service {service!r} on node {node!r}, which it does not have",
+                                     file=where, fix=f"use one of: {', '.join(sorted(nodes[node]))}")
+
+
+def _merge(into: dict[str, Any], layer: dict[str, Any]) -> None:
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+
+
+def builtin_profile(name: str) -> Policy:
+    if name not in PROFILES:
+        raise UsageError(f"unknown built-in profile {name!r}", fix=f"use one of: {', '.join(PROFILES)}")
+    source = resources.files("dualcert") / "data" / "profiles" / f"{name}.yaml"
+    return _build(parse_yaml(source.read_text(encoding="utf-8"), f"profile {name}", what="profile"),
+                  f"dualcert/data/profiles/{name}.yaml", None, name)
+
+
+def load_policy(spec: str | Path | None) -> Policy:
+    """`spec` is a policy file, a built-in profile name, or None for ec-ca-signed."""
+    if spec is None:
+        return builtin_profile("ec-ca-signed")
+    if str(spec) in PROFILES and not Path(spec).exists():
+        return builtin_profile(str(spec))
+    path = Path(spec)
+    return _build(load_yaml(path, what="policy"), path, path, path.stem)
+
+
+def _build(data: Any, where: Path | str, path: Path | None, name: str) -> Policy:
+    top = Reader(data if data is not None else {}, where, "the policy")
+    top.reject_unknown(POLICY_KEYS)
+    base_name = top.get("extends", str, None)
+    if base_name is not None and base_name not in PROFILES:
+        raise top.error("extends", f"unknown profile {base_name!r} in 'extends'", f"use one of: {', '.join(PROFILES)}")
+    if base_name is None and path is not None:
+        base_name = "ec-ca-signed"
+    base = builtin_profile(base_name) if base_name else None
+    rules = copy.deepcopy(base.rules) if base else {}
+    _merge(rules, _rules(top.child("rules", top.get("rules", dict, {}), "rules"), complete=base is None))
+    services = {k: _rules(top.child(k, v, f"rules of service {k!r}"), complete=False)
+                for k, v in _mapping(top, "services").items()}
+    if base:
+        services = {**base.services, **services}
+    nodes: dict[str, dict[str, Any]] = {}
+    for node_name, raw in _mapping(top, "nodes").items():
+        node = top.child(node_name, raw, f"node {node_name!r} of the policy")
+        node.reject_unknown(frozenset({"rules", "services"}))
+        nodes[node_name] = {
+            "rules": _rules(node.child("rules", node.get("rules", dict, {}), f"rules of node {node_name!r}"),
+                            complete=False),
+            "services": {k: _rules(node.child(k, v, f"rules of {node_name}:{k}"), complete=False)
+                         for k, v in _mapping(node, "services").items()},
+        }
+    state = top.get("intended_state", str, base.intended_state if base else "S3")
+    if state not in STATES:
+        raise top.error("intended_state", f"unknown state {state!r}", f"use one of: {', '.join(STATES)}")
+    return Policy(name, path, state, rules, services, nodes)
+
+
+def _mapping(reader: Reader, key: str) -> dict[str, Any]:
+    value = reader.get(key, dict, {})
+    return dict(value)
+
+
+def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
+    """Validate one rules mapping; `complete` demands every key (only the profiles are)."""
+    reader.reject_unknown(RULE_KEYS)
+    out: dict[str, Any] = {}
+    data = reader.data
+
+    def choice(key: str, options: tuple[str, ...]) -> None:
+        if key in data:
+            value = reader.get(key, str)
+            if value not in options:
+                raise reader.error(key, f"{key!r} must be one of {', '.join(options)}, got {value!r}",
+                                   f"write one of: {', '.join(options)}")
+            out[key] = value
+
+    if "presents" in data:
+        presents = reader.child("presents", reader.get("presents", dict), "presents")
+        presents.reject_unknown(frozenset(o.value for o in Offer))
+        out["presents"] = {}
+        for offer, value in presents.data.items():
+            if value not in PRESENTS:
+                raise presents.error(offer, f"presents.{offer} must be one of {', '.join(PRESENTS)}, got {value!r}",
+                                     "say which key family that offer must get, or 'refused'")
+            out["presents"][offer] = value
+    choice("signing", ("ca", "self", "any"))
+    choice("chain_algorithm", ("ecdsa-throughout", "any"))
+    choice("trust", LEVELS)
+    choice("hostname", LEVELS)
+    if "rsa_min_bits" in data:
+        bits = reader.get("rsa_min_bits", int)
+        if not 512 <= bits <= 16384:
+            raise reader.error("rsa_min_bits", f"rsa_min_bits {bits} is not a sensible RSA size", "use e.g. 2048")
+        out["rsa_min_bits"] = bits
+    if "ec_curves" in data:
+        curves = reader.get("ec_curves", list)
+        if not all(isinstance(c, str) for c in curves):
+            raise reader.error("ec_curves", "ec_curves must be a list of curve names", "e.g. [secp256r1, secp384r1]")
+        out["ec_curves"] = curves
+    if "expiry" in data:
+        expiry = reader.child("expiry", reader.get("expiry", dict), "expiry")
+        expiry.reject_unknown(frozenset({"warn_days", "fail_days"}))
+        out["expiry"] = {k: expiry.get(k, int) for k in ("warn_days", "fail_days") if k in expiry.data}
+        if out["expiry"].get("warn_days", 10**6) < out["expiry"].get("fail_days", -1):
+            raise expiry.error("warn_days", "warn_days is below fail_days", "warn before failing: warn_days >= fail_days")
+    if "versions" in data:
+        versions = reader.child("versions", reader.get("versions", dict), "versions")
+        versions.reject_unknown(frozenset(v.value for v in TLSVersion))
+        out["versions"] = {}
+        for version, level in versions.data.items():
+            if level not in ("required", "optional"):
+                raise versions.error(version, f"versions.{version} must be required or optional, got {level!r}",
+                                     "write required or optional")
+            out["versions"][version] = level
+    if "issuer" in data:
+        issuer = reader.child("issuer", reader.get("issuer", dict), "issuer")
+        issuer.reject_unknown(frozenset(FAMILIES))
+        out["issuer"] = {}
+        for family, raw in issuer.data.items():
+            rule = issuer.child(family, raw, f"issuer.{family}")
+            rule.reject_unknown(frozenset({"dn", "sha256"}))
+            dn, sha = rule.get("dn", str, None), rule.get("sha256", str, None)
+            if sha is not None:
+                sha = sha.replace(":", "").lower()
+                if not _SHA256.match(sha):
+                    raise rule.error("sha256", f"issuer.{family}.sha256 is not a SHA-256 fingerprint",
+                                     "give 64 hex digits (colons allowed), e.g. from `openssl x509 -fingerprint -sha256`")
+            if dn is None and sha is None:
+                raise rule.error(None, f"issuer.{family} names neither dn nor sha256", "give 'dn:' or 'sha256:'")
+            out["issuer"][family] = {"dn": dn, "sha256": sha}
+    if complete:
+        missing = sorted(RULE_KEYS - {"issuer"} - set(out))
+        if missing:
+            raise reader.error(None, f"the rules lack {', '.join(missing)}", "add them, or use 'extends: ec-ca-signed'")
+    return out

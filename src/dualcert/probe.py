@@ -1,0 +1,284 @@
+"""All network code: connect, optional STARTTLS, one restricted handshake, the chain as DER.
+
+Everything after an Observation is pure. Probes of one run share a single bounded thread
+pool; each node gets at most `per_node` connections at a time so a real appliance is not
+flooded, and the first probe of an endpoint goes alone: if it finds the endpoint dead
+(timeout, closed port, not TLS) the remaining probes are recorded from it, not repeated.
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+
+from OpenSSL import SSL
+
+from .inventory import Endpoint
+from .observation import ENDPOINT_WIDE, Observation, Outcome, ProbeKey
+from .offers import Offer, OfferSpec, TLSVersion, offer_spec
+from .tls import client_context
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. Each phase has its own budget; a probe never exceeds their sum."""
+
+    connect: float = 3.0
+    starttls: float = 5.0
+    handshake: float = 5.0
+
+
+class _ProbeFailure(Exception):
+    def __init__(self, outcome: Outcome, detail: str, phase: str, alert: str | None = None) -> None:
+        super().__init__(detail)
+        self.outcome, self.detail, self.phase, self.alert = outcome, detail, phase, alert
+
+
+_NOT_TLS_REASONS = ("wrong version number", "packet length too long", "unknown protocol", "http request",
+                    "record layer failure", "record_layer_failure", "wrong ssl version", "bad record type",
+                    "unexpected record", "decryption failed or bad record mac")
+_UNSUPPORTED_REASONS = ("alert protocol version", "unsupported protocol", "no protocols available",
+                        "tlsv1 alert protocol version", "version too low", "version too high")
+
+
+def classify_ssl_error(exc: SSL.Error) -> tuple[Outcome, str, str | None]:
+    """Map an OpenSSL error stack to a typed outcome, a readable detail and the alert (if any)."""
+    reasons = [str(part[2]) for part in exc.args[0] if isinstance(part, tuple) and len(part) == 3] \
+        if exc.args and isinstance(exc.args[0], list) else []
+    text = "; ".join(reasons) or str(exc) or type(exc).__name__
+    lowered = text.lower()
+    if any(r in lowered for r in _UNSUPPORTED_REASONS):
+        return Outcome.UNSUPPORTED, text, "protocol_version" if "alert" in lowered else None
+    if "alert" in lowered:
+        alert = lowered.split("alert", 1)[1].strip().replace(" ", "_") or None
+        return Outcome.REFUSED, text, alert
+    if any(r in lowered for r in _NOT_TLS_REASONS):
+        return Outcome.NOT_TLS, text, None
+    return Outcome.ERROR, text, None
+
+
+def _wait(sock: socket.socket, *, write: bool, deadline: float, phase: str) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _ProbeFailure(Outcome.TIMEOUT, f"{phase} timed out", phase)
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT if write else select.POLLIN)
+    if not poller.poll(remaining * 1000):
+        raise _ProbeFailure(Outcome.TIMEOUT, f"{phase} timed out", phase)
+
+
+def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(endpoint.connect_to, endpoint.port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise _ProbeFailure(Outcome.UNRESOLVED, f"cannot resolve {endpoint.connect_to!r}: {exc.strerror}",
+                            "connect") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(address)
+    except TimeoutError:
+        sock.close()
+        raise _ProbeFailure(Outcome.TIMEOUT, f"TCP connect timed out after {timeout:g}s", "connect") from None
+    except ConnectionRefusedError:
+        sock.close()
+        raise _ProbeFailure(Outcome.CONNECTION_REFUSED, "connection refused (nothing listens on the port)",
+                            "connect") from None
+    except OSError as exc:
+        sock.close()
+        raise _ProbeFailure(Outcome.ERROR, f"TCP connect failed: {exc.strerror or exc}", "connect") from None
+    return sock
+
+
+def _starttls(sock: socket.socket, endpoint: Endpoint, timeout: float) -> None:
+    # sslyze's helpers speak each protocol's upgrade; imported here so plain runs skip the cost.
+    from sslyze.connection_helpers.opportunistic_tls_helpers import (
+        OpportunisticTlsError,
+        ProtocolWithOpportunisticTlsEnum,
+        get_opportunistic_tls_helper,
+    )
+
+    protocol = ProtocolWithOpportunisticTlsEnum[str(endpoint.service.starttls).upper().replace("-", "_")]
+    domain = endpoint.service.xmpp_domain or endpoint.host
+    helper = get_opportunistic_tls_helper(protocol, xmpp_to_hostname=domain, smtp_ehlo_hostname="dualcert.invalid")
+    sock.settimeout(timeout)
+    try:
+        helper.prepare_socket_for_tls_handshake(sock)
+    except TimeoutError:
+        raise _ProbeFailure(Outcome.TIMEOUT, f"STARTTLS ({endpoint.service.starttls}) timed out after {timeout:g}s",
+                            "starttls") from None
+    except OpportunisticTlsError as exc:
+        raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({endpoint.service.starttls}): {exc}",
+                            "starttls") from None
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({endpoint.service.starttls}) failed: {exc}",
+                            "starttls") from None
+
+
+def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None, deadline: float) -> SSL.Connection:
+    sock.setblocking(False)
+    conn = SSL.Connection(context, sock)
+    if sni:
+        conn.set_tlsext_host_name(sni.encode("idna"))
+    conn.set_connect_state()
+    while True:
+        try:
+            conn.do_handshake()
+            return conn
+        except SSL.WantReadError:
+            _wait(sock, write=False, deadline=deadline, phase="handshake")
+        except SSL.WantWriteError:
+            _wait(sock, write=True, deadline=deadline, phase="handshake")
+        except SSL.SysCallError as exc:
+            code = exc.args[0] if exc.args else None
+            if code in (errno.ECONNRESET, errno.EPIPE):
+                raise _ProbeFailure(Outcome.ERROR, "connection reset by the server during the handshake",
+                                    "handshake") from None
+            raise _ProbeFailure(Outcome.ERROR, "connection closed by the server during the handshake",
+                                "handshake") from None
+        except SSL.ZeroReturnError:
+            raise _ProbeFailure(Outcome.ERROR, "server closed the TLS session during the handshake",
+                                "handshake") from None
+        except SSL.Error as exc:
+            outcome, detail, alert = classify_ssl_error(exc)
+            raise _ProbeFailure(outcome, detail, "handshake", alert) from None
+
+
+def probe_once(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeouts: Timeouts) -> Observation:
+    """One real handshake. Never raises for network behaviour: every failure is an outcome."""
+    key = ProbeKey(endpoint.node, endpoint.service.name, spec.offer, spec.version)
+    base = Observation(key, endpoint.host, endpoint.address, endpoint.port, Outcome.ERROR)
+    started = time.monotonic()
+    sock: socket.socket | None = None
+    connect_ms: float | None = None
+    try:
+        sock = _connect(endpoint, timeouts.connect)
+        connect_ms = (time.monotonic() - started) * 1000
+        if endpoint.service.starttls:
+            _starttls(sock, endpoint, timeouts.starttls)
+        shake_start = time.monotonic()
+        conn = _handshake(sock, context, endpoint.sni, shake_start + timeouts.handshake)
+        handshake_ms = (time.monotonic() - shake_start) * 1000
+        chain = conn.get_peer_cert_chain(as_cryptography=True) or []
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        ders = tuple(cert.public_bytes(Encoding.DER) for cert in chain)
+        version, cipher = conn.get_protocol_version_name(), conn.get_cipher_name()
+        _close_quietly(conn)
+        if not ders:
+            return replace(base, outcome=Outcome.NO_CERTIFICATE, detail="handshake completed without a certificate",
+                           phase="handshake", negotiated_version=version, cipher=cipher,
+                           connect_ms=connect_ms, handshake_ms=handshake_ms)
+        return replace(base, outcome=Outcome.OK, negotiated_version=version, cipher=cipher, chain_der=ders,
+                       connect_ms=connect_ms, handshake_ms=handshake_ms)
+    except _ProbeFailure as failure:
+        return replace(base, outcome=failure.outcome, detail=failure.detail, phase=failure.phase,
+                       alert=failure.alert, connect_ms=connect_ms)
+    except Exception as exc:  # a probe must never take the run down with it
+        return replace(base, outcome=Outcome.ERROR, detail=f"{type(exc).__name__}: {exc}", connect_ms=connect_ms)
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+def _close_quietly(conn: SSL.Connection) -> None:
+    try:
+        conn.shutdown()
+    except SSL.Error:
+        pass
+
+
+@dataclass(frozen=True)
+class ProbeTask:
+    endpoint: Endpoint
+    offer: Offer
+    version: TLSVersion
+
+    @property
+    def key(self) -> ProbeKey:
+        return ProbeKey(self.endpoint.node, self.endpoint.service.name, self.offer, self.version)
+
+
+class ProbeRunner:
+    """Runs every task once, concurrently, within `workers` threads and `per_node` per node."""
+
+    def __init__(self, *, workers: int = 32, per_node: int = 4, timeouts: Timeouts | None = None) -> None:
+        if workers < 1 or per_node < 1:
+            raise ValueError("workers and per_node must be at least 1")
+        self.workers, self.per_node = workers, per_node
+        self.timeouts = timeouts or Timeouts()
+        self._contexts: dict[tuple[Offer, TLSVersion], tuple[OfferSpec, SSL.Context]] = {}
+        self._lock = threading.Lock()
+
+    def _context(self, offer: Offer, version: TLSVersion) -> tuple[OfferSpec, SSL.Context]:
+        with self._lock:
+            if (offer, version) not in self._contexts:
+                spec = offer_spec(offer, version)
+                self._contexts[(offer, version)] = (spec, client_context(spec))
+            return self._contexts[(offer, version)]
+
+    def _run_task(self, task: ProbeTask) -> Observation:
+        spec, context = self._context(task.offer, task.version)
+        return probe_once(task.endpoint, spec, context, self.timeouts)
+
+    def run(self, tasks: Iterable[ProbeTask],
+            on_result: Callable[[Observation], None] | None = None) -> dict[ProbeKey, Observation]:
+        """Probe every distinct task. `on_result` is called (in this thread) as each one lands."""
+        by_endpoint: dict[tuple[str, str], list[ProbeTask]] = defaultdict(list)
+        for task in dict.fromkeys(tasks):  # de-duplicate, keep order
+            by_endpoint[(task.endpoint.node, task.endpoint.service.name)].append(task)
+        results: dict[ProbeKey, Observation] = {}
+        # Per node: endpoints waiting for their first probe, and follow-up probes ready to go.
+        first: dict[str, deque[list[ProbeTask]]] = defaultdict(deque)
+        for group in by_endpoint.values():
+            first[group[0].endpoint.node].append(group)
+        ready: dict[str, deque[ProbeTask]] = defaultdict(deque)
+        in_flight: dict[str, int] = defaultdict(int)
+        pending: dict[Future[Observation], tuple[ProbeTask, list[ProbeTask] | None]] = {}
+
+        def record(observation: Observation) -> None:
+            results[observation.key] = observation
+            if on_result is not None:
+                on_result(observation)
+
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="dualcert-probe") as pool:
+            nodes = list(first)
+            while True:
+                for node in nodes:  # round-robin keeps one busy node from starving the others
+                    while in_flight[node] < self.per_node and len(pending) < self.workers * 2:
+                        if ready[node]:
+                            task, rest = ready[node].popleft(), None
+                        elif first[node]:
+                            group = first[node].popleft()
+                            task, rest = group[0], group[1:]
+                        else:
+                            break
+                        pending[pool.submit(self._run_task, task)] = (task, rest)
+                        in_flight[node] += 1
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task, rest = pending.pop(future)
+                    in_flight[task.endpoint.node] -= 1
+                    observation = future.result()
+                    record(observation)
+                    if not rest:
+                        continue
+                    if observation.outcome in ENDPOINT_WIDE:
+                        for other in rest:
+                            record(replace(observation, key=other.key, probed=False,
+                                           detail=f"not probed: the first probe ({task.key.test_id}) got "
+                                                  f"{observation.outcome.value}: {observation.detail}"))
+                    else:
+                        ready[task.endpoint.node].extend(rest)
+        return results
