@@ -60,7 +60,9 @@ def read_service(reader: Reader, name: str, base: ServiceSpec | None) -> Service
     template = base or ServiceSpec(name=name, port=port)
 
     def text(key: str) -> str | None:
-        return reader.get(key, str, getattr(template, key)) if key in reader.data else getattr(template, key)
+        value: str | None = reader.get(key, str, getattr(template, key)) if key in reader.data \
+            else getattr(template, key)
+        return value
 
     return replace(
         template, name=name, port=port, starttls=starttls, prefers=prefers,

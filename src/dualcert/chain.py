@@ -137,7 +137,8 @@ def _san(cert: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...]]:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (x509.ExtensionNotFound, ValueError):
         return (), ()
-    return tuple(ext.get_values_for_type(x509.DNSName)), tuple(str(ip) for ip in ext.get_values_for_type(x509.IPAddress))
+    ips = tuple(str(ip) for ip in ext.get_values_for_type(x509.IPAddress))
+    return tuple(ext.get_values_for_type(x509.DNSName)), ips
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -226,16 +227,6 @@ class TrustStore:
             return Validation(False, f"chain cannot be parsed: {exc}")
         if leaf.fingerprint(hashes.SHA256()).hex() in self.fingerprints:
             return Validation(True, "the leaf itself is in the trust bundle (pinned)", (cert_facts(leaf),))
-        dns, ips = _san(leaf)
-        subject: verification.Subject
-        if dns:
-            subject = x509.DNSName(dns[0].replace("*", "wildcard", 1))
-        elif ips:
-            import ipaddress
-
-            subject = x509.IPAddress(ipaddress.ip_address(ips[0]))
-        else:
-            return Validation(False, "the leaf has no subjectAltName, which path validation requires")
         builder = (
             verification.PolicyBuilder().store(verification.Store(list(self.certs))).time(now)
             # Name and EKU are judged by their own rules; keep validation about the path.
@@ -243,7 +234,8 @@ class TrustStore:
                                 ee_policy=verification.ExtensionPolicy.permit_all())
         )
         try:
-            path = builder.build_server_verifier(subject).verify(leaf, intermediates)
+            # The client verifier needs no subject; with a permissive EE policy it checks the path only.
+            path = builder.build_client_verifier().verify(leaf, intermediates).chain
         except verification.VerificationError as exc:
             return Validation(False, f"no trusted path to {self.source}: {exc}")
         except (ValueError, TypeError) as exc:
@@ -264,9 +256,11 @@ def hostname_matches(chain_der: tuple[bytes, ...], hostname: str) -> tuple[bool,
         return False, f"leaf cannot be parsed: {exc}"
     try:
         try:
-            verify_certificate_ip_address(leaf, ipaddress.ip_address(hostname))
+            ipaddress.ip_address(hostname)
         except ValueError:
             verify_certificate_hostname(leaf, hostname)
+        else:
+            verify_certificate_ip_address(leaf, hostname)
     except VerificationError:
         return False, f"{hostname} is not in the certificate's names"
     except CertificateError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import cached_property
 
 from . import remedies
@@ -16,7 +16,7 @@ from .offers import Offer, TLSVersion
 from .policy import Expectation
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
@@ -45,6 +45,9 @@ class Case:
     observation: Observation
     trust: TrustStore | None
     now: dt.datetime
+    # The same endpoint's observation under another offer (same TLS version), for fixes
+    # that depend on what the other offer saw. None when that offer was not probed.
+    sibling: Callable[[Offer], Observation | None] = lambda offer: None
 
     @property
     def test_id(self) -> str:
@@ -101,23 +104,39 @@ def presented_key(case: Case) -> Finding:
         if expected == "refused":
             return Finding(rule, Status.FAIL, f"{_where(case)}: expected no certificate (refused), saw {seen}",
                            remedies.stop_ecdsa(case.endpoint))
-        if expected == "any" or expected.upper() == family or (expected == "ecdsa" and family == "ECDSA"):
+        if expected == "any" or expected.upper() == family:
             return Finding(rule, Status.PASS, f"{_where(case)}: {seen}")
         fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
         if expected == "ecdsa" and case.offer is Offer.DEFAULT:
-            fix = (f"a browser offering both should get {remedies.unit_for(case.endpoint, 'ECDSA')} here; "
-                   f"{remedies.ecdsa_signed_by_rsa(case.endpoint)}")
-        return Finding(rule, Status.FAIL, f"{_where(case)}: expected a {expected.upper()} certificate, saw {seen}", fix)
+            fix = _why_no_ecdsa_for_browsers(case)
+        return Finding(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, saw {seen}", fix)
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
-    if expected == "refused" and o.outcome in (Outcome.REFUSED, Outcome.NO_CERTIFICATE) or \
-            expected == "refused" and o.outcome is Outcome.ERROR and o.phase == "handshake":
+    if (expected == "refused" and o.outcome in (Outcome.REFUSED, Outcome.NO_CERTIFICATE)) or \
+            (expected == "refused" and o.outcome is Outcome.ERROR and o.phase == "handshake"):
         return Finding(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
     if o.outcome is Outcome.REFUSED:
         fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
-        return Finding(rule, Status.FAIL, f"{_where(case)}: expected a {expected.upper()} certificate, "
+        return Finding(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, "
                        f"but the server refused the offer: {seen}", fix)
-    return Finding(rule, Status.FAIL, f"{_where(case)}: expected a {expected.upper() if expected != 'any' else ''} "
-                   f"certificate, the probe got {seen}".replace("a  cert", "a cert"), remedies.unreachable(case.endpoint))
+    return Finding(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, the probe got {seen}",
+                   remedies.unreachable(case.endpoint))
+
+
+def _a(expected: str) -> str:
+    return {"ecdsa": "an ECDSA", "rsa": "an RSA", "any": "a"}.get(expected, expected)
+
+
+def _why_no_ecdsa_for_browsers(case: Case) -> str:
+    """A browser got RSA where ECDSA is intended: the ECDSA-only probe of the same endpoint says why."""
+    unit = remedies.unit_for(case.endpoint, "ECDSA")
+    ecdsa = case.sibling(Offer.ECDSA)
+    lead = f"a browser offering both should get {unit} here"
+    if ecdsa is None or ecdsa.outcome is not Outcome.OK:
+        return f"{lead}; the ECDSA-only offer is not answered either: {remedies.present_ecdsa(case.endpoint)}"
+    facts = chain_facts(ecdsa.chain_der)
+    if any(c.signed_with == "RSA" for c in facts.certs):
+        return f"{lead}; {remedies.ecdsa_signed_by_rsa(case.endpoint)}"
+    return f"{lead}; the server prefers RSA although {unit} is available: check the service's configuration"
 
 
 def chain_algorithm(case: Case) -> Finding:
@@ -243,7 +262,8 @@ def expiry(case: Case) -> Finding:
     summary = f"{which} expires {soonest.not_after:%Y-%m-%d} ({days:.0f} days left)"
     if days < exp.fail_days:
         state = "has expired" if days < 0 else f"expires in {days:.0f} days (policy fails under {exp.fail_days})"
-        return Finding(rule, Status.FAIL, f"{_where(case)}: {which} {state}", remedies.renew(case.endpoint, case.family))
+        return Finding(rule, Status.FAIL, f"{_where(case)}: {which} {state}",
+                       remedies.renew(case.endpoint, case.family))
     if days < exp.warn_days:
         return Finding(rule, Status.WARN, f"{_where(case)}: {summary}; warn window is {exp.warn_days} days",
                        remedies.renew(case.endpoint, case.family))

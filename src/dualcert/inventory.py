@@ -13,7 +13,8 @@ from .yamlfile import Reader, load_yaml
 
 INVENTORY_KEYS = frozenset({"site", "trust", "nodes", "catalog", "defaults"})
 NODE_KEYS = frozenset({"name", "host", "address", "role", "cluster", "services", "sni"})
-_HOST = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 MOZILLA = "mozilla"
 
@@ -119,7 +120,7 @@ def _catalog(top: Reader, path: Path) -> dict[str, Role]:
 
 
 def _trust(top: Reader, path: Path) -> Path | str | None:
-    trust = top.get("trust", str, None)
+    trust: str | None = top.get("trust", str, None)
     if trust is None or trust == MOZILLA:
         return trust
     bundle = (path.parent / trust).resolve()

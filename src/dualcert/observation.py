@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from .offers import Offer, TLSVersion
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     OK = "ok"                                  # handshake completed and a certificate was presented
     REFUSED = "refused"                        # the server answered the offer with a TLS alert
     UNSUPPORTED = "unsupported"                # the server does not speak this TLS version

@@ -9,16 +9,16 @@ signature_algorithms extension does, so both are restricted for every offer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Offer(str, Enum):
+class Offer(StrEnum):
     ECDSA = "ecdsa"
     RSA = "rsa"
     DEFAULT = "default"
 
 
-class TLSVersion(str, Enum):
+class TLSVersion(StrEnum):
     TLS1_2 = "tls1.2"
     TLS1_3 = "tls1.3"
 

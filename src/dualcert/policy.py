@@ -205,7 +205,8 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
         expiry.reject_unknown(frozenset({"warn_days", "fail_days"}))
         out["expiry"] = {k: expiry.get(k, int) for k in ("warn_days", "fail_days") if k in expiry.data}
         if out["expiry"].get("warn_days", 10**6) < out["expiry"].get("fail_days", -1):
-            raise expiry.error("warn_days", "warn_days is below fail_days", "warn before failing: warn_days >= fail_days")
+            raise expiry.error("warn_days", "warn_days is below fail_days",
+                               "warn before failing: warn_days >= fail_days")
     if "versions" in data:
         versions = reader.child("versions", reader.get("versions", dict), "versions")
         versions.reject_unknown(frozenset(v.value for v in TLSVersion))
@@ -227,7 +228,8 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
                 sha = sha.replace(":", "").lower()
                 if not _SHA256.match(sha):
                     raise rule.error("sha256", f"issuer.{family}.sha256 is not a SHA-256 fingerprint",
-                                     "give 64 hex digits (colons allowed), e.g. from `openssl x509 -fingerprint -sha256`")
+                                     "give 64 hex digits (colons allowed), e.g. from "
+                                     "`openssl x509 -fingerprint -sha256`")
             if dn is None and sha is None:
                 raise rule.error(None, f"issuer.{family} names neither dn nor sha256", "give 'dn:' or 'sha256:'")
             out["issuer"][family] = {"dn": dn, "sha256": sha}

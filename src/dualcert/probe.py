@@ -8,6 +8,7 @@ flooded, and the first probe of an endpoint goes alone: if it finds the endpoint
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import select
 import socket
@@ -191,10 +192,8 @@ def probe_once(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeou
 
 
 def _close_quietly(conn: SSL.Connection) -> None:
-    try:
+    with contextlib.suppress(SSL.Error):
         conn.shutdown()
-    except SSL.Error:
-        pass
 
 
 @dataclass(frozen=True)
@@ -250,35 +249,57 @@ class ProbeRunner:
             if on_result is not None:
                 on_result(observation)
 
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="dualcert-probe") as pool:
-            nodes = list(first)
+        # Nodes that have work and spare capacity, served round-robin so one busy node
+        # does not starve the others.
+        runnable: deque[str] = deque(first)
+        queued = set(runnable)
+
+        def has_work(node: str) -> bool:
+            return bool(ready[node] or first[node]) and in_flight[node] < self.per_node
+
+        def wake(node: str) -> None:
+            if node not in queued and has_work(node):
+                runnable.append(node)
+                queued.add(node)
+
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="dualcert-probe")
+        interrupted = False
+        try:
             while True:
-                for node in nodes:  # round-robin keeps one busy node from starving the others
-                    while in_flight[node] < self.per_node and len(pending) < self.workers * 2:
-                        if ready[node]:
-                            task, rest = ready[node].popleft(), None
-                        elif first[node]:
-                            group = first[node].popleft()
-                            task, rest = group[0], group[1:]
-                        else:
-                            break
-                        pending[pool.submit(self._run_task, task)] = (task, rest)
-                        in_flight[node] += 1
+                while runnable and len(pending) < self.workers * 2:
+                    node = runnable.popleft()
+                    queued.discard(node)
+                    if not has_work(node):
+                        continue
+                    if ready[node]:
+                        task, rest = ready[node].popleft(), None
+                    else:
+                        group = first[node].popleft()
+                        task, rest = group[0], group[1:]
+                    pending[pool.submit(self._run_task, task)] = (task, rest)
+                    in_flight[node] += 1
+                    wake(node)
                 if not pending:
                     break
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     task, rest = pending.pop(future)
-                    in_flight[task.endpoint.node] -= 1
+                    node = task.endpoint.node
+                    in_flight[node] -= 1
                     observation = future.result()
                     record(observation)
-                    if not rest:
-                        continue
-                    if observation.outcome in ENDPOINT_WIDE:
+                    if rest and observation.outcome in ENDPOINT_WIDE:
                         for other in rest:
                             record(replace(observation, key=other.key, probed=False,
                                            detail=f"not probed: the first probe ({task.key.test_id}) got "
                                                   f"{observation.outcome.value}: {observation.detail}"))
-                    else:
-                        ready[task.endpoint.node].extend(rest)
+                    elif rest:
+                        ready[node].extend(rest)
+                    wake(node)
+        except BaseException:
+            # Ctrl-C or SIGTERM: keep what landed, do not wait for probes in flight.
+            interrupted = True
+            raise
+        finally:
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
         return results

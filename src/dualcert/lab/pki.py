@@ -39,11 +39,12 @@ class KeySpec:
     def generate(self) -> PrivateKey:
         if self.kind == "rsa":
             return rsa.generate_private_key(public_exponent=65537, key_size=self.rsa_bits)
-        curves = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}
-        return ec.generate_private_key(curves[self.curve]())
+        curves: dict[str, ec.EllipticCurve] = {"secp256r1": ec.SECP256R1(), "secp384r1": ec.SECP384R1(),
+                                               "secp521r1": ec.SECP521R1()}
+        return ec.generate_private_key(curves[self.curve])
 
 
-def _signature_hash(key: PrivateKey) -> hashes.HashAlgorithm:
+def _signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
         return hashes.SHA384()
     return hashes.SHA256()

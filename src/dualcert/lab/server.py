@@ -3,6 +3,7 @@ selector thread accepting for all of them, a small pool doing the handshakes."""
 
 from __future__ import annotations
 
+import contextlib
 import select
 import selectors
 import socket
@@ -96,10 +97,8 @@ class LabServer:
             conn = SSL.Connection(endpoint.context, sock)
             conn.set_accept_state()
             _drive(conn, sock, conn.do_handshake, deadline)
-            try:
+            with contextlib.suppress(SSL.Error):
                 conn.shutdown()
-            except SSL.Error:
-                pass
         except (OSError, SSL.Error, TimeoutError, ValueError):
             pass  # a client that gives up is normal in the lab
         finally:

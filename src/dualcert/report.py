@@ -1,0 +1,49 @@
+"""The HTML report: pytest-html with the estate's columns. Everything that comes from a
+certificate or a server is escaped here before it reaches HTML."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+import pytest
+
+from .session import DualcertRun
+
+COLUMNS = (("node", "Node"), ("service", "Service"), ("port", "Port"), ("offer", "Offer"),
+           ("tls_version", "TLS"), ("presented", "Presented key"), ("issuer", "Issuer"), ("days_left", "Days left"))
+
+
+def dualcert_props(report: pytest.TestReport) -> dict[str, Any]:
+    """The facts the plugin attached to a test report (empty for other tests)."""
+    for name, value in report.user_properties:
+        if name == "dualcert" and isinstance(value, dict):
+            return value
+    return {}
+
+
+class HtmlColumns:
+    """pytest-html hooks, registered only when pytest-html is active."""
+
+    def __init__(self, run: DualcertRun) -> None:
+        self.run = run
+
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = f"dualcert compliance: {self.run.inventory.site}"
+
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
+                                    session: pytest.Session) -> None:
+        policy = self.run.policy
+        prefix.append(
+            f"<p>Site <b>{escape(self.run.inventory.site)}</b>, inventory <code>{escape(str(self.run.inventory.path))}"
+            f"</code>, policy <b>{escape(policy.name)}</b> (intended state {escape(policy.intended_state)}).</p>")
+
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        for index, (_, title) in enumerate(COLUMNS, start=2):
+            cells.insert(index, f'<th class="sortable" data-column-type="dualcert-{index}">{escape(title)}</th>')
+
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        props = dualcert_props(report)
+        for index, (key, _) in enumerate(COLUMNS, start=2):
+            value = props.get(key)
+            cells.insert(index, f'<td class="col-dualcert-{key}">{escape("" if value is None else str(value))}</td>')

@@ -1,0 +1,126 @@
+"""The machine-readable results: one JSON document per run (schema in README and
+`schema/results.schema.json`), written atomically, with a journal of probes appended as
+they land so that even a killed run leaves what it measured."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .chain import chain_facts
+from .observation import Observation
+
+SCHEMA = "dualcert-results/1"
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write via a temp file in the same directory and rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def file_digest(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    except OSError:
+        return {"path": str(path), "sha256": None}
+
+
+def probe_record(observation: Observation, certificates: dict[str, str]) -> dict[str, Any]:
+    """The probe as JSON; each certificate's DER goes once into `certificates` (by SHA-256)."""
+    record = observation.to_json()
+    del record["chain_der_b64"]
+    facts = chain_facts(observation.chain_der)
+    chain = []
+    for der, cert in zip(observation.chain_der, facts.certs, strict=False):
+        certificates.setdefault(cert.sha256, base64.b64encode(der).decode())
+        chain.append(cert.to_json())
+    record["chain"] = chain
+    record["chain_error"] = facts.parse_error
+    return record
+
+
+class ResultsWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.journal = path.with_name(path.name + ".partial.jsonl")
+        self.probes: list[dict[str, Any]] = []
+        self.tests: list[dict[str, Any]] = []
+        self.sections: dict[str, Any] = {}
+        self.certificates: dict[str, str] = {}
+        self._journal_handle: Any = None
+
+    def add_probe(self, observation: Observation) -> dict[str, Any]:
+        record = probe_record(observation, self.certificates)
+        self.probes.append(record)
+        if self._journal_handle is None:
+            self.journal.parent.mkdir(parents=True, exist_ok=True)
+            self._journal_handle = self.journal.open("w", encoding="utf-8")
+        self._journal_handle.write(json.dumps(record) + "\n")
+        self._journal_handle.flush()
+        return record
+
+    def add_test(self, record: dict[str, Any]) -> None:
+        self.tests.append(record)
+
+    def document(self, run: dict[str, Any]) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for test in self.tests:
+            counts[test["outcome"]] = counts.get(test["outcome"], 0) + 1
+        probe_counts: dict[str, int] = {}
+        for probe in self.probes:
+            probe_counts[probe["outcome"]] = probe_counts.get(probe["outcome"], 0) + 1
+        return {
+            "schema": SCHEMA,
+            "run": {**run, "counts": counts, "probe_counts": probe_counts},
+            "probes": self.probes,
+            "tests": self.tests,
+            **self.sections,
+            "certificates": self.certificates,
+        }
+
+    def write(self, run: dict[str, Any]) -> None:
+        atomic_write(self.path, json.dumps(self.document(run), indent=1, sort_keys=False))
+        if self._journal_handle is not None:
+            self._journal_handle.close()
+            self._journal_handle = None
+        self.journal.unlink(missing_ok=True)
+
+
+def run_metadata(**extra: Any) -> dict[str, Any]:
+    return {
+        "dualcert_version": __version__,
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "command": sys.argv,
+        "written": dt.datetime.now(dt.UTC).isoformat(),
+        **extra,
+    }
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ValueError(f"{path} is not a dualcert results file (schema {SCHEMA})")
+    return data

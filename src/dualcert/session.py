@@ -1,0 +1,89 @@
+"""One compliance run: inventory + policy + the probes' observations, turned into Cases.
+
+The pytest plugin owns one DualcertRun per session; suites only see Cases through it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .chain import TrustStore
+from .checks import Case
+from .inventory import MOZILLA, Endpoint, Inventory, load_inventory
+from .observation import Observation, ProbeKey
+from .offers import ALL_OFFERS, ALL_VERSIONS, Offer, TLSVersion
+from .policy import Policy, load_policy
+from .probe import ProbeRunner, ProbeTask, Timeouts
+
+
+@dataclass
+class RunOptions:
+    offers: tuple[Offer, ...] = ALL_OFFERS
+    versions: tuple[TLSVersion, ...] = ALL_VERSIONS
+    workers: int = 32
+    per_node: int = 4
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+class DualcertRun:
+    def __init__(self, inventory: Inventory, policy: Policy, options: RunOptions | None = None) -> None:
+        self.inventory, self.policy = inventory, policy
+        self.options = options or RunOptions()
+        self.started = dt.datetime.now(dt.UTC)
+        self.now = self.started  # one clock for every expiry decision of the run
+        self.endpoints = {(e.node, e.service.name): e for e in inventory.endpoints()}
+        self.observations: dict[ProbeKey, Observation] = {}
+        self._trust: TrustStore | bool | None = False  # False: not loaded yet
+
+    @classmethod
+    def from_files(cls, inventory: Path, policy: str | Path | None, options: RunOptions | None = None) -> DualcertRun:
+        inv = load_inventory(inventory)
+        pol = load_policy(policy)
+        pol.check_against(inv)
+        return cls(inv, pol, options)
+
+    def keys(self) -> list[ProbeKey]:
+        """Every (node, service, offer, version) of the run, in inventory order."""
+        return [ProbeKey(node, service, offer, version)
+                for (node, service) in self.endpoints
+                for offer in self.options.offers for version in self.options.versions]
+
+    def endpoint(self, key: ProbeKey) -> Endpoint:
+        return self.endpoints[(key.node, key.service)]
+
+    @property
+    def trust(self) -> TrustStore | None:
+        if self._trust is False:
+            source = self.inventory.trust
+            if source is None:
+                self._trust = None
+            elif source == MOZILLA:
+                self._trust = TrustStore.mozilla()
+            else:
+                self._trust = TrustStore.from_pem_file(Path(source))
+        return self._trust  # type: ignore[return-value]
+
+    def probe(self, keys: list[ProbeKey], on_result: object = None) -> None:
+        """Probe what is not probed yet; observations land in `self.observations` as they finish."""
+        todo = [ProbeTask(self.endpoint(k), k.offer, k.version) for k in dict.fromkeys(keys)
+                if k not in self.observations]
+
+        def land(observation: Observation) -> None:
+            self.observations[observation.key] = observation
+            if callable(on_result):
+                on_result(observation)
+
+        runner = ProbeRunner(workers=self.options.workers, per_node=self.options.per_node,
+                             timeouts=self.options.timeouts)
+        runner.run(todo, on_result=land)
+
+    def case(self, key: ProbeKey) -> Case:
+        endpoint = self.endpoint(key)
+        if key not in self.observations:
+            self.probe([key])
+        def sibling(offer: Offer) -> Observation | None:
+            return self.observations.get(ProbeKey(key.node, key.service, offer, key.version))
+
+        return Case(endpoint, key.offer, key.version, self.policy.expectation(endpoint, key.offer, key.version),
+                    self.observations[key], self.trust, self.now, sibling)

@@ -1,0 +1,39 @@
+"""Certificate policy, one rule per test, for every (node, service, offer, TLS version).
+
+Test ids read `node:service:offer:tls1.2`. The rules live in `dualcert.checks`; each test
+states one and asserts on its finding, so a failure names exactly one rule."""
+
+
+def test_presented_key(dualcert_case):
+    """The offer gets the key family the policy intends: ECDSA, RSA, or no certificate (refused)."""
+    dualcert_case.require("presented_key")
+
+
+def test_chain_algorithm(dualcert_case):
+    """An ECDSA leaf and every certificate above it are signed with ECDSA (CSCvb58580)."""
+    dualcert_case.require("chain_algorithm")
+
+
+def test_issuer(dualcert_case):
+    """CA-signed or self-signed as the policy says, by the issuer it names."""
+    dualcert_case.require("issuer")
+
+
+def test_trust(dualcert_case):
+    """The chain validates to the site's trust bundle (cryptography's path validation)."""
+    dualcert_case.require("trust")
+
+
+def test_hostname(dualcert_case):
+    """The certificate names the node's host (RFC 6125)."""
+    dualcert_case.require("hostname")
+
+
+def test_key_strength(dualcert_case):
+    """RSA keys of the policy's minimum size, EC keys on an allowed curve."""
+    dualcert_case.require("key_strength")
+
+
+def test_expiry(dualcert_case):
+    """Every certificate of the chain is valid now and outside the fail window; warns inside the warn window."""
+    dualcert_case.require("expiry")
