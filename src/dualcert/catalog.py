@@ -60,8 +60,11 @@ def read_service(reader: Reader, name: str, base: ServiceSpec | None) -> Service
     template = base or ServiceSpec(name=name, port=port)
 
     def text(key: str) -> str | None:
-        value: str | None = reader.get(key, str, getattr(template, key)) if key in reader.data \
-            else getattr(template, key)
+        if key not in reader.data:
+            inherited: str | None = getattr(template, key)
+            return inherited
+        # An explicit null clears the default (e.g. `ecdsa_unit: null`: no ECDSA certificate).
+        value: str | None = reader.get(key, str, None)
         return value
 
     return replace(

@@ -237,7 +237,10 @@ class TrustStore:
             # The client verifier needs no subject; with a permissive EE policy it checks the path only.
             path = builder.build_client_verifier().verify(leaf, intermediates).chain
         except verification.VerificationError as exc:
-            return Validation(False, f"no trusted path to {self.source}: {exc}")
+            reason = str(exc)
+            if "candidates exhausted" in reason:
+                reason = "no issuer in the presented chain or the bundle signs it"
+            return Validation(False, f"no trusted path: {reason}")
         except (ValueError, TypeError) as exc:
             return Validation(False, f"path validation failed: {exc}")
         return Validation(True, f"chains to {_rfc4514(path[-1].subject)}", tuple(cert_facts(c) for c in path))

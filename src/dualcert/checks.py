@@ -153,7 +153,8 @@ def chain_algorithm(case: Case) -> Finding:
     bad = [c for c in certs if c.signed_with != "ECDSA"]
     if bad:
         names = ", ".join(f"{c.common_name or c.subject} ({c.signature_algorithm})" for c in bad)
-        return Finding(rule, Status.FAIL, f"{_where(case)}: ECDSA leaf with RSA signatures in its chain: {names}",
+        return Finding(rule, Status.FAIL, f"{_where(case)}: expected ECDSA signatures from the ECDSA leaf up to "
+                       f"its root, saw non-ECDSA signatures on: {names}",
                        remedies.ecdsa_signed_by_rsa(case.endpoint))
     return Finding(rule, Status.PASS, f"{_where(case)}: ECDSA signatures throughout ({len(certs)} certificates)")
 
@@ -206,8 +207,10 @@ def trust(case: Case) -> Finding:
         return Finding(rule, Status.FAIL if level == "required" else Status.WARN,
                        f"{_where(case)}: the policy requires trust but the inventory has no trust bundle",
                        "add 'trust: <PEM file of your roots>' (or 'trust: mozilla') to the inventory")
+    source = case.trust.source if case.trust else "the trust bundle"
+    why = "a self-signed certificate that is not in the bundle" if case.chain.leaf.self_signed else v.detail
     return Finding(rule, Status.FAIL if level == "required" else Status.WARN,
-                   f"{_where(case)}: {_seen_leaf(case)} is not trusted: {v.detail}",
+                   f"{_where(case)}: expected a chain to the site's roots ({source}), saw {_seen_leaf(case)}: {why}",
                    remedies.add_trust(case.endpoint, case.family))
 
 

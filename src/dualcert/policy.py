@@ -171,6 +171,9 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
 
     def choice(key: str, options: tuple[str, ...]) -> None:
         if key in data:
+            if options == LEVELS and isinstance(data[key], bool):  # YAML 1.1 reads a bare `off` as false
+                out[key] = "required" if data[key] else "off"
+                return
             value = reader.get(key, str)
             if value not in options:
                 raise reader.error(key, f"{key!r} must be one of {', '.join(options)}, got {value!r}",

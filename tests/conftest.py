@@ -1,0 +1,71 @@
+"""Shared fixtures for dualcert's own tests: stored certificates, the embedded lab, real
+third-party servers from Debian packages, and a way to run the CLI as a user would."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from dualcert.lab import Lab
+
+CERTS = Path(__file__).parent / "data" / "certs"
+REPO = Path(__file__).resolve().parents[1]
+FIXED_NOW = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+
+
+def chain_der(name: str) -> tuple[bytes, ...]:
+    """A stored chain (leaf first) as DER, the way a probe records it."""
+    certs = x509.load_pem_x509_certificates((CERTS / f"{name}.pem").read_bytes())
+    return tuple(c.public_bytes(serialization.Encoding.DER) for c in certs)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `dualcert ARGS` in a subprocess, as a user would from `cwd`."""
+    return subprocess.run([sys.executable, "-m", "dualcert.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def debian_binary(binary: str, package: str) -> str:
+    """The path of `binary`, installing Debian's `package` when missing and allowed (root).
+    In CI a missing server is an error, elsewhere a skip that says how to get it."""
+    found = shutil.which(binary) or (f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None)
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-qq", package]
+        if subprocess.run(install, capture_output=True, timeout=600, env=env).returncode != 0:
+            # A fresh machine has no package lists yet.
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600, env=env)
+            subprocess.run(install, capture_output=True, timeout=600, env=env)
+        found = shutil.which(binary) or (f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None)
+        if found:
+            return found
+    message = f"{binary} is not installed: run `sudo apt-get install {package}` (.ci/run does)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """Every deployment state, plus the CUCM/IM&P nodes, served for the whole test session."""
+    with Lab() as running:
+        yield running

@@ -1,0 +1,138 @@
+"""Dual-certificate servers that nobody here wrote, from Debian packages: nginx, openssl s_server.
+
+Each helper starts the server on 127.0.0.1 with an RSA and an ECDSA chain and stops it on exit."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dualcert.lab.pki import CA, KeySpec
+
+from .conftest import debian_binary, free_port
+
+
+@dataclass
+class DualPKI:
+    directory: Path
+    rsa: tuple[Path, Path]   # (chain, key)
+    ec: tuple[Path, Path]
+    rsa_leaf_only: Path
+    ec_leaf_only: Path
+    rsa_issuing: Path
+    ec_issuing: Path
+    roots: Path
+
+
+def make_pki(directory: Path, host: str = "dual.example.test") -> DualPKI:
+    from cryptography.hazmat.primitives import serialization
+
+    rsa_root = CA.root("Third-party RSA Root", KeySpec.rsa())
+    rsa_issuing = rsa_root.sub_ca("Third-party RSA Issuing CA")
+    ec_root = CA.root("Third-party EC Root", KeySpec.ec("secp384r1"))
+    ec_issuing = ec_root.sub_ca("Third-party EC Issuing CA")
+    rsa_leaf = rsa_issuing.issue([host, "127.0.0.1"], KeySpec.rsa())
+    ec_leaf = ec_issuing.issue([host, "127.0.0.1"], KeySpec.ec())
+
+    def pem(path: Path, *certs) -> Path:
+        path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
+        return path
+
+    return DualPKI(
+        directory, rsa_leaf.write(directory, "rsa"), ec_leaf.write(directory, "ec"),
+        pem(directory / "rsa-leaf.pem", rsa_leaf.cert), pem(directory / "ec-leaf.pem", ec_leaf.cert),
+        pem(directory / "rsa-issuing.pem", rsa_issuing.cert), pem(directory / "ec-issuing.pem", ec_issuing.cert),
+        pem(directory / "roots.pem", rsa_root.cert, ec_root.cert),
+    )
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server did not listen on {port} within {timeout}s")
+
+
+@contextlib.contextmanager
+def running(command: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, process)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name dual.example.test;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate {rsa_chain};
+        ssl_certificate_key {rsa_key};
+        ssl_certificate {ec_chain};
+        ssl_certificate_key {ec_key};
+        location / {{ return 200 "dual\\n"; }}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def nginx_dual(pki: DualPKI) -> Iterator[int]:
+    binary = debian_binary("nginx", "nginx-light")
+    port = free_port()
+    conf = pki.directory / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=pki.directory, port=port, rsa_chain=pki.rsa[0], rsa_key=pki.rsa[1],
+                                      ec_chain=pki.ec[0], ec_key=pki.ec[1]))
+    with running([binary, "-c", str(conf), "-p", str(pki.directory)], port):
+        yield port
+
+
+@contextlib.contextmanager
+def openssl_s_server_tls13(pki: DualPKI) -> Iterator[int]:
+    """`openssl s_server -tls1_3 -cert RSA -dcert ECDSA`: TLS 1.3 only, two certificates."""
+    binary = debian_binary("openssl", "openssl")
+    port = free_port()
+    command = [binary, "s_server", "-accept", f"127.0.0.1:{port}", "-tls1_3", "-quiet", "-www",
+               "-cert", str(pki.rsa_leaf_only), "-key", str(pki.rsa[1]), "-cert_chain", str(pki.rsa_issuing),
+               "-dcert", str(pki.ec_leaf_only), "-dkey", str(pki.ec[1]), "-dcert_chain", str(pki.ec_issuing)]
+    with running(command, port):
+        yield port
+
+
+def s_client_leaf_sha256(port: int, *options: str) -> str | None:
+    """The leaf fingerprint `openssl s_client` reports with the given restriction, or None."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    result = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername",
+                             "dual.example.test", *options], input=b"", capture_output=True, timeout=20)
+    match = re.search(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", result.stdout, re.S)
+    if not match:
+        return None
+    return x509.load_pem_x509_certificate(match.group()).fingerprint(hashes.SHA256()).hex()
