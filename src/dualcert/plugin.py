@@ -261,6 +261,7 @@ class ResultsRecorder:
             if (key.node, key.service, key.offer.value, key.version.value) not in recorded:
                 writer.add_probe(observation)
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+        writer.sections.update(run.sections)
         writer.write(run_metadata(
             site=run.inventory.site, inventory=file_digest(run.inventory.path),
             policy={"name": run.policy.name, **(file_digest(run.policy.path) or {})},

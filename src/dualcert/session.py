@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .chain import TrustStore
 from .checks import Case
@@ -34,6 +35,9 @@ class DualcertRun:
         self.now = self.started  # one clock for every expiry decision of the run
         self.endpoints = {(e.node, e.service.name): e for e in inventory.endpoints()}
         self.observations: dict[ProbeKey, Observation] = {}
+        # Extra top-level sections of the results JSON (e.g. "diagnosis", "changes"), JSON-ready;
+        # the HTML report reads them from here too.
+        self.sections: dict[str, Any] = {}
         self._trust: TrustStore | bool | None = False  # False: not loaded yet
 
     @classmethod
