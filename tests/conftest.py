@@ -43,9 +43,15 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300,
 
 
 def debian_binary(binary: str, package: str) -> str:
-    """The path of `binary`, installing Debian's `package` when missing and allowed (root).
-    In CI a missing server is an error, elsewhere a skip that says how to get it."""
-    found = shutil.which(binary) or (f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None)
+    """The path of `binary` (a command name or an absolute path), installing Debian's `package`
+    when missing and allowed (root). In CI a missing server is an error, elsewhere a skip that
+    says how to get it."""
+    def find() -> str | None:
+        if binary.startswith("/"):
+            return binary if Path(binary).exists() else None
+        return shutil.which(binary) or (f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None)
+
+    found = find()
     if found:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
@@ -55,7 +61,7 @@ def debian_binary(binary: str, package: str) -> str:
             # A fresh machine has no package lists yet.
             subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600, env=env)
             subprocess.run(install, capture_output=True, timeout=600, env=env)
-        found = shutil.which(binary) or (f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None)
+        found = find()
         if found:
             return found
     message = f"{binary} is not installed: run `sudo apt-get install {package}` (.ci/run does)"

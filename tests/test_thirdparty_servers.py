@@ -12,7 +12,7 @@ from dualcert.offers import Offer, TLSVersion
 from dualcert.probe import ProbeRunner, ProbeTask
 
 from .conftest import run_cli
-from .thirdparty import make_pki, nginx_dual, openssl_s_server_tls13, s_client_leaf_sha256
+from .thirdparty import make_pki, nginx_dual, openssl_s_server_tls13, s_client_leaf_sha256, tomcat_dual
 
 S_CLIENT = {
     (Offer.ECDSA, TLSVersion.TLS1_2): ("-tls1_2", "-cipher", "aECDSA"),
@@ -38,16 +38,29 @@ def leaf_of(observation):
     return chain_facts(observation.chain_der).leaf
 
 
+def assert_offers_match_s_client(port: int, results) -> None:
+    for (offer, version), options in S_CLIENT.items():
+        observation = next(o for k, o in results.items() if k.offer is offer and k.version is version)
+        assert observation.outcome is Outcome.OK, observation
+        assert leaf_of(observation).key_type == {"ecdsa": "ECDSA", "rsa": "RSA"}[offer.value]
+        assert leaf_of(observation).sha256 == s_client_leaf_sha256(port, *options), (offer, version)
+        assert len(observation.chain_der) == 2  # leaf and its issuing CA
+
+
 def test_nginx_with_two_ssl_certificate_lines(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     with nginx_dual(pki) as port:
+        assert_offers_match_s_client(port, probe_all(inventory_for(tmp_path, port, pki.roots)))
+
+
+def test_tomcat_with_rsa_and_ec_certificates(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path)
+    with tomcat_dual(pki) as port:
         results = probe_all(inventory_for(tmp_path, port, pki.roots))
-        for (offer, version), options in S_CLIENT.items():
-            observation = next(o for k, o in results.items() if k.offer is offer and k.version is version)
-            assert observation.outcome is Outcome.OK, observation
-            assert leaf_of(observation).key_type == {"ecdsa": "ECDSA", "rsa": "RSA"}[offer.value]
-            assert leaf_of(observation).sha256 == s_client_leaf_sha256(port, *options), (offer, version)
-            assert len(observation.chain_der) == 2  # leaf and its issuing CA
+        assert_offers_match_s_client(port, results)
+        default = {k.version: leaf_of(o).key_type for k, o in results.items() if k.offer is Offer.DEFAULT}
+    # Tomcat honours the client's order: a browser-like offer (ECDSA first) gets the ECDSA chain.
+    assert default == {TLSVersion.TLS1_2: "ECDSA", TLSVersion.TLS1_3: "ECDSA"}
 
 
 def test_openssl_s_server_tls13_only_cert_and_dcert(tmp_path: Path) -> None:

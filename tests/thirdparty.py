@@ -5,7 +5,9 @@ Each helper starts the server on 127.0.0.1 with an RSA and an ECDSA chain and st
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -123,6 +125,55 @@ def openssl_s_server_tls13(pki: DualPKI) -> Iterator[int]:
                "-dcert", str(pki.ec_leaf_only), "-dkey", str(pki.ec[1]), "-dcert_chain", str(pki.ec_issuing)]
     with running(command, port):
         yield port
+
+
+TOMCAT_SERVER_XML = """<Server port="-1" shutdown="SHUTDOWN">
+  <Service name="Catalina">
+    <Connector port="{port}" address="127.0.0.1" protocol="org.apache.coyote.http11.Http11NioProtocol"
+               SSLEnabled="true" maxThreads="8">
+      <SSLHostConfig protocols="TLSv1.2+TLSv1.3">
+        <Certificate type="RSA" certificateFile="{rsa_leaf}" certificateKeyFile="{rsa_key}"
+                     certificateChainFile="{rsa_issuing}"/>
+        <Certificate type="EC" certificateFile="{ec_leaf}" certificateKeyFile="{ec_key}"
+                     certificateChainFile="{ec_issuing}"/>
+      </SSLHostConfig>
+    </Connector>
+    <Engine name="Catalina" defaultHost="localhost">
+      <Host name="localhost" appBase="webapps" unpackWARs="false" autoDeploy="false"/>
+    </Engine>
+  </Service>
+</Server>
+"""
+
+
+@contextlib.contextmanager
+def tomcat_dual(pki: DualPKI) -> Iterator[int]:
+    """Debian's Tomcat 10 (JSSE) with an RSA and an EC <Certificate> in one SSLHostConfig, as VOS
+    Tomcat holds tomcat and tomcat-ECDSA. Runs from a private CATALINA_BASE in the test's directory."""
+    catalina = debian_binary("/usr/share/tomcat10/bin/catalina.sh", "tomcat10-common")
+    port = free_port()
+    base = pki.directory / "catalina-base"
+    for sub in ("conf", "logs", "webapps", "temp", "work"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    (base / "conf" / "server.xml").write_text(TOMCAT_SERVER_XML.format(
+        port=port, rsa_leaf=pki.rsa_leaf_only, rsa_key=pki.rsa[1], rsa_issuing=pki.rsa_issuing,
+        ec_leaf=pki.ec_leaf_only, ec_key=pki.ec[1], ec_issuing=pki.ec_issuing))
+    env = {**os.environ, "CATALINA_BASE": str(base), "CATALINA_HOME": str(Path(catalina).parents[1]),
+           "CATALINA_PID": str(base / "tomcat.pid")}
+    process = subprocess.Popen([catalina, "run"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_port(port, process, timeout=60)
+        yield port
+    finally:
+        # catalina.sh execs java; end the whole session so no JVM outlives the test.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def s_client_leaf_sha256(port: int, *options: str) -> str | None:
