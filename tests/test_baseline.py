@@ -164,6 +164,14 @@ def test_only_offers_and_versions_both_runs_probed_are_compared() -> None:
     assert "not compared, probed by one run only: ecdsa, tls1.3" in comparison.summary()
 
 
+def test_interrupted_baseline_is_named_in_the_summary() -> None:
+    data = document({("pub", "tomcat", "rsa"): "rsa_self"})
+    data["run"]["status"] = "interrupted"  # type: ignore[index]
+    comparison = compare(Snapshot.from_results(data, "cut.json"), snap({("pub", "tomcat", "rsa"): "rsa_self",
+                                                                       ("pub", "tomcat", "ecdsa"): "ec_self"}))
+    assert "the baseline run was interrupted: what it did not probe shows as new" in comparison.summary()
+
+
 def test_ids_restrict_and_order_the_comparison() -> None:
     comparison = compare(snap(S4), snap(S3), ids=["pub:tomcat:ecdsa:tls1.2", "pub:tomcat:rsa:tls1.2"])
     assert [c.id for c in comparison.changes] == ["pub:tomcat:ecdsa:tls1.2", "pub:tomcat:rsa:tls1.2"]

@@ -110,6 +110,7 @@ class Snapshot:
     versions: tuple[str, ...]
     presentations: dict[Key, Presentation]
     roles: dict[str, str] = field(default_factory=dict)   # node -> role, when known
+    status: str = "complete"               # "interrupted": probes may be missing (they then show as new)
 
     @classmethod
     def from_results(cls, data: dict[str, Any], path: str | Path) -> Snapshot:
@@ -124,7 +125,8 @@ class Snapshot:
         stamp = run.get("started") or run.get("written")
         now = dt.datetime.fromisoformat(stamp) if stamp else dt.datetime.now(dt.UTC)
         roles = {str(k): str(v) for k, v in (run.get("roles") or {}).items()}
-        return cls(str(path), run.get("site"), run.get("written"), now, offers, versions, presentations, roles)
+        return cls(str(path), run.get("site"), run.get("written"), now, offers, versions, presentations, roles,
+                   str(run.get("status") or "complete"))
 
     @property
     def endpoints(self) -> set[tuple[str, str]]:
@@ -241,6 +243,8 @@ class Comparison:
         left_out = sorted((set(base.offers) ^ set(cur.offers)) | (set(base.versions) ^ set(cur.versions)))
         if left_out:
             line += f" (not compared, probed by one run only: {', '.join(left_out)})"
+        if base.status != "complete":
+            line += f" (the baseline run was {base.status}: what it did not probe shows as new)"
         return line
 
     def section(self) -> dict[str, Any]:

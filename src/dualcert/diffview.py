@@ -14,18 +14,20 @@ from .terminal import safe
 HEADER = ("kind", "expected", "probe", "field", "before", "after")
 
 
-def _value(value: Any) -> str:
+def _value(value: Any, short: bool) -> str:
     if value is None:
         return "-"
-    return str(value)
+    text = str(value)
+    # A terminal table shows a fingerprint's first 16 hex digits; JSON and Markdown carry all 64.
+    return text[:16] + "…" if short and len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
 
 
-def rows(change: Change) -> list[tuple[str, ...]]:
+def rows(change: Change, short: bool = False) -> list[tuple[str, ...]]:
     """One row per changed field; the first carries the kind, verdict and probe id."""
     out: list[tuple[str, ...]] = []
     for index, (name, (before, after)) in enumerate(change.fields.items()):
         lead = (change.kind, "yes" if change.expected else "NO", change.id) if index == 0 else ("", "", "")
-        out.append((*lead, name, _value(before), _value(after)))
+        out.append((*lead, name, _value(before, short), _value(after, short)))
     return out
 
 
@@ -51,7 +53,7 @@ def _side(snapshot: Any) -> dict[str, Any]:
 
 def _text(comparison: Comparison, entries: list[Change]) -> str:
     lines = [f"dualcert diff: {comparison.baseline.path} -> {comparison.current.path}"]
-    table = [HEADER, *[r for c in entries for r in rows(c)]]
+    table = [HEADER, *[r for c in entries for r in rows(c, short=True)]]
     if entries:
         widths = [min(max(len(r[i]) for r in table), 72) for i in range(len(HEADER))]
         for row in table:
