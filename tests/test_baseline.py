@@ -200,3 +200,20 @@ def test_bad_baseline_files_are_usage_errors(tmp_path: Path, content: str | None
     with pytest.raises(UsageError) as caught:
         load_snapshot(path)
     assert message in str(caught.value) and str(path) in str(caught.value) and caught.value.fix
+
+
+def test_diff_takes_roles_from_an_inventory_for_old_results(tmp_path: Path) -> None:
+    """Results written before roles were recorded: `--inventory` supplies them for `role:` selectors."""
+    from .conftest import run_cli
+
+    for name, estate in (("old.json", S4), ("new.json", S3)):
+        (tmp_path / name).write_text(json.dumps(document(estate)))
+    (tmp_path / "policy.yaml").write_text("expected_changes:\n  - {role: uccx, from: self-signed, to: ec-ca-signed}\n")
+    (tmp_path / "site.yaml").write_text("nodes:\n  - {name: pub, host: pub.example.test, address: 127.0.0.1, "
+                                        "role: uccx}\n")
+    without = run_cli("diff", "old.json", "new.json", "--policy", "policy.yaml", "--unexpected-only", cwd=tmp_path)
+    assert without.returncode == 1 and "pub:tomcat:ecdsa:tls1.2" in without.stdout
+    with_roles = run_cli("diff", "old.json", "new.json", "--policy", "policy.yaml", "--inventory", "site.yaml",
+                         "--unexpected-only", cwd=tmp_path)
+    assert with_roles.returncode == 0, with_roles.stdout + with_roles.stderr
+    assert "no unexpected differences" in with_roles.stdout and "2 expected, 0 unexpected" in with_roles.stdout
