@@ -27,7 +27,7 @@ suites with the best-practice policy, and checks that the measured outcomes matc
 note's table: S3 passes, every other state fails exactly the rules the note predicts.
 exit code 0 means the table was reproduced and the report written.
 
-upgrade story (see README, "Comparing with a baseline"):
+upgrade story (see README, "Before and after an upgrade"):
   dualcert lab --states S4 --pki-dir lab-pki --report-dir before
   dualcert lab --states S3 --pki-dir lab-pki --baseline before/lab.json --policy fixtures/lab-s4-to-s3.policy.yaml"""
 
