@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dualcert.errors import UsageError
+from dualcert.inventory import load_inventory
 from dualcert.policy import load_policy
 
 
@@ -58,3 +59,14 @@ def test_expiry_days_follow_the_layers_for_any_node(tmp_path: Path) -> None:
                             "nodes:\n  uccx-sub:\n    services:\n      tomcat: {expiry: {fail_days: 14}}\n")
     assert policy.expiry_days("uccx-sub", "tomcat") == (60, 14)
     assert policy.expiry_days("gone-node", "tomcat") == (60, 7)
+
+
+def test_unknown_role_is_caught_against_the_inventory(tmp_path: Path) -> None:
+    inventory_path = tmp_path / "site.yaml"
+    inventory_path.write_text("nodes:\n  - {name: pub, host: pub.example.test, address: 127.0.0.1, role: uccx}\n")
+    inventory = load_inventory(inventory_path)
+    load(tmp_path, "expected_changes:\n  - {role: [uccx, socialminer], to: refused}\n").check_against(inventory)
+    policy = load(tmp_path, "expected_changes:\n  - {nodes: [gone-node], any: true}\n  - {role: ucx, to: refused}\n")
+    with pytest.raises(UsageError) as caught:
+        policy.check_against(inventory)
+    assert "names role 'ucx'" in str(caught.value) and caught.value.line == 3 and "uccx" in (caught.value.fix or "")

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .catalog import load_catalog
 from .errors import UsageError
 from .inventory import Endpoint, Inventory
 from .offers import Offer, TLSVersion
@@ -64,6 +65,7 @@ class ExpectedChange:
 
     index: int
     where: str                          # "policy.yaml:14", for reasons and errors
+    line: int | None
     nodes: tuple[str, ...] | None
     roles: tuple[str, ...] | None
     services: tuple[str, ...] | None
@@ -136,6 +138,14 @@ class Policy:
                 if service not in nodes[node]:
                     raise UsageError(f"policy names service {service!r} on node {node!r}, which it does not have",
                                      file=where, fix=f"use one of: {', '.join(sorted(nodes[node]))}")
+        # expected_changes may name nodes and services that are gone; a role that exists nowhere is a typo.
+        roles = set(load_catalog()) | {n.role for n in inventory.nodes}
+        for change in self.expected_changes:
+            for role in change.roles or ():
+                if role not in roles:
+                    raise UsageError(f"expected_changes[{change.index}] names role {role!r}, which neither the "
+                                     "catalog nor the inventory has", file=where, line=change.line,
+                                     fix=f"use one of: {', '.join(sorted(roles))}")
 
 
 def _merge(into: dict[str, Any], layer: dict[str, Any]) -> None:
@@ -228,7 +238,7 @@ def _expected_changes(top: Reader) -> tuple[ExpectedChange, ...]:
             raise entry.error(None, f"expected_changes[{index}] does not say which change is expected",
                               "add 'from:' and/or 'to:' (e.g. to: ec-ca-signed), or 'any: true'")
         out.append(ExpectedChange(
-            index=index, where=f"{top.path}:{entry.line}" if entry.line else str(top.path),
+            index=index, where=f"{top.path}:{entry.line}" if entry.line else str(top.path), line=entry.line,
             nodes=_names(entry, "nodes"), roles=_names(entry, "role"), services=_names(entry, "services"),
             offers=_names(entry, "offers", tuple(o.value for o in Offer)),
             tls_versions=_names(entry, "tls_versions", tuple(v.value for v in TLSVersion)),
