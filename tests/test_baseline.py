@@ -217,3 +217,22 @@ def test_diff_takes_roles_from_an_inventory_for_old_results(tmp_path: Path) -> N
                          "--unexpected-only", cwd=tmp_path)
     assert with_roles.returncode == 0, with_roles.stdout + with_roles.stderr
     assert "no unexpected differences" in with_roles.stdout and "2 expected, 0 unexpected" in with_roles.stdout
+
+
+def test_diff_output_escapes_what_certificates_say() -> None:
+    from dualcert.diffview import render
+
+    hostile = document(S3)
+    for probe in hostile["probes"]:  # type: ignore[attr-defined]
+        if probe["chain"]:
+            probe["chain"][0]["issuer"] = "CN=evil | <script>x</script> \x1b[2J`rm`"
+    comparison = compare(snap(S4), Snapshot.from_results(hostile, "new.json"))
+    text = render(comparison, "text")
+    assert "\x1b" not in text and "\\x1b[2J" in text
+    markdown = render(comparison, "markdown")
+    assert "<script>" not in markdown and "\x1b" not in markdown
+    assert r"CN=evil \| &lt;script&gt;x&lt;/script&gt; \\x1b[2J\`rm\`" in markdown
+    row = next(line for line in markdown.splitlines() if "| issuer |" in line)
+    assert row.count(" | ") == 6  # seven cells: the issuer's pipe did not add a column
+    as_json = json.loads(render(comparison, "json"))
+    assert as_json["entries"][0]["fields"]["issuer"][1].startswith("CN=evil | <script>")  # JSON keeps the raw value

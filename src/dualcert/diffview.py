@@ -70,8 +70,9 @@ def _text(comparison: Comparison, entries: list[Change]) -> str:
 
 
 def _md(cell: str) -> str:
+    # A certificate's text must not break the table (|), open code spans or inject HTML into the ticket.
     text = safe(cell).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`").replace("\n", " ")
-    return text.replace("<", "&lt;").replace(">", "&gt;") if text != "->" else text
+    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _markdown(comparison: Comparison, entries: list[Change]) -> str:
