@@ -8,8 +8,10 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from . import __version__
+from .errors import UsageError
 
 EPILOG_RUN = """examples:
   dualcert run --inventory site.yaml                      best-practice policy (ec-ca-signed)
@@ -23,7 +25,17 @@ EPILOG_LAB = """the lab starts real TLS servers on 127.0.0.1 (free ports) holdin
 each deployment state of the UCCX 11.5 ECDSA note (S1, S2, S3, S4, rsa-only), runs the
 suites with the best-practice policy, and checks that the measured outcomes match the
 note's table: S3 passes, every other state fails exactly the rules the note predicts.
-exit code 0 means the table was reproduced and the report written."""
+exit code 0 means the table was reproduced and the report written.
+
+upgrade story (see README, "Before and after an upgrade"):
+  dualcert lab --states S4 --pki-dir lab-pki --report-dir before
+  dualcert lab --states S3 --pki-dir lab-pki --baseline before/lab.json --policy fixtures/lab-s4-to-s3.policy.yaml"""
+
+EPILOG_DIFF = """compares two results JSON files probe by probe (node, service, offer, TLS version):
+outcome, port, presented leaf SHA-256, key family, issuer, self-signed, and days left when
+they cross the policy's expiry thresholds. Changes the policy's expected_changes allow are
+listed as expected.
+exit codes: 0 no unexpected change, 1 unexpected changes, 4 usage error"""
 
 
 def suites_dir() -> Path:
@@ -38,7 +50,7 @@ def suites_dir() -> Path:
 
 
 def _pytest_args(suites: Path, inventory: Path, policy: str | None, html: Path, results: Path,
-                 strict: bool, extra: list[str]) -> list[str]:
+                 strict: bool, extra: list[str], baseline: str | None = None) -> list[str]:
     args = [str(suites), "--inventory", str(inventory), "--html", str(html), "--self-contained-html",
             "--results-json", str(results), "-p", "no:cacheprovider", "--rootdir", str(suites),
             "-q", "--tb=no", "-rN", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
@@ -46,6 +58,8 @@ def _pytest_args(suites: Path, inventory: Path, policy: str | None, html: Path, 
         args += ["--policy", policy]
     if strict:
         args.append("--dualcert-strict")
+    if baseline:
+        args += ["--baseline", baseline]
     return args + extra
 
 
@@ -67,12 +81,13 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     report_dir = Path(ns.report_dir)
     html = Path(ns.html) if ns.html else report_dir / f"{site}.html"
     results = Path(ns.json) if ns.json else report_dir / f"{site}.json"
-    return _run_pytest(_pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, extra))
+    return _run_pytest(_pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, extra,
+                                    ns.baseline))
 
 
 def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     from .lab import STATES, Lab
-    from .lab.estate import default_nodes
+    from .lab.estate import default_nodes, open_pki_dir
     from .lab.expected import TABLE_COLUMNS, deviations, measured_table
 
     states = tuple(s.strip() for s in ns.states.split(",")) if ns.states else STATES
@@ -82,8 +97,16 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
         return 4
     report_dir = Path(ns.report_dir)
     html, results = report_dir / "lab.html", report_dir / "lab.json"
-    nodes = default_nodes(states, collab=not ns.no_collab)
-    with Lab(nodes) as lab:
+    # A kept PKI with one state is one estate moved between states: names without the state.
+    pki_dir = Path(ns.pki_dir) if ns.pki_dir else None
+    nodes = default_nodes(states, collab=not ns.no_collab, state_names=not (pki_dir and len(states) == 1))
+    if pki_dir is not None:
+        try:
+            open_pki_dir(pki_dir)
+        except UsageError as exc:
+            print(f"dualcert: {exc}", file=sys.stderr)
+            return 4
+    with Lab(nodes, pki_dir=pki_dir) as lab:
         print(f"dualcert lab: {len(lab.endpoints)} TLS endpoints on {lab.host} "
               f"({len(nodes)} nodes in states {', '.join(states)})", flush=True)
         if ns.serve:
@@ -95,8 +118,8 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
                 signal.pause()
             except KeyboardInterrupt:
                 return 0
-        code = _run_pytest(_pytest_args(suites_dir(), lab.inventory_path, str(lab.policy_path), html, results,
-                                        False, extra))
+        code = _run_pytest(_pytest_args(suites_dir(), lab.inventory_path, ns.policy or str(lab.policy_path), html,
+                                        results, False, extra, ns.baseline))
     if code not in (0, 1) or not results.exists():
         print(f"dualcert lab: the run ended with exit code {code}", file=sys.stderr)
         return code or 3
@@ -107,15 +130,60 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
-    found = deviations(data, nodes)
+    # The digest predicts policy rules; changes since a baseline are judged by the policy's expected_changes.
+    found = deviations({**data, "tests": [t for t in data["tests"] if t.get("rule") != "unchanged"]}, nodes)
     print(f"\nreport: {html}\nresults: {results}")
+    unexpected = _print_changes(data) if ns.baseline else 0
     if found:
         print(f"\ndualcert lab: {len(found)} results differ from the digest's prediction:", file=sys.stderr)
         for dev in found[:20]:
             print(f"  {dev.test_id} {dev.rule}: predicted {dev.predicted}, measured {dev.measured}", file=sys.stderr)
         return 1
     print("dualcert lab: every state fails exactly the rules the digest predicts (S3 passes).")
+    if unexpected:
+        print(f"dualcert lab: {unexpected} changes since the baseline are not allowed by the policy's "
+              "expected_changes", file=sys.stderr)
+        return 1
     return 0
+
+
+def _print_changes(data: dict[str, Any]) -> int:
+    """The lab's verdict on changes since its baseline; returns how many were unexpected."""
+    from .terminal import safe
+
+    changes = data.get("changes") or {"entries": []}
+    entries = changes["entries"]
+    unexpected = [e for e in entries if not e["expected"]]
+    base = changes.get("baseline", {})
+    print(safe(f"changes since {base.get('path')}: {len(entries)} ({len(entries) - len(unexpected)} expected, "
+               f"{len(unexpected)} unexpected)"))
+    for entry in unexpected[:20]:
+        print(safe(f"  unexpected {entry['kind']}: {entry['id']} {', '.join(entry['fields'])}: {entry['reason']}"),
+              file=sys.stderr)
+    return len(unexpected)
+
+
+def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
+    from .baseline import compare, load_snapshot
+    from .diffview import render
+    from .inventory import load_inventory
+    from .policy import load_policy
+
+    if extra:
+        print(f"dualcert diff: unexpected arguments after --: {' '.join(extra)}", file=sys.stderr)
+        return 4
+    try:
+        old, new = load_snapshot(Path(ns.old)), load_snapshot(Path(ns.new))
+        policy = load_policy(ns.policy)
+        roles = {n.name: n.role for n in load_inventory(Path(ns.inventory)).nodes} if ns.inventory else {}
+    except UsageError as exc:
+        print(f"dualcert: {exc}", file=sys.stderr)
+        return 4
+    old.roles.update(roles)
+    new.roles.update(roles)
+    comparison = compare(old, new, policy)
+    sys.stdout.write(render(comparison, ns.format, show_expected=not ns.unexpected_only))
+    return 1 if comparison.unexpected else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--html", metavar="FILE", help="HTML report path (default: <report-dir>/<site>.html)")
     run.add_argument("--json", metavar="FILE", help="results JSON path (default: <report-dir>/<site>.json)")
     run.add_argument("--strict", action="store_true", help="warnings (e.g. expiry within the warn window) fail")
+    run.add_argument("--baseline", metavar="FILE",
+                     help="results JSON of an earlier run: test_unchanged[...] fails on changes the policy's "
+                          "expected_changes do not allow")
     run.set_defaults(handler=cmd_run)
 
     lab = sub.add_parser("lab", help="run the suites against the embedded lab (no cluster needed)",
@@ -145,7 +216,26 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: %(default)s)")
     lab.add_argument("--serve", action="store_true",
                      help="only start the lab and print its inventory, until Ctrl-C (try it with openssl s_client)")
+    lab.add_argument("--pki-dir", metavar="DIR",
+                     help="keep the lab's CAs, leaves and keys in DIR (created 0700; reused if present), so that "
+                          "a later run changes only what its state changes; with one state, nodes are named "
+                          "without it (uccx-pub, uccx-sub, sm)")
+    lab.add_argument("--baseline", metavar="FILE", help="results JSON of an earlier lab run to compare with")
+    lab.add_argument("--policy", metavar="FILE|PROFILE",
+                     help="policy instead of the lab's generated one (e.g. one declaring expected_changes)")
     lab.set_defaults(handler=cmd_lab)
+
+    diff = sub.add_parser("diff", help="differences between two results JSON files (before/after an upgrade)",
+                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_DIFF)
+    diff.add_argument("old", metavar="OLD.json", help="the baseline (earlier run)")
+    diff.add_argument("new", metavar="NEW.json", help="the later run")
+    diff.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                      help="text table (default), JSON, or a Markdown table for a change ticket")
+    diff.add_argument("--policy", metavar="FILE|PROFILE",
+                      help="policy whose expected_changes and expiry thresholds apply (default: ec-ca-signed)")
+    diff.add_argument("--inventory", metavar="FILE", help="inventory giving node roles, for expected_changes' role:")
+    diff.add_argument("--unexpected-only", action="store_true", help="list only the unexpected changes")
+    diff.set_defaults(handler=cmd_diff)
     return parser
 
 

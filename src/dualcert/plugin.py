@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from . import baseline_pytest
 from .checks import RULES, Case, Finding, Status
 from .errors import UsageError
 from .observation import Observation, Outcome, ProbeKey
@@ -56,6 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--handshake-timeout", type=float, default=5.0,
                     help="TLS handshake timeout, s (default: %(default)s)")
     group.addoption("--dualcert-strict", action="store_true", help="policy warnings (expiry window) fail the test")
+    group.addoption("--baseline", metavar="FILE",
+                    help="results JSON of an earlier run: adds test_unchanged[...] per probe, failing on changes "
+                         "the policy's expected_changes do not allow")
     group.addoption("--dualcert-progress", choices=("auto", "on", "off"), default="auto",
                     help="probe progress line: auto = only on an interactive terminal outside CI")
 
@@ -71,6 +75,8 @@ def _csv(value: str, kind: type[Offer] | type[TLSVersion], option: str) -> tuple
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dualcert: a dualcert compliance test")
+    if not config.pluginmanager.has_plugin("dualcert-baseline"):
+        config.pluginmanager.register(baseline_pytest, "dualcert-baseline")
     inventory = config.getoption("inventory", None)
     if not inventory:
         return
@@ -88,6 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN_KEY] = run
+    baseline_pytest.load(config)
     site = run.inventory.site
     results = config.getoption("results_json") or f"reports/{site}.json"
     is_worker = hasattr(config, "workerinput")
@@ -136,9 +143,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is None:
         return
-    keys = [item.callspec.params["dualcert_case"] for item in session.items
-            if hasattr(item, "callspec") and "dualcert_case" in item.callspec.params]
-    keys = list(dict.fromkeys(keys))
+    keys = [item.callspec.params[name] for item in session.items if hasattr(item, "callspec")
+            for name in ("dualcert_case", baseline_pytest.FIXTURE) if name in item.callspec.params]
+    # Change tests of endpoints only the baseline has (gone) have nothing to probe.
+    keys = [k for k in dict.fromkeys(keys) if (k.node, k.service) in run.endpoints]
     if not keys:
         return
     writer = session.config.stash.get(WRITER_KEY, None)
@@ -269,6 +277,7 @@ class ResultsRecorder:
             started=run.started.isoformat(), status="interrupted" if interrupted else "complete",
             exit_status=int(exitstatus),
             offers=[o.value for o in run.options.offers], tls_versions=[v.value for v in run.options.versions],
+            roles={node.name: node.role for node in run.inventory.nodes},  # for expected_changes' role: in diffs
         ))
 
 

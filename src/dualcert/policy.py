@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .catalog import load_catalog
 from .errors import UsageError
 from .inventory import Endpoint, Inventory
 from .offers import Offer, TLSVersion
@@ -26,7 +27,13 @@ PRESENTS = ("ecdsa", "rsa", "refused", "preferred", "any")
 LEVELS = ("required", "warn", "off")
 RULE_KEYS = frozenset({"presents", "signing", "chain_algorithm", "trust", "hostname", "rsa_min_bits", "ec_curves",
                        "expiry", "issuer", "versions"})
-POLICY_KEYS = frozenset({"extends", "intended_state", "rules", "services", "nodes", "description"})
+POLICY_KEYS = frozenset({"extends", "intended_state", "rules", "services", "nodes", "description",
+                         "expected_changes"})
+# What a presentation was before / is after, for `expected_changes` from:/to: (README, "Expected changes").
+PRESENTATION_CLASSES = ("any", "absent", "ecdsa", "rsa", "self-signed", "ca-signed", "ec-ca-signed",
+                        "rsa-ca-signed", "ecdsa-by-rsa-ca", "unreachable", "refused", "unsupported", "timeout",
+                        "connection-refused", "unresolved", "not-tls", "no-certificate", "starttls-failed", "error")
+CHANGE_KEYS = frozenset({"nodes", "role", "services", "offers", "tls_versions", "from", "to", "any", "reason"})
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -53,6 +60,28 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class ExpectedChange:
+    """One `expected_changes` entry: which probes it covers (None: all) and what change it allows."""
+
+    index: int
+    where: str                          # "policy.yaml:14", for reasons and errors
+    line: int | None
+    nodes: tuple[str, ...] | None
+    roles: tuple[str, ...] | None
+    services: tuple[str, ...] | None
+    offers: tuple[str, ...] | None
+    tls_versions: tuple[str, ...] | None
+    before: tuple[str, ...] | None      # from: PRESENTATION_CLASSES (None: anything)
+    after: tuple[str, ...] | None       # to:
+    any_change: bool
+    reason: str | None
+
+    @property
+    def label(self) -> str:
+        return f"expected_changes[{self.index}] ({self.where})"
+
+
+@dataclass(frozen=True)
 class Policy:
     name: str
     path: Path | None
@@ -60,6 +89,16 @@ class Policy:
     rules: dict[str, Any]
     services: dict[str, dict[str, Any]]
     nodes: dict[str, dict[str, Any]]   # node -> {"rules": {...}, "services": {svc: {...}}}
+    expected_changes: tuple[ExpectedChange, ...] = ()
+
+    def expiry_days(self, node: str, service: str) -> tuple[int, int]:
+        """(warn_days, fail_days) for a node's service, also for one the inventory no longer has."""
+        merged = copy.deepcopy(self.rules)
+        layer = self.nodes.get(node, {})
+        for extra in (self.services.get(service, {}), layer.get("rules", {}),
+                      layer.get("services", {}).get(service, {})):
+            _merge(merged, extra)
+        return int(merged["expiry"]["warn_days"]), int(merged["expiry"]["fail_days"])
 
     def expectation(self, endpoint: Endpoint, offer: Offer, version: TLSVersion) -> Expectation:
         merged = copy.deepcopy(self.rules)
@@ -99,6 +138,14 @@ class Policy:
                 if service not in nodes[node]:
                     raise UsageError(f"policy names service {service!r} on node {node!r}, which it does not have",
                                      file=where, fix=f"use one of: {', '.join(sorted(nodes[node]))}")
+        # expected_changes may name nodes and services that are gone; a role that exists nowhere is a typo.
+        roles = set(load_catalog()) | {n.role for n in inventory.nodes}
+        for change in self.expected_changes:
+            for role in change.roles or ():
+                if role not in roles:
+                    raise UsageError(f"expected_changes[{change.index}] names role {role!r}, which neither the "
+                                     "catalog nor the inventory has", file=where, line=change.line,
+                                     fix=f"use one of: {', '.join(sorted(roles))}")
 
 
 def _merge(into: dict[str, Any], layer: dict[str, Any]) -> None:
@@ -155,7 +202,48 @@ def _build(data: Any, where: Path | str, path: Path | None, name: str) -> Policy
     state = top.get("intended_state", str, base.intended_state if base else "S3")
     if state not in STATES:
         raise top.error("intended_state", f"unknown state {state!r}", f"use one of: {', '.join(STATES)}")
-    return Policy(name, path, state, rules, services, nodes)
+    changes = _expected_changes(top)
+    return Policy(name, path, state, rules, services, nodes, changes)
+
+
+def _names(reader: Reader, key: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...] | None:
+    """A selector: one name or a list of names; "*" (or nothing) means every one."""
+    value = reader.get(key, (str, list), None)
+    if value is None or value == "*":
+        return None
+    items = [value] if isinstance(value, str) else value
+    if not items or not all(isinstance(v, str) and v for v in items):
+        raise reader.error(key, f"{key!r} must be a name or a list of names", f"e.g. {key}: [a, b], or '*' for all")
+    if allowed is not None:
+        for item in items:
+            if item not in allowed:
+                raise reader.error(key, f"{key!r}: unknown value {item!r}", f"use one of: {', '.join(allowed)}")
+    return None if "*" in items else tuple(items)
+
+
+def _expected_changes(top: Reader) -> tuple[ExpectedChange, ...]:
+    raw = top.get("expected_changes", list, [])
+    out: list[ExpectedChange] = []
+    for index, item in enumerate(raw):
+        entry = Reader(item, top.path, f"expected_changes[{index}]",
+                       getattr(item, "line", None) or top.line_of("expected_changes"))
+        entry.reject_unknown(CHANGE_KEYS)
+        any_change = entry.get("any", bool, False)
+        before = _names(entry, "from", PRESENTATION_CLASSES)
+        after = _names(entry, "to", PRESENTATION_CLASSES)
+        if any_change and ("from" in entry.data or "to" in entry.data):
+            raise entry.error("any", f"expected_changes[{index}] has both 'any: true' and from/to",
+                              "use 'any: true' to allow every change, or from:/to: to allow one kind")
+        if not any_change and "from" not in entry.data and "to" not in entry.data:
+            raise entry.error(None, f"expected_changes[{index}] does not say which change is expected",
+                              "add 'from:' and/or 'to:' (e.g. to: ec-ca-signed), or 'any: true'")
+        out.append(ExpectedChange(
+            index=index, where=f"{top.path}:{entry.line}" if entry.line else str(top.path), line=entry.line,
+            nodes=_names(entry, "nodes"), roles=_names(entry, "role"), services=_names(entry, "services"),
+            offers=_names(entry, "offers", tuple(o.value for o in Offer)),
+            tls_versions=_names(entry, "tls_versions", tuple(v.value for v in TLSVersion)),
+            before=before, after=after, any_change=any_change, reason=entry.get("reason", str, None)))
+    return tuple(out)
 
 
 def _mapping(reader: Reader, key: str) -> dict[str, Any]:

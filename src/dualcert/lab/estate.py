@@ -3,6 +3,10 @@ services prefer them, and the inventory/policy files that describe it to the sui
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +15,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 
 from ..catalog import ServiceSpec, load_catalog
+from ..errors import UsageError
 from ..offers import TLSVersion
 from ..tls import server_context
 from .pki import CA, Issued, KeySpec, self_signed
@@ -52,38 +57,97 @@ class LabNode:
         return f"{self.name}.{DOMAIN}"
 
 
-def default_nodes(states: tuple[str, ...] = STATES, collab: bool = True) -> list[LabNode]:
+def default_nodes(states: tuple[str, ...] = STATES, collab: bool = True, *, state_names: bool = True) -> list[LabNode]:
     """A UCCX publisher, subscriber and SocialMiner per state; plus, in S3, a CUCM and an
-    IM&P node so the catalog's other roles (and XMPP STARTTLS) are exercised."""
+    IM&P node so the catalog's other roles (and XMPP STARTTLS) are exercised.
+
+    Nodes are named after their state (`s4-uccx-pub`) so that states can run side by side;
+    `state_names=False` (one state only) names them `uccx-pub`, `uccx-sub`, `sm`: one estate
+    that can be moved from state to state between runs, e.g. to compare S4 with S3."""
+    if not state_names and len(states) != 1:
+        raise ValueError("nodes without the state in their names need exactly one state")
     nodes: list[LabNode] = []
     for state in states:
-        cluster = state.lower()
-        nodes += [LabNode(f"{cluster}-uccx-pub", "uccx", cluster, state),
-                  LabNode(f"{cluster}-uccx-sub", "uccx", cluster, state),
-                  LabNode(f"{cluster}-sm", "socialminer", cluster, state)]
+        cluster = state.lower() if state_names else "uccx"
+        prefix = f"{cluster}-" if state_names else ""
+        nodes += [LabNode(f"{prefix}uccx-pub", "uccx", cluster, state),
+                  LabNode(f"{prefix}uccx-sub", "uccx", cluster, state),
+                  LabNode(f"{prefix}sm", "socialminer", cluster, state)]
     if collab:
         nodes += [LabNode("collab-cucm", "cucm", "collab", "S3"), LabNode("collab-imp", "imp", "collab", "S3")]
     return nodes
 
 
 class LabPKI:
-    """RSA root + issuing CA, EC root + issuing CA; leaves are issued per node on demand."""
+    """RSA root + issuing CA, EC root + issuing CA; leaves are issued per node on demand.
 
-    def __init__(self) -> None:
-        self.rsa_root = CA.root("dualcert Lab RSA Root CA", KeySpec.rsa(2048))
-        self.rsa_issuing = self.rsa_root.sub_ca("dualcert Lab RSA Issuing CA")
-        self.ec_root = CA.root("dualcert Lab EC Root CA", KeySpec.ec("secp384r1"))
-        self.ec_issuing = self.ec_root.sub_ca("dualcert Lab EC Issuing CA")
+    With a `store` (a private directory, `dualcert lab --pki-dir`), the CAs and every leaf
+    are kept there and reused by the next lab: a leaf is the same certificate as long as
+    its node, unit, key family and kind (self, rsa-ca, ec-ca) are the same, so moving the
+    lab from one state to another changes only the certificates the state changes."""
+
+    def __init__(self, store: Path | None = None) -> None:
+        self.store = store
+        self.rsa_root = self._ca("rsa-root", lambda: CA.root("dualcert Lab RSA Root CA", KeySpec.rsa(2048)))
+        self.rsa_issuing = self._ca("rsa-issuing", lambda: self.rsa_root.sub_ca("dualcert Lab RSA Issuing CA"))
+        self.ec_root = self._ca("ec-root", lambda: CA.root("dualcert Lab EC Root CA", KeySpec.ec("secp384r1")))
+        self.ec_issuing = self._ca("ec-issuing", lambda: self.ec_root.sub_ca("dualcert Lab EC Issuing CA"))
+
+    def _ca(self, stem: str, make: Callable[[], CA]) -> CA:
+        kept = self._kept(stem)
+        if kept is not None:
+            return CA(kept.cert, kept.key)
+        ca = make()
+        if self.store is not None:
+            Issued(ca.cert, ca.key).write(self.store, stem)
+        return ca
+
+    def _kept(self, stem: str) -> Issued | None:
+        """A stored certificate + key still valid for a day, or None (then it is made anew)."""
+        if self.store is None:
+            return None
+        chain, key = self.store / f"{stem}.chain.pem", self.store / f"{stem}.key.pem"
+        if not (chain.exists() and key.exists()):
+            return None
+        issued = Issued.load(chain, key)
+        if issued.cert.not_valid_after_utc < dt.datetime.now(dt.UTC) + dt.timedelta(days=1):
+            return None
+        return issued
 
     def roots_pem(self) -> bytes:
         return b"".join(ca.cert.public_bytes(serialization.Encoding.PEM) for ca in (self.rsa_root, self.ec_root))
 
-    def leaf(self, kind: str, family: str, names: list[str]) -> Issued:
+    def leaf(self, kind: str, family: str, names: list[str], stem: str | None = None) -> Issued:
+        """A new leaf; with a store and a `stem`, the kept one for (stem, family, kind) if there is one."""
+        kept_as = f"leaf-{stem}-{family}-{kind}" if stem else None
+        kept = self._kept(kept_as) if kept_as else None
+        if kept is not None:
+            return kept
         spec = KeySpec.ec() if family == "ec" else KeySpec.rsa()
         if kind == "self":
-            return self_signed(names, spec)
-        issuer = self.ec_issuing if kind == "ec-ca" else self.rsa_issuing
-        return issuer.issue(names, spec)
+            issued = self_signed(names, spec)
+        else:
+            issued = (self.ec_issuing if kind == "ec-ca" else self.rsa_issuing).issue(names, spec)
+        if self.store is not None and kept_as:
+            issued.write(self.store, kept_as)
+        return issued
+
+
+def open_pki_dir(path: Path) -> Path:
+    """The user's directory for a kept lab PKI: created 0700, or refused if others can read it
+    (it holds private keys, like ~/.ssh)."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True)
+        path.chmod(0o700)  # mkdir's mode is filtered by the umask
+    if not path.is_dir():
+        raise UsageError(f"{path} is not a directory", fix="give a directory for the lab's keys (--pki-dir DIR)")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise UsageError(f"{path} is accessible by other users (mode {mode:o}) and would hold private keys",
+                         fix=f"chmod 700 {path}, or give a new directory")
+    if path.stat().st_uid != os.getuid():
+        raise UsageError(f"{path} belongs to another user", fix="give a directory of your own")
+    return path
 
 
 @dataclass
@@ -104,7 +168,7 @@ def build_endpoints(nodes: list[LabNode], pki: LabPKI, keydir: Path) -> list[Lab
         def files(unit: str, family: str, kind: str, node: LabNode = node,
                   issued: dict[tuple[str, str], tuple[Path, Path]] = issued) -> tuple[Path, Path]:
             if (unit, family) not in issued:
-                leaf = pki.leaf(kind, family, [node.host])
+                leaf = pki.leaf(kind, family, [node.host], stem=f"{node.name}-{unit}")
                 issued[(unit, family)] = leaf.write(keydir, f"{node.name}-{unit}")
             return issued[(unit, family)]
 

@@ -97,6 +97,15 @@ class Issued:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
 
+    @classmethod
+    def load(cls, chain_path: Path, key_path: Path) -> Issued:
+        """Read back what `write` wrote (a kept lab PKI, `dualcert lab --pki-dir`)."""
+        certs = x509.load_pem_x509_certificates(chain_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{key_path}: not an RSA or EC private key")
+        return cls(certs[0], key, certs[1:])
+
     def write(self, directory: Path, stem: str) -> tuple[Path, Path]:
         """Write `<stem>.chain.pem` and `<stem>.key.pem` readable by the owner only."""
         chain_path, key_path = directory / f"{stem}.chain.pem", directory / f"{stem}.key.pem"

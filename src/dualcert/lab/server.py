@@ -33,6 +33,7 @@ class ServedEndpoint:
     host: str = "127.0.0.1"
     port: int = 0                    # 0: the OS picks a free port at start
     sock: socket.socket | None = None
+    preferred_port: int = 0          # with port 0: try this one first (a kept lab's last port), else any
 
 
 class LabServer:
@@ -51,7 +52,13 @@ class LabServer:
             family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((endpoint.host, endpoint.port))
+            try:
+                sock.bind((endpoint.host, endpoint.port or endpoint.preferred_port))
+            except OSError:
+                if endpoint.port or not endpoint.preferred_port:
+                    sock.close()
+                    raise
+                sock.bind((endpoint.host, 0))  # the kept port is taken now: any free one
             sock.listen(512)
             sock.setblocking(False)
             endpoint.sock, endpoint.port = sock, sock.getsockname()[1]
