@@ -33,6 +33,10 @@ from .terminal import safe
 RUN_KEY = pytest.StashKey["DualcertRun"]()
 WRITER_KEY = pytest.StashKey["ResultsWriter | None"]()
 FINDING_KEY = pytest.StashKey["tuple[Case, Finding]"]()
+WARNINGS_KEY = pytest.StashKey["list[dict[str, Any]]"]()
+CRASHES_KEY = pytest.StashKey["list[str]"]()
+# pytest's exit codes, which are dualcert's (README, "Exit codes").
+EXIT_INTERNAL_ERROR = int(pytest.ExitCode.INTERNAL_ERROR)
 
 
 class PolicyWarning(UserWarning):
@@ -42,6 +46,9 @@ class PolicyWarning(UserWarning):
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dualcert", "dualcert certificate-policy compliance")
     group.addoption("--inventory", metavar="FILE", help="inventory YAML of nodes and services to probe")
+    group.addoption("--inventory-format", default="auto",
+                    choices=("auto", "dualcert", "ansible-ini", "ansible-yaml"),
+                    help="inventory file format (default: %(default)s: told apart by name and content)")
     group.addoption("--policy", metavar="FILE|PROFILE",
                     help="policy YAML, or a built-in profile: ec-ca-signed (default), rsa-only, self-signed")
     group.addoption("--results-json", metavar="FILE",
@@ -71,6 +78,7 @@ def _csv(value: str, kind: type[Offer] | type[TLSVersion], option: str) -> tuple
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dualcert: a dualcert compliance test")
+    config.stash[WARNINGS_KEY], config.stash[CRASHES_KEY] = [], []
     inventory = config.getoption("inventory", None)
     if not inventory:
         return
@@ -80,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
         workers=config.getoption("probe_workers"), per_node=config.getoption("per_node"),
         timeouts=Timeouts(config.getoption("connect_timeout"), config.getoption("starttls_timeout"),
                           config.getoption("handshake_timeout")),
+        inventory_format=config.getoption("inventory_format"),
     )
     if options.workers < 1 or options.per_node < 1:
         raise pytest.UsageError("--probe-workers and --per-node must be at least 1")
@@ -88,6 +97,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN_KEY] = run
+    # One list, live: the terminal summary, the HTML summary and the results JSON all read it.
+    config.stash[WARNINGS_KEY] = run.sections.setdefault("warnings", [])
     site = run.inventory.site
     results = config.getoption("results_json") or f"reports/{site}.json"
     is_worker = hasattr(config, "workerinput")
@@ -181,6 +192,8 @@ class CaseHandle:
         try:
             finding = RULES[rule](self.case)
         except Exception as exc:  # a bug in one check must not hide the others' results
+            # ... but it must not pass for a policy failure either: the run ends with exit code 3.
+            self._item.config.stash.setdefault(CRASHES_KEY, []).append(f"{self.case.test_id} {rule}")
             finding = Finding(rule, Status.FAIL, f"{self.case.test_id}: check {rule!r} crashed: "
                               f"{type(exc).__name__}: {exc}", "report this as a dualcert bug, with the results JSON")
             self._item.stash[FINDING_KEY] = (self.case, finding)
@@ -230,7 +243,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             **case_columns(case), "rule": finding.rule, "status": finding.status.value,
             "message": finding.message, "fix": finding.fix, "case": case.test_id,
         }))
+        if finding.status is Status.WARN:
+            item.config.stash.setdefault(WARNINGS_KEY, []).append({
+                "id": case.test_id, "rule": finding.rule, "message": finding.message, "fix": finding.fix,
+                "failed": bool(item.config.getoption("dualcert_strict")),
+            })
     return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A crashed check is a dualcert bug: exit code 3 (internal error), not 1 (policy failures).
+    Runs first so that the results JSON and the terminal summary see the final code."""
+    crashes = session.config.stash.get(CRASHES_KEY, [])
+    if crashes and int(exitstatus) in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        session.exitstatus = EXIT_INTERNAL_ERROR
 
 
 class ResultsRecorder:
@@ -260,14 +287,17 @@ class ResultsRecorder:
         for key, observation in run.observations.items():
             if (key.node, key.service, key.offer.value, key.version.value) not in recorded:
                 writer.add_probe(observation)
+        exitstatus = int(session.exitstatus)  # may differ from the argument (a crashed check: 3)
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+        warned = session.config.stash.get(WARNINGS_KEY, [])
         writer.sections.update(run.sections)
         writer.write(run_metadata(
             site=run.inventory.site, inventory=file_digest(run.inventory.path),
             policy={"name": run.policy.name, **(file_digest(run.policy.path) or {})},
             intended_state=run.policy.intended_state,
             started=run.started.isoformat(), status="interrupted" if interrupted else "complete",
-            exit_status=int(exitstatus),
+            exit_status=exitstatus, strict=bool(session.config.getoption("dualcert_strict")),
+            warnings=len(warned), internal_errors=session.config.stash.get(CRASHES_KEY, []),
             offers=[o.value for o in run.options.offers], tls_versions=[v.value for v in run.options.versions],
         ))
 
@@ -277,10 +307,29 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if writer is None:
         return
     terminalreporter.write_sep("-", "dualcert")
+    _summarize_warnings(terminalreporter, config)
+    crashes = config.stash.get(CRASHES_KEY, [])
+    if crashes:
+        terminalreporter.write_line(f"internal error: {len(crashes)} check(s) crashed (a dualcert bug; exit code 3), "
+                                    f"e.g. {crashes[0]}", red=True)
     terminalreporter.write_line(f"results JSON: {writer.path}")
     html_path = config.getoption("htmlpath", None)
     if html_path:
         terminalreporter.write_line(f"HTML report:  {html_path}")
+
+
+def _summarize_warnings(terminalreporter: Any, config: pytest.Config, limit: int = 40) -> None:
+    """Warnings pass by default, so they must be impossible to miss: count and list them."""
+    warned = config.stash.get(WARNINGS_KEY, [])
+    if not warned:
+        return
+    strict = bool(config.getoption("dualcert_strict"))
+    how = "failed (--strict)" if strict else "passed; --strict makes them fail"
+    terminalreporter.write_line(f"{len(warned)} policy warning(s), {how}:", yellow=True)
+    for entry in warned[:limit]:
+        terminalreporter.write_line(safe(f"  WARN {entry['id']} {entry['rule']}: {entry['message']}"))
+    if len(warned) > limit:
+        terminalreporter.write_line(f"  ... and {len(warned) - limit} more (see the report and the JSON)")
 
 
 __all__ = ["CaseHandle", "PolicyWarning", "case_columns"]

@@ -46,15 +46,19 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 def load_yaml(path: Path, *, what: str) -> Any:
     """Parse `path`; a missing file or a YAML syntax error becomes a UsageError."""
+    return parse_yaml(load_text(path, what=what), path, what=what)
+
+
+def load_text(path: Path, *, what: str) -> str:
+    """The text of `path`; a missing or unreadable file becomes a UsageError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{what} file not found", file=path,
                          fix=f"check the path; it is read relative to {Path.cwd()}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {what} file: {exc}", file=path,
                          fix="make the file readable UTF-8 text") from None
-    return parse_yaml(text, path, what=what)
 
 
 def parse_yaml(text: str, path: Path | str, *, what: str) -> Any:
