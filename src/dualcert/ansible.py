@@ -114,8 +114,10 @@ def _section(line: str, path: Path, number: int) -> tuple[str, str]:
 
 
 def _words(line: str, path: Path, number: int) -> list[str]:
+    lexer = shlex.shlex(line, posix=True)
+    lexer.whitespace_split, lexer.commenters = True, "#;"  # Ansible's INI comments: '#' and ';'
     try:
-        return shlex.split(line, comments=True)
+        return list(lexer)
     except ValueError as exc:
         raise UsageError(f"cannot split this line: {exc}", file=path, line=number,
                          fix="close the quotes around the value") from None
