@@ -132,6 +132,7 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     report_dir = Path(ns.report_dir)
     html, results = report_dir / "lab.html", report_dir / "lab.json"
     nodes = default_nodes(states, collab=not ns.no_collab)
+    _sigterm_interrupts()  # `kill`, a CI timeout: stop the servers and remove the keys, like Ctrl-C
     with Lab(nodes) as lab:
         print(f"dualcert lab: {len(lab.endpoints)} TLS endpoints on {lab.host} "
               f"({len(nodes)} nodes in states {', '.join(states)})", flush=True)
@@ -165,6 +166,15 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
         return 1
     print("dualcert lab: every state fails exactly the rules the digest predicts (S3 passes).")
     return 0
+
+
+def _sigterm_interrupts() -> None:
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def build_parser() -> argparse.ArgumentParser:
