@@ -160,3 +160,20 @@ def test_init_writes_a_starter_that_loads_and_never_overwrites(tmp_path: Path) -
     assert inventory_path.read_text().endswith("# my edit\n")
     forced = run_cli("init", "site", "--force", cwd=tmp_path, timeout=120)
     assert forced.returncode == 0 and not inventory_path.read_text().endswith("# my edit\n")
+
+
+def test_the_readme_ini_example_reads_as_documented(tmp_path: Path) -> None:
+    from .conftest import CERTS, REPO
+
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("### Ansible inventories", 1)[1].split("```ini\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "tomcat-trust.pem").write_bytes((CERTS / "roots.pem").read_bytes())
+    path = tmp_path / "hosts"
+    path.write_text(example)
+    inventory = load_inventory(path)
+    assert inventory.site == "contact-center" and inventory.trust == (tmp_path / "tomcat-trust.pem").resolve()
+    assert nodes(path) == {
+        "uccx-pub": ("uccx-pub.example.com", "10.0.0.11", "uccx", "uccx"),
+        "uccx-sub": ("uccx-sub.example.com", None, "uccx", "uccx"),
+        "cucm01": ("cucm01", "10.0.0.21", "cucm", "uccx"),
+    }

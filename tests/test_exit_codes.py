@@ -175,6 +175,7 @@ def test_sigterm_interrupts_with_exit_2_and_keeps_results(tmp_path: Path) -> Non
     (["run", "--inventory", "site.yaml", "--policy", "no-such-profile"], "no-such-profile"),
     (["run", "--inventory", "site.yaml", "--", "--offers", "dsa"], "--offers: 'dsa' is not a list of"),
     (["lab", "--states", "S9"], "unknown state(s) S9"),
+    (["lab", "--report-dir", "blocker/lab"], "blocker is not a directory"),
     (["init", "blocker"], "blocker exists and is not a directory"),
 ])
 def test_usage_errors_exit_4_without_traceback(tmp_path: Path, args: list[str], message: str) -> None:

@@ -56,7 +56,7 @@ def detect_format(path: Path, text: str) -> str:
         line = raw.strip()
         if not line or line.startswith(("#", ";", "---")):
             continue
-        if line.startswith("[") and line.endswith("]"):
+        if line.startswith("[") and "]" in line and not line.startswith("[{"):
             return "ansible-ini"
         break
     try:
@@ -103,10 +103,11 @@ def _parse_ini(text: str, path: Path) -> dict[str, Group]:
 
 
 def _section(line: str, path: Path, number: int) -> tuple[str, str]:
-    if not line.endswith("]"):
+    header, closed, rest = line.partition("]")
+    if not closed or rest.strip()[:1] not in ("", "#", ";"):
         raise UsageError(f"section header {line!r} is not closed with ']'", file=path, line=number,
                          fix="write it as [group], [group:vars] or [group:children]")
-    name, _, kind = line[1:-1].strip().partition(":")
+    name, _, kind = header[1:].strip().partition(":")
     if kind not in ("", "vars", "children") or not name:
         raise UsageError(f"unknown section {line!r}", file=path, line=number,
                          fix="use [group], [group:vars] or [group:children]")

@@ -120,6 +120,7 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
+    from .errors import UsageError
     from .lab import STATES, Lab
     from .lab.estate import default_nodes
     from .lab.expected import TABLE_COLUMNS, deviations, measured_table
@@ -131,6 +132,11 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
         return 4
     report_dir = Path(ns.report_dir)
     html, results = report_dir / "lab.html", report_dir / "lab.json"
+    try:
+        _check_writable(report_dir)
+    except UsageError as exc:
+        print(f"dualcert: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
     nodes = default_nodes(states, collab=not ns.no_collab)
     _sigterm_interrupts()  # `kill`, a CI timeout: stop the servers and remove the keys, like Ctrl-C
     with Lab(nodes) as lab:
