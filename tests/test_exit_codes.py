@@ -174,6 +174,8 @@ def test_sigterm_interrupts_with_exit_2_and_keeps_results(tmp_path: Path) -> Non
     (["run", "--inventory", "missing.yaml"], "missing.yaml: inventory file not found"),
     (["run", "--inventory", "site.yaml", "--policy", "no-such-profile"], "no-such-profile"),
     (["run", "--inventory", "site.yaml", "--", "--offers", "dsa"], "--offers: 'dsa' is not a list of"),
+    (["run", "--policy", "rsa-only"], "the following arguments are required: --inventory"),
+    (["run", "--inventory", "site.yaml", "--inventory-format", "csv"], "invalid choice: 'csv'"),
     (["lab", "--states", "S9"], "unknown state(s) S9"),
     (["lab", "--report-dir", "blocker/lab"], "blocker is not a directory"),
     (["init", "blocker"], "blocker exists and is not a directory"),
@@ -186,3 +188,19 @@ def test_usage_errors_exit_4_without_traceback(tmp_path: Path, args: list[str], 
     assert message in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "reports").exists()  # nothing was probed
+
+
+def test_ansible_inventory_with_its_own_catalog_runs_end_to_end(servers, tmp_path: Path) -> None:
+    """An Ansible INI inventory whose group names a role of a custom catalog: real probes, exit 0."""
+    trust, ports = servers
+    (tmp_path / "catalog.yaml").write_text(
+        "roles:\n  webfarm:\n    description: test role\n    services:\n"
+        f"      https: {{port: {ports['fresh']}, rsa_unit: tomcat, ecdsa_unit: null}}\n")
+    (tmp_path / "hosts").write_text(
+        f"[all:vars]\ndualcert_site=ansible-site\ndualcert_trust={trust}\ndualcert_catalog=catalog.yaml\n\n"
+        f"[webfarm]\nweb1 ansible_host=127.0.0.1 dualcert_host={HOST}\n\n[other]\nunrelated ansible_host=127.0.0.1\n")
+    result = run_cli("run", "--inventory", "hosts", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    data = results(tmp_path, "ansible-site")
+    assert {p["node"] for p in data["probes"]} == {"web1"}
+    assert {p["outcome"] for p in data["probes"]} == {"ok", "refused"}  # RSA served, ECDSA refused as intended

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,10 +70,13 @@ def detect_format(path: Path, text: str) -> str:
     return "ansible-yaml" if "all" in data or groupish else "dualcert"
 
 
-def to_inventory_data(path: Path, text: str, fmt: str, roles: set[str]) -> Mapping:
-    """The Ansible inventory at `path` as a dualcert inventory mapping (with source lines)."""
+def to_inventory_data(path: Path, text: str, fmt: str, roles_for: Callable[[str | None], set[str]]) -> Mapping:
+    """The Ansible inventory at `path` as a dualcert inventory mapping (with source lines).
+    `roles_for(dualcert_catalog)` gives the role names of the catalog the inventory names (or
+    of the shipped one), which decide which groups are roles."""
     groups = _parse_ini(text, path) if fmt == "ansible-ini" else _parse_yaml(text, path)
-    return _convert(groups, path, roles)
+    catalog = groups["all"].vars.get("dualcert_catalog")
+    return _convert(groups, path, roles_for(None if catalog is None else str(catalog)))
 
 
 # --- INI ------------------------------------------------------------------------------------

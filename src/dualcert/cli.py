@@ -231,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
         index = argv.index("--")
         argv, extra = argv[:index], argv[index + 1:]
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse says 2 for a bad option; 2 means "interrupted" here
+        return EXIT_USAGE_ERROR if exc.code == 2 else int(exc.code or 0)
     if not getattr(ns, "handler", None):
         parser.print_help()
         return 4

@@ -121,11 +121,12 @@ def _read(path: Path, fmt: str) -> object:
         fmt = ansible.detect_format(path, text)
     if fmt == "dualcert":
         return parse_yaml(text, path, what="inventory")
-    data = ansible.to_inventory_data(path, text, fmt, set(load_catalog()))
-    if "catalog" in data:  # a custom catalog may define more roles: map the groups again with those
-        custom = Reader(data, path, "the inventory")
-        data = ansible.to_inventory_data(path, text, fmt, set(_catalog(custom, path)))
-    return data
+    def roles_for(catalog: str | None) -> set[str]:
+        if catalog is None:
+            return set(load_catalog())
+        return set(_catalog(Reader({"catalog": catalog}, path, "the inventory's all vars"), path))
+
+    return ansible.to_inventory_data(path, text, fmt, roles_for)
 
 
 def _catalog(top: Reader, path: Path) -> dict[str, Role]:
