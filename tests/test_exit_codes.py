@@ -204,3 +204,15 @@ def test_ansible_inventory_with_its_own_catalog_runs_end_to_end(servers, tmp_pat
     data = results(tmp_path, "ansible-site")
     assert {p["node"] for p in data["probes"]} == {"web1"}
     assert {p["outcome"] for p in data["probes"]} == {"ok", "refused"}  # RSA served, ECDSA refused as intended
+
+
+def test_warnings_and_crashes_are_counted_under_xdist(servers, tmp_path: Path) -> None:
+    """With `-n 2` the tests run in workers; the controller still lists warnings and exits 3 on a crash."""
+    trust, ports = servers
+    write_inventory(tmp_path, trust, ports["expiring"])
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    result = run_cli("run", "--inventory", "site.yaml", "--", "-n", "2", "-p", "tests.faults", cwd=tmp_path, env=env)
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
+    data = results(tmp_path)
+    assert data["run"]["warnings"] == 4 and len(data["run"]["internal_errors"]) == 4
+    assert "4 policy warning(s)" in result.stdout and "internal error: 4 check(s) crashed" in result.stdout

@@ -35,6 +35,7 @@ WRITER_KEY = pytest.StashKey["ResultsWriter | None"]()
 FINDING_KEY = pytest.StashKey["tuple[Case, Finding]"]()
 WARNINGS_KEY = pytest.StashKey["list[dict[str, Any]]"]()
 CRASHES_KEY = pytest.StashKey["list[str]"]()
+CRASHED_KEY = pytest.StashKey[bool]()  # on an item whose check raised
 # pytest's exit codes, which are dualcert's (README, "Exit codes").
 EXIT_INTERNAL_ERROR = int(pytest.ExitCode.INTERNAL_ERROR)
 
@@ -105,7 +106,7 @@ def pytest_configure(config: pytest.Config) -> None:
     writer = None if is_worker else ResultsWriter(Path(results))
     config.stash[WRITER_KEY] = writer
     if writer is not None:
-        config.pluginmanager.register(ResultsRecorder(run, writer), "dualcert-results")
+        config.pluginmanager.register(ResultsRecorder(run, writer, config), "dualcert-results")
     if not is_worker and config.pluginmanager.hasplugin("html"):
         if not config.getoption("htmlpath", None):
             config.option.htmlpath = f"reports/{site}.html"
@@ -193,7 +194,7 @@ class CaseHandle:
             finding = RULES[rule](self.case)
         except Exception as exc:  # a bug in one check must not hide the others' results
             # ... but it must not pass for a policy failure either: the run ends with exit code 3.
-            self._item.config.stash.setdefault(CRASHES_KEY, []).append(f"{self.case.test_id} {rule}")
+            self._item.stash[CRASHED_KEY] = True
             finding = Finding(rule, Status.FAIL, f"{self.case.test_id}: check {rule!r} crashed: "
                               f"{type(exc).__name__}: {exc}", "report this as a dualcert bug, with the results JSON")
             self._item.stash[FINDING_KEY] = (self.case, finding)
@@ -242,12 +243,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.user_properties.append(("dualcert", {
             **case_columns(case), "rule": finding.rule, "status": finding.status.value,
             "message": finding.message, "fix": finding.fix, "case": case.test_id,
+            **({"crashed": True} if item.stash.get(CRASHED_KEY, False) else {}),
         }))
-        if finding.status is Status.WARN:
-            item.config.stash.setdefault(WARNINGS_KEY, []).append({
-                "id": case.test_id, "rule": finding.rule, "message": finding.message, "fix": finding.fix,
-                "failed": bool(item.config.getoption("dualcert_strict")),
-            })
     return report
 
 
@@ -263,13 +260,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 class ResultsRecorder:
     """Feeds test reports into the results JSON and writes it at the end, interrupted or not."""
 
-    def __init__(self, run: DualcertRun, writer: ResultsWriter) -> None:
-        self.run, self.writer = run, writer
+    def __init__(self, run: DualcertRun, writer: ResultsWriter, config: pytest.Config) -> None:
+        self.run, self.writer, self.config = run, writer, config
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.failed or report.skipped):
             return
         props = dualcert_props(report)
+        # Collected here, on the controller, from the reports' properties: right under xdist too.
+        if props.get("status") == "warn":
+            self.config.stash[WARNINGS_KEY].append({
+                "id": props["case"], "rule": props["rule"], "message": props["message"], "fix": props["fix"],
+                "failed": report.failed})
+        if props.get("crashed"):
+            self.config.stash[CRASHES_KEY].append(f"{props['case']} {props['rule']}")
         outcome = "error" if report.failed and report.when != "call" else report.outcome
         message = props.get("message") or (str(report.longrepr) if report.longrepr else "")
         self.writer.add_test({
