@@ -60,6 +60,9 @@ all:
     webservers:
       hosts:
         www1:
+          ansible_become_password: !vault |
+            $ANSIBLE_VAULT;1.1;AES256
+            62313365396662343061393464336163383764373764613633653634306231386433626436623361
 """
 
 

@@ -162,3 +162,16 @@ def test_examples_compare_with_a_baseline() -> None:
         commands = [c for script in scripts() for c in dualcert_commands(script)]
         assert any(c[0] == "run" and "--baseline" in c for c in commands), scripts.__name__
         assert any(c[0] == "diff" for c in commands), scripts.__name__
+
+
+def test_tox_has_the_documented_environments() -> None:
+    import configparser
+
+    tox = configparser.ConfigParser()
+    tox.read(REPO / "tox.ini")
+    assert {"py311", "py312", "py313", "lint"} <= {e.strip() for e in tox["tox"]["envlist"].split(",")}
+    assert "ruff check ." in tox["testenv:lint"]["commands"] and "mypy src" in tox["testenv:lint"]["commands"]
+    assert tox["testenv:lab"]["commands"].strip() == "dualcert lab {posargs}"
+    compliance = shlex.split(tox["testenv:compliance"]["commands"].replace("{posargs}", ""))
+    assert compliance == ["dualcert", "run"]
+    check_command(["run", "--inventory", "site.yaml", "--policy", "policy.yaml"])  # the documented posargs

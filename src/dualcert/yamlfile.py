@@ -42,6 +42,14 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> Mapping:
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Ansible's own tags, common in Ansible YAML inventories (vault-encrypted passwords): the text
+# is kept as it is written, never decrypted; dualcert reads no variable that would need it.
+def _ansible_tagged(loader: _LineLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+for _tag in ("!vault", "!unsafe"):
+    _LineLoader.add_constructor(_tag, _ansible_tagged)
 
 
 def load_yaml(path: Path, *, what: str) -> Any:
