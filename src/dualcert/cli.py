@@ -19,7 +19,15 @@ EPILOG_RUN = """examples:
   dualcert run --inventory site.yaml -- -k socketio -x    extra pytest arguments after --
 
 writes reports/<site>.html and reports/<site>.json unless told otherwise.
-exit codes: 0 compliant, 1 policy failures, 2 interrupted, 3 internal error, 4 usage error (bad inventory/policy)"""
+exit codes: 0 compliant, 1 policy failures, 2 interrupted, 3 internal error, 4 usage error (bad inventory/policy)
+warnings (expiry within the warn window, rules set to `warn`) are listed but pass; --strict makes them fail."""
+
+EPILOG_INIT = """writes DIR/inventory.yaml and DIR/policy.yaml, commented, for a UCCX + SocialMiner site;
+existing files are left alone unless --force is given. Then edit them and run:
+  dualcert run --inventory DIR/inventory.yaml --policy DIR/policy.yaml"""
+
+EXIT_INTERNAL_ERROR, EXIT_USAGE_ERROR = 3, 4
+STARTER_FILES = ("inventory.yaml", "policy.yaml")
 
 EPILOG_LAB = """the lab starts real TLS servers on 127.0.0.1 (free ports) holding a generated PKI in
 each deployment state of the UCCX 11.5 ECDSA note (S1, S2, S3, S4, rsa-only), runs the
@@ -46,7 +54,11 @@ def suites_dir() -> Path:
     checkout = Path(__file__).resolve().parents[2] / "suites"
     if checkout.is_dir():
         return checkout
-    raise SystemExit("dualcert: the suites are missing from this installation; reinstall dualcert")
+    raise InternalError("the suites are missing from this installation; reinstall dualcert")
+
+
+class InternalError(Exception):
+    """dualcert itself is broken (not the user's input): exit code 3."""
 
 
 def _pytest_args(suites: Path, inventory: Path, policy: str | None, html: Path, results: Path,
@@ -74,18 +86,56 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     from .inventory import load_inventory
 
     try:
-        site = load_inventory(Path(ns.inventory)).site
+        site = load_inventory(Path(ns.inventory), ns.inventory_format).site
+        report_dir = Path(ns.report_dir)
+        html = Path(ns.html) if ns.html else report_dir / f"{site}.html"
+        results = Path(ns.json) if ns.json else report_dir / f"{site}.json"
+        for target in (html, results):
+            _check_writable(target.parent)
     except UsageError as exc:
         print(f"dualcert: {exc}", file=sys.stderr)
-        return 4
-    report_dir = Path(ns.report_dir)
-    html = Path(ns.html) if ns.html else report_dir / f"{site}.html"
-    results = Path(ns.json) if ns.json else report_dir / f"{site}.json"
-    return _run_pytest(_pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, extra,
-                                    ns.baseline))
+        return EXIT_USAGE_ERROR
+    args = _pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, extra,
+                         ns.baseline)
+    return _run_pytest([*args, "--inventory-format", ns.inventory_format])
+
+
+def _check_writable(directory: Path) -> None:
+    """Find out before probing that the reports can be written: nothing measured is lost."""
+    from .errors import UsageError
+
+    existing = next((p for p in [directory, *directory.parents] if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise UsageError(f"cannot write reports under {directory}: {existing} is not a directory",
+                         fix="choose another --report-dir, --html or --json")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write reports under {directory}: {existing} is not writable",
+                         fix="choose a writable --report-dir, --html or --json")
+
+
+def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
+    """A commented starter inventory and policy for a UCCX + SocialMiner site."""
+    target = Path(ns.dir)
+    if target.exists() and not target.is_dir():
+        print(f"dualcert: {target} exists and is not a directory\n  fix: give a directory", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    present = [target / name for name in STARTER_FILES if (target / name).exists()]
+    if present and not ns.force:
+        print(f"dualcert: not overwriting {', '.join(map(str, present))}\n"
+              "  fix: edit the existing files, choose another directory, or pass --force", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    target.mkdir(parents=True, exist_ok=True)
+    starter = resources.files("dualcert") / "data" / "starter"
+    for name in STARTER_FILES:
+        (target / name).write_text(starter.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+        print(f"wrote {target / name}")
+    print(f"next: edit them, then\n  dualcert run --inventory {target / 'inventory.yaml'} "
+          f"--policy {target / 'policy.yaml'}")
+    return 0
 
 
 def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
+    from .errors import UsageError
     from .lab import STATES, Lab
     from .lab.estate import default_nodes, open_pki_dir
     from .lab.expected import TABLE_COLUMNS, deviations, measured_table
@@ -94,9 +144,14 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     unknown = [s for s in states if s not in STATES]
     if unknown:
         print(f"dualcert: unknown state(s) {', '.join(unknown)}; use {', '.join(STATES)}", file=sys.stderr)
-        return 4
+        return EXIT_USAGE_ERROR
     report_dir = Path(ns.report_dir)
     html, results = report_dir / "lab.html", report_dir / "lab.json"
+    try:
+        _check_writable(report_dir)
+    except UsageError as exc:
+        print(f"dualcert: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
     # A kept PKI with one state is one estate moved between states: names without the state.
     pki_dir = Path(ns.pki_dir) if ns.pki_dir else None
     nodes = default_nodes(states, collab=not ns.no_collab, state_names=not (pki_dir and len(states) == 1))
@@ -105,7 +160,8 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
             open_pki_dir(pki_dir)
         except UsageError as exc:
             print(f"dualcert: {exc}", file=sys.stderr)
-            return 4
+            return EXIT_USAGE_ERROR
+    _sigterm_interrupts()  # `kill`, a CI timeout: stop the servers and remove the keys, like Ctrl-C
     with Lab(nodes, pki_dir=pki_dir) as lab:
         print(f"dualcert lab: {len(lab.endpoints)} TLS endpoints on {lab.host} "
               f"({len(nodes)} nodes in states {', '.join(states)})", flush=True)
@@ -171,19 +227,26 @@ def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
 
     if extra:
         print(f"dualcert diff: unexpected arguments after --: {' '.join(extra)}", file=sys.stderr)
-        return 4
+        return EXIT_USAGE_ERROR
     try:
         old, new = load_snapshot(Path(ns.old)), load_snapshot(Path(ns.new))
         policy = load_policy(ns.policy)
         roles = {n.name: n.role for n in load_inventory(Path(ns.inventory)).nodes} if ns.inventory else {}
     except UsageError as exc:
         print(f"dualcert: {exc}", file=sys.stderr)
-        return 4
+        return EXIT_USAGE_ERROR
     old.roles.update(roles)
     new.roles.update(roles)
     comparison = compare(old, new, policy)
     sys.stdout.write(render(comparison, ns.format, show_expected=not ns.unexpected_only))
     return 1 if comparison.unexpected else 0
+def _sigterm_interrupts() -> None:
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="check a site's inventory against a policy",
                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_RUN)
     run.add_argument("--inventory", required=True, metavar="FILE", help="inventory YAML (see README)")
+    run.add_argument("--inventory-format", default="auto",
+                     choices=("auto", "dualcert", "ansible-ini", "ansible-yaml"),
+                     help="inventory format (default: %(default)s: dualcert's YAML or an Ansible inventory, "
+                          "told apart by name and content)")
     run.add_argument("--policy", metavar="FILE|PROFILE",
                      help="policy YAML or built-in profile: ec-ca-signed (default), rsa-only, self-signed")
     run.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: %(default)s)")
@@ -236,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--inventory", metavar="FILE", help="inventory giving node roles, for expected_changes' role:")
     diff.add_argument("--unexpected-only", action="store_true", help="list only the unexpected changes")
     diff.set_defaults(handler=cmd_diff)
+    init = sub.add_parser("init", help="write a commented starter inventory and policy (UCCX + SocialMiner)",
+                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_INIT)
+    init.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where to write them (default: .)")
+    init.add_argument("--force", action="store_true", help="overwrite existing inventory.yaml / policy.yaml")
+    init.set_defaults(handler=cmd_init)
     return parser
 
 
@@ -246,16 +318,27 @@ def main(argv: list[str] | None = None) -> int:
         index = argv.index("--")
         argv, extra = argv[:index], argv[index + 1:]
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse says 2 for a bad option; 2 means "interrupted" here
+        return EXIT_USAGE_ERROR if exc.code == 2 else int(exc.code or 0)
     if not getattr(ns, "handler", None):
         parser.print_help()
-        return 4
+        return EXIT_USAGE_ERROR
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     try:
         return int(ns.handler(ns, extra))
     except KeyboardInterrupt:
         print("dualcert: interrupted", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug: one clear line and exit code 3, the traceback on request
+        if os.environ.get("DUALCERT_TRACEBACK"):
+            import traceback
+
+            traceback.print_exc()
+        print(f"dualcert: internal error (a dualcert bug): {type(exc).__name__}: {exc}\n"
+              "  fix: rerun with DUALCERT_TRACEBACK=1 and report the traceback", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .catalog import Role, ServiceSpec, load_catalog, read_service, role_or_error
 from .errors import UsageError
-from .yamlfile import Reader, load_yaml
+from .yamlfile import Reader, load_text, load_yaml, parse_yaml
 
 INVENTORY_KEYS = frozenset({"site", "trust", "nodes", "catalog", "defaults"})
 NODE_KEYS = frozenset({"name", "host", "address", "role", "cluster", "services", "sni"})
@@ -81,8 +81,10 @@ def _is_ip(value: str) -> bool:
     return True
 
 
-def load_inventory(path: Path) -> Inventory:
-    top = Reader(load_yaml(path, what="inventory"), path, "the inventory")
+def load_inventory(path: Path, fmt: str = "auto") -> Inventory:
+    """dualcert's own YAML, or an Ansible inventory (INI or YAML): `fmt` is one of
+    `ansible.FORMATS`; `auto` tells them apart by the file's name and first lines."""
+    top = Reader(_read(path, fmt), path, "the inventory")
     top.reject_unknown(INVENTORY_KEYS)
     site = top.get("site", str, None) or path.stem
     if not _NAME.match(site):
@@ -105,6 +107,26 @@ def load_inventory(path: Path) -> Inventory:
         seen[node.name] = getattr(raw, "line", None)
         nodes.append(node)
     return Inventory(site, path, trust, tuple(nodes))
+
+
+def _read(path: Path, fmt: str) -> object:
+    from . import ansible
+
+    if fmt not in ansible.FORMATS:
+        raise UsageError(f"unknown inventory format {fmt!r}", fix=f"use one of: {', '.join(ansible.FORMATS)}")
+    if fmt == "dualcert":
+        return load_yaml(path, what="inventory")
+    text = load_text(path, what="inventory")
+    if fmt == "auto":
+        fmt = ansible.detect_format(path, text)
+    if fmt == "dualcert":
+        return parse_yaml(text, path, what="inventory")
+    def roles_for(catalog: str | None) -> set[str]:
+        if catalog is None:
+            return set(load_catalog())
+        return set(_catalog(Reader({"catalog": catalog}, path, "the inventory's all vars"), path))
+
+    return ansible.to_inventory_data(path, text, fmt, roles_for)
 
 
 def _catalog(top: Reader, path: Path) -> dict[str, Role]:

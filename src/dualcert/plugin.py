@@ -34,6 +34,11 @@ from .terminal import safe
 RUN_KEY = pytest.StashKey["DualcertRun"]()
 WRITER_KEY = pytest.StashKey["ResultsWriter | None"]()
 FINDING_KEY = pytest.StashKey["tuple[Case, Finding]"]()
+WARNINGS_KEY = pytest.StashKey["list[dict[str, Any]]"]()
+CRASHES_KEY = pytest.StashKey["list[str]"]()
+CRASHED_KEY = pytest.StashKey[bool]()  # on an item whose check raised
+# pytest's exit codes, which are dualcert's (README, "Exit codes").
+EXIT_INTERNAL_ERROR = int(pytest.ExitCode.INTERNAL_ERROR)
 
 
 class PolicyWarning(UserWarning):
@@ -43,6 +48,9 @@ class PolicyWarning(UserWarning):
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dualcert", "dualcert certificate-policy compliance")
     group.addoption("--inventory", metavar="FILE", help="inventory YAML of nodes and services to probe")
+    group.addoption("--inventory-format", default="auto",
+                    choices=("auto", "dualcert", "ansible-ini", "ansible-yaml"),
+                    help="inventory file format (default: %(default)s: told apart by name and content)")
     group.addoption("--policy", metavar="FILE|PROFILE",
                     help="policy YAML, or a built-in profile: ec-ca-signed (default), rsa-only, self-signed")
     group.addoption("--results-json", metavar="FILE",
@@ -77,6 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dualcert: a dualcert compliance test")
     if not config.pluginmanager.has_plugin("dualcert-baseline"):
         config.pluginmanager.register(baseline_pytest, "dualcert-baseline")
+    config.stash[WARNINGS_KEY], config.stash[CRASHES_KEY] = [], []
     inventory = config.getoption("inventory", None)
     if not inventory:
         return
@@ -86,6 +95,7 @@ def pytest_configure(config: pytest.Config) -> None:
         workers=config.getoption("probe_workers"), per_node=config.getoption("per_node"),
         timeouts=Timeouts(config.getoption("connect_timeout"), config.getoption("starttls_timeout"),
                           config.getoption("handshake_timeout")),
+        inventory_format=config.getoption("inventory_format"),
     )
     if options.workers < 1 or options.per_node < 1:
         raise pytest.UsageError("--probe-workers and --per-node must be at least 1")
@@ -95,13 +105,15 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN_KEY] = run
     baseline_pytest.load(config)
+    # One list, live: the terminal summary, the HTML summary and the results JSON all read it.
+    config.stash[WARNINGS_KEY] = run.sections.setdefault("warnings", [])
     site = run.inventory.site
     results = config.getoption("results_json") or f"reports/{site}.json"
     is_worker = hasattr(config, "workerinput")
     writer = None if is_worker else ResultsWriter(Path(results))
     config.stash[WRITER_KEY] = writer
     if writer is not None:
-        config.pluginmanager.register(ResultsRecorder(run, writer), "dualcert-results")
+        config.pluginmanager.register(ResultsRecorder(run, writer, config), "dualcert-results")
     if not is_worker and config.pluginmanager.hasplugin("html"):
         if not config.getoption("htmlpath", None):
             config.option.htmlpath = f"reports/{site}.html"
@@ -189,6 +201,8 @@ class CaseHandle:
         try:
             finding = RULES[rule](self.case)
         except Exception as exc:  # a bug in one check must not hide the others' results
+            # ... but it must not pass for a policy failure either: the run ends with exit code 3.
+            self._item.stash[CRASHED_KEY] = True
             finding = Finding(rule, Status.FAIL, f"{self.case.test_id}: check {rule!r} crashed: "
                               f"{type(exc).__name__}: {exc}", "report this as a dualcert bug, with the results JSON")
             self._item.stash[FINDING_KEY] = (self.case, finding)
@@ -237,20 +251,37 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.user_properties.append(("dualcert", {
             **case_columns(case), "rule": finding.rule, "status": finding.status.value,
             "message": finding.message, "fix": finding.fix, "case": case.test_id,
+            **({"crashed": True} if item.stash.get(CRASHED_KEY, False) else {}),
         }))
     return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A crashed check is a dualcert bug: exit code 3 (internal error), not 1 (policy failures).
+    Runs first so that the results JSON and the terminal summary see the final code."""
+    crashes = session.config.stash.get(CRASHES_KEY, [])
+    if crashes and int(exitstatus) in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        session.exitstatus = EXIT_INTERNAL_ERROR
 
 
 class ResultsRecorder:
     """Feeds test reports into the results JSON and writes it at the end, interrupted or not."""
 
-    def __init__(self, run: DualcertRun, writer: ResultsWriter) -> None:
-        self.run, self.writer = run, writer
+    def __init__(self, run: DualcertRun, writer: ResultsWriter, config: pytest.Config) -> None:
+        self.run, self.writer, self.config = run, writer, config
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.failed or report.skipped):
             return
         props = dualcert_props(report)
+        # Collected here, on the controller, from the reports' properties: right under xdist too.
+        if props.get("status") == "warn":
+            self.config.stash[WARNINGS_KEY].append({
+                "id": props["case"], "rule": props["rule"], "message": props["message"], "fix": props["fix"],
+                "failed": report.failed})
+        if props.get("crashed"):
+            self.config.stash[CRASHES_KEY].append(f"{props['case']} {props['rule']}")
         outcome = "error" if report.failed and report.when != "call" else report.outcome
         message = props.get("message") or (str(report.longrepr) if report.longrepr else "")
         self.writer.add_test({
@@ -268,14 +299,17 @@ class ResultsRecorder:
         for key, observation in run.observations.items():
             if (key.node, key.service, key.offer.value, key.version.value) not in recorded:
                 writer.add_probe(observation)
+        exitstatus = int(session.exitstatus)  # may differ from the argument (a crashed check: 3)
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+        warned = session.config.stash.get(WARNINGS_KEY, [])
         writer.sections.update(run.sections)
         writer.write(run_metadata(
             site=run.inventory.site, inventory=file_digest(run.inventory.path),
             policy={"name": run.policy.name, **(file_digest(run.policy.path) or {})},
             intended_state=run.policy.intended_state,
             started=run.started.isoformat(), status="interrupted" if interrupted else "complete",
-            exit_status=int(exitstatus),
+            exit_status=exitstatus, strict=bool(session.config.getoption("dualcert_strict")),
+            warnings=len(warned), internal_errors=session.config.stash.get(CRASHES_KEY, []),
             offers=[o.value for o in run.options.offers], tls_versions=[v.value for v in run.options.versions],
             roles={node.name: node.role for node in run.inventory.nodes},  # for expected_changes' role: in diffs
         ))
@@ -286,10 +320,29 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if writer is None:
         return
     terminalreporter.write_sep("-", "dualcert")
+    _summarize_warnings(terminalreporter, config)
+    crashes = config.stash.get(CRASHES_KEY, [])
+    if crashes:
+        terminalreporter.write_line(f"internal error: {len(crashes)} check(s) crashed (a dualcert bug; exit code 3), "
+                                    f"e.g. {crashes[0]}", red=True)
     terminalreporter.write_line(f"results JSON: {writer.path}")
     html_path = config.getoption("htmlpath", None)
     if html_path:
         terminalreporter.write_line(f"HTML report:  {html_path}")
+
+
+def _summarize_warnings(terminalreporter: Any, config: pytest.Config, limit: int = 40) -> None:
+    """Warnings pass by default, so they must be impossible to miss: count and list them."""
+    warned = config.stash.get(WARNINGS_KEY, [])
+    if not warned:
+        return
+    strict = bool(config.getoption("dualcert_strict"))
+    how = "failed (--strict)" if strict else "passed; --strict makes them fail"
+    terminalreporter.write_line(f"{len(warned)} policy warning(s), {how}:", yellow=True)
+    for entry in warned[:limit]:
+        terminalreporter.write_line(safe(f"  WARN {entry['id']} {entry['rule']}: {entry['message']}"))
+    if len(warned) > limit:
+        terminalreporter.write_line(f"  ... and {len(warned) - limit} more (see the report and the JSON)")
 
 
 __all__ = ["CaseHandle", "PolicyWarning", "case_columns"]

@@ -37,6 +37,7 @@ class HtmlColumns:
         prefix.append(
             f"<p>Site <b>{escape(self.run.inventory.site)}</b>, inventory <code>{escape(str(self.run.inventory.path))}"
             f"</code>, policy <b>{escape(policy.name)}</b> (intended state {escape(policy.intended_state)}).</p>")
+        prefix.extend(_warnings_html(self.run.sections.get("warnings") or [], session))
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         for index, (_, title) in enumerate(COLUMNS, start=2):
@@ -47,3 +48,16 @@ class HtmlColumns:
         for index, (key, _) in enumerate(COLUMNS, start=2):
             value = props.get(key)
             cells.insert(index, f'<td class="col-dualcert-{key}">{escape("" if value is None else str(value))}</td>')
+
+
+def _warnings_html(warned: list[dict[str, Any]], session: pytest.Session, limit: int = 200) -> list[str]:
+    """Warnings pass by default (expiry in the warn window, report-only rules): list them up front."""
+    if not warned:
+        return []
+    strict = bool(session.config.getoption("dualcert_strict", False))
+    how = "made fatal by --strict" if strict else "passing; <code>--strict</code> makes them fail"
+    items = "".join(f"<li><code>{escape(w['id'])}</code> {escape(w['rule'])}: {escape(w['message'])}"
+                    f"{'<br>fix: ' + escape(w['fix']) if w.get('fix') else ''}</li>" for w in warned[:limit])
+    more = f"<li>... and {len(warned) - limit} more (see the results JSON)</li>" if len(warned) > limit else ""
+    return [f'<div class="dualcert-warnings"><p><b>{len(warned)} policy warning(s)</b>, {how}:</p>'
+            f"<ul>{items}{more}</ul></div>"]

@@ -25,6 +25,7 @@ class RunOptions:
     workers: int = 32
     per_node: int = 4
     timeouts: Timeouts = field(default_factory=Timeouts)
+    inventory_format: str = "auto"   # dualcert | ansible-ini | ansible-yaml | auto
 
 
 class DualcertRun:
@@ -42,7 +43,7 @@ class DualcertRun:
 
     @classmethod
     def from_files(cls, inventory: Path, policy: str | Path | None, options: RunOptions | None = None) -> DualcertRun:
-        inv = load_inventory(inventory)
+        inv = load_inventory(inventory, (options or RunOptions()).inventory_format)
         pol = load_policy(policy)
         pol.check_against(inv)
         return cls(inv, pol, options)

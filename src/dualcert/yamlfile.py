@@ -42,19 +42,31 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> Mapping:
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Ansible's own tags, common in Ansible YAML inventories (vault-encrypted passwords): the text
+# is kept as it is written, never decrypted; dualcert reads no variable that would need it.
+def _ansible_tagged(loader: _LineLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+for _tag in ("!vault", "!unsafe"):
+    _LineLoader.add_constructor(_tag, _ansible_tagged)
 
 
 def load_yaml(path: Path, *, what: str) -> Any:
     """Parse `path`; a missing file or a YAML syntax error becomes a UsageError."""
+    return parse_yaml(load_text(path, what=what), path, what=what)
+
+
+def load_text(path: Path, *, what: str) -> str:
+    """The text of `path`; a missing or unreadable file becomes a UsageError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{what} file not found", file=path,
                          fix=f"check the path; it is read relative to {Path.cwd()}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {what} file: {exc}", file=path,
                          fix="make the file readable UTF-8 text") from None
-    return parse_yaml(text, path, what=what)
 
 
 def parse_yaml(text: str, path: Path | str, *, what: str) -> Any:

@@ -1,0 +1,314 @@
+"""Ansible inventories (INI and YAML) read as dualcert inventories (README, "Ansible inventories").
+
+Ansible's own parser lives in ansible-core, far too heavy a dependency for this, and the
+INI dialect is not configparser's (host lines carry `key=value` pairs, `[g:vars]`,
+`[g:children]`), so the INI reader is a small one here. YAML goes through dualcert's
+line-numbered loader. Both produce the same intermediate model (groups of hosts with
+vars, each remembering its line), which becomes a dualcert inventory mapping whose lines
+point back into the Ansible file, so errors name the line to fix there.
+
+Mapping: a group whose name is a catalog role (uccx, socialminer, ...) gives its hosts that
+role, or a `dualcert_role` var says it; `ansible_host` is the address (an IP) or the host
+name; `dualcert_host` names the host the certificate must carry; `dualcert_cluster`,
+`dualcert_sni` map to cluster and sni. `dualcert_site`, `dualcert_trust`, `dualcert_catalog`
+(usually in the `all` group's vars) give the site name, the trust bundle and a catalog.
+Hosts without a role are left out (an Ansible inventory lists more than appliances).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .yamlfile import Mapping, parse_yaml
+
+FORMATS = ("auto", "dualcert", "ansible-ini", "ansible-yaml")
+_FIX_ROLE = "set 'dualcert_role=<role>' on the host or its group, or put it in one group named after its role"
+_RANGE = re.compile(r"\[(\d+):(\d+)\]")
+
+
+@dataclass
+class Host:
+    name: str
+    line: int
+    vars: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Group:
+    name: str
+    line: int
+    hosts: dict[str, Host] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)
+    children: list[str] = field(default_factory=list)
+
+
+def detect_format(path: Path, text: str) -> str:
+    """`ansible-ini`, `ansible-yaml` or `dualcert`, from the file name and its first lines."""
+    if path.suffix.lower() in (".ini", ".cfg"):
+        return "ansible-ini"
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";", "---")):
+            continue
+        if line.startswith("[") and "]" in line and not line.startswith("[{"):
+            return "ansible-ini"
+        break
+    try:
+        data = parse_yaml(text, path, what="inventory")
+    except UsageError:
+        return "dualcert"  # let the dualcert reader report the YAML error with its line
+    if not isinstance(data, dict) or "nodes" in data:
+        return "dualcert"
+    groupish = [v for v in data.values() if isinstance(v, dict) and {"hosts", "children", "vars"} & set(v)]
+    return "ansible-yaml" if "all" in data or groupish else "dualcert"
+
+
+def to_inventory_data(path: Path, text: str, fmt: str, roles_for: Callable[[str | None], set[str]]) -> Mapping:
+    """The Ansible inventory at `path` as a dualcert inventory mapping (with source lines).
+    `roles_for(dualcert_catalog)` gives the role names of the catalog the inventory names (or
+    of the shipped one), which decide which groups are roles."""
+    groups = _parse_ini(text, path) if fmt == "ansible-ini" else _parse_yaml(text, path)
+    catalog = groups["all"].vars.get("dualcert_catalog")
+    return _convert(groups, path, roles_for(None if catalog is None else str(catalog)))
+
+
+# --- INI ------------------------------------------------------------------------------------
+
+def _parse_ini(text: str, path: Path) -> dict[str, Group]:
+    groups: dict[str, Group] = {"all": Group("all", 1), "ungrouped": Group("ungrouped", 1)}
+    section, kind = "ungrouped", "hosts"
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section, kind = _section(line, path, number)
+            groups.setdefault(section, Group(section, number))
+            continue
+        group = groups[section]
+        if kind == "vars":
+            key, value = _assignment(line, path, number)
+            group.vars[key] = value
+        elif kind == "children":
+            child = line.split()[0]
+            groups.setdefault(child, Group(child, number))
+            group.children.append(child)
+        else:
+            for host in _host_line(line, path, number):
+                group.hosts[host.name] = host
+    return groups
+
+
+def _section(line: str, path: Path, number: int) -> tuple[str, str]:
+    header, closed, rest = line.partition("]")
+    if not closed or rest.strip()[:1] not in ("", "#", ";"):
+        raise UsageError(f"section header {line!r} is not closed with ']'", file=path, line=number,
+                         fix="write it as [group], [group:vars] or [group:children]")
+    name, _, kind = header[1:].strip().partition(":")
+    if kind not in ("", "vars", "children") or not name:
+        raise UsageError(f"unknown section {line!r}", file=path, line=number,
+                         fix="use [group], [group:vars] or [group:children]")
+    return name, kind or "hosts"
+
+
+def _words(line: str, path: Path, number: int) -> list[str]:
+    lexer = shlex.shlex(line, posix=True)
+    lexer.whitespace_split, lexer.commenters = True, "#;"  # Ansible's INI comments: '#' and ';'
+    try:
+        return list(lexer)
+    except ValueError as exc:
+        raise UsageError(f"cannot split this line: {exc}", file=path, line=number,
+                         fix="close the quotes around the value") from None
+
+
+def _assignment(text: str, path: Path, number: int) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"expected key=value, got {text!r}", file=path, line=number,
+                         fix="write variables as name=value")
+    words = _words(value, path, number)
+    return key.strip(), " ".join(words)
+
+
+def _host_line(line: str, path: Path, number: int) -> list[Host]:
+    words = _words(line, path, number)
+    if not words:
+        return []
+    host_vars = dict(_assignment(word, path, number) for word in words[1:])
+    return [Host(name, number, dict(host_vars)) for name in _expand(words[0], path, number)]
+
+
+def _expand(pattern: str, path: Path, number: int) -> list[str]:
+    """Ansible's numeric host ranges, e.g. uccx[01:02].example.com; other patterns are refused."""
+    match = _RANGE.search(pattern)
+    if match is None:
+        if "[" in pattern or "]" in pattern:
+            raise UsageError(f"host pattern {pattern!r} is not supported", file=path, line=number,
+                             fix="use a numeric range such as host[01:03] or list the hosts one per line")
+        return [pattern]
+    first, last = match.group(1), match.group(2)
+    width = len(first) if first.startswith("0") else 0
+    if int(last) < int(first) or int(last) - int(first) > 1000:
+        raise UsageError(f"host range {match.group()} is empty or too large", file=path, line=number,
+                         fix="write the range as [first:last] with first <= last")
+    names = []
+    for value in range(int(first), int(last) + 1):
+        names += _expand(pattern[:match.start()] + str(value).zfill(width) + pattern[match.end():], path, number)
+    return names
+
+
+# --- YAML -----------------------------------------------------------------------------------
+
+def _parse_yaml(text: str, path: Path) -> dict[str, Group]:
+    data = parse_yaml(text, path, what="Ansible inventory")
+    if not isinstance(data, dict):
+        raise UsageError("an Ansible YAML inventory must be a mapping of groups (all: ...)", file=path,
+                         fix="start the file with 'all:' and put hosts under 'hosts:' or 'children:'")
+    groups: dict[str, Group] = {"all": Group("all", 1)}
+    for name, body in data.items():
+        _yaml_group(groups, name, body, path, _line(data, name))
+        if name != "all" and name not in groups["all"].children:
+            groups["all"].children.append(name)
+    return groups
+
+
+def _line(mapping: Any, key: str) -> int:
+    return (mapping.line_of(key) if isinstance(mapping, Mapping) else None) or 1
+
+
+def _yaml_group(groups: dict[str, Group], name: str, body: Any, path: Path, line: int) -> None:
+    group = groups.setdefault(name, Group(name, line))
+    if body is None:
+        return
+    if not isinstance(body, dict):
+        raise UsageError(f"group {name!r} must be a mapping with hosts, vars or children", file=path, line=line,
+                         fix="write the group as 'name:' followed by indented 'hosts:' / 'vars:' / 'children:'")
+    for key in body:
+        if key not in ("hosts", "vars", "children"):
+            raise UsageError(f"unknown key {key!r} in group {name!r}", file=path, line=_line(body, key),
+                             fix="a group has only 'hosts:', 'vars:' and 'children:'")
+    for host_name, host_vars in _mapping(body, "hosts", path).items():
+        host_line = _line(body["hosts"], host_name)
+        if host_vars is not None and not isinstance(host_vars, dict):
+            raise UsageError(f"host {host_name!r} must have a mapping of vars or nothing", file=path,
+                             line=host_line, fix="write 'hostname:' alone, or with indented 'var: value' lines")
+        for expanded in _expand(str(host_name), path, host_line):
+            group.hosts[expanded] = Host(expanded, host_line, dict(host_vars or {}))
+    group.vars.update(_mapping(body, "vars", path))
+    for child, child_body in _mapping(body, "children", path).items():
+        group.children.append(child)
+        _yaml_group(groups, child, child_body, path, _line(body["children"], child))
+
+
+def _mapping(body: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UsageError(f"'{key}:' must be a mapping", file=path, line=_line(body, key),
+                         fix=f"indent the entries under '{key}:' as 'name:' lines")
+    return value
+
+
+# --- groups -> dualcert inventory -------------------------------------------------------------
+
+def _ancestry(groups: dict[str, Group]) -> dict[str, list[str]]:
+    """For each host: its groups, parents before children (Ansible's var precedence)."""
+    parents: dict[str, set[str]] = {name: set() for name in groups}
+    for group in groups.values():
+        for child in group.children:
+            parents.setdefault(child, set()).add(group.name)
+
+    def depth(name: str, seen: frozenset[str] = frozenset()) -> int:
+        above = [p for p in parents.get(name, ()) if p not in seen]
+        return 1 + max((depth(p, seen | {name}) for p in above), default=0)
+
+    def closure(name: str) -> set[str]:
+        found, todo = {name}, [name]
+        while todo:
+            for parent in parents.get(todo.pop(), ()):
+                if parent not in found:
+                    found.add(parent)
+                    todo.append(parent)
+        return found
+
+    member: dict[str, set[str]] = {}
+    for group in groups.values():
+        for host in group.hosts:
+            member.setdefault(host, set()).update(closure(group.name) | {"all"})
+    return {host: sorted(names, key=lambda g: (depth(g), g)) for host, names in member.items()}
+
+
+def _convert(groups: dict[str, Group], path: Path, roles: set[str]) -> Mapping:
+    hosts: dict[str, Host] = {}
+    for group in groups.values():
+        for name, host in group.hosts.items():
+            if name in hosts:
+                hosts[name].vars.update(host.vars)
+            else:
+                hosts[name] = Host(name, host.line, dict(host.vars))
+    top_vars = groups["all"].vars
+    out = Mapping()
+    out.line, out.key_lines = 1, {}
+    for key, var in (("site", "dualcert_site"), ("trust", "dualcert_trust"), ("catalog", "dualcert_catalog")):
+        if top_vars.get(var) is not None:
+            out[key] = str(top_vars[var])
+            out.key_lines[key] = groups["all"].line
+    nodes: list[Mapping] = []
+    for host_name, member_of in _ancestry(groups).items():
+        host = hosts[host_name]
+        merged: dict[str, Any] = {}
+        for group_name in member_of:
+            merged.update(groups[group_name].vars)
+        merged.update(host.vars)
+        role = merged.get("dualcert_role") or _role_from_groups(host, member_of, roles, path)
+        if role:
+            nodes.append(_node(host, str(role), merged))
+    if not nodes:
+        raise UsageError(f"no host of this Ansible inventory has a dualcert role (groups: "
+                         f"{', '.join(sorted(g for g in groups if g not in ('all', 'ungrouped'))) or 'none'})",
+                         file=path, fix=f"name a group after a role ({', '.join(sorted(roles))}), or {_FIX_ROLE}")
+    out["nodes"] = nodes
+    out.key_lines["nodes"] = 1
+    return out
+
+
+def _role_from_groups(host: Host, member_of: list[str], roles: set[str], path: Path) -> str | None:
+    found = [g for g in member_of if g in roles and g != "generic"]
+    if len(found) > 1:
+        raise UsageError(f"host {host.name!r} is in groups named after several roles ({', '.join(found)})",
+                         file=path, line=host.line, fix=_FIX_ROLE)
+    return found[0] if found else None
+
+
+def _node(host: Host, role: str, merged: dict[str, Any]) -> Mapping:
+    node = Mapping()
+    node.line, node.key_lines = host.line, {}
+    node["name"] = host.name
+    ansible_host = merged.get("ansible_host")
+    address = str(ansible_host) if ansible_host is not None and _is_ip(str(ansible_host)) else None
+    name_host = str(ansible_host) if ansible_host is not None and address is None else None
+    node["host"] = str(merged.get("dualcert_host") or name_host or host.name)
+    if address:
+        node["address"] = address
+    node["role"] = role
+    for key in ("cluster", "sni"):
+        if merged.get(f"dualcert_{key}") is not None:
+            node[key] = str(merged[f"dualcert_{key}"])
+    node.key_lines = dict.fromkeys(node, host.line)
+    return node
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
