@@ -107,6 +107,7 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+    _print_diagnosis(data)
     found = deviations(data, nodes)
     print(f"\nreport: {html}\nresults: {results}")
     if found:
@@ -116,6 +117,27 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
         return 1
     print("dualcert lab: every state fails exactly the rules the digest predicts (S3 passes).")
     return 0
+
+
+def _print_diagnosis(data: dict[str, object]) -> None:
+    """Each cluster's measured deployment state, what differs, and what agents see."""
+    from .terminal import safe
+
+    diagnosis = data.get("diagnosis")
+    if not isinstance(diagnosis, list) or not diagnosis:
+        return
+    print("\nDeployment state per cluster (from the ECDSA-only and RSA-only probes):")
+    width = max(len(str(d["cluster"])) for d in diagnosis)
+    for d in diagnosis:
+        nodes = ", ".join(f"{n} {s}" for n, s in d["nodes"].items())
+        verdict = "as intended" if d["state"] == d["intended"] else f"intended {d['intended']}"
+        print(safe(f"  {str(d['cluster']).ljust(width)}  {str(d['state']).ljust(8)}  {verdict}: {nodes}"))
+        for line in d["differs"]:
+            print(safe(f"  {''.ljust(width)}  differs: {line}"))
+        if d["state"] != d["intended"]:
+            print(safe(f"  {''.ljust(width)}  agent experience: {d['agent_experience']}"))
+        for step in d["remediation"]:
+            print(safe(f"  {''.ljust(width)}  fix: {step}"))
 
 
 def build_parser() -> argparse.ArgumentParser:

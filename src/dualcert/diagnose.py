@@ -100,12 +100,15 @@ class ClusterDiagnosis:
                 "agent_experience": self.agent_experience, "remediation": list(self.remediation)}
 
     def message(self) -> str:
-        """The test's failure text: measured state, what agents see, what differs, the fix."""
+        """The test's failure text: measured state, what agents see, what differs (the fix is apart)."""
         lines = [f"cluster {self.cluster}: measured state {self.state}, the policy intends {self.intended}",
-                 f"  agents: {self.agent_experience}"]
+                 f"  agent experience: {self.agent_experience}"]
         lines += [f"  differs: {d}" for d in self.differs]
-        lines += [f"  fix: {r}" for r in self.remediation]
         return "\n".join(lines)
+
+    def fix(self) -> str:
+        """The remediation steps, one per line under the test's `fix:`."""
+        return "\n       ".join(self.remediation)
 
 
 def observation_kind(observation: Observation, family: str) -> str | None:
@@ -241,7 +244,7 @@ def agent_experience(state: str, nodes: tuple[NodeDiagnosis, ...]) -> str:
         by_state = {d.state: [x.node for x in nodes if x.state == d.state] for d in nodes}
         parts = [f"on {', '.join(names)} ({s}): {AGENT_EXPERIENCE.get(s, 'not known')}"
                  for s, names in by_state.items()]
-        return "agents see different behaviour depending on the node they reach: " + "; ".join(parts)
+        return "different behaviour depending on the node agents reach: " + "; ".join(parts)
     return "not known: the cluster's state could not be measured (see differs)"
 
 

@@ -33,6 +33,8 @@ from .terminal import safe
 RUN_KEY = pytest.StashKey["DualcertRun"]()
 WRITER_KEY = pytest.StashKey["ResultsWriter | None"]()
 FINDING_KEY = pytest.StashKey["tuple[Case, Finding]"]()
+ESTATE_KEY = pytest.StashKey["dict[str, Any]"]()
+ESTATE_FIXTURES = ("dualcert_cluster", "dualcert_node")
 
 
 class PolicyWarning(UserWarning):
@@ -115,6 +117,8 @@ def _install_sigterm() -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if any(f in metafunc.fixturenames for f in ESTATE_FIXTURES):
+        _parametrize_estate(metafunc)
     if "dualcert_case" not in metafunc.fixturenames:
         return
     run = metafunc.config.stash.get(RUN_KEY, None)
@@ -123,6 +127,35 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             "the dualcert suites need an inventory: pass --inventory FILE (see `dualcert run --help`)")
     keys = run.keys()
     metafunc.parametrize("dualcert_case", keys, ids=[k.test_id for k in keys], indirect=True)
+
+
+def _parametrize_estate(metafunc: pytest.Metafunc) -> None:
+    """Cluster tests get one parameter per cluster, node tests one per node (ids are the names)."""
+    run = metafunc.config.stash.get(RUN_KEY, None)
+    if run is None:
+        raise pytest.UsageError(
+            "the dualcert suites need an inventory: pass --inventory FILE (see `dualcert run --help`)")
+    if "dualcert_cluster" in metafunc.fixturenames:
+        clusters = list(dict.fromkeys(n.cluster for n in run.inventory.nodes))
+        metafunc.parametrize("dualcert_cluster", clusters, ids=clusters, indirect=True)
+    if "dualcert_node" in metafunc.fixturenames:
+        nodes = [n.name for n in run.inventory.nodes]
+        metafunc.parametrize("dualcert_node", nodes, ids=nodes, indirect=True)
+
+
+def _estate_nodes(run: DualcertRun, items: list[pytest.Item]) -> tuple[set[str], set[str]]:
+    """Nodes whose probes the selected cluster/node tests need, and those needing a plain-text check."""
+    needed: set[str] = set()
+    plaintext: set[str] = set()
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        if "dualcert_cluster" in params:
+            needed |= {n.name for n in run.inventory.nodes if n.cluster == params["dualcert_cluster"]}
+        if "dualcert_node" in params:
+            needed.add(params["dualcert_node"])
+            if item.name.startswith("test_plaintext_listener"):
+                plaintext.add(params["dualcert_node"])
+    return needed, plaintext
 
 
 def _progress_enabled(config: pytest.Config) -> bool:
@@ -138,7 +171,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     keys = [item.callspec.params["dualcert_case"] for item in session.items
             if hasattr(item, "callspec") and "dualcert_case" in item.callspec.params]
-    keys = list(dict.fromkeys(keys))
+    estate_nodes, plaintext_nodes = _estate_nodes(run, session.items)
+    keys = list(dict.fromkeys([*keys, *run.node_keys(estate_nodes)]))
+    if plaintext_nodes:
+        run.probe_plaintext(plaintext_nodes)
     if not keys:
         return
     writer = session.config.stash.get(WRITER_KEY, None)
@@ -166,6 +202,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if reporter is not None:
             reporter.write_line(f"dualcert: {len(run.observations)}/{total} probes in {elapsed:.2f}s, "
                                 f"{problems[0]} unreachable or in error")
+    # The deployment state of every cluster, for the report and the results JSON.
+    run.sections["diagnosis"] = [d.to_json() for d in run.diagnosis()]
 
 
 class CaseHandle:
@@ -204,6 +242,70 @@ def dualcert_case(request: pytest.FixtureRequest) -> CaseHandle:
     return CaseHandle(run.case(key), request.node)
 
 
+class EstateHandle:
+    """What a cluster or node test receives: `require(rule)` judges the whole cluster or node."""
+
+    def __init__(self, run: DualcertRun, scope: str, name: str, item: pytest.Item) -> None:
+        self.run, self.scope, self.name, self._item = run, scope, name, item
+
+    def finding(self, rule: str) -> Finding:
+        if rule == "deployment_state":
+            return self._deployment_state()
+        from .pairs import CLUSTER_RULES, NODE_RULES
+
+        rules = CLUSTER_RULES if self.scope == "cluster" else NODE_RULES
+        try:
+            return rules[rule](self.run.estate_view(), self.name)
+        except Exception as exc:  # a bug in one rule must not hide the others' results
+            return Finding(rule, Status.FAIL, f"{self.scope} {self.name}: check {rule!r} crashed: "
+                           f"{type(exc).__name__}: {exc}", "report this as a dualcert bug, with the results JSON")
+
+    def _deployment_state(self) -> Finding:
+        rule = "deployment_state"
+        missing = {Offer.ECDSA, Offer.RSA} - set(self.run.options.offers)
+        if missing:
+            return Finding(rule, Status.NA, f"cluster {self.name}: the diagnosis needs the ecdsa and rsa offers "
+                           f"(--offers lacks {', '.join(sorted(o.value for o in missing))})")
+        diagnosis = next(d for d in self.run.diagnosis() if d.cluster == self.name)
+        if diagnosis.state == diagnosis.intended:
+            return Finding(rule, Status.PASS, f"cluster {self.name}: measured state {diagnosis.state}, as intended "
+                           f"({', '.join(f'{n} {s}' for n, s in diagnosis.node_states.items())}); agent experience: "
+                           f"{diagnosis.agent_experience}")
+        return Finding(rule, Status.FAIL, diagnosis.message(), diagnosis.fix())
+
+    def require(self, rule: str) -> Finding:
+        finding = self.finding(rule)
+        self._item.stash[ESTATE_KEY] = {
+            "node": self.name if self.scope == "node" else "", "service": f"cluster {self.name}"
+            if self.scope == "cluster" else "", "rule": finding.rule, "status": finding.status.value,
+            "message": finding.message, "fix": finding.fix, "case": self.name, "scope": self.scope,
+        }
+        _apply(finding, self._item)
+        return finding
+
+
+def _apply(finding: Finding, item: pytest.Item) -> None:
+    """Turn a non-Case Finding into the test's outcome (the same way CaseHandle does)."""
+    if finding.status is Status.FAIL:
+        pytest.fail(safe(finding.text()), pytrace=False)
+    if finding.status is Status.NA:
+        pytest.skip(safe(finding.message))
+    if finding.status is Status.WARN:
+        if item.config.getoption("dualcert_strict"):
+            pytest.fail(safe("warning made fatal by --strict: " + finding.text()), pytrace=False)
+        warnings.warn(PolicyWarning(safe(finding.text())), stacklevel=3)
+
+
+@pytest.fixture
+def dualcert_cluster(request: pytest.FixtureRequest) -> EstateHandle:
+    return EstateHandle(request.config.stash[RUN_KEY], "cluster", request.param, request.node)
+
+
+@pytest.fixture
+def dualcert_node(request: pytest.FixtureRequest) -> EstateHandle:
+    return EstateHandle(request.config.stash[RUN_KEY], "node", request.param, request.node)
+
+
 def case_columns(case: Case) -> dict[str, Any]:
     """The per-test facts shown in the report's columns and stored with each test record."""
     o = case.observation
@@ -223,6 +325,9 @@ def case_columns(case: Case) -> dict[str, Any]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    estate = item.stash.get(ESTATE_KEY, None)
+    if estate is not None and call.when == "call":
+        report.user_properties.append(("dualcert", estate))
     stashed = item.stash.get(FINDING_KEY, None)
     if stashed is not None and call.when == "call":
         case, finding = stashed
@@ -283,4 +388,4 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"HTML report:  {html_path}")
 
 
-__all__ = ["CaseHandle", "PolicyWarning", "case_columns"]
+__all__ = ["CaseHandle", "EstateHandle", "PolicyWarning", "case_columns"]

@@ -125,6 +125,27 @@ def _starttls(sock: socket.socket, endpoint: Endpoint, timeout: float) -> None:
                             "starttls") from None
 
 
+def plaintext_listening(endpoint: Endpoint, port: int, timeout: float) -> tuple[bool | None, str]:
+    """Does anything accept a TCP connection on `port` of the endpoint's node? Connect only:
+    nothing is sent. None when it cannot be told (timeout, unresolved, unreachable)."""
+    try:
+        infos = socket.getaddrinfo(endpoint.connect_to, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return None, f"cannot resolve {endpoint.connect_to!r}: {exc.strerror}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except ConnectionRefusedError:
+            return False, f"{endpoint.connect_to}:{port} refuses connections"
+        except TimeoutError:
+            return None, f"{endpoint.connect_to}:{port}: no answer within {timeout:g}s (filtered?)"
+        except OSError as exc:
+            return None, f"{endpoint.connect_to}:{port}: {exc.strerror or exc}"
+    return True, f"{endpoint.connect_to}:{port} accepts connections"
+
+
 def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None, deadline: float) -> SSL.Connection:
     sock.setblocking(False)
     conn = SSL.Connection(context, sock)
