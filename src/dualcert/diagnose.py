@@ -307,6 +307,9 @@ def _steps(node: NodeDiagnosis, reading: ServiceReading, intended: str) -> list[
 def remediation(nodes: tuple[NodeDiagnosis, ...], intended: str, state: str) -> list[str]:
     steps: list[str] = []
     for node in nodes:
+        if node.state == UNKNOWN and node.readings and not any(r.state for r in node.readings):
+            steps.append(f"{node.node}: check that its services are reachable from here (firewall, port, service "
+                         "state) and answer both an ECDSA-only and an RSA-only offer, or fix the inventory")
         for reading in node.readings:
             if reading.state is None or reading.state == intended:
                 continue
