@@ -214,19 +214,21 @@ def diagnose_cluster(name: str, nodes: list[Node], observed: Observed, intended:
         state = states[0]
         if state == UNKNOWN:
             differs = [d.why for d in diagnosed]
-    elif not known or (len(known) == 1 and MIXED not in states):
+    elif MIXED not in states and len(known) <= 1:
         # Every node that could be read agrees, but some could not be read.
         state = UNKNOWN
         agreed = next(iter(known), None)
         differs = [f"{d.why} (the other nodes are {agreed})" for d in diagnosed if d.state == UNKNOWN]
     else:
         state = MIXED
-        majority = _majority(known, intended)
+        majority = _majority(known, intended) if known else None
         peers = [d.node for d in diagnosed if d.state == majority]
         for d in diagnosed:
-            if d.state != majority:
+            if majority is None:
+                differs.append(d.why)
+            elif d.state != majority:
                 differs.append(f"{d.node} is {d.state} ({d.why.split(': ', 1)[-1]}) while "
-                               f"{', '.join(peers) or 'the others'} {'is' if len(peers) == 1 else 'are'} {majority}")
+                               f"{', '.join(peers)} {'is' if len(peers) == 1 else 'are'} {majority}")
     return ClusterDiagnosis(name, state, intended, diagnosed, tuple(differs),
                             agent_experience(state, diagnosed), tuple(remediation(diagnosed, intended, state)))
 
