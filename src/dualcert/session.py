@@ -45,6 +45,7 @@ class DualcertRun:
         self._trust: TrustStore | bool | None = False  # False: not loaded yet
         # Plain-text twin ports measured for the plaintext_listener rule: (node, service) -> check.
         self.plaintext: dict[tuple[str, str], PlainCheck] = {}
+        self._estate_cache: dict[str, tuple[int, Any]] = {}
 
     @classmethod
     def from_files(cls, inventory: Path, policy: str | Path | None, options: RunOptions | None = None) -> DualcertRun:
@@ -105,14 +106,28 @@ class DualcertRun:
         return [k for k in self.keys() if k.node in nodes]
 
     def diagnosis(self) -> list[ClusterDiagnosis]:
+        """Every cluster's state; recomputed only when observations have landed since."""
         from .diagnose import diagnose
 
-        return diagnose(self.inventory, self.observations, self.policy.intended_state)
+        cached = self._estate_cache.get("diagnosis")
+        if cached is None or cached[0] != len(self.observations):
+            cached = (len(self.observations),
+                      diagnose(self.inventory, self.observations, self.policy.intended_state))
+            self._estate_cache["diagnosis"] = cached
+        result: list[ClusterDiagnosis] = cached[1]
+        return result
 
     def estate_view(self) -> EstateView:
+        """One indexed view for every node and cluster test, rebuilt only when measurements change."""
         from .pairs import EstateView
 
-        return EstateView(self.inventory, self.observations, self.plaintext)
+        stamp = len(self.observations) + len(self.plaintext)
+        cached = self._estate_cache.get("view")
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, EstateView(self.inventory, self.observations, self.plaintext))
+            self._estate_cache["view"] = cached
+        view: EstateView = cached[1]
+        return view
 
     def probe_plaintext(self, nodes: set[str]) -> None:
         """TCP-connect to each service's plain-text twin port (report-only rule), a few at a time."""
