@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from . import remedies
-from .chain import ChainFacts, chain_facts
+from .chain import ChainFacts
 from .checks import Finding, Status
-from .diagnose import by_endpoint, observation_kind, restart_step, sign_ecdsa_step
+from .diagnose import by_endpoint, cached_facts, observation_kind, restart_step, sign_ecdsa_step
 from .inventory import Endpoint, Inventory, Node
 from .observation import Observation, Outcome, ProbeKey
 from .offers import Offer
@@ -41,7 +41,6 @@ class EstateView:
     def __post_init__(self) -> None:
         self.observed = by_endpoint(self.observations)
         self.endpoints = {(e.node, e.service.name): e for e in self.inventory.endpoints()}
-        self._facts: dict[tuple[bytes, ...], ChainFacts] = {}
 
     def node(self, name: str) -> Node:
         return self.inventory.node(name)
@@ -61,10 +60,7 @@ class EstateView:
         return found
 
     def facts(self, observation: Observation) -> ChainFacts:
-        key = observation.chain_der
-        if key not in self._facts:
-            self._facts[key] = chain_facts(observation.chain_der)
-        return self._facts[key]
+        return cached_facts(observation.chain_der)
 
 
 def _port(endpoint: Endpoint) -> str:
