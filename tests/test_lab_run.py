@@ -47,7 +47,7 @@ def test_results_json_has_one_row_per_node_service_offer_version_rule(lab_run) -
     assert data["schema"] == "dualcert-results/1" and data["run"]["status"] == "complete"
     probe_ids = {f'{p["node"]}:{p["service"]}:{p["offer"]}:{p["tls_version"]}' for p in data["probes"]}
     assert len(probe_ids) == len(data["probes"])
-    rows = {(t["id"], t["rule"]) for t in data["tests"]}
+    rows = {(t["id"], t["rule"]) for t in data["tests"] if t["id"].count(":") == 3}
     assert rows == {(pid, rule) for pid in probe_ids for rule in RULES}
     probe = next(p for p in data["probes"] if p["outcome"] == "ok")
     assert {"subject", "issuer", "sha256", "key_type", "signature_algorithm", "not_before", "not_after",
@@ -61,8 +61,9 @@ def test_s3_passes_everything_and_other_states_fail_with_fixes(lab_run) -> None:
     s3 = [t for t in tests if t["id"].startswith("s3-")]
     assert s3 and all(t["outcome"] in ("passed", "skipped") for t in s3)
     failed = [t for t in tests if t["outcome"] == "failed"]
-    assert {t["id"].split("-")[0] for t in failed} == {"s1", "s2", "s4", "rsa"}
-    assert all(t["message"] and "expected" in t["message"] and t["fix"] for t in failed)
+    assert {t["id"].split("-")[0] for t in failed} == {"s1", "s2", "s4", "rsa", "mixed"}
+    assert all(t["message"] and t["fix"] for t in failed)
+    assert all("expected" in t["message"] for t in failed if t["id"].count(":") == 3)
     s2_chain = [t for t in failed if t["id"].startswith("s2-") and t["rule"] == "chain_algorithm"]
     assert s2_chain and all(":ecdsa:" in t["id"] and "CSCvb58580" in t["fix"] for t in s2_chain)
 
@@ -80,3 +81,55 @@ def test_usage_error_exit_code(tmp_path: Path) -> None:
     assert result.returncode == 4
     assert "bad.yaml:4: unknown role 'nope'" in result.stderr and "fix:" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+# What the diagnosis must name for each lab cluster (the mixed one: publisher S3, subscriber S4).
+LAB_STATES = {"s1": "S1", "s2": "S2", "s3": "S3", "s4": "S4", "rsa-only": "rsa-only", "collab": "S3",
+              "mixed": "mixed"}
+
+
+def test_diagnosis_names_every_clusters_state(lab_run) -> None:
+    cwd, _ = lab_run
+    diagnosis = json.loads((cwd / "reports" / "lab.json").read_text())["diagnosis"]
+    assert {d["cluster"]: d["state"] for d in diagnosis} == LAB_STATES
+    for d in diagnosis:
+        assert set(d) == {"cluster", "state", "intended", "nodes", "differs", "agent_experience", "remediation"}
+        assert d["intended"] == "S3" and d["agent_experience"]
+        assert bool(d["remediation"]) == (d["state"] != "S3"), d
+    mixed = next(d for d in diagnosis if d["cluster"] == "mixed")
+    assert mixed["nodes"] == {"mixed-uccx-pub": "S3", "mixed-uccx-sub": "S4", "mixed-sm": "S3"}
+    assert [line.split(" ")[0] for line in mixed["differs"]] == ["mixed-uccx-sub"]
+    assert mixed["remediation"] and all(step.startswith("mixed-uccx-sub: tomcat-ECDSA") for step in
+                                        mixed["remediation"])
+
+
+def test_deployment_state_tests_name_the_measured_state_experience_and_fix(lab_run) -> None:
+    cwd, result = lab_run
+    tests = json.loads((cwd / "reports" / "lab.json").read_text())["tests"]
+    states = {t["id"]: t for t in tests if t["test"] == "test_deployment_state"}
+    assert set(states) == set(LAB_STATES)
+    for cluster, state in LAB_STATES.items():
+        test = states[cluster]
+        if state == "S3":
+            assert test["outcome"] == "passed", test
+            continue
+        assert test["outcome"] == "failed", test
+        assert f"measured state {state}," in test["message"] and "agent experience:" in test["message"]
+        assert test["fix"] and cluster.split("-")[0] in test["fix"]
+    assert "CSCvb58580" in states["s2"]["message"]
+    assert "cannot be accepted in the Live Data gadget" in states["s4"]["message"]
+    html = (cwd / "reports" / "lab.html").read_text()
+    assert "test_deployment_state[mixed]" in html and "mixed-uccx-sub is S4" in html
+    assert "Deployment state per cluster" in result.stdout
+    assert "mixed-uccx-sub is S4" in result.stdout
+
+
+def test_pair_rules_fail_where_the_digest_says(lab_run) -> None:
+    cwd, _ = lab_run
+    tests = json.loads((cwd / "reports" / "lab.json").read_text())["tests"]
+    failed = {(t["test"], t["id"]) for t in tests if t["outcome"] == "failed" and t["id"].count(":") != 3}
+    assert {i for r, i in failed if r == "test_twin_signing"} == {"s4-uccx-pub", "s4-uccx-sub", "s4-sm",
+                                                                  "mixed-uccx-sub"}
+    assert {i for r, i in failed if r == "test_ecdsa_chain"} == {"s2-uccx-pub", "s2-uccx-sub", "s2-sm"}
+    assert {i for r, i in failed if r == "test_cluster_roots"} == {"mixed"}
+    assert not {i for r, i in failed if r in ("test_unit_consistency", "test_plaintext_listener")}

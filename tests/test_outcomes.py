@@ -60,8 +60,11 @@ def test_run_completes_and_writes_reports_around_dead_endpoints(tmp_path: Path) 
     assert data["run"]["status"] == "complete"
     assert {p["outcome"] for p in data["probes"]} == {"connection-refused", "timeout"}
     failed = [t for t in data["tests"] if t["outcome"] == "failed"]
-    assert {t["rule"] for t in failed} == {"presented_key"}
+    # Every probe failed its presented_key; the cluster's deployment state cannot be measured.
+    assert {t["rule"] for t in failed} == {"presented_key", "deployment_state"}
     assert all("reachable" in t["fix"] for t in failed)
+    [state] = [t for t in failed if t["rule"] == "deployment_state"]
+    assert "measured state unknown" in state["message"]
     assert (tmp_path / "reports" / "badhosts.html").exists()
 
 

@@ -99,4 +99,9 @@ def test_rsa_only_policy_flags_nginx_presenting_ecdsa(tmp_path: Path) -> None:
     failed = {(t["id"], t["rule"]) for t in tests if t["outcome"] == "failed"}
     # nginx answers ECDSA-only offers, and gives ECDSA-first browsers the ECDSA chain too.
     assert failed == {(f"dual:https:{offer}:{version}", "presented_key")
-                      for offer in ("ecdsa", "default") for version in ("tls1.2", "tls1.3")}
+                      for offer in ("ecdsa", "default") for version in ("tls1.2", "tls1.3")} | \
+        {("thirdparty", "deployment_state")}
+    # nginx with EC-CA and RSA-CA certificates is the note's S3; the fix is the COP.
+    [state] = [t for t in tests if t["rule"] == "deployment_state"]
+    assert "measured state S3, the policy intends rsa-only" in state["message"]
+    assert "install the ECDSA COP so only RSA certificates are presented" in state["fix"]

@@ -13,7 +13,7 @@ from .yamlfile import Reader, parse_yaml
 STARTTLS_PROTOCOLS = ("xmpp", "xmpp-server", "smtp", "imap", "pop3", "ftp", "ldap", "postgres")
 PREFERENCES = ("rsa", "ecdsa", "either")
 SERVICE_KEYS = frozenset({"name", "port", "starttls", "rsa_unit", "ecdsa_unit", "prefers", "label", "note",
-                          "xmpp_domain", "sni", "enabled"})
+                          "xmpp_domain", "sni", "enabled", "plaintext_port"})
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class ServiceSpec:
     note: str = ""
     xmpp_domain: str | None = None
     sni: str | None = None
+    # The plain-text twin of this service that the vendor's hardening guidance turns off, so the
+    # secure port should be the only one; a listener there is reported (never failed by default).
+    plaintext_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,12 @@ def read_service(reader: Reader, name: str, base: ServiceSpec | None) -> Service
         raise reader.error("prefers", f"'prefers' must be one of {', '.join(PREFERENCES)}, got {prefers!r}",
                            "say which family a browser offering both should get, or 'either'")
     template = base or ServiceSpec(name=name, port=port)
+    plaintext_port = template.plaintext_port
+    if "plaintext_port" in reader.data:
+        plaintext_port = reader.get("plaintext_port", int, None)  # null: no plain-text twin to look for
+        if plaintext_port is not None and not 1 <= plaintext_port <= 65535:
+            raise reader.error("plaintext_port", f"plaintext_port {plaintext_port} of service {name!r} is out of "
+                               "range", "use a port from 1 to 65535, or null")
 
     def text(key: str) -> str | None:
         if key not in reader.data:
@@ -70,7 +79,7 @@ def read_service(reader: Reader, name: str, base: ServiceSpec | None) -> Service
     return replace(
         template, name=name, port=port, starttls=starttls, prefers=prefers,
         rsa_unit=text("rsa_unit"), ecdsa_unit=text("ecdsa_unit"), label=text("label") or "",
-        note=text("note") or "", xmpp_domain=text("xmpp_domain"), sni=text("sni"),
+        note=text("note") or "", xmpp_domain=text("xmpp_domain"), sni=text("sni"), plaintext_port=plaintext_port,
     )
 
 

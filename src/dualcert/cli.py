@@ -186,6 +186,7 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+    _print_diagnosis(data)
     # The digest predicts policy rules; changes since a baseline are judged by the policy's expected_changes.
     found = deviations({**data, "tests": [t for t in data["tests"] if t.get("rule") != "unchanged"]}, nodes)
     print(f"\nreport: {html}\nresults: {results}")
@@ -240,6 +241,8 @@ def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
     comparison = compare(old, new, policy)
     sys.stdout.write(render(comparison, ns.format, show_expected=not ns.unexpected_only))
     return 1 if comparison.unexpected else 0
+
+
 def _sigterm_interrupts() -> None:
     import signal
 
@@ -247,6 +250,27 @@ def _sigterm_interrupts() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def _print_diagnosis(data: dict[str, object]) -> None:
+    """Each cluster's measured deployment state, what differs, and what agents see."""
+    from .terminal import safe
+
+    diagnosis = data.get("diagnosis")
+    if not isinstance(diagnosis, list) or not diagnosis:
+        return
+    print("\nDeployment state per cluster (from the ECDSA-only and RSA-only probes):")
+    width = max(len(str(d["cluster"])) for d in diagnosis)
+    for d in diagnosis:
+        nodes = ", ".join(f"{n} {s}" for n, s in d["nodes"].items())
+        verdict = "as intended" if d["state"] == d["intended"] else f"intended {d['intended']}"
+        print(safe(f"  {str(d['cluster']).ljust(width)}  {str(d['state']).ljust(8)}  {verdict}: {nodes}"))
+        for line in d["differs"]:
+            print(safe(f"  {''.ljust(width)}  differs: {line}"))
+        if d["state"] != d["intended"]:
+            print(safe(f"  {''.ljust(width)}  agent experience: {d['agent_experience']}"))
+        for step in d["remediation"]:
+            print(safe(f"  {''.ljust(width)}  fix: {step}"))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -39,6 +39,8 @@ CRASHES_KEY = pytest.StashKey["list[str]"]()
 CRASHED_KEY = pytest.StashKey[bool]()  # on an item whose check raised
 # pytest's exit codes, which are dualcert's (README, "Exit codes").
 EXIT_INTERNAL_ERROR = int(pytest.ExitCode.INTERNAL_ERROR)
+ESTATE_KEY = pytest.StashKey["dict[str, Any]"]()
+ESTATE_FIXTURES = ("dualcert_cluster", "dualcert_node")
 
 
 class PolicyWarning(UserWarning):
@@ -134,6 +136,8 @@ def _install_sigterm() -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if any(f in metafunc.fixturenames for f in ESTATE_FIXTURES):
+        _parametrize_estate(metafunc)
     if "dualcert_case" not in metafunc.fixturenames:
         return
     run = metafunc.config.stash.get(RUN_KEY, None)
@@ -142,6 +146,35 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             "the dualcert suites need an inventory: pass --inventory FILE (see `dualcert run --help`)")
     keys = run.keys()
     metafunc.parametrize("dualcert_case", keys, ids=[k.test_id for k in keys], indirect=True)
+
+
+def _parametrize_estate(metafunc: pytest.Metafunc) -> None:
+    """Cluster tests get one parameter per cluster, node tests one per node (ids are the names)."""
+    run = metafunc.config.stash.get(RUN_KEY, None)
+    if run is None:
+        raise pytest.UsageError(
+            "the dualcert suites need an inventory: pass --inventory FILE (see `dualcert run --help`)")
+    if "dualcert_cluster" in metafunc.fixturenames:
+        clusters = list(dict.fromkeys(n.cluster for n in run.inventory.nodes))
+        metafunc.parametrize("dualcert_cluster", clusters, ids=clusters, indirect=True)
+    if "dualcert_node" in metafunc.fixturenames:
+        nodes = [n.name for n in run.inventory.nodes]
+        metafunc.parametrize("dualcert_node", nodes, ids=nodes, indirect=True)
+
+
+def _estate_nodes(run: DualcertRun, items: list[pytest.Item]) -> tuple[set[str], set[str]]:
+    """Nodes whose probes the selected cluster/node tests need, and those needing a plain-text check."""
+    needed: set[str] = set()
+    plaintext: set[str] = set()
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        if "dualcert_cluster" in params:
+            needed |= {n.name for n in run.inventory.nodes if n.cluster == params["dualcert_cluster"]}
+        if "dualcert_node" in params:
+            needed.add(params["dualcert_node"])
+            if item.name.startswith("test_plaintext_listener"):
+                plaintext.add(params["dualcert_node"])
+    return needed, plaintext
 
 
 def _progress_enabled(config: pytest.Config) -> bool:
@@ -157,8 +190,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     keys = [item.callspec.params[name] for item in session.items if hasattr(item, "callspec")
             for name in ("dualcert_case", baseline_pytest.FIXTURE) if name in item.callspec.params]
+    estate_nodes, plaintext_nodes = _estate_nodes(run, session.items)
     # Change tests of endpoints only the baseline has (gone) have nothing to probe.
-    keys = [k for k in dict.fromkeys(keys) if (k.node, k.service) in run.endpoints]
+    keys = [k for k in dict.fromkeys([*keys, *run.node_keys(estate_nodes)]) if (k.node, k.service) in run.endpoints]
+    if plaintext_nodes:
+        run.probe_plaintext(plaintext_nodes)
     if not keys:
         return
     writer = session.config.stash.get(WRITER_KEY, None)
@@ -186,6 +222,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if reporter is not None:
             reporter.write_line(f"dualcert: {len(run.observations)}/{total} probes in {elapsed:.2f}s, "
                                 f"{problems[0]} unreachable or in error")
+    # The deployment state of every cluster, for the report and the results JSON.
+    run.sections["diagnosis"] = [d.to_json() for d in run.diagnosis()]
 
 
 class CaseHandle:
@@ -208,14 +246,7 @@ class CaseHandle:
             self._item.stash[FINDING_KEY] = (self.case, finding)
             raise
         self._item.stash[FINDING_KEY] = (self.case, finding)
-        if finding.status is Status.FAIL:
-            pytest.fail(safe(finding.text()), pytrace=False)
-        if finding.status is Status.NA:
-            pytest.skip(safe(finding.message))
-        if finding.status is Status.WARN:
-            if self._item.config.getoption("dualcert_strict"):
-                pytest.fail(safe("warning made fatal by --strict: " + finding.text()), pytrace=False)
-            warnings.warn(PolicyWarning(safe(finding.text())), stacklevel=2)
+        _apply(finding, self._item)
         return finding
 
 
@@ -224,6 +255,73 @@ def dualcert_case(request: pytest.FixtureRequest) -> CaseHandle:
     run: DualcertRun = request.config.stash[RUN_KEY]
     key: ProbeKey = request.param
     return CaseHandle(run.case(key), request.node)
+
+
+class EstateHandle:
+    """What a cluster or node test receives: `require(rule)` judges the whole cluster or node."""
+
+    def __init__(self, run: DualcertRun, scope: str, name: str, item: pytest.Item) -> None:
+        self.run, self.scope, self.name, self._item = run, scope, name, item
+
+    def finding(self, rule: str) -> Finding:
+        if rule == "deployment_state":
+            return self._deployment_state()
+        from .pairs import CLUSTER_RULES, NODE_RULES
+
+        rules = CLUSTER_RULES if self.scope == "cluster" else NODE_RULES
+        try:
+            return rules[rule](self.run.estate_view(), self.name)
+        except Exception as exc:  # a bug in one rule must not hide the others' results
+            return Finding(rule, Status.FAIL, f"{self.scope} {self.name}: check {rule!r} crashed: "
+                           f"{type(exc).__name__}: {exc}", "report this as a dualcert bug, with the results JSON")
+
+    def _deployment_state(self) -> Finding:
+        rule = "deployment_state"
+        missing = {Offer.ECDSA, Offer.RSA} - set(self.run.options.offers)
+        if missing:
+            return Finding(rule, Status.NA, f"cluster {self.name}: the diagnosis needs the ecdsa and rsa offers "
+                           f"(--offers lacks {', '.join(sorted(o.value for o in missing))})")
+        diagnosis = next(d for d in self.run.diagnosis() if d.cluster == self.name)
+        if all(not node.readings for node in diagnosis.nodes):
+            return Finding(rule, Status.NA, f"cluster {self.name}: no service has an ECDSA certificate in the catalog "
+                           "(ecdsa_unit: null), so the deployment states S1-S4 do not apply")
+        if diagnosis.state == diagnosis.intended:
+            return Finding(rule, Status.PASS, f"cluster {self.name}: measured state {diagnosis.state}, as intended "
+                           f"({', '.join(f'{n} {s}' for n, s in diagnosis.node_states.items())}); agent experience: "
+                           f"{diagnosis.agent_experience}")
+        return Finding(rule, Status.FAIL, diagnosis.message(), diagnosis.fix())
+
+    def require(self, rule: str) -> Finding:
+        finding = self.finding(rule)
+        self._item.stash[ESTATE_KEY] = {
+            "node": self.name if self.scope == "node" else "", "service": f"cluster {self.name}"
+            if self.scope == "cluster" else "", "rule": finding.rule, "status": finding.status.value,
+            "message": finding.message, "fix": finding.fix, "case": self.name, "scope": self.scope,
+        }
+        _apply(finding, self._item)
+        return finding
+
+
+def _apply(finding: Finding, item: pytest.Item) -> None:
+    """Turn a Finding into the test's outcome: fail, skip (nothing to check), or pass with a warning."""
+    if finding.status is Status.FAIL:
+        pytest.fail(safe(finding.text()), pytrace=False)
+    if finding.status is Status.NA:
+        pytest.skip(safe(finding.message))
+    if finding.status is Status.WARN:
+        if item.config.getoption("dualcert_strict"):
+            pytest.fail(safe("warning made fatal by --strict: " + finding.text()), pytrace=False)
+        warnings.warn(PolicyWarning(safe(finding.text())), stacklevel=3)
+
+
+@pytest.fixture
+def dualcert_cluster(request: pytest.FixtureRequest) -> EstateHandle:
+    return EstateHandle(request.config.stash[RUN_KEY], "cluster", request.param, request.node)
+
+
+@pytest.fixture
+def dualcert_node(request: pytest.FixtureRequest) -> EstateHandle:
+    return EstateHandle(request.config.stash[RUN_KEY], "node", request.param, request.node)
 
 
 def case_columns(case: Case) -> dict[str, Any]:
@@ -245,6 +343,9 @@ def case_columns(case: Case) -> dict[str, Any]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    estate = item.stash.get(ESTATE_KEY, None)
+    if estate is not None and call.when == "call":
+        report.user_properties.append(("dualcert", estate))
     stashed = item.stash.get(FINDING_KEY, None)
     if stashed is not None and call.when == "call":
         case, finding = stashed
@@ -345,4 +446,5 @@ def _summarize_warnings(terminalreporter: Any, config: pytest.Config, limit: int
         terminalreporter.write_line(f"  ... and {len(warned) - limit} more (see the report and the JSON)")
 
 
-__all__ = ["CaseHandle", "PolicyWarning", "case_columns"]
+__all__ = ["CaseHandle", "EstateHandle", "PolicyWarning", "case_columns"]
+

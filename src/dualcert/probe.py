@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import re
 import select
 import socket
 import threading
@@ -18,6 +19,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from xml.sax.saxutils import escape as xml_escape
 
 from OpenSSL import SSL
 
@@ -101,28 +103,123 @@ def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
 
 
 def _starttls(sock: socket.socket, endpoint: Endpoint, timeout: float) -> None:
-    # sslyze's helpers speak each protocol's upgrade; imported here so plain runs skip the cost.
+    protocol = str(endpoint.service.starttls)
+    if protocol in _XMPP_NAMESPACES:
+        _xmpp_starttls(sock, protocol, endpoint.service.xmpp_domain or endpoint.host, time.monotonic() + timeout)
+        return
+    # sslyze's helpers speak the other protocols' upgrade; imported here so plain runs skip the cost.
     from sslyze.connection_helpers.opportunistic_tls_helpers import (
         OpportunisticTlsError,
         ProtocolWithOpportunisticTlsEnum,
         get_opportunistic_tls_helper,
     )
 
-    protocol = ProtocolWithOpportunisticTlsEnum[str(endpoint.service.starttls).upper().replace("-", "_")]
-    domain = endpoint.service.xmpp_domain or endpoint.host
-    helper = get_opportunistic_tls_helper(protocol, xmpp_to_hostname=domain, smtp_ehlo_hostname="dualcert.invalid")
+    helper = get_opportunistic_tls_helper(ProtocolWithOpportunisticTlsEnum[protocol.upper().replace("-", "_")],
+                                          xmpp_to_hostname=None, smtp_ehlo_hostname="dualcert.invalid")
     sock.settimeout(timeout)
     try:
         helper.prepare_socket_for_tls_handshake(sock)
     except TimeoutError:
-        raise _ProbeFailure(Outcome.TIMEOUT, f"STARTTLS ({endpoint.service.starttls}) timed out after {timeout:g}s",
+        raise _ProbeFailure(Outcome.TIMEOUT, f"STARTTLS ({protocol}) timed out after {timeout:g}s",
                             "starttls") from None
     except OpportunisticTlsError as exc:
-        raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({endpoint.service.starttls}): {exc}",
-                            "starttls") from None
+        raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}): {exc}", "starttls") from None
     except (OSError, UnicodeError, ValueError) as exc:
-        raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({endpoint.service.starttls}) failed: {exc}",
-                            "starttls") from None
+        raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}) failed: {exc}", "starttls") from None
+
+
+# XMPP STARTTLS (RFC 6120 section 5), written here rather than taken from sslyze: sslyze's helper
+# reads the server's stream header and features with one or two single recv() calls, so a server
+# that sends them in more segments (a slow link, a large feature list) makes it send <starttls/>
+# early and then mistake the rest of the features for the answer. This reads until the element it
+# needs is complete, within the STARTTLS deadline and a byte budget.
+_XMPP_NAMESPACES = {"xmpp": "jabber:client", "xmpp-server": "jabber:server"}
+_XMPP_MAX_BYTES = 64 * 1024
+_XMPP_FEATURES_END = re.compile(rb"</(?:stream:)?features\s*>|<(?:stream:)?features(?:\s[^>]*)?/>")
+_XMPP_STREAM_ERROR = re.compile(rb"<(?:stream:)?error[\s>].*?</(?:stream:)?error\s*>", re.S)
+_XMPP_TLS_ANSWER = re.compile(rb"<(proceed|failure)\b[^>]*>")
+
+
+def _xmpp_starttls(sock: socket.socket, protocol: str, domain: str, deadline: float) -> None:
+    opening = (f"<?xml version='1.0'?><stream:stream xmlns='{_XMPP_NAMESPACES[protocol]}' "
+               f"xmlns:stream='http://etherx.jabber.org/streams' to='{xml_escape(domain, {chr(39): '&apos;'})}' "
+               "version='1.0'>")
+    _send(sock, opening.encode(), deadline)
+    features = _read_until(sock, deadline, lambda b: bool(_XMPP_FEATURES_END.search(b) or
+                                                           _XMPP_STREAM_ERROR.search(b)), protocol)
+    error = _XMPP_STREAM_ERROR.search(features)
+    if error:
+        condition = re.search(rb"<([a-z-]+)\s+xmlns=['\"]urn:ietf:params:xml:ns:xmpp-streams", error.group())
+        name = condition.group(1).decode() if condition else "unspecified"
+        hint = f" (the server does not serve XMPP domain {domain!r}: set xmpp_domain on the service)" \
+            if name == "host-unknown" else ""
+        raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}): stream error {name}{hint}", "starttls")
+    if b"urn:ietf:params:xml:ns:xmpp-tls" not in features:
+        raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}): the server does not offer STARTTLS",
+                            "starttls")
+    _send(sock, b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", deadline)
+    answer = _read_until(sock, deadline, lambda b: bool(_XMPP_TLS_ANSWER.search(b) or
+                                                         _XMPP_STREAM_ERROR.search(b)), protocol)
+    found = _XMPP_TLS_ANSWER.search(answer)
+    if not found or found.group(1) != b"proceed":
+        raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}): the server answered <starttls/> "
+                            "with a failure", "starttls")
+
+
+def _send(sock: socket.socket, data: bytes, deadline: float) -> None:
+    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+    try:
+        sock.sendall(data)
+    except TimeoutError:
+        raise _ProbeFailure(Outcome.TIMEOUT, "STARTTLS timed out while sending", "starttls") from None
+    except OSError as exc:
+        raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS failed: {exc.strerror or exc}", "starttls") from None
+
+
+def _read_until(sock: socket.socket, deadline: float, complete: Callable[[bytes], bool], protocol: str) -> bytes:
+    """Read until `complete(buffer)`; never past the deadline or the byte budget."""
+    buffer = b""
+    while not complete(buffer):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _ProbeFailure(Outcome.TIMEOUT, f"STARTTLS ({protocol}) timed out", "starttls")
+        if len(buffer) > _XMPP_MAX_BYTES:
+            raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}): more than {_XMPP_MAX_BYTES} bytes "
+                                "without the expected element", "starttls")
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(4096)
+        except TimeoutError:
+            raise _ProbeFailure(Outcome.TIMEOUT, f"STARTTLS ({protocol}) timed out", "starttls") from None
+        except OSError as exc:
+            raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}) failed: {exc.strerror or exc}",
+                                "starttls") from None
+        if not chunk:
+            raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}): the server closed the connection",
+                                "starttls")
+        buffer += chunk
+    return buffer
+
+
+def plaintext_listening(endpoint: Endpoint, port: int, timeout: float) -> tuple[bool | None, str]:
+    """Does anything accept a TCP connection on `port` of the endpoint's node? Connect only:
+    nothing is sent. None when it cannot be told (timeout, unresolved, unreachable)."""
+    try:
+        infos = socket.getaddrinfo(endpoint.connect_to, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return None, f"cannot resolve {endpoint.connect_to!r}: {exc.strerror}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except ConnectionRefusedError:
+            return False, f"{endpoint.connect_to}:{port} refuses connections"
+        except TimeoutError:
+            return None, f"{endpoint.connect_to}:{port}: no answer within {timeout:g}s (filtered?)"
+        except OSError as exc:
+            return None, f"{endpoint.connect_to}:{port}: {exc.strerror or exc}"
+    return True, f"{endpoint.connect_to}:{port} accepts connections"
 
 
 def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None, deadline: float) -> SSL.Connection:

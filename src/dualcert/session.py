@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .chain import TrustStore
 from .checks import Case
@@ -15,7 +15,11 @@ from .inventory import MOZILLA, Endpoint, Inventory, load_inventory
 from .observation import Observation, ProbeKey
 from .offers import ALL_OFFERS, ALL_VERSIONS, Offer, TLSVersion
 from .policy import Policy, load_policy
-from .probe import ProbeRunner, ProbeTask, Timeouts
+from .probe import ProbeRunner, ProbeTask, Timeouts, plaintext_listening
+
+if TYPE_CHECKING:
+    from .diagnose import ClusterDiagnosis
+    from .pairs import EstateView, PlainCheck
 
 
 @dataclass
@@ -40,6 +44,9 @@ class DualcertRun:
         # the HTML report reads them from here too.
         self.sections: dict[str, Any] = {}
         self._trust: TrustStore | bool | None = False  # False: not loaded yet
+        # Plain-text twin ports measured for the plaintext_listener rule: (node, service) -> check.
+        self.plaintext: dict[tuple[str, str], PlainCheck] = {}
+        self._estate_cache: dict[str, tuple[int, Any]] = {}
 
     @classmethod
     def from_files(cls, inventory: Path, policy: str | Path | None, options: RunOptions | None = None) -> DualcertRun:
@@ -92,3 +99,51 @@ class DualcertRun:
 
         return Case(endpoint, key.offer, key.version, self.policy.expectation(endpoint, key.offer, key.version),
                     self.observations[key], self.trust, self.now, sibling)
+
+    # --- the estate: diagnosis per cluster and the pair/cluster rules (see diagnose.py, pairs.py) ---
+
+    def node_keys(self, nodes: set[str]) -> list[ProbeKey]:
+        """Every probe of these nodes: what a node or cluster test needs measured."""
+        return [k for k in self.keys() if k.node in nodes]
+
+    def diagnosis(self) -> list[ClusterDiagnosis]:
+        """Every cluster's state; recomputed only when observations have landed since."""
+        from .diagnose import diagnose
+
+        cached = self._estate_cache.get("diagnosis")
+        if cached is None or cached[0] != len(self.observations):
+            cached = (len(self.observations),
+                      diagnose(self.inventory, self.observations, self.policy.intended_state))
+            self._estate_cache["diagnosis"] = cached
+        result: list[ClusterDiagnosis] = cached[1]
+        return result
+
+    def estate_view(self) -> EstateView:
+        """One indexed view for every node and cluster test, rebuilt only when measurements change."""
+        from .pairs import EstateView
+
+        stamp = len(self.observations) + len(self.plaintext)
+        cached = self._estate_cache.get("view")
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, EstateView(self.inventory, self.observations, self.plaintext))
+            self._estate_cache["view"] = cached
+        view: EstateView = cached[1]
+        return view
+
+    def probe_plaintext(self, nodes: set[str]) -> None:
+        """TCP-connect to each service's plain-text twin port (report-only rule), a few at a time."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .pairs import PlainCheck
+
+        todo = [e for e in self.endpoints.values() if e.node in nodes and e.service.plaintext_port is not None
+                and (e.node, e.service.name) not in self.plaintext]
+        timeout = self.options.timeouts.connect
+
+        def check(endpoint: Endpoint) -> None:
+            port = endpoint.service.plaintext_port or 0
+            listening, detail = plaintext_listening(endpoint, port, timeout)
+            self.plaintext[(endpoint.node, endpoint.service.name)] = PlainCheck(port, listening, detail)
+
+        with ThreadPoolExecutor(max_workers=min(self.options.workers, 8)) as pool:
+            list(pool.map(check, todo))

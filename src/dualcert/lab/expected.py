@@ -22,6 +22,17 @@ PREDICTED_FAILURES: dict[str, frozenset[tuple[str, str]]] = {
     "rsa-only": frozenset({("presented_key", "ecdsa"), ("presented_key", "default*")}),
 }
 
+# Node tests (suites/test_estate.py): the states whose nodes fail each rule.
+NODE_RULE_FAILS: dict[str, frozenset[str]] = {
+    "twin_signing": frozenset({"S4"}),        # CA-signed tomcat beside a self-signed tomcat-ECDSA
+    "ecdsa_chain": frozenset({"S2"}),         # tomcat-ECDSA signed by the RSA CA
+    "unit_consistency": frozenset(),          # the lab gives every unit one certificate per node
+    "plaintext_listener": frozenset(),        # report only (and the lab has no plain-text twins)
+}
+# What the ECDSA-only and RSA-only offers lead to in each state, for the cluster_roots prediction.
+_ROOTS = {"S1": ("self", "self"), "S2": ("rsa-root", "rsa-root"), "S3": ("rsa-root", "ec-root"),
+          "S4": ("rsa-root", "self"), "rsa-only": ("rsa-root", None)}
+
 # The digest's table: its columns, as (role, service) of the lab.
 TABLE_COLUMNS = (("UCCX Tomcat", "uccx", "tomcat"), ("UCCX Openfire", "uccx", "notification-bosh"),
                  ("UCCX Socket.IO", "uccx", "socketio"), ("SM Tomcat", "socialminer", "tomcat"),
@@ -41,12 +52,64 @@ def _predicted_to_fail(state: str, rule: str, offer: str, prefers: str) -> bool:
     return (rule, offer) in predicted or (offer == "default" and prefers == "ecdsa" and (rule, "default*") in predicted)
 
 
+def cluster_state(nodes: list[LabNode]) -> str:
+    """The state the diagnosis must name for a lab cluster: its nodes' common state, or mixed."""
+    states = {n.state for n in nodes}
+    return states.pop() if len(states) == 1 else "mixed"
+
+
+def _cluster_roots_fail(nodes: list[LabNode]) -> bool:
+    by_role: dict[str, list[LabNode]] = {}
+    for node in nodes:
+        by_role.setdefault(node.role, []).append(node)
+    for group in (g for g in by_role.values() if len(g) > 1):
+        for index in (0, 1):  # RSA, ECDSA
+            tops = {_ROOTS[n.state][index] for n in group} - {None}
+            if len(tops) > 1:
+                return True
+    return False
+
+
+def _estate_predicted_fail(test: dict[str, Any], nodes: list[LabNode]) -> bool | None:
+    name = test["id"]
+    if test["test"] in ("test_deployment_state", "test_cluster_roots"):
+        members = [n for n in nodes if n.cluster == name]
+        if not members:
+            return None
+        if test["test"] == "test_deployment_state":
+            return cluster_state(members) != "S3"
+        return _cluster_roots_fail(members)
+    node = next((n for n in nodes if n.name == name), None)
+    if node is None or test["rule"] not in NODE_RULE_FAILS:
+        return None
+    return node.state in NODE_RULE_FAILS[test["rule"]]
+
+
+def diagnosis_deviations(results: dict[str, Any], nodes: list[LabNode]) -> list[Deviation]:
+    """Clusters whose diagnosed state is not the one the lab built."""
+    found: list[Deviation] = []
+    diagnosed = {d["cluster"]: d for d in results.get("diagnosis", [])}
+    for cluster in dict.fromkeys(n.cluster for n in nodes):
+        want = cluster_state([n for n in nodes if n.cluster == cluster])
+        got = diagnosed.get(cluster, {}).get("state", "missing")
+        if got != want:
+            found.append(Deviation(f"diagnosis[{cluster}]", "deployment_state", want, got))
+    return found
+
+
 def deviations(results: dict[str, Any], nodes: list[LabNode]) -> list[Deviation]:
     """Tests whose outcome differs from the digest's prediction for their node's state."""
     catalog = load_catalog()
     by_name = {n.name: n for n in nodes}
-    found: list[Deviation] = []
+    found: list[Deviation] = diagnosis_deviations(results, nodes)
     for test in results["tests"]:
+        failed = test["outcome"] in ("failed", "error")
+        if test["id"].count(":") != 3:  # a cluster or node test of suites/test_estate.py
+            estate_fail = _estate_predicted_fail(test, nodes)
+            if estate_fail is not None and estate_fail != failed:
+                found.append(Deviation(f'{test["test"]}[{test["id"]}]', test["rule"] or test["test"],
+                                       "fail" if estate_fail else "pass or n/a", test["outcome"]))
+            continue
         node_name, service, offer, _version = test["id"].split(":")
         node = by_name.get(node_name)
         if node is None or test["rule"] is None:

@@ -1,0 +1,350 @@
+"""Which deployment state of the UCCX 11.5 ECDSA note each cluster is in, from what the
+ECDSA-only and RSA-only probes saw (pure: observations + inventory in, JSON-ready text out).
+
+The classification rests on two readings per service, whatever its port:
+  the ECDSA-only offer got: a self-signed ECDSA leaf, one signed by an EC CA, one whose chain
+  carries an RSA signature (signed by an RSA CA, CSCvb58580), or no certificate (refused);
+  the RSA-only offer got: a self-signed or a CA-signed RSA leaf.
+The digest's states follow from the pair (see STATE_OF). Services that have no ECDSA
+certificate in the catalog (`ecdsa_unit: null`, e.g. CAPF, TVS) do not vote.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from .chain import ChainFacts, chain_facts
+from .inventory import Inventory, Node
+from .observation import Observation, Outcome, ProbeKey
+from .offers import Offer
+from .remedies import trust_store_for
+
+MIXED, UNKNOWN = "mixed", "unknown"
+# (what the RSA-only offer got, what the ECDSA-only offer got) -> the digest's state.
+STATE_OF = {
+    ("self", "self"): "S1",
+    ("ca", "rsa-ca"): "S2",
+    ("ca", "ec-ca"): "S3",
+    ("ca", "self"): "S4",
+    ("ca", "refused"): "rsa-only",
+    ("self", "refused"): "rsa-only",   # the COP on a self-signed deployment (the FAQ allows it)
+}
+ECDSA_WORDS = {"self": "self-signed", "ec-ca": "signed by an EC CA", "rsa-ca": "signed by an RSA CA (CSCvb58580)",
+               "refused": "not presented (the ECDSA-only offer is refused)",
+               "wrong-family": "not what an ECDSA-only offer gets (it got an RSA certificate)",
+               "unknown": "unreadable"}
+RSA_WORDS = {"self": "self-signed", "ca": "CA-signed", "refused": "not presented (the RSA-only offer is refused)",
+             "wrong-family": "not what an RSA-only offer gets (it got an ECDSA certificate)", "unknown": "unreadable"}
+# The digest's "agent experience" column, and its FAQ for the COP.
+AGENT_EXPERIENCE = {
+    "S1": "agents are asked to accept certificates in the Live Data and chat/email gadgets (tomcat and "
+          "tomcat-ECDSA are self-signed), unless the self-signed certificates are installed on their PCs",
+    "S2": "Finesse and Live Data work, but the chat/email gadget and the SocialMiner page do not load: "
+          "tomcat-ECDSA is signed by an RSA CA (CSCvb58580); the COP is required",
+    "S3": "Finesse with Live Data and chat/email all work (best practice: tomcat-ECDSA signed by an EC CA)",
+    "S4": "agents are asked to accept the extra (self-signed tomcat-ECDSA) certificate; it cannot be accepted in "
+          "the Live Data gadget (browser enforcement); it can in chat/email",
+    "rsa-only": "the ECDSA certificate stays in the keystore, unpresented (COP installed): clients get RSA "
+                "certificates only, so no extra certificate prompt",
+}
+
+
+@dataclass(frozen=True)
+class ServiceReading:
+    """What one service's ECDSA-only and RSA-only offers saw, and the state that pair means."""
+
+    node: str
+    service: str
+    port: int
+    rsa_unit: str
+    ecdsa_unit: str
+    rsa: str | None      # self | ca | refused | wrong-family | unknown | None (unreachable / not probed)
+    ecdsa: str | None    # self | ec-ca | rsa-ca | refused | wrong-family | unknown | None
+    state: str | None    # None when the service could not be read
+
+    def describe(self) -> str:
+        rsa = RSA_WORDS.get(self.rsa or "", "not measured")
+        ecdsa = ECDSA_WORDS.get(self.ecdsa or "", "not measured")
+        return f"{self.rsa_unit} {rsa}, {self.ecdsa_unit} {ecdsa}"
+
+
+@dataclass(frozen=True)
+class NodeDiagnosis:
+    node: str
+    role: str
+    state: str
+    readings: tuple[ServiceReading, ...]
+    why: str   # one line: what the node presents (or why it cannot be classified)
+
+
+@dataclass(frozen=True)
+class ClusterDiagnosis:
+    cluster: str
+    state: str
+    intended: str
+    nodes: tuple[NodeDiagnosis, ...]
+    differs: tuple[str, ...]
+    agent_experience: str
+    remediation: tuple[str, ...] = field(default=())
+
+    @property
+    def node_states(self) -> dict[str, str]:
+        return {n.node: n.state for n in self.nodes}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cluster": self.cluster, "state": self.state, "intended": self.intended,
+                "nodes": self.node_states, "differs": list(self.differs),
+                "agent_experience": self.agent_experience, "remediation": list(self.remediation)}
+
+    def message(self) -> str:
+        """The test's failure text: measured state, what agents see, what differs (the fix is apart)."""
+        lines = [f"cluster {self.cluster}: measured state {self.state}, the policy intends {self.intended}",
+                 f"  agent experience: {self.agent_experience}"]
+        lines += [f"  differs: {d}" for d in self.differs]
+        return "\n".join(lines)
+
+    def fix(self) -> str:
+        """The remediation steps, one per line under the test's `fix:`."""
+        return "\n       ".join(self.remediation)
+
+
+@lru_cache(maxsize=4096)
+def cached_facts(chain_der: tuple[bytes, ...]) -> ChainFacts:
+    """A node presents one chain per unit on every port, offer and version: parse it once."""
+    return chain_facts(chain_der)
+
+
+def observation_kind(observation: Observation, family: str) -> str | None:
+    """One probe's reading; None when it says nothing about the certificate (unreachable, unsupported)."""
+    outcome = observation.outcome
+    if outcome is Outcome.OK and observation.chain_der:
+        facts = cached_facts(observation.chain_der)
+        if not facts.certs:
+            return "unknown"
+        leaf = facts.leaf
+        if leaf.key_type != family:
+            return "wrong-family"
+        if leaf.self_signed:
+            return "self"
+        if family == "RSA":
+            return "ca"
+        return "rsa-ca" if any(c.signed_with == "RSA" for c in facts.certs) else "ec-ca"
+    if outcome in (Outcome.REFUSED, Outcome.NO_CERTIFICATE) or \
+            (outcome is Outcome.ERROR and observation.phase == "handshake"):
+        return "refused"
+    return None
+
+
+def _offer_kind(observations: Iterable[Observation], family: str) -> str | None:
+    """Over every TLS version probed: a presented certificate wins over a refusal; the first
+    version's certificate wins over the next (versions normally agree; the pair rules flag it if not)."""
+    kinds = [k for k in (observation_kind(o, family) for o in observations) if k is not None]
+    presented = [k for k in kinds if k != "refused"]
+    if presented:
+        return presented[0]
+    return kinds[0] if kinds else None
+
+
+Observed = Mapping[tuple[str, str], list[Observation]]  # (node, service) -> its observations
+
+
+def by_endpoint(observations: Mapping[ProbeKey, Observation]) -> dict[tuple[str, str], list[Observation]]:
+    """Index once, so a diagnosis costs one pass over the observations, not one per service."""
+    index: dict[tuple[str, str], list[Observation]] = {}
+    for key, observation in observations.items():
+        index.setdefault((key.node, key.service), []).append(observation)
+    for group in index.values():
+        group.sort(key=lambda o: (o.key.offer.value, o.key.version.value))
+    return index
+
+
+def read_service(node: Node, service: str, observed: Observed) -> ServiceReading | None:
+    spec = next(s for s in node.services if s.name == service)
+    if spec.ecdsa_unit is None:
+        return None
+
+    def seen(offer: Offer) -> list[Observation]:
+        return [o for o in observed.get((node.name, service), []) if o.key.offer is offer]
+
+    rsa, ecdsa = _offer_kind(seen(Offer.RSA), "RSA"), _offer_kind(seen(Offer.ECDSA), "ECDSA")
+    state = STATE_OF.get((rsa, ecdsa)) if rsa and ecdsa else None
+    if state is None and rsa and ecdsa:
+        state = UNKNOWN
+    return ServiceReading(node.name, service, spec.port, spec.rsa_unit or "the RSA certificate", spec.ecdsa_unit,
+                          rsa, ecdsa, state)
+
+
+def diagnose_node(node: Node, observed: Observed) -> NodeDiagnosis:
+    readings = tuple(r for r in (read_service(node, s.name, observed) for s in node.services) if r is not None)
+    read = [r for r in readings if r.state is not None]
+    if not readings:
+        return NodeDiagnosis(node.name, node.role, UNKNOWN, readings,
+                             f"{node.name} has no service with an ECDSA certificate in the catalog")
+    if not read:
+        return NodeDiagnosis(node.name, node.role, UNKNOWN, readings,
+                             f"{node.name}: no service answered both the ECDSA-only and the RSA-only offer "
+                             "(unreachable, or those offers were not probed)")
+    states = Counter(r.state for r in read)
+    if len(states) == 1:
+        state = read[0].state or UNKNOWN
+        # One line per distinct unit pair: on CUCM, tomcat and CallManager are separate certificates.
+        units = dict.fromkeys(r.describe() for r in read)
+        why = f"{node.name}: " + "; ".join(units)
+        if state == UNKNOWN:
+            why += " (not a state of the digest)"
+        return NodeDiagnosis(node.name, node.role, state, readings, why)
+    parts = [f"{r.service} ({r.port}) is {r.state}: {r.describe()}" for r in read]
+    return NodeDiagnosis(node.name, node.role, MIXED, readings,
+                         f"{node.name}: its services differ: " + "; ".join(parts))
+
+
+def diagnose(inventory: Inventory, observations: Mapping[ProbeKey, Observation],
+             intended: str) -> list[ClusterDiagnosis]:
+    """One diagnosis per cluster, in inventory order."""
+    clusters: dict[str, list[Node]] = {}
+    for node in inventory.nodes:
+        clusters.setdefault(node.cluster, []).append(node)
+    observed = by_endpoint(observations)
+    return [diagnose_cluster(name, nodes, observed, intended) for name, nodes in clusters.items()]
+
+
+def diagnose_cluster(name: str, nodes: list[Node], observed: Observed, intended: str) -> ClusterDiagnosis:
+    diagnosed = tuple(diagnose_node(n, observed) for n in nodes)
+    states = [d.state for d in diagnosed]
+    known = Counter(s for s in states if s not in (UNKNOWN, MIXED))
+    differs: list[str] = []
+    if len(set(states)) == 1 and states[0] != MIXED:
+        state = states[0]
+        if state == UNKNOWN:
+            differs = [d.why for d in diagnosed]
+    elif MIXED not in states and len(known) <= 1:
+        # Every node that could be read agrees, but some could not be read.
+        state = UNKNOWN
+        agreed = next(iter(known), None)
+        differs = [f"{d.why} (the other nodes are {agreed})" for d in diagnosed if d.state == UNKNOWN]
+    else:
+        state = MIXED
+        majority = _majority(known, intended) if known else None
+        peers = [d.node for d in diagnosed if d.state == majority]
+        for d in diagnosed:
+            if majority is None:
+                differs.append(d.why)
+            elif d.state != majority:
+                differs.append(f"{d.node} is {d.state} ({d.why.split(': ', 1)[-1]}) while "
+                               f"{', '.join(peers)} {'is' if len(peers) == 1 else 'are'} {majority}")
+    return ClusterDiagnosis(name, state, intended, diagnosed, tuple(differs),
+                            agent_experience(state, diagnosed), tuple(remediation(diagnosed, intended, state)))
+
+
+def _majority(known: Counter[str], intended: str) -> str:
+    top = max(known.values())
+    leaders = [s for s, count in known.items() if count == top]
+    return intended if intended in leaders else leaders[0]
+
+
+def agent_experience(state: str, nodes: tuple[NodeDiagnosis, ...]) -> str:
+    if state in AGENT_EXPERIENCE:
+        return AGENT_EXPERIENCE[state]
+    if state == MIXED:
+        by_state = {d.state: [x.node for x in nodes if x.state == d.state] for d in nodes}
+        parts = [f"on {', '.join(names)} ({s}): {AGENT_EXPERIENCE.get(s, 'not known')}"
+                 for s, names in by_state.items()]
+        return "different behaviour depending on the node agents reach: " + "; ".join(parts)
+    return "not known: the cluster's state could not be measured (see differs)"
+
+
+# --- remediation, in the digest's procedure words ---------------------------------------------
+
+def restart_step(role: str, unit: str) -> str:
+    if role == "uccx":
+        return "restart Cisco UCCX on publisher and subscriber"
+    if role == "socialminer":
+        return "restart Cisco SocialMiner"
+    return f"restart the services that present {unit}"
+
+
+def sign_rsa_step(node: str, unit: str, role: str) -> str:
+    return (f"{node}: {unit} is self-signed: generate a {unit} CSR (OS Administration > Security > Certificate "
+            f"Management), have your CA sign it, upload the CA root as {trust_store_for(unit)} and the certificate "
+            f"as {unit}, {restart_step(role, unit)}")
+
+
+def sign_ecdsa_step(node: str, unit: str, role: str, why: str, first: str = "") -> str:
+    return (f"{node}: {unit} is {why}: {first}generate a {unit} CSR, have an EC CA sign it, upload the EC root as "
+            f"{trust_store_for(unit)} and the certificate as {unit}, {restart_step(role, unit)}; or install the ECDSA "
+            f"COP for an RSA-only environment")
+
+
+def _steps(node: NodeDiagnosis, reading: ServiceReading, intended: str) -> list[str]:
+    n, role, r_unit, e_unit = node.node, node.role, reading.rsa_unit, reading.ecdsa_unit
+    steps: list[str] = []
+    if intended in ("S3", "rsa-only") and reading.rsa == "self":
+        steps.append(sign_rsa_step(n, r_unit, role))
+    if intended == "S3":
+        if reading.ecdsa == "self":
+            steps.append(sign_ecdsa_step(n, e_unit, role, "self-signed"))
+        elif reading.ecdsa == "rsa-ca":
+            steps.append(sign_ecdsa_step(n, e_unit, role, "signed by an RSA CA"))
+        elif reading.ecdsa == "refused":
+            steps.append(f"{n}: {e_unit} is not presented (the ECDSA COP is installed): install the rollback COP, "
+                         f"then generate a {e_unit} CSR, have an EC CA sign it, upload the EC root as "
+                         f"{trust_store_for(e_unit)} and the certificate as {e_unit}, {restart_step(role, e_unit)}")
+    elif intended == "rsa-only":
+        if reading.ecdsa in ("self", "ec-ca", "rsa-ca"):
+            product = {"uccx": "the UCCX COP", "socialminer": "the SocialMiner COP"}.get(role, "the ECDSA COP")
+            steps.append(f"{n}: {e_unit} is presented ({ECDSA_WORDS[reading.ecdsa]}) but the policy is RSA-only: "
+                         f"install {product} so only RSA certificates are presented (the ECDSA certificate stays "
+                         f"in the keystore, unpresented), {restart_step(role, e_unit)}")
+    elif intended == "S1":
+        if reading.rsa == "ca" or reading.ecdsa in ("ec-ca", "rsa-ca"):
+            steps.append(f"{n}: {r_unit}/{e_unit} are CA-signed but the policy intends S1 (self-signed): if the site "
+                         "now uses a CA, set intended_state: S3 in the policy and sign both units (the ECDSA one "
+                         "with an EC CA)")
+        if reading.ecdsa == "refused":
+            steps.append(f"{n}: {e_unit} is not presented (COP installed) but the policy intends S1: install the "
+                         "rollback COP, or set intended_state: rsa-only")
+    else:  # S2 and S4 are the digest's broken states; intending one is a policy mistake
+        steps.append(f"{n}: the policy intends {intended}, a state the digest shows breaking agents' gadgets: "
+                     "set intended_state: S3 (tomcat-ECDSA signed by an EC CA) or rsa-only (the COP)")
+    return steps
+
+
+def remediation(nodes: tuple[NodeDiagnosis, ...], intended: str, state: str) -> list[str]:
+    steps: list[str] = []
+    for node in nodes:
+        if node.state == UNKNOWN and node.readings and not any(r.state for r in node.readings):
+            steps.append(f"{node.node}: check that its services are reachable from here (firewall, port, service "
+                         "state) and answer both an ECDSA-only and an RSA-only offer, or fix the inventory")
+        for reading in node.readings:
+            if reading.state is None or reading.state == intended:
+                continue
+            steps += _steps(node, reading, intended)
+    steps = list(dict.fromkeys(steps))  # services sharing a unit need the step once
+    if state == "S1" and intended == "S1":
+        steps.append("agents accept the certificate warnings in the chat/email and Live Data gadgets, or the "
+                     "self-signed certificates are installed on the agents' PCs (group policy, or per browser)")
+    return steps
+
+
+__all__ = [
+    "AGENT_EXPERIENCE",
+    "MIXED",
+    "STATE_OF",
+    "UNKNOWN",
+    "ClusterDiagnosis",
+    "NodeDiagnosis",
+    "ServiceReading",
+    "by_endpoint",
+    "cached_facts",
+    "diagnose",
+    "diagnose_cluster",
+    "diagnose_node",
+    "observation_kind",
+    "restart_step",
+    "sign_ecdsa_step",
+    "sign_rsa_step",
+]

@@ -1,0 +1,251 @@
+"""Pair and cluster rules: what one probe cannot judge alone (pure: observations in, Findings out).
+
+- twin_signing:       a unit's RSA certificate is CA-signed -> its ECDSA twin is CA-signed or not presented
+- unit_consistency:   services that share a unit present the same certificate on every port of a node
+- cluster_roots:      nodes of one role in a cluster chain to the same roots; a multi-server SAN
+                      certificate names every one of them
+- ecdsa_chain:        no ECDSA leaf whose chain carries an RSA signature, on any offer (CSCvb58580)
+- plaintext_listener: no plain-text twin listening where the catalog makes the secure port the only
+                      one (report only: a warning)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from . import remedies
+from .chain import ChainFacts
+from .checks import Finding, Status
+from .diagnose import by_endpoint, cached_facts, observation_kind, restart_step, sign_ecdsa_step
+from .inventory import Endpoint, Inventory, Node
+from .observation import Observation, Outcome, ProbeKey
+from .offers import Offer
+
+
+@dataclass(frozen=True)
+class PlainCheck:
+    """A TCP connect to a service's plain-text twin port (probe.plaintext_listening)."""
+
+    port: int
+    listening: bool | None   # None: could not tell (timeout, unreachable)
+    detail: str
+
+
+@dataclass
+class EstateView:
+    inventory: Inventory
+    observations: Mapping[ProbeKey, Observation]
+    plaintext: Mapping[tuple[str, str], PlainCheck] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.observed = by_endpoint(self.observations)
+        self.endpoints = {(e.node, e.service.name): e for e in self.inventory.endpoints()}
+
+    def node(self, name: str) -> Node:
+        return self.inventory.node(name)
+
+    def cluster(self, name: str) -> list[Node]:
+        return [n for n in self.inventory.nodes if n.cluster == name]
+
+    def chains(self, node: Node) -> list[tuple[Endpoint, Observation, ChainFacts]]:
+        """Every presented chain of a node, with its endpoint, in inventory order."""
+        found = []
+        for spec in node.services:
+            for observation in self.observed.get((node.name, spec.name), []):
+                if observation.outcome is Outcome.OK and observation.chain_der:
+                    facts = self.facts(observation)
+                    if facts.certs:
+                        found.append((self.endpoints[(node.name, spec.name)], observation, facts))
+        return found
+
+    def facts(self, observation: Observation) -> ChainFacts:
+        return cached_facts(observation.chain_der)
+
+
+def _port(endpoint: Endpoint) -> str:
+    return f"{endpoint.service.name} ({endpoint.port})"
+
+
+def twin_signing(view: EstateView, name: str) -> Finding:
+    rule, node = "twin_signing", view.node(name)
+    pairs: dict[tuple[str, str], tuple[list[str], list[str]]] = {}  # units -> (CA-signed RSA, self-signed ECDSA)
+    for spec in node.services:
+        if spec.ecdsa_unit is None:
+            continue
+        seen = view.observed.get((name, spec.name), [])
+        ca_rsa, self_ec = pairs.setdefault((spec.rsa_unit or "RSA", spec.ecdsa_unit), ([], []))
+        label = _port(view.endpoints[(name, spec.name)])
+        if any(observation_kind(o, "RSA") == "ca" for o in seen if o.key.offer is Offer.RSA):
+            ca_rsa.append(label)
+        if any(observation_kind(o, "ECDSA") == "self" for o in seen if o.key.offer is not Offer.RSA):
+            self_ec.append(label)
+    bad = [(units, self_ec) for units, (ca_rsa, self_ec) in pairs.items() if ca_rsa and self_ec]
+    if bad:
+        text = "; ".join(f"{rsa} is CA-signed but its twin {ecdsa} is self-signed on {', '.join(ports)}"
+                         for (rsa, ecdsa), ports in bad)
+        fixes = [sign_ecdsa_step(name, ecdsa, node.role, "self-signed") for (_, ecdsa), _ in bad]
+        return Finding(rule, Status.FAIL, f"{name}: {text} (agents are asked to accept it; Live Data cannot)",
+                       "; ".join(dict.fromkeys(fixes)))
+    if not any(ca for ca, _ in pairs.values()):
+        return Finding(rule, Status.NA, f"{name}: no CA-signed RSA certificate seen; the rule concerns CA-signed units")
+    return Finding(rule, Status.PASS, f"{name}: every CA-signed RSA unit's ECDSA twin is CA-signed or not presented")
+
+
+def unit_consistency(view: EstateView, name: str) -> Finding:
+    rule, node = "unit_consistency", view.node(name)
+    units: dict[str, dict[str, list[str]]] = {}  # unit -> leaf sha256 -> services presenting it
+    for endpoint, _, facts in view.chains(node):
+        family = facts.leaf.key_type
+        unit = endpoint.service.ecdsa_unit if family == "ECDSA" else endpoint.service.rsa_unit
+        if unit is None:
+            continue
+        services = units.setdefault(unit, {}).setdefault(facts.leaf.sha256, [])
+        if _port(endpoint) not in services:
+            services.append(_port(endpoint))
+    if not units:
+        return Finding(rule, Status.NA, f"{name}: no certificate was presented")
+    split = {unit: prints for unit, prints in units.items() if len(prints) > 1}
+    if split:
+        text = "; ".join(f"{unit} differs across ports: " + ", ".join(
+            f"{sha[:16]}… on {', '.join(services)}" for sha, services in prints.items())
+            for unit, prints in split.items())
+        fixes = [f"on {name}: every service presenting {unit} should present the one certificate in the "
+                 f"{unit} slot: re-upload the current {unit} and {restart_step(node.role, unit)}"
+                 for unit in split]
+        return Finding(rule, Status.FAIL, f"{name}: {text}", "; ".join(fixes))
+    return Finding(rule, Status.PASS, f"{name}: " + "; ".join(
+        f"{unit} is the same certificate on {len(next(iter(p.values())))} port(s)" for unit, p in units.items()))
+
+
+def ecdsa_chain(view: EstateView, name: str) -> Finding:
+    rule, node = "ecdsa_chain", view.node(name)
+    ecdsa = [(e, o, f) for e, o, f in view.chains(node) if f.leaf.key_type == "ECDSA"]
+    if not ecdsa:
+        return Finding(rule, Status.NA, f"{name}: no ECDSA certificate was presented")
+    bad: dict[str, Endpoint] = {}
+    for endpoint, observation, facts in ecdsa:
+        if any(c.signed_with == "RSA" for c in facts.certs):
+            bad.setdefault(f"{_port(endpoint)} to the {observation.key.offer.value} offer", endpoint)
+    if bad:
+        first = next(iter(bad.values()))
+        return Finding(rule, Status.FAIL, f"{name}: an ECDSA leaf with an RSA signature in its chain is presented by "
+                       f"{'; '.join(bad)}", remedies.ecdsa_signed_by_rsa(first))
+    return Finding(rule, Status.PASS, f"{name}: every ECDSA chain is ECDSA-signed throughout ({len(ecdsa)} probes)")
+
+
+def plaintext_listener(view: EstateView, name: str) -> Finding:
+    rule, node = "plaintext_listener", view.node(name)
+    checks = [(view.endpoints[(name, s.name)], view.plaintext.get((name, s.name))) for s in node.services
+              if s.plaintext_port is not None]
+    if not checks:
+        return Finding(rule, Status.NA, f"{name}: no service has a plain-text twin port (catalog or inventory "
+                       "'plaintext_port')")
+    open_ = [(e, c) for e, c in checks if c is not None and c.listening]
+    if open_:
+        text = "; ".join(f"{e.service.name}'s plain-text twin {c.port} accepts connections beside {e.port}"
+                         for e, c in open_)
+        return Finding(rule, Status.WARN, f"{name}: {text} (report only)",
+                       f"on {name}: close the plain-text port(s) {', '.join(str(c.port) for _, c in open_)} as the "
+                       "product's security guide describes, or set 'plaintext_port: null' on the service in the "
+                       "inventory if the site needs it")
+    unknown = [f"{e.service.name} ({c.detail if c else 'not measured'})" for e, c in checks
+               if c is None or c.listening is None]
+    if len(unknown) == len(checks):
+        return Finding(rule, Status.NA, f"{name}: could not tell: {'; '.join(unknown)}")
+    return Finding(rule, Status.PASS, f"{name}: no plain-text twin listens "
+                   f"({', '.join(str(c.port) for _, c in checks if c is not None and c.listening is False)})")
+
+
+def _top(facts: ChainFacts) -> str:
+    """The root a chain leads to, by name: the last certificate's subject if it is self-signed
+    (a root was sent), else its issuer."""
+    last = facts.certs[-1]
+    return last.subject if last.self_signed else last.issuer
+
+
+def cluster_roots(view: EstateView, cluster: str) -> Finding:
+    rule, nodes = "cluster_roots", view.cluster(cluster)
+    by_role: dict[str, list[Node]] = {}
+    for node in nodes:
+        by_role.setdefault(node.role, []).append(node)
+    groups = [g for g in by_role.values() if len(g) > 1]
+    if not groups:
+        return Finding(rule, Status.NA, f"cluster {cluster}: no role has two nodes (publisher and subscriber)")
+    problems: list[str] = []
+    fixes: list[str] = []
+    for group in groups:
+        problems += _root_mismatch(view, group, fixes)
+        problems += _san_gaps(view, group, fixes)
+    if problems:
+        return Finding(rule, Status.FAIL, f"cluster {cluster}: " + "; ".join(problems), "; ".join(dict.fromkeys(fixes)))
+    names = ", ".join("/".join(n.name for n in g) for g in groups)
+    return Finding(rule, Status.PASS, f"cluster {cluster}: {names} chain to the same roots")
+
+
+def _root_mismatch(view: EstateView, group: list[Node], fixes: list[str]) -> list[str]:
+    problems: list[str] = []
+    for family in ("RSA", "ECDSA"):
+        roots: dict[str, frozenset[str]] = {}
+        units: dict[str, str] = {}
+        for node in group:
+            tops = set()
+            for endpoint, _, facts in view.chains(node):
+                if facts.leaf.key_type == family:
+                    tops.add("self-signed" if facts.leaf.self_signed else _top(facts))
+                    units[node.name] = remedies.unit_for(endpoint, family)
+            if tops:
+                roots[node.name] = frozenset(tops)
+        distinct = set(roots.values())
+        if len(distinct) <= 1 or all(r == {"self-signed"} for r in distinct):
+            continue
+        text = "; ".join(f"{n} to {', '.join(sorted(r))}" for n, r in roots.items())
+        problems.append(f"{family} chains lead to different roots: {text}")
+        # The roots most nodes share are the reference; a CA beats self-signed on a tie.
+        reference = max(distinct, key=lambda r: (sum(1 for v in roots.values() if v == r), "self-signed" not in r))
+        for node_name, node_roots in roots.items():
+            if node_roots != reference:
+                unit = units[node_name]
+                fixes.append(f"on {node_name}: have {unit} signed by the same CA as on the other nodes "
+                             f"({', '.join(sorted(reference))}), upload its root as "
+                             f"{remedies.trust_store_for(unit)} and the certificate as {unit}")
+    return problems
+
+
+def _names(facts: ChainFacts, host: str) -> bool:
+    return host.lower().rstrip(".") in {d.lower().rstrip(".") for d in facts.leaf.san_dns} or host in facts.leaf.san_ip
+
+
+def _san_gaps(view: EstateView, group: list[Node], fixes: list[str]) -> list[str]:
+    """A leaf naming two or more of the group's nodes is a multi-server certificate: it must name them all."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for node in group:
+        for endpoint, _, facts in view.chains(node):
+            if facts.leaf.sha256 in seen:
+                continue
+            seen.add(facts.leaf.sha256)
+            named = [n for n in group if _names(facts, n.host)]
+            missing = [n for n in group if n not in named]
+            if len(named) > 1 and missing:
+                unit = remedies.unit_for(endpoint, facts.leaf.key_type)
+                problems.append(f"the multi-server {unit} certificate {facts.leaf.common_name or ''!s} presented by "
+                                f"{node.name} names {', '.join(n.host for n in named)} but not "
+                                f"{', '.join(n.host for n in missing)}")
+                fixes.append(f"generate a multi-server {unit} CSR on the publisher with every node "
+                             f"({', '.join(n.host for n in group)}) in the subject alternative names, have it "
+                             f"signed and upload it as {unit}")
+    return problems
+
+
+NODE_RULES: dict[str, Callable[[EstateView, str], Finding]] = {
+    "twin_signing": twin_signing,
+    "unit_consistency": unit_consistency,
+    "ecdsa_chain": ecdsa_chain,
+    "plaintext_listener": plaintext_listener,
+}
+CLUSTER_RULES: dict[str, Callable[[EstateView, str], Finding]] = {
+    "cluster_roots": cluster_roots,
+}
+
+__all__ = ["CLUSTER_RULES", "NODE_RULES", "EstateView", "PlainCheck"]

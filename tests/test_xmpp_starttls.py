@@ -1,0 +1,136 @@
+"""The probe's own XMPP STARTTLS against XMPP peers on loopback that behave like real servers on
+a real network: features split across segments, no STARTTLS offered, endless features, silence.
+
+Why dualcert does not use sslyze's XMPP helper: it reads the features with single recv() calls
+(the second test shows the failure on a server that sends its features in three segments)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from OpenSSL import SSL
+
+from dualcert.catalog import ServiceSpec
+from dualcert.chain import chain_facts
+from dualcert.inventory import Endpoint
+from dualcert.lab.pki import CA, KeySpec
+from dualcert.observation import Outcome
+from dualcert.offers import Offer, TLSVersion, offer_spec
+from dualcert.probe import Timeouts, probe_once
+from dualcert.tls import client_context, server_context
+
+from .peers import tcp_peer
+
+HEADER = (b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+          b"xmlns:stream='http://etherx.jabber.org/streams' id='x1' from='xmpp.test' version='1.0'>")
+STARTTLS_FEATURE = b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"
+MECHANISMS = (b"<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>"
+              b"</mechanisms></stream:features>")
+
+
+def read_until(conn: socket.socket, marker: bytes, limit: int = 16384) -> bytes:
+    data = b""
+    while marker not in data and len(data) < limit:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+@pytest.fixture(scope="module")
+def rsa_context(tmp_path_factory: pytest.TempPathFactory) -> SSL.Context:
+    directory: Path = tmp_path_factory.mktemp("xmpp-peer")
+    leaf = CA.root("XMPP peer CA", KeySpec.rsa()).issue(["xmpp.test"], KeySpec.rsa())
+    return server_context([leaf.write(directory, "rsa")])
+
+
+def split_features_server(context: SSL.Context):
+    """Stream header, then the features in three segments 50 ms apart, then a real TLS handshake."""
+    def handler(conn: socket.socket) -> None:
+        read_until(conn, b"version='1.0'>")
+        conn.sendall(HEADER)
+        for part in (b"<stream:features>", STARTTLS_FEATURE, MECHANISMS):
+            time.sleep(0.05)
+            conn.sendall(part)
+        read_until(conn, b"/>")
+        conn.sendall(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        conn.setblocking(True)
+        tls = SSL.Connection(context, conn)
+        tls.set_accept_state()
+        tls.do_handshake()
+        tls.shutdown()
+    return handler
+
+
+def endpoint(port: int) -> Endpoint:
+    return Endpoint("peer", "-", "generic", "xmpp.test", "127.0.0.1",
+                    ServiceSpec("c2s", port, starttls="xmpp", xmpp_domain="xmpp.test"))
+
+
+def probe(port: int, starttls_timeout: float = 3.0):
+    spec = offer_spec(Offer.RSA, TLSVersion.TLS1_2)
+    return probe_once(endpoint(port), spec, client_context(spec), Timeouts(1.0, starttls_timeout, 3.0))
+
+
+def test_features_in_several_segments_still_upgrade(rsa_context: SSL.Context) -> None:
+    with tcp_peer(split_features_server(rsa_context)) as port:
+        observation = probe(port)
+    assert observation.outcome is Outcome.OK, observation
+    assert chain_facts(observation.chain_der).leaf.san_dns == ("xmpp.test",)
+
+
+def test_sslyzes_helper_fails_on_the_same_server(rsa_context: SSL.Context) -> None:
+    """The reason for probe._xmpp_starttls: sslyze sends <starttls/> before the features end and
+    takes the rest of them for the answer. If this starts passing, sslyze's helper is fixed."""
+    from sslyze.connection_helpers.opportunistic_tls_helpers import (
+        OpportunisticTlsError,
+        ProtocolWithOpportunisticTlsEnum,
+        get_opportunistic_tls_helper,
+    )
+
+    helper = get_opportunistic_tls_helper(ProtocolWithOpportunisticTlsEnum.XMPP, "xmpp.test", None)
+    with tcp_peer(split_features_server(rsa_context)) as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=3) as sock, \
+            pytest.raises(OpportunisticTlsError):
+        helper.prepare_socket_for_tls_handshake(sock)
+
+
+def test_no_starttls_feature_is_named() -> None:
+    def handler(conn: socket.socket) -> None:
+        read_until(conn, b"version='1.0'>")
+        conn.sendall(HEADER + b"<stream:features>" + MECHANISMS)  # SASL only, no STARTTLS
+        read_until(conn, b"</stream:stream>")
+
+    with tcp_peer(handler) as port:
+        observation = probe(port)
+    assert observation.outcome is Outcome.STARTTLS_FAILED and observation.phase == "starttls"
+    assert "does not offer STARTTLS" in observation.detail
+
+
+def test_endless_features_stop_at_the_byte_budget() -> None:
+    def handler(conn: socket.socket) -> None:
+        read_until(conn, b"version='1.0'>")
+        conn.sendall(HEADER + b"<stream:features>")
+        for _ in range(100):  # 100 KiB of features that never end
+            conn.sendall(b"<x/>" * 256)
+
+    with tcp_peer(handler) as port:
+        observation = probe(port)
+    assert observation.outcome is Outcome.STARTTLS_FAILED and "bytes" in observation.detail
+
+
+def test_silence_after_the_header_times_out_within_the_starttls_budget() -> None:
+    def handler(conn: socket.socket) -> None:
+        read_until(conn, b"version='1.0'>")
+        conn.sendall(HEADER)
+        read_until(conn, b"never")
+
+    started = time.monotonic()
+    with tcp_peer(handler, hold_seconds=5) as port:
+        observation = probe(port, starttls_timeout=0.5)
+    assert observation.outcome is Outcome.TIMEOUT and observation.phase == "starttls"
+    assert time.monotonic() - started < 3
