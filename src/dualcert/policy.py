@@ -163,9 +163,18 @@ def _mapping(reader: Reader, key: str) -> dict[str, Any]:
     return dict(value)
 
 
+def _reject_empty(reader: Reader) -> None:
+    """`key:` with nothing after it is a half-written rule, not "use the default"."""
+    for key, value in reader.data.items():
+        if value is None:
+            raise reader.error(key, f"{reader.context}: {key!r} has no value",
+                               f"give {key!r} a value, or delete the line to keep the profile's")
+
+
 def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
     """Validate one rules mapping; `complete` demands every key (only the profiles are)."""
     reader.reject_unknown(RULE_KEYS)
+    _reject_empty(reader)
     out: dict[str, Any] = {}
     data = reader.data
 
@@ -206,6 +215,7 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
     if "expiry" in data:
         expiry = reader.child("expiry", reader.get("expiry", dict), "expiry")
         expiry.reject_unknown(frozenset({"warn_days", "fail_days"}))
+        _reject_empty(expiry)
         out["expiry"] = {k: expiry.get(k, int) for k in ("warn_days", "fail_days") if k in expiry.data}
         if out["expiry"].get("warn_days", 10**6) < out["expiry"].get("fail_days", -1):
             raise expiry.error("warn_days", "warn_days is below fail_days",
@@ -213,6 +223,7 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
     if "versions" in data:
         versions = reader.child("versions", reader.get("versions", dict), "versions")
         versions.reject_unknown(frozenset(v.value for v in TLSVersion))
+        _reject_empty(versions)
         out["versions"] = {}
         for version, level in versions.data.items():
             if level not in ("required", "optional"):

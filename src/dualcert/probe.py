@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import select
 import socket
 import threading
@@ -18,6 +19,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from typing import Any
 
 from OpenSSL import SSL
 
@@ -100,6 +102,74 @@ def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
     return sock
 
 
+STARTTLS_MAX_BYTES = 64 * 1024  # a real server's banner and features fit many times over
+
+
+class _StarttlsBudget(Exception):
+    pass
+
+
+class _BoundedSocket:
+    """The socket as the STARTTLS helpers see it: every read shares one deadline and one byte
+    budget. sslyze's helpers time out per recv only, and smtplib reads continuation lines
+    without end, so a server that drips or streams forever would otherwise hold the probe."""
+
+    def __init__(self, sock: socket.socket, deadline: float, max_bytes: int) -> None:
+        self._sock, self._deadline, self._left = sock, deadline, max_bytes
+
+    def _arm(self) -> None:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("STARTTLS deadline passed")
+        self._sock.settimeout(remaining)
+
+    def _spend(self, count: int) -> None:
+        self._left -= count
+        if self._left < 0:
+            raise _StarttlsBudget(f"the server sent more than {STARTTLS_MAX_BYTES // 1024} KiB "
+                                  "without agreeing to STARTTLS")
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        self._arm()
+        data = self._sock.recv(min(size, max(self._left, 1)), flags)
+        self._spend(len(data))
+        return data
+
+    def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
+        self._arm()
+        limit = min(size or len(buffer), max(self._left, 1))
+        count = self._sock.recv_into(buffer, limit, flags)
+        self._spend(count)
+        return count
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        self._arm()
+        return self._sock.send(data, flags)
+
+    def sendall(self, data: bytes, flags: int = 0) -> None:
+        self._arm()
+        self._sock.sendall(data, flags)
+
+    def makefile(self, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        # smtplib reads replies through a file object; route it through recv_into above.
+        return io.BufferedReader(socket.SocketIO(self, "rb"))  # type: ignore[arg-type]
+
+    def _decref_socketios(self) -> None:
+        pass  # SocketIO.close() calls this; the real socket is closed by probe_once
+
+    def settimeout(self, value: float | None) -> None:
+        pass  # the deadline above governs
+
+    def close(self) -> None:
+        pass  # smtplib closes on errors; the real socket is closed by probe_once
+
+    def gettimeout(self) -> float | None:
+        return self._sock.gettimeout()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+
 def _starttls(sock: socket.socket, endpoint: Endpoint, timeout: float) -> None:
     # sslyze's helpers speak each protocol's upgrade; imported here so plain runs skip the cost.
     from sslyze.connection_helpers.opportunistic_tls_helpers import (
@@ -111,13 +181,16 @@ def _starttls(sock: socket.socket, endpoint: Endpoint, timeout: float) -> None:
     protocol = ProtocolWithOpportunisticTlsEnum[str(endpoint.service.starttls).upper().replace("-", "_")]
     domain = endpoint.service.xmpp_domain or endpoint.host
     helper = get_opportunistic_tls_helper(protocol, xmpp_to_hostname=domain, smtp_ehlo_hostname="dualcert.invalid")
-    sock.settimeout(timeout)
+    bounded = _BoundedSocket(sock, time.monotonic() + timeout, STARTTLS_MAX_BYTES)
     try:
-        helper.prepare_socket_for_tls_handshake(sock)
+        helper.prepare_socket_for_tls_handshake(bounded)  # type: ignore[arg-type]
     except TimeoutError:
         raise _ProbeFailure(Outcome.TIMEOUT, f"STARTTLS ({endpoint.service.starttls}) timed out after {timeout:g}s",
                             "starttls") from None
-    except OpportunisticTlsError as exc:
+    except (OpportunisticTlsError, _StarttlsBudget) as exc:
+        if "timed out" in str(exc) or "deadline passed" in str(exc):  # smtplib wraps our TimeoutError
+            raise _ProbeFailure(Outcome.TIMEOUT, f"STARTTLS ({endpoint.service.starttls}) timed out after "
+                                f"{timeout:g}s", "starttls") from None
         raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({endpoint.service.starttls}): {exc}",
                             "starttls") from None
     except (OSError, UnicodeError, ValueError) as exc:
