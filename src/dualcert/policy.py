@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from .errors import UsageError
 from .inventory import Endpoint, Inventory
 from .offers import Offer, TLSVersion
-from .yamlfile import Reader, load_yaml, parse_yaml
+from .yamlfile import Mapping, Reader, load_yaml, parse_yaml
 
 PROFILES = ("ec-ca-signed", "rsa-only", "self-signed")
 STATES = ("S1", "S2", "S3", "S4", "rsa-only")
@@ -60,6 +60,8 @@ class Policy:
     rules: dict[str, Any]
     services: dict[str, dict[str, Any]]
     nodes: dict[str, dict[str, Any]]   # node -> {"rules": {...}, "services": {svc: {...}}}
+    # Lines of the names a policy file gives ("services.x", "nodes.n", "nodes.n.services.x"), for errors.
+    lines: dict[str, int | None] = field(default_factory=dict, compare=False)
 
     def expectation(self, endpoint: Endpoint, offer: Offer, version: TLSVersion) -> Expectation:
         merged = copy.deepcopy(self.rules)
@@ -90,15 +92,17 @@ class Policy:
         for service in self.services:
             if service not in services:
                 raise UsageError(f"policy names service {service!r}, which no node in {inventory.path} has",
-                                 file=where, fix=f"use one of: {', '.join(sorted(services))}")
+                                 file=where, line=self.lines.get(f"services.{service}"),
+                                 fix=f"use one of: {', '.join(sorted(services))}")
         for node, layer in self.nodes.items():
             if node not in nodes:
                 raise UsageError(f"policy names node {node!r}, which is not in {inventory.path}", file=where,
-                                 fix=f"use one of: {', '.join(sorted(nodes))}")
+                                 line=self.lines.get(f"nodes.{node}"), fix=f"use one of: {', '.join(sorted(nodes))}")
             for service in layer.get("services", {}):
                 if service not in nodes[node]:
                     raise UsageError(f"policy names service {service!r} on node {node!r}, which it does not have",
-                                     file=where, fix=f"use one of: {', '.join(sorted(nodes[node]))}")
+                                     file=where, line=self.lines.get(f"nodes.{node}.services.{service}"),
+                                     fix=f"use one of: {', '.join(sorted(nodes[node]))}")
 
 
 def _merge(into: dict[str, Any], layer: dict[str, Any]) -> None:
@@ -138,13 +142,20 @@ def _build(data: Any, where: Path | str, path: Path | None, name: str) -> Policy
     base = builtin_profile(base_name) if base_name else None
     rules = copy.deepcopy(base.rules) if base else {}
     _merge(rules, _rules(top.child("rules", top.get("rules", dict, {}), "rules"), complete=base is None))
+    lines: dict[str, int | None] = {}
+    raw_services = top.get("services", dict, {})
     services = {k: _rules(top.child(k, v, f"rules of service {k!r}"), complete=False)
-                for k, v in _mapping(top, "services").items()}
+                for k, v in raw_services.items()}
+    lines.update({f"services.{k}": _line_of(raw_services, k) for k in services})
     if base:
         services = {**base.services, **services}
     nodes: dict[str, dict[str, Any]] = {}
-    for node_name, raw in _mapping(top, "nodes").items():
+    raw_nodes = top.get("nodes", dict, {})
+    for node_name, raw in raw_nodes.items():
+        lines[f"nodes.{node_name}"] = _line_of(raw_nodes, node_name)
         node = top.child(node_name, raw, f"node {node_name!r} of the policy")
+        lines.update({f"nodes.{node_name}.services.{k}": _line_of(node.data.get("services"), k)
+                      for k in (node.data.get("services") or {}) if isinstance(node.data.get("services"), dict)})
         node.reject_unknown(frozenset({"rules", "services"}))
         nodes[node_name] = {
             "rules": _rules(node.child("rules", node.get("rules", dict, {}), f"rules of node {node_name!r}"),
@@ -155,7 +166,11 @@ def _build(data: Any, where: Path | str, path: Path | None, name: str) -> Policy
     state = top.get("intended_state", str, base.intended_state if base else "S3")
     if state not in STATES:
         raise top.error("intended_state", f"unknown state {state!r}", f"use one of: {', '.join(STATES)}")
-    return Policy(name, path, state, rules, services, nodes)
+    return Policy(name, path, state, rules, services, nodes, lines)
+
+
+def _line_of(mapping: Any, key: str) -> int | None:
+    return mapping.line_of(key) if isinstance(mapping, Mapping) else None
 
 
 def _mapping(reader: Reader, key: str) -> dict[str, Any]:
