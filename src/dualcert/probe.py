@@ -64,6 +64,11 @@ def classify_ssl_error(exc: SSL.Error) -> tuple[Outcome, str, str | None]:
         return Outcome.REFUSED, text, alert
     if any(r in lowered for r in _NOT_TLS_REASONS):
         return Outcome.NOT_TLS, text, None
+    if "excessive message size" in lowered:
+        return Outcome.ERROR, f"the server's handshake message exceeds OpenSSL's limit (a huge certificate " \
+                              f"chain?): {text}", None
+    if "asn1" in lowered:
+        return Outcome.ERROR, f"the server sent a certificate OpenSSL cannot parse: {text}", None
     return Outcome.ERROR, text, None
 
 
