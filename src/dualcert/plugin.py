@@ -33,6 +33,7 @@ from .terminal import safe
 RUN_KEY = pytest.StashKey["DualcertRun"]()
 WRITER_KEY = pytest.StashKey["ResultsWriter | None"]()
 FINDING_KEY = pytest.StashKey["tuple[Case, Finding]"]()
+CRASHED_KEY = pytest.StashKey[bool]()  # the check itself raised: an error, not a policy failure
 
 
 class PolicyWarning(UserWarning):
@@ -184,6 +185,7 @@ class CaseHandle:
             finding = Finding(rule, Status.FAIL, f"{self.case.test_id}: check {rule!r} crashed: "
                               f"{type(exc).__name__}: {exc}", "report this as a dualcert bug, with the results JSON")
             self._item.stash[FINDING_KEY] = (self.case, finding)
+            self._item.stash[CRASHED_KEY] = True
             raise
         self._item.stash[FINDING_KEY] = (self.case, finding)
         if finding.status is Status.FAIL:
@@ -229,6 +231,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.user_properties.append(("dualcert", {
             **case_columns(case), "rule": finding.rule, "status": finding.status.value,
             "message": finding.message, "fix": finding.fix, "case": case.test_id,
+            "crashed": item.stash.get(CRASHED_KEY, False),
         }))
     return report
 
@@ -243,7 +246,8 @@ class ResultsRecorder:
         if report.when != "call" and not (report.failed or report.skipped):
             return
         props = dualcert_props(report)
-        outcome = "error" if report.failed and report.when != "call" else report.outcome
+        crashed = report.failed and props.get("crashed", False)
+        outcome = "error" if (report.failed and report.when != "call") or crashed else report.outcome
         message = props.get("message") or (str(report.longrepr) if report.longrepr else "")
         self.writer.add_test({
             "id": props.get("case") or report.nodeid.split("[", 1)[-1].rstrip("]"),

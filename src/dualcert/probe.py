@@ -232,7 +232,40 @@ def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None, deadl
             raise _ProbeFailure(outcome, detail, "handshake", alert) from None
 
 
-def probe_once(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeouts: Timeouts) -> Observation:
+class OpenSockets:
+    """The sockets of probes in flight, so an interrupted run can end them at once instead of
+    waiting out their timeouts (ThreadPoolExecutor joins its threads at interpreter exit)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self.aborted = False
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+            if self.aborted:
+                _abort(sock)
+
+    def discard(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+
+    def abort_all(self) -> None:
+        with self._lock:
+            self.aborted = True
+            for sock in self._sockets:
+                _abort(sock)
+
+
+def _abort(sock: socket.socket) -> None:
+    # shutdown() wakes a thread blocked in poll/recv on this socket; close() would not.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def probe_once(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeouts: Timeouts,
+               open_sockets: OpenSockets | None = None) -> Observation:
     """One real handshake. Never raises for network behaviour: every failure is an outcome."""
     key = ProbeKey(endpoint.node, endpoint.service.name, spec.offer, spec.version)
     base = Observation(key, endpoint.host, endpoint.address, endpoint.port, Outcome.ERROR)
@@ -241,6 +274,8 @@ def probe_once(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeou
     connect_ms: float | None = None
     try:
         sock = _connect(endpoint, timeouts.connect)
+        if open_sockets is not None:
+            open_sockets.add(sock)
         connect_ms = (time.monotonic() - started) * 1000
         if endpoint.service.starttls:
             _starttls(sock, endpoint, timeouts.starttls)
@@ -266,6 +301,8 @@ def probe_once(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeou
         return replace(base, outcome=Outcome.ERROR, detail=f"{type(exc).__name__}: {exc}", connect_ms=connect_ms)
     finally:
         if sock is not None:
+            if open_sockets is not None:
+                open_sockets.discard(sock)
             sock.close()
 
 
@@ -295,6 +332,7 @@ class ProbeRunner:
         self.timeouts = timeouts or Timeouts()
         self._contexts: dict[tuple[Offer, TLSVersion], tuple[OfferSpec, SSL.Context]] = {}
         self._lock = threading.Lock()
+        self._open = OpenSockets()
 
     def _context(self, offer: Offer, version: TLSVersion) -> tuple[OfferSpec, SSL.Context]:
         with self._lock:
@@ -305,7 +343,7 @@ class ProbeRunner:
 
     def _run_task(self, task: ProbeTask) -> Observation:
         spec, context = self._context(task.offer, task.version)
-        return probe_once(task.endpoint, spec, context, self.timeouts)
+        return probe_once(task.endpoint, spec, context, self.timeouts, self._open)
 
     def run(self, tasks: Iterable[ProbeTask],
             on_result: Callable[[Observation], None] | None = None) -> dict[ProbeKey, Observation]:
@@ -377,6 +415,7 @@ class ProbeRunner:
         except BaseException:
             # Ctrl-C or SIGTERM: keep what landed, do not wait for probes in flight.
             interrupted = True
+            self._open.abort_all()
             raise
         finally:
             pool.shutdown(wait=not interrupted, cancel_futures=True)
