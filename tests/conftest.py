@@ -85,11 +85,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     missing = sorted(set(CASES) - set(MEASURED))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if missing or exitstatus != 0:
-        message = f"hostile table NOT updated: {len(missing)} cases not measured ({', '.join(missing[:5])}...)" \
-            if missing else "hostile table NOT updated: the run had failures"
+    if missing:  # a case whose test failed or did not run is not measured: keep the old table
         if reporter is not None:
-            reporter.write_line(message)
+            reporter.write_line(f"hostile table NOT updated: {len(missing)} cases not measured: {', '.join(missing)}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return
     update_readme(dict(MEASURED))

@@ -162,7 +162,7 @@ _CATALOG = st.fixed_dictionaries({}, optional={"roles": _maybe(st.dictionaries(
 _TEXT = st.text(st.sampled_from(list("{}[]:-,'\"&*!|>#%@` \n\t\\x0aé\x00\x1b")), max_size=40)
 
 LOADERS = {"inventory": load_inventory, "policy": load_policy, "catalog": load_catalog}
-PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+PROPERTY = settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def _load(kind: str, text: str) -> None:
@@ -203,3 +203,22 @@ def _has_bytes(data: object) -> bool:
     if isinstance(data, list):
         return any(_has_bytes(v) for v in data)
     return False
+
+
+@pytest.mark.parametrize(("kind", "text"), [
+    # What hypothesis found (each once a TypeError, ValueError or RecursionError), kept as regressions.
+    ("policy", "rules:\n  expiry:\n  - 1\n  rsa_min_bits: null\n"),
+    ("policy", "rules:\n  ec_curves:\n"),
+    ("policy", "rules: {expiry: {warn_days: null}}\n"),
+    ("policy", "nodes:\n  a:\n    services: true\n"),
+    ("inventory", 'trust: "\\x9bW\\0"\nnodes: [{name: a, host: a.b, role: uccx}]\n'),
+    ("inventory", 'catalog: "a\\0b"\nnodes: [{name: a, host: a.b, role: uccx}]\n'),
+    ("inventory", "nodes: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n"),
+])
+def test_loader_regressions_are_usage_errors(kind: str, text: str) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "x.yaml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(UsageError) as caught:
+            LOADERS[kind](path)
+        assert caught.value.file == path and caught.value.fix

@@ -72,14 +72,15 @@ def test_lab_keys_are_private_and_removed(tmp_path: Path) -> None:
                                 "--no-collab"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     try:
-        inventory = None
+        inventory, serving = None, False
         assert process.stdout is not None
         deadline = time.monotonic() + 60
-        while inventory is None and time.monotonic() < deadline:
+        while not serving and time.monotonic() < deadline:
             line = process.stdout.readline()
             if line.startswith("inventory: "):
                 inventory = Path(line.split(": ", 1)[1].strip())
-            elif not line and process.poll() is not None:
+            serving = line.startswith("serving until Ctrl-C")
+            if not line and process.poll() is not None:
                 break
         assert inventory is not None, process.stderr.read() if process.stderr else ""
         served = inventory.parent

@@ -154,15 +154,15 @@ def _build(data: Any, where: Path | str, path: Path | None, name: str) -> Policy
     for node_name, raw in raw_nodes.items():
         lines[f"nodes.{node_name}"] = _line_of(raw_nodes, node_name)
         node = top.child(node_name, raw, f"node {node_name!r} of the policy")
-        lines.update({f"nodes.{node_name}.services.{k}": _line_of(node.data.get("services"), k)
-                      for k in (node.data.get("services") or {}) if isinstance(node.data.get("services"), dict)})
         node.reject_unknown(frozenset({"rules", "services"}))
+        node_services = node.get("services", dict, {})
         nodes[node_name] = {
             "rules": _rules(node.child("rules", node.get("rules", dict, {}), f"rules of node {node_name!r}"),
                             complete=False),
             "services": {k: _rules(node.child(k, v, f"rules of {node_name}:{k}"), complete=False)
-                         for k, v in _mapping(node, "services").items()},
+                         for k, v in node_services.items()},
         }
+        lines.update({f"nodes.{node_name}.services.{k}": _line_of(node_services, k) for k in node_services})
     state = top.get("intended_state", str, base.intended_state if base else "S3")
     if state not in STATES:
         raise top.error("intended_state", f"unknown state {state!r}", f"use one of: {', '.join(STATES)}")
@@ -171,11 +171,6 @@ def _build(data: Any, where: Path | str, path: Path | None, name: str) -> Policy
 
 def _line_of(mapping: Any, key: str) -> int | None:
     return mapping.line_of(key) if isinstance(mapping, Mapping) else None
-
-
-def _mapping(reader: Reader, key: str) -> dict[str, Any]:
-    value = reader.get(key, dict, {})
-    return dict(value)
 
 
 def _reject_empty(reader: Reader) -> None:
