@@ -78,6 +78,9 @@ CASES: dict[str, HostileCase] = {c.id: c for c in [
     HostileCase("control-chars-cn", _SERVER, "certificate whose names hold ESC/OSC sequences", "ok, names escaped"),
     HostileCase("non-utf8-name", _SERVER, "certificate whose CN holds bytes that are not UTF-8",
                 "ok, leaf unparseable"),
+    HostileCase("duplicate-extension", _SERVER, "certificate with two subjectAltName extensions (OpenSSL "
+                "will not serve it, Java stacks may: judged from its DER)",
+                "ok, leaf unparseable"),
     HostileCase("xmpp-no-proceed", _SERVER, "XMPP STARTTLS server that never says proceed",
                 "timeout (starttls)"),
     HostileCase("xmpp-failure", _SERVER, "XMPP STARTTLS server that answers `<failure/>`",

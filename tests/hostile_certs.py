@@ -62,3 +62,25 @@ def non_utf8_name() -> Issued:
     assert utf8 in der  # in subject and issuer alike (self-signed)
     patched = der.replace(utf8, t61.replace(NON_UTF8_MARK, NON_UTF8_BYTES))
     return Issued(x509.load_der_x509_certificate(patched), issued.key)
+
+
+def duplicate_san() -> Issued:
+    """A self-signed leaf with two subjectAltName extensions (RFC 5280 forbids it; OpenSSL
+    loads and sends it, cryptography raises DuplicateExtension on reading its extensions).
+    Built with SAN + IssuerAltName, then the second OID patched to SAN's."""
+    from cryptography.hazmat.primitives.asymmetric import ec as _ec
+
+    key = _ec.generate_private_key(_ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "dup.example.test")])
+    now = dt.datetime.now(dt.UTC)
+    names = [x509.DNSName("dup.example.test")]
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.IssuerAlternativeName(names), critical=False)
+            .sign(key, hashes.SHA256()))
+    der = cert.public_bytes(serialization.Encoding.DER)
+    san_oid, ian_oid = bytes.fromhex("0603551d11"), bytes.fromhex("0603551d12")
+    assert der.count(ian_oid) == 1
+    return Issued(x509.load_der_x509_certificate(der.replace(ian_oid, san_oid)), key)

@@ -18,18 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from dualcert.chain import chain_facts
+from dualcert.chain import TrustStore, chain_facts, hostname_matches
 from dualcert.inventory import load_inventory
 from dualcert.lab.pki import Issued, KeySpec, self_signed
 from dualcert.lab.server import LabServer, ServedEndpoint
-from dualcert.observation import Observation, Outcome
+from dualcert.observation import Observation, Outcome, ProbeKey
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe import ProbeRunner, ProbeTask, Timeouts
 from dualcert.terminal import safe
 from dualcert.tls import server_context
 
 from . import hostile_certs, peers
-from .conftest import run_cli
+from .conftest import CERTS, FIXED_NOW, run_cli
 from .hostile import measured
 
 TIMEOUTS = Timeouts(connect=1.0, starttls=1.5, handshake=1.5)
@@ -137,6 +137,34 @@ def test_name_that_is_not_utf8(tmp_path: Path) -> None:
     # OpenSSL took it; cryptography refuses the name: the chain is recorded with why it is unreadable.
     assert facts.parse_error and "cannot be parsed" in facts.parse_error and "subject" in facts.parse_error
     measured("non-utf8-name", f"{observation.outcome.value}, leaf unparseable")
+
+
+def test_duplicate_extensions(tmp_path: Path) -> None:
+    """OpenSSL will not serve this certificate (so no pyOpenSSL server can send it), but Java
+    stacks such as VOS Tomcat may; the OpenSSL client accepts it. From its DER, as a probe
+    records it: every later step (results JSON, each rule) must cope, not raise."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from dualcert.checks import RULES, Case
+    from dualcert.policy import load_policy
+    from dualcert.results import probe_record
+
+    der = hostile_certs.duplicate_san().cert.public_bytes(Encoding.DER)
+    path = tmp_path / "dup.yaml"
+    path.write_text("nodes:\n" + inventory_text({"https": (443, None)}, host="dup.example.test"))
+    (endpoint,) = load_inventory(path).endpoints()
+    key = ProbeKey(endpoint.node, "https", Offer.ECDSA, TLSVersion.TLS1_2)
+    observation = Observation(key, endpoint.host, endpoint.address, 443, Outcome.OK, chain_der=(der,))
+    record = probe_record(observation, {})
+    assert record["chain_error"] and "DuplicateExtension" in record["chain_error"]
+    ok, detail = hostname_matches((der,), "dup.example.test")
+    assert not ok and "cannot be read" in detail
+    expectation = load_policy(None).expectation(endpoint, Offer.ECDSA, TLSVersion.TLS1_2)
+    case = Case(endpoint, Offer.ECDSA, TLSVersion.TLS1_2, expectation, observation,
+                TrustStore.from_pem_file(CERTS / "roots.pem"), FIXED_NOW)
+    findings = {rule: check(case) for rule, check in RULES.items()}
+    assert "cannot be read" in findings["presented_key"].message
+    measured("duplicate-extension", f"{observation.outcome.value}, leaf unparseable")
 
 
 def test_ipv6_loopback(tmp_path: Path) -> None:
