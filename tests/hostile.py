@@ -87,6 +87,7 @@ CASES: dict[str, HostileCase] = {c.id: c for c in [
                 "starttls-failed (starttls)"),
     HostileCase("xmpp-endless", _SERVER, "XMPP server that streams without end", "starttls-failed (starttls)"),
     HostileCase("smtp-endless", _SERVER, "SMTP server whose EHLO reply never ends", "starttls-failed (starttls)"),
+    HostileCase("smtp-drip", _SERVER, "SMTP banner dripped one byte per 0.2 s, without end", "timeout (starttls)"),
     HostileCase("unknown-dns", _SERVER, "host name that does not resolve (inside `unshare -n`)",
                 "unresolved (connect)"),
     HostileCase("ipv6-loopback", _SERVER, "real TLS server on [::1]", "ok"),

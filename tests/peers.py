@@ -211,3 +211,14 @@ def malformed_certificate(conn: socket.socket) -> None:
     garbage = b"\x30\x82\x01\x00" + b"\x02\x01\x00" + b"\xde\xad\xbe\xef" * 63 + b"\x00"
     conn.sendall(server_hello(hello) + certificate_message([garbage]))
     conn.recv(4096)
+
+
+def smtp_drip(conn: socket.socket, *, interval: float = 0.2, limit: int = 300) -> None:
+    """An SMTP banner that never ends, one byte per `interval` (at most `limit` bytes): each
+    read returns a byte, so only a deadline over the whole upgrade ends it."""
+    import time
+
+    banner = (b"220-hostile.example.test ESMTP " + b"." * limit)[:limit]
+    for byte in banner:
+        conn.sendall(bytes([byte]))
+        time.sleep(interval)

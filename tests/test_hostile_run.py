@@ -78,6 +78,8 @@ def test_signal_mid_run_keeps_finished_probes(case_id: str, signum: int, slow_es
     assert "Traceback" not in stdout + stderr, stdout + stderr
     assert ended_after < 10, f"the run took {ended_after:.1f}s to end after the signal (probes in flight hold it?)"
     data = json.loads((reports / "slow.json").read_text())
+    assert data["schema"] == "dualcert-results/1" and data["run"]["exit_status"] == 2
+    assert all({"outcome", "chain", "chain_error", "probed"} <= set(p) for p in data["probes"])
     assert keys(finished) <= keys(data["probes"]), "a finished probe is missing from the results JSON"
     assert {p["node"] for p in data["probes"]} >= {"good"}
     assert not (reports / "slow.json.partial.jsonl").exists()  # the JSON replaces the journal

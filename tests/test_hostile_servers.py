@@ -82,6 +82,7 @@ TCP_PEERS: dict[str, tuple[Callable[..., None], str | None]] = {
     "xmpp-failure": (peers.xmpp_failure, "xmpp"),
     "xmpp-endless": (peers.endless_plaintext, "xmpp"),
     "smtp-endless": (peers.smtp_endless_ehlo, "smtp"),
+    "smtp-drip": (peers.smtp_drip, "smtp"),
 }
 
 
