@@ -105,7 +105,8 @@ CASES: dict[str, HostileCase] = {c.id: c for c in [
     HostileCase("lab-keys", _SECURITY, "lab keys while running and after Ctrl-C of `dualcert lab --serve`",
                 "0700 dir, removed"),
     HostileCase("report-offline", _SECURITY, "HTML report loads nothing from the network", "no external src/href"),
-    HostileCase("terminal-escape", _SECURITY, "ESC sequences from a certificate in the terminal output",
+    HostileCase("terminal-escape", _SECURITY,
+                "ESC sequences from a certificate CN and an SMTP reply, in terminal and report",
                 "no raw control bytes"),
 ]}
 

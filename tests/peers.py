@@ -222,3 +222,11 @@ def smtp_drip(conn: socket.socket, *, interval: float = 0.2, limit: int = 300) -
     for byte in banner:
         conn.sendall(bytes([byte]))
         time.sleep(interval)
+
+
+def smtp_evil_reply(conn: socket.socket) -> None:
+    """An SMTP server whose rejection carries terminal escape sequences (a server string)."""
+    conn.sendall(b"220 hostile ESMTP\r\n")
+    conn.recv(4096)
+    conn.sendall(b"554 \x1b]2;server-pwned\x07\x1b[2Jgo away\r\n")
+    conn.recv(4096)

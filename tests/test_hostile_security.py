@@ -19,7 +19,7 @@ from dualcert.lab import Lab
 from dualcert.lab.estate import default_nodes
 from dualcert.lab.pki import CA, KeySpec
 
-from . import hostile_certs
+from . import hostile_certs, peers
 from .conftest import REPO, run_cli
 from .hostile import measured
 from .test_hostile_servers import inventory_text, tls_server
@@ -116,14 +116,15 @@ def _external(url: str) -> bool:
 
 def test_terminal_and_report_escape_certificate_strings(tmp_path: Path) -> None:
     """An ECDSA leaf whose CN is ESC/OSC/CSI sequences, signed by an RSA CA: the chain_algorithm
-    failure names the certificate. Neither the terminal output nor the HTML holds a raw control byte."""
+    failure names the certificate; and an SMTP server whose rejection holds escape sequences.
+    Neither the terminal output nor the HTML holds a raw control byte."""
     root = CA.root("hostile RSA root", KeySpec.rsa())
     leaf = root.sub_ca("hostile RSA CA").issue(["evil.example.test"], KeySpec.ec(), common_name=hostile_certs.EVIL_CN)
     (tmp_path / "certs").mkdir()
-    with tls_server([leaf], tmp_path / "certs") as port:
+    with tls_server([leaf], tmp_path / "certs") as port, peers.tcp_peer(peers.smtp_evil_reply) as smtp:
         inventory = tmp_path / "evil.yaml"
-        inventory.write_text("site: evil\nnodes:\n" + inventory_text({"https": (port, None)}, name="evil",
-                                                                     host="evil.example.test"))
+        inventory.write_text("site: evil\nnodes:\n" + inventory_text({"https": (port, None), "smtp": (smtp, "smtp")},
+                                                                     name="evil", host="evil.example.test"))
         result = subprocess.run([sys.executable, "-m", "dualcert.cli", "run", "--inventory", str(inventory),
                                  "--", "--tb=short", "--offers", "ecdsa"],
                                 cwd=tmp_path, capture_output=True, timeout=120)
@@ -132,6 +133,7 @@ def test_terminal_and_report_escape_certificate_strings(tmp_path: Path) -> None:
     raw = [b for b in terminal if (b < 0x20 and b not in (0x0A, 0x09)) or b == 0x7F]
     assert not raw, f"raw control bytes reached the terminal: {sorted(set(raw))}"
     assert b"\\x1b]0;pwned\\x07" in terminal, "the hostile name must reach the output, visibly escaped"
+    assert b"\\x1b]2;server-pwned\\x07" in terminal, "the server's reply must reach the output, visibly escaped"
     assert "\x9b".encode() not in terminal  # C1 CSI in UTF-8
     html = (tmp_path / "reports" / "evil.html").read_text(encoding="utf-8")
     assert "\x1b" not in html and "\x9b" not in html and "\x07" not in html
