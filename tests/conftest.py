@@ -75,3 +75,27 @@ def lab() -> Iterator[Lab]:
     """Every deployment state, plus the CUCM/IM&P nodes, served for the whole test session."""
     with Lab() as running:
         yield running
+
+
+# --- the README's hostile-case table (tests/hostile.py) -----------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-hostile-table", action="store_true",
+                     help="rewrite README.md's 'Hostile inputs and servers' table from the outcomes this run measured")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not session.config.getoption("update_hostile_table", False):
+        return
+    from .hostile import CASES, MEASURED, update_readme
+
+    missing = sorted(set(CASES) - set(MEASURED))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if missing:  # a case whose test failed or did not run is not measured: keep the old table
+        if reporter is not None:
+            reporter.write_line(f"hostile table NOT updated: {len(missing)} cases not measured: {', '.join(missing)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    update_readme(dict(MEASURED))
+    if reporter is not None:
+        reporter.write_line(f"hostile table: README.md updated with {len(MEASURED)} measured cases")

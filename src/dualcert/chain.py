@@ -181,10 +181,12 @@ def chain_facts(chain_der: tuple[bytes, ...] | list[bytes]) -> ChainFacts:
     for index, der in enumerate(chain_der):
         try:
             certs.append(cert_facts(x509.load_der_x509_certificate(der)))
-        except ValueError as exc:
+        except Exception as exc:  # a server's bytes may break the parser in any way
+            # (ValueError for bad DER, DuplicateExtension for two SANs, ...): record why, never raise.
+            reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             if index == 0:
-                return ChainFacts((), f"the leaf certificate cannot be parsed: {exc}")
-            return ChainFacts(tuple(certs), f"certificate #{index + 1} of the chain cannot be parsed: {exc}")
+                return ChainFacts((), f"the leaf certificate cannot be parsed: {reason}")
+            return ChainFacts(tuple(certs), f"certificate #{index + 1} of the chain cannot be parsed: {reason}")
     return ChainFacts(tuple(certs))
 
 
@@ -268,6 +270,8 @@ def hostname_matches(chain_der: tuple[bytes, ...], hostname: str) -> tuple[bool,
         return False, f"{hostname} is not in the certificate's names"
     except CertificateError as exc:
         return False, f"certificate names cannot be matched: {exc}"
+    except Exception as exc:  # e.g. DuplicateExtension from a malformed certificate
+        return False, f"certificate names cannot be read: {type(exc).__name__}: {exc}"
     return True, f"{hostname} matches the certificate"
 
 

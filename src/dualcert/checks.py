@@ -110,6 +110,11 @@ def presented_key(case: Case) -> Finding:
         if expected == "ecdsa" and case.offer is Offer.DEFAULT:
             fix = _why_no_ecdsa_for_browsers(case)
         return Finding(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, saw {seen}", fix)
+    if o.outcome is Outcome.OK and case.chain.parse_error:
+        return Finding(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, the server sent one "
+                       f"that cannot be read: {case.chain.parse_error}",
+                       f"{case.endpoint.node}: the certificate is malformed (e.g. a name that is not valid text); "
+                       "re-issue it from the appliance's CSR and upload it again")
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
     if (expected == "refused" and o.outcome in (Outcome.REFUSED, Outcome.NO_CERTIFICATE)) or \
             (expected == "refused" and o.outcome is Outcome.ERROR and o.phase == "handshake"):

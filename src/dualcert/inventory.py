@@ -84,7 +84,11 @@ def _is_ip(value: str) -> bool:
 def load_inventory(path: Path, fmt: str = "auto") -> Inventory:
     """dualcert's own YAML, or an Ansible inventory (INI or YAML): `fmt` is one of
     `ansible.FORMATS`; `auto` tells them apart by the file's name and first lines."""
-    top = Reader(_read(path, fmt), path, "the inventory")
+    data = _read(path, fmt)
+    if data is None:
+        raise UsageError("the inventory is empty", file=path,
+                         fix="list the site's nodes under 'nodes:' (see fixtures/uccx-site.example.yaml)")
+    top = Reader(data, path, "the inventory")
     top.reject_unknown(INVENTORY_KEYS)
     site = top.get("site", str, None) or path.stem
     if not _NAME.match(site):
@@ -121,6 +125,7 @@ def _read(path: Path, fmt: str) -> object:
         fmt = ansible.detect_format(path, text)
     if fmt == "dualcert":
         return parse_yaml(text, path, what="inventory")
+
     def roles_for(catalog: str | None) -> set[str]:
         if catalog is None:
             return set(load_catalog())
@@ -133,19 +138,31 @@ def _catalog(top: Reader, path: Path) -> dict[str, Role]:
     custom = top.get("catalog", str, None)
     if custom is None:
         return load_catalog()
-    catalog_path = (path.parent / custom).resolve()
+    catalog_path = _relative_path(top, "catalog", path, custom)
     try:
         return load_catalog(catalog_path)
-    except OSError as exc:
-        raise top.error("catalog", f"cannot read catalog {catalog_path}: {exc.strerror}",
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise top.error("catalog", f"cannot read catalog {catalog_path}: {reason}",
                         "point 'catalog:' at a readable YAML file, relative to the inventory") from None
+
+
+def _relative_path(top: Reader, key: str, path: Path, value: str) -> Path:
+    """`value` resolved against the inventory's directory; a NUL byte is a usage error, not a crash."""
+    try:
+        return (path.parent / value).resolve()
+    except (ValueError, OSError) as exc:
+        raise top.error(key, f"{key!r} is not a usable path: {exc}", f"write '{key}:' as a file path") from None
 
 
 def _trust(top: Reader, path: Path) -> Path | str | None:
     trust: str | None = top.get("trust", str, None)
     if trust is None or trust == MOZILLA:
         return trust
-    bundle = (path.parent / trust).resolve()
+    bundle = _relative_path(top, "trust", path, trust)
+    if bundle.is_dir():
+        raise top.error("trust", f"trust bundle {bundle} is a directory, not a file",
+                        "point 'trust:' at the PEM file itself")
     if not bundle.is_file():
         raise top.error("trust", f"trust bundle {bundle} does not exist",
                         "point 'trust:' at a PEM file of the site's roots (relative to the inventory), "

@@ -36,7 +36,7 @@ WRITER_KEY = pytest.StashKey["ResultsWriter | None"]()
 FINDING_KEY = pytest.StashKey["tuple[Case, Finding]"]()
 WARNINGS_KEY = pytest.StashKey["list[dict[str, Any]]"]()
 CRASHES_KEY = pytest.StashKey["list[str]"]()
-CRASHED_KEY = pytest.StashKey[bool]()  # on an item whose check raised
+CRASHED_KEY = pytest.StashKey[bool]()  # the check itself raised: an error, not a policy failure
 # pytest's exit codes, which are dualcert's (README, "Exit codes").
 EXIT_INTERNAL_ERROR = int(pytest.ExitCode.INTERNAL_ERROR)
 ESTATE_KEY = pytest.StashKey["dict[str, Any]"]()
@@ -244,6 +244,7 @@ class CaseHandle:
             finding = Finding(rule, Status.FAIL, f"{self.case.test_id}: check {rule!r} crashed: "
                               f"{type(exc).__name__}: {exc}", "report this as a dualcert bug, with the results JSON")
             self._item.stash[FINDING_KEY] = (self.case, finding)
+            self._item.stash[CRASHED_KEY] = True
             raise
         self._item.stash[FINDING_KEY] = (self.case, finding)
         _apply(finding, self._item)
@@ -383,7 +384,8 @@ class ResultsRecorder:
                 "failed": report.failed})
         if props.get("crashed"):
             self.config.stash[CRASHES_KEY].append(f"{props['case']} {props['rule']}")
-        outcome = "error" if report.failed and report.when != "call" else report.outcome
+        crashed = report.failed and props.get("crashed", False)
+        outcome = "error" if (report.failed and report.when != "call") or crashed else report.outcome
         message = props.get("message") or (str(report.longrepr) if report.longrepr else "")
         self.writer.add_test({
             "id": props.get("case") or report.nodeid.split("[", 1)[-1].rstrip("]"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from .catalog import load_catalog
 from .errors import UsageError
 from .inventory import Endpoint, Inventory
 from .offers import Offer, TLSVersion
-from .yamlfile import Reader, load_yaml, parse_yaml
+from .yamlfile import Mapping, Reader, load_yaml, parse_yaml
 
 PROFILES = ("ec-ca-signed", "rsa-only", "self-signed")
 STATES = ("S1", "S2", "S3", "S4", "rsa-only")
@@ -99,6 +99,8 @@ class Policy:
                       layer.get("services", {}).get(service, {})):
             _merge(merged, extra)
         return int(merged["expiry"]["warn_days"]), int(merged["expiry"]["fail_days"])
+    # Lines of the names a policy file gives ("services.x", "nodes.n", "nodes.n.services.x"), for errors.
+    lines: dict[str, int | None] = field(default_factory=dict, compare=False)
 
     def expectation(self, endpoint: Endpoint, offer: Offer, version: TLSVersion) -> Expectation:
         merged = copy.deepcopy(self.rules)
@@ -129,15 +131,17 @@ class Policy:
         for service in self.services:
             if service not in services:
                 raise UsageError(f"policy names service {service!r}, which no node in {inventory.path} has",
-                                 file=where, fix=f"use one of: {', '.join(sorted(services))}")
+                                 file=where, line=self.lines.get(f"services.{service}"),
+                                 fix=f"use one of: {', '.join(sorted(services))}")
         for node, layer in self.nodes.items():
             if node not in nodes:
                 raise UsageError(f"policy names node {node!r}, which is not in {inventory.path}", file=where,
-                                 fix=f"use one of: {', '.join(sorted(nodes))}")
+                                 line=self.lines.get(f"nodes.{node}"), fix=f"use one of: {', '.join(sorted(nodes))}")
             for service in layer.get("services", {}):
                 if service not in nodes[node]:
                     raise UsageError(f"policy names service {service!r} on node {node!r}, which it does not have",
-                                     file=where, fix=f"use one of: {', '.join(sorted(nodes[node]))}")
+                                     file=where, line=self.lines.get(f"nodes.{node}.services.{service}"),
+                                     fix=f"use one of: {', '.join(sorted(nodes[node]))}")
         # expected_changes may name nodes and services that are gone; a role that exists nowhere is a typo.
         roles = set(load_catalog()) | {n.role for n in inventory.nodes}
         for change in self.expected_changes:
@@ -185,25 +189,32 @@ def _build(data: Any, where: Path | str, path: Path | None, name: str) -> Policy
     base = builtin_profile(base_name) if base_name else None
     rules = copy.deepcopy(base.rules) if base else {}
     _merge(rules, _rules(top.child("rules", top.get("rules", dict, {}), "rules"), complete=base is None))
+    lines: dict[str, int | None] = {}
+    raw_services = top.get("services", dict, {})
     services = {k: _rules(top.child(k, v, f"rules of service {k!r}"), complete=False)
-                for k, v in _mapping(top, "services").items()}
+                for k, v in raw_services.items()}
+    lines.update({f"services.{k}": _line_of(raw_services, k) for k in services})
     if base:
         services = {**base.services, **services}
     nodes: dict[str, dict[str, Any]] = {}
-    for node_name, raw in _mapping(top, "nodes").items():
+    raw_nodes = top.get("nodes", dict, {})
+    for node_name, raw in raw_nodes.items():
+        lines[f"nodes.{node_name}"] = _line_of(raw_nodes, node_name)
         node = top.child(node_name, raw, f"node {node_name!r} of the policy")
         node.reject_unknown(frozenset({"rules", "services"}))
+        node_services = node.get("services", dict, {})
         nodes[node_name] = {
             "rules": _rules(node.child("rules", node.get("rules", dict, {}), f"rules of node {node_name!r}"),
                             complete=False),
             "services": {k: _rules(node.child(k, v, f"rules of {node_name}:{k}"), complete=False)
-                         for k, v in _mapping(node, "services").items()},
+                         for k, v in node_services.items()},
         }
+        lines.update({f"nodes.{node_name}.services.{k}": _line_of(node_services, k) for k in node_services})
     state = top.get("intended_state", str, base.intended_state if base else "S3")
     if state not in STATES:
         raise top.error("intended_state", f"unknown state {state!r}", f"use one of: {', '.join(STATES)}")
     changes = _expected_changes(top)
-    return Policy(name, path, state, rules, services, nodes, changes)
+    return Policy(name, path, state, rules, services, nodes, changes, lines)
 
 
 def _names(reader: Reader, key: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...] | None:
@@ -246,14 +257,22 @@ def _expected_changes(top: Reader) -> tuple[ExpectedChange, ...]:
     return tuple(out)
 
 
-def _mapping(reader: Reader, key: str) -> dict[str, Any]:
-    value = reader.get(key, dict, {})
-    return dict(value)
+def _line_of(mapping: Any, key: str) -> int | None:
+    return mapping.line_of(key) if isinstance(mapping, Mapping) else None
+
+
+def _reject_empty(reader: Reader) -> None:
+    """`key:` with nothing after it is a half-written rule, not "use the default"."""
+    for key, value in reader.data.items():
+        if value is None:
+            raise reader.error(key, f"{reader.context}: {key!r} has no value",
+                               f"give {key!r} a value, or delete the line to keep the profile's")
 
 
 def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
     """Validate one rules mapping; `complete` demands every key (only the profiles are)."""
     reader.reject_unknown(RULE_KEYS)
+    _reject_empty(reader)
     out: dict[str, Any] = {}
     data = reader.data
 
@@ -294,6 +313,7 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
     if "expiry" in data:
         expiry = reader.child("expiry", reader.get("expiry", dict), "expiry")
         expiry.reject_unknown(frozenset({"warn_days", "fail_days"}))
+        _reject_empty(expiry)
         out["expiry"] = {k: expiry.get(k, int) for k in ("warn_days", "fail_days") if k in expiry.data}
         if out["expiry"].get("warn_days", 10**6) < out["expiry"].get("fail_days", -1):
             raise expiry.error("warn_days", "warn_days is below fail_days",
@@ -301,6 +321,7 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
     if "versions" in data:
         versions = reader.child("versions", reader.get("versions", dict), "versions")
         versions.reject_unknown(frozenset(v.value for v in TLSVersion))
+        _reject_empty(versions)
         out["versions"] = {}
         for version, level in versions.data.items():
             if level not in ("required", "optional"):

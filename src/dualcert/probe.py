@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import re
 import select
 import socket
@@ -19,6 +20,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
 from OpenSSL import SSL
@@ -64,6 +66,11 @@ def classify_ssl_error(exc: SSL.Error) -> tuple[Outcome, str, str | None]:
         return Outcome.REFUSED, text, alert
     if any(r in lowered for r in _NOT_TLS_REASONS):
         return Outcome.NOT_TLS, text, None
+    if "excessive message size" in lowered:
+        return Outcome.ERROR, f"the server's handshake message exceeds OpenSSL's limit (a huge certificate " \
+                              f"chain?): {text}", None
+    if "asn1" in lowered:
+        return Outcome.ERROR, f"the server sent a certificate OpenSSL cannot parse: {text}", None
     return Outcome.ERROR, text, None
 
 
@@ -102,6 +109,74 @@ def _connect(endpoint: Endpoint, timeout: float) -> socket.socket:
     return sock
 
 
+STARTTLS_MAX_BYTES = 64 * 1024  # a real server's banner and features fit many times over
+
+
+class _StarttlsBudget(Exception):
+    pass
+
+
+class _BoundedSocket:
+    """The socket as the STARTTLS helpers see it: every read shares one deadline and one byte
+    budget. sslyze's helpers time out per recv only, and smtplib reads continuation lines
+    without end, so a server that drips or streams forever would otherwise hold the probe."""
+
+    def __init__(self, sock: socket.socket, deadline: float, max_bytes: int) -> None:
+        self._sock, self._deadline, self._left = sock, deadline, max_bytes
+
+    def _arm(self) -> None:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("STARTTLS deadline passed")
+        self._sock.settimeout(remaining)
+
+    def _spend(self, count: int) -> None:
+        self._left -= count
+        if self._left < 0:
+            raise _StarttlsBudget(f"the server sent more than {STARTTLS_MAX_BYTES // 1024} KiB "
+                                  "without agreeing to STARTTLS")
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        self._arm()
+        data = self._sock.recv(min(size, max(self._left, 1)), flags)
+        self._spend(len(data))
+        return data
+
+    def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
+        self._arm()
+        limit = min(size or len(buffer), max(self._left, 1))
+        count = self._sock.recv_into(buffer, limit, flags)
+        self._spend(count)
+        return count
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        self._arm()
+        return self._sock.send(data, flags)
+
+    def sendall(self, data: bytes, flags: int = 0) -> None:
+        self._arm()
+        self._sock.sendall(data, flags)
+
+    def makefile(self, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        # smtplib reads replies through a file object; route it through recv_into above.
+        return io.BufferedReader(socket.SocketIO(self, "rb"))  # type: ignore[arg-type]
+
+    def _decref_socketios(self) -> None:
+        pass  # SocketIO.close() calls this; the real socket is closed by probe_once
+
+    def settimeout(self, value: float | None) -> None:
+        pass  # the deadline above governs
+
+    def close(self) -> None:
+        pass  # smtplib closes on errors; the real socket is closed by probe_once
+
+    def gettimeout(self) -> float | None:
+        return self._sock.gettimeout()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+
 def _starttls(sock: socket.socket, endpoint: Endpoint, timeout: float) -> None:
     protocol = str(endpoint.service.starttls)
     if protocol in _XMPP_NAMESPACES:
@@ -116,13 +191,16 @@ def _starttls(sock: socket.socket, endpoint: Endpoint, timeout: float) -> None:
 
     helper = get_opportunistic_tls_helper(ProtocolWithOpportunisticTlsEnum[protocol.upper().replace("-", "_")],
                                           xmpp_to_hostname=None, smtp_ehlo_hostname="dualcert.invalid")
-    sock.settimeout(timeout)
+    bounded = _BoundedSocket(sock, time.monotonic() + timeout, STARTTLS_MAX_BYTES)
     try:
-        helper.prepare_socket_for_tls_handshake(sock)
+        helper.prepare_socket_for_tls_handshake(bounded)  # type: ignore[arg-type]
     except TimeoutError:
         raise _ProbeFailure(Outcome.TIMEOUT, f"STARTTLS ({protocol}) timed out after {timeout:g}s",
                             "starttls") from None
-    except OpportunisticTlsError as exc:
+    except (OpportunisticTlsError, _StarttlsBudget) as exc:
+        if "timed out" in str(exc) or "deadline passed" in str(exc):  # smtplib wraps our TimeoutError
+            raise _ProbeFailure(Outcome.TIMEOUT, f"STARTTLS ({protocol}) timed out after {timeout:g}s",
+                                "starttls") from None
         raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}): {exc}", "starttls") from None
     except (OSError, UnicodeError, ValueError) as exc:
         raise _ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}) failed: {exc}", "starttls") from None
@@ -251,7 +329,40 @@ def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None, deadl
             raise _ProbeFailure(outcome, detail, "handshake", alert) from None
 
 
-def probe_once(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeouts: Timeouts) -> Observation:
+class OpenSockets:
+    """The sockets of probes in flight, so an interrupted run can end them at once instead of
+    waiting out their timeouts (ThreadPoolExecutor joins its threads at interpreter exit)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self.aborted = False
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+            if self.aborted:
+                _abort(sock)
+
+    def discard(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+
+    def abort_all(self) -> None:
+        with self._lock:
+            self.aborted = True
+            for sock in self._sockets:
+                _abort(sock)
+
+
+def _abort(sock: socket.socket) -> None:
+    # shutdown() wakes a thread blocked in poll/recv on this socket; close() would not.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def probe_once(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeouts: Timeouts,
+               open_sockets: OpenSockets | None = None) -> Observation:
     """One real handshake. Never raises for network behaviour: every failure is an outcome."""
     key = ProbeKey(endpoint.node, endpoint.service.name, spec.offer, spec.version)
     base = Observation(key, endpoint.host, endpoint.address, endpoint.port, Outcome.ERROR)
@@ -260,6 +371,8 @@ def probe_once(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeou
     connect_ms: float | None = None
     try:
         sock = _connect(endpoint, timeouts.connect)
+        if open_sockets is not None:
+            open_sockets.add(sock)
         connect_ms = (time.monotonic() - started) * 1000
         if endpoint.service.starttls:
             _starttls(sock, endpoint, timeouts.starttls)
@@ -285,6 +398,8 @@ def probe_once(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeou
         return replace(base, outcome=Outcome.ERROR, detail=f"{type(exc).__name__}: {exc}", connect_ms=connect_ms)
     finally:
         if sock is not None:
+            if open_sockets is not None:
+                open_sockets.discard(sock)
             sock.close()
 
 
@@ -314,6 +429,7 @@ class ProbeRunner:
         self.timeouts = timeouts or Timeouts()
         self._contexts: dict[tuple[Offer, TLSVersion], tuple[OfferSpec, SSL.Context]] = {}
         self._lock = threading.Lock()
+        self._open = OpenSockets()
 
     def _context(self, offer: Offer, version: TLSVersion) -> tuple[OfferSpec, SSL.Context]:
         with self._lock:
@@ -324,7 +440,7 @@ class ProbeRunner:
 
     def _run_task(self, task: ProbeTask) -> Observation:
         spec, context = self._context(task.offer, task.version)
-        return probe_once(task.endpoint, spec, context, self.timeouts)
+        return probe_once(task.endpoint, spec, context, self.timeouts, self._open)
 
     def run(self, tasks: Iterable[ProbeTask],
             on_result: Callable[[Observation], None] | None = None) -> dict[ProbeKey, Observation]:
@@ -396,6 +512,7 @@ class ProbeRunner:
         except BaseException:
             # Ctrl-C or SIGTERM: keep what landed, do not wait for probes in flight.
             interrupted = True
+            self._open.abort_all()
             raise
         finally:
             pool.shutdown(wait=not interrupted, cancel_futures=True)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from .session import DualcertRun
+from .terminal import safe
 
 COLUMNS = (("node", "Node"), ("service", "Service"), ("port", "Port"), ("offer", "Offer"),
            ("tls_version", "TLS"), ("presented", "Presented key"), ("issuer", "Issuer"), ("days_left", "Days left"))
@@ -47,7 +48,8 @@ class HtmlColumns:
         props = dualcert_props(report)
         for index, (key, _) in enumerate(COLUMNS, start=2):
             value = props.get(key)
-            cells.insert(index, f'<td class="col-dualcert-{key}">{escape("" if value is None else str(value))}</td>')
+            text = safe("" if value is None else str(value))  # control characters too, not only <&>
+            cells.insert(index, f'<td class="col-dualcert-{key}">{escape(text)}</td>')
 
 
 def _warnings_html(warned: list[dict[str, Any]], session: pytest.Session, limit: int = 200) -> list[str]:

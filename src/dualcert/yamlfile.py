@@ -81,6 +81,10 @@ def parse_yaml(text: str, path: Path | str, *, what: str) -> Any:
     except yaml.YAMLError as exc:
         raise UsageError(f"{what} is not valid YAML: {exc}", file=path,
                          fix="fix the YAML syntax") from None
+    except RecursionError:
+        # PyYAML's composer recurses per nesting level: thousands of '[' exhaust the stack.
+        raise UsageError(f"{what} is nested too deeply to be read", file=path,
+                         fix="a hand-written file needs a few levels of nesting; check for runaway brackets") from None
 
 
 class Reader:

@@ -1,0 +1,133 @@
+"""Nothing lost: a real `dualcert run` subprocess against slow peers, interrupted by SIGINT,
+SIGTERM or SIGKILL, keeps every probe that finished; a check that crashes errors alone."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dualcert.lab.pki import KeySpec, self_signed
+
+from . import peers
+from .conftest import REPO
+from .hostile import measured
+from .test_hostile_servers import inventory_text, tls_server
+
+GOOD_PROBES = 6  # 3 offers x 2 TLS versions on the good endpoint
+
+
+@pytest.fixture
+def slow_estate(tmp_path: Path) -> Iterator[Path]:
+    """A good dual-certificate server that answers at once, and two tarpits that hold their
+    probes for the whole (30 s) handshake timeout: a run that is surely mid-way when signalled."""
+    good = [self_signed(["good.example.test"], KeySpec.ec()), self_signed(["good.example.test"], KeySpec.rsa())]
+    (tmp_path / "certs").mkdir()
+    with tls_server(good, tmp_path / "certs") as port, peers.tcp_peer(peers.tarpit) as slow_a, \
+            peers.tcp_peer(peers.tarpit) as slow_b:
+        path = tmp_path / "slow.yaml"
+        path.write_text("site: slow\nnodes:\n" + inventory_text({"https": (port, None)}, name="good",
+                                                                host="good.example.test")
+                        + inventory_text({"a": (slow_a, None), "b": (slow_b, None)}, name="slow"))
+        yield path
+
+
+def start_run(inventory: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "dualcert.cli", "run", "--inventory", str(inventory),
+                             "--policy", "self-signed", "--", "--handshake-timeout", "30"],
+                            cwd=inventory.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def journal_lines(journal: Path, at_least: int, timeout: float = 30) -> list[dict[str, object]]:
+    """Wait (bounded) until the journal holds `at_least` probes; return them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if journal.exists():
+            lines = [json.loads(line) for line in journal.read_text().splitlines() if line.endswith("}")]
+            if len(lines) >= at_least:
+                return lines
+        time.sleep(0.05)
+    raise AssertionError(f"the journal never reached {at_least} probes")
+
+
+def keys(probes: list[dict[str, object]]) -> set[tuple[object, ...]]:
+    return {(p["node"], p["service"], p["offer"], p["tls_version"]) for p in probes}
+
+
+@pytest.mark.parametrize(("case_id", "signum"), [("sigint", signal.SIGINT), ("sigterm", signal.SIGTERM)])
+def test_signal_mid_run_keeps_finished_probes(case_id: str, signum: int, slow_estate: Path) -> None:
+    reports = slow_estate.parent / "reports"
+    process = start_run(slow_estate)
+    try:
+        finished = journal_lines(reports / "slow.json.partial.jsonl", GOOD_PROBES)
+        process.send_signal(signum)
+        signalled = time.monotonic()
+        stdout, stderr = process.communicate(timeout=20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    ended_after = time.monotonic() - signalled
+    assert "Traceback" not in stdout + stderr, stdout + stderr
+    assert ended_after < 10, f"the run took {ended_after:.1f}s to end after the signal (probes in flight hold it?)"
+    data = json.loads((reports / "slow.json").read_text())
+    assert data["schema"] == "dualcert-results/1" and data["run"]["exit_status"] == 2
+    assert all({"outcome", "chain", "chain_error", "probed"} <= set(p) for p in data["probes"])
+    assert keys(finished) <= keys(data["probes"]), "a finished probe is missing from the results JSON"
+    assert {p["node"] for p in data["probes"]} >= {"good"}
+    assert not (reports / "slow.json.partial.jsonl").exists()  # the JSON replaces the journal
+    html = (reports / "slow.html").read_text()
+    assert "dualcert compliance: slow" in html
+    parts = [f"exit {process.returncode}"]
+    if data["run"]["status"] == "interrupted" and len(data["probes"]) >= GOOD_PROBES:
+        parts.append("JSON interrupted with finished probes")
+    parts.append("HTML")
+    measured(case_id, ", ".join(parts))
+
+
+def test_sigkill_leaves_the_journal(slow_estate: Path) -> None:
+    reports = slow_estate.parent / "reports"
+    process = start_run(slow_estate)
+    try:
+        journal_lines(reports / "slow.json.partial.jsonl", GOOD_PROBES)
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=20)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    assert process.returncode == -signal.SIGKILL
+    assert not (reports / "slow.json").exists()
+    kept = [json.loads(line) for line in (reports / "slow.json.partial.jsonl").read_text().splitlines()]
+    good = [p for p in kept if p["node"] == "good"]
+    assert len(good) == GOOD_PROBES and all(p["outcome"] == "ok" and p["chain"] for p in good)
+    measured("sigkill", "journal holds the finished probes")
+
+
+def test_a_crashing_check_errors_alone(slow_estate: Path) -> None:
+    """Only the good endpoint is run (-k good): its expiry check is made to raise for one case."""
+    crash = "good:https:rsa:tls1.2"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(REPO / "suites"), "--inventory", str(slow_estate),
+         "--policy", "self-signed", "-p", "tests.crashing_check", "-p", "no:cacheprovider", "-k", "good",
+         "--results-json", "crash.json", "-q"],
+        cwd=slow_estate.parent, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DUALCERT_CRASH_CASE": crash, "PYTHONPATH": str(REPO)})
+    # A check that raises is a dualcert bug: pytest's internal-error code, not a policy failure.
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-2000:]
+    data = json.loads((slow_estate.parent / "crash.json").read_text())
+    tests = data["tests"]
+    errored = [t for t in tests if t["outcome"] == "error"]
+    assert [(t["id"], t["rule"]) for t in errored] == [(crash, "expiry")]
+    assert "crashed: RuntimeError: injected bug" in errored[0]["message"]
+    others = [t for t in tests if t is not errored[0]]
+    per_probe = [t for t in others if t["id"].startswith("good:")]
+    assert len(per_probe) == GOOD_PROBES * 7 - 1 and all(t["outcome"] in ("passed", "skipped") for t in others)
+    assert sum(t["rule"] == "expiry" and t["outcome"] == "passed" for t in others) == GOOD_PROBES - 1
+    measured("check-crash", "that test errors, the others run")

@@ -1,0 +1,22 @@
+"""The README's "Hostile inputs and servers" table is the list of cases the tests measure
+(tests/hostile.py); regenerate it with `pytest --update-hostile-table`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .hostile import CASES, README, readme_table, render
+
+
+def test_readme_table_matches_the_measured_cases() -> None:
+    table = readme_table(README.read_text(encoding="utf-8"))
+    assert table is not None, "README.md lacks the hostile-table markers"
+    assert table == render({c.id: c.expected for c in CASES.values()}), \
+        "README's hostile table is stale: run `python -m pytest --update-hostile-table`"
+
+
+def test_every_case_is_measured_by_a_test() -> None:
+    sources = "\n".join(p.read_text() for p in Path(__file__).parent.glob("test_hostile_*.py"))
+    unmeasured = [case_id for case_id in CASES if f'"{case_id}"' not in sources]
+    assert not unmeasured, unmeasured
+    assert len(CASES) >= 30
