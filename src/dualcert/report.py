@@ -15,7 +15,7 @@ import pytest
 from . import __version__
 from .report_assets import CSS, SCRIPT
 from .reportview import (
-    TestTally,
+    OutcomeTally,
     banner_html,
     changes_html,
     detail_data,
@@ -59,7 +59,7 @@ class HtmlColumns:
 
     def __init__(self, run: DualcertRun) -> None:
         self.run = run
-        self.tally = TestTally()
+        self.tally = OutcomeTally()
 
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = f"dualcert compliance: {self.run.inventory.site}"

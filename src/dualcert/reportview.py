@@ -40,7 +40,7 @@ def json_for_script(data: object) -> str:
 
 
 @dataclass
-class TestTally:
+class OutcomeTally:
     """What the tests said, per case id (node:service:offer:version)."""
 
     by_case: dict[str, list[str]] = field(default_factory=dict)   # case id -> statuses
@@ -117,7 +117,7 @@ def cluster_columns(run: DualcertRun, nodes: list[Any]) -> list[Column]:
             for c in columns.values()]
 
 
-def matrix_html(run: DualcertRun, tally: TestTally) -> str:
+def matrix_html(run: DualcertRun, tally: OutcomeTally) -> str:
     clusters: dict[str, list[Any]] = {}
     for node in run.inventory.nodes:
         clusters.setdefault(node.cluster, []).append(node)
@@ -155,7 +155,7 @@ def matrix_html(run: DualcertRun, tally: TestTally) -> str:
     return "".join(parts)
 
 
-def _cell(run: DualcertRun, tally: TestTally, node: str, service: str) -> str:
+def _cell(run: DualcertRun, tally: OutcomeTally, node: str, service: str) -> str:
     lines, statuses = [], []
     for offer in run.options.offers:
         texts = {}
@@ -333,7 +333,7 @@ def _digest(path: Path | None) -> tuple[str, str]:
         return str(path), "(unreadable)"
 
 
-def metadata_html(run: DualcertRun, tally: TestTally, *, version: str, command: list[str], status: str,
+def metadata_html(run: DualcertRun, tally: OutcomeTally, *, version: str, command: list[str], status: str,
                   finished: dt.datetime) -> str:
     inventory, inventory_sha = _digest(run.inventory.path)
     policy_path, policy_sha = _digest(run.policy.path)
