@@ -133,9 +133,13 @@ def test_each_test_has_its_finding_and_one_shared_detail_per_probe(lab_report: d
     extras = [e["content"] for nodeid, runs in tests.items() if nodeid.endswith("[s2-sm:openfire:ecdsa:tls1.3]")
               for e in runs[0]["extras"]]
     assert len(extras) == 7
-    assert all('class="dc-probe" data-case="s2-sm:openfire:ecdsa:tls1.3"' in e for e in extras)
-    assert any("<b>fix:</b> s2-sm: tomcat-ECDSA is signed by an RSA CA (CSCvb58580)" in e for e in extras)
+    assert all("<details class=dc-probe data-case=s2-sm:openfire:ecdsa:tls1.3>" in e for e in extras)
     assert all("BEGIN CERTIFICATE" not in e for e in extras)
+    # A failure's message and fix are in its log; a pass says what was seen in its detail.
+    chain_test = tests["test_certificate_policy.py::test_chain_algorithm[s2-sm:openfire:ecdsa:tls1.3]"][0]
+    assert "fix: s2-sm: tomcat-ECDSA is signed by an RSA CA (CSCvb58580)" in chain_test["log"]
+    passed = tests["test_certificate_policy.py::test_presented_key[s3-sm:openfire:ecdsa:tls1.3]"][0]
+    assert "<b>pass:</b> s3-sm openfire" in passed["extras"][0]["content"]
 
 
 def test_junitxml_has_node_service_offer_version_properties(lab_report: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from .reportview import (
     changes_html,
     detail_data,
     distinct_certs,
+    esc_text,
     json_for_script,
     matrix_html,
     metadata_html,
@@ -116,4 +117,4 @@ class HtmlColumns:
         props = dualcert_props(report)
         for index, (key, _) in enumerate(COLUMNS, start=2):
             value = props.get(key)
-            cells.insert(index, f'<td class="col-dc{key}">{escape("" if value is None else str(value))}</td>')
+            cells.insert(index, f"<td class=col-dc{key}>{esc_text(value)}</td>")

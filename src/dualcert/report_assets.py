@@ -5,7 +5,8 @@ The script never uses innerHTML for data: certificate and server strings become 
 through textContent. It does three things:
 - filters by node / service / offer / TLS version from the query string (?dcnode=...): the
   test list pytest-html would render is pruned *before* pytest-html's script reads it, so a
-  filtered view of a 2,000-endpoint run renders only the rows asked for;
+  filtered view of a 2,000-endpoint run renders only the rows asked for; unfiltered, at most
+  ROW_LIMIT rows are rendered (failures first) and the page says so;
 - fills a test's chain / TLS / PEM detail from the shared per-probe data when it is opened
   (each certificate and each probe is stored once, not once per rule);
 - records `data-dc-rows` and `data-dc-ready-ms` on <html> once rendered (for tests and the
@@ -58,24 +59,45 @@ SCRIPT = r"""
     if (!c) { return !filtering; }
     return Object.keys(wanted).every(function (k) { return !wanted[k] || wanted[k] === c[k]; });
   }
+  // pytest-html renders every row it is given, and re-renders them all on each click: past a
+  // few thousand rows the page stops being usable. Render at most ROW_LIMIT rows (failures
+  // first); the matrix links and the filters reach the rest; ?dcall=1 renders everything.
+  var ROW_LIMIT = 1000;
+  var visible = params.get('visible');
+  var outcomes = visible === null ? null : visible.toLowerCase().split(',');
+  var truncated = null;
+  function rank(runs) {
+    var result = ((runs[0] || {}).result || '').toLowerCase();
+    return result === 'failed' || result === 'error' ? 0 : result === 'skipped' ? 2 : 1;
+  }
   function prune(container) {
-    if (!filtering || container.dataset.dcPruned) { return; }
+    if (container.dataset.dcPruned) { return; }
+    container.dataset.dcPruned = '1';
     var data = JSON.parse(container.dataset.jsonblob);
+    var all = Object.keys(data.tests);
+    var ids = all.filter(function (id) {
+      var runs = data.tests[id];
+      return keep(id) && (outcomes === null || outcomes.indexOf(((runs[0] || {}).result || '').toLowerCase()) >= 0);
+    });
+    if (params.get('dcall') !== '1' && ids.length > ROW_LIMIT) {
+      truncated = {shown: ROW_LIMIT, total: ids.length};
+      ids = ids.map(function (id, i) { return [rank(data.tests[id]), i, id]; })
+        .sort(function (a, b) { return a[0] - b[0] || a[1] - b[1]; })
+        .slice(0, ROW_LIMIT).map(function (x) { return x[2]; });
+    }
+    if (ids.length === all.length) { return; }
     var tests = {};
-    Object.keys(data.tests).forEach(function (id) { if (keep(id)) { tests[id] = data.tests[id]; } });
+    ids.forEach(function (id) { tests[id] = data.tests[id]; });
     data.tests = tests;
     container.dataset.jsonblob = JSON.stringify(data);
-    container.dataset.dcPruned = '1';
   }
   // pytest-html's script reads #data-container right after the parser inserts it; a mutation
   // observer runs at the microtask checkpoint before that script, so the pruned list is what renders.
-  if (filtering) {
-    var observer = new MutationObserver(function () {
-      var container = document.getElementById('data-container');
-      if (container) { prune(container); observer.disconnect(); }
-    });
-    observer.observe(document.documentElement, {childList: true, subtree: true});
-  }
+  var observer = new MutationObserver(function () {
+    var container = document.getElementById('data-container');
+    if (container) { observer.disconnect(); prune(container); }
+  });
+  observer.observe(document.documentElement, {childList: true, subtree: true});
 
   var detail = null;
   function data() {
@@ -145,8 +167,17 @@ SCRIPT = r"""
       label.appendChild(select);
       bar.appendChild(label);
     });
+    if (truncated) {
+      bar.appendChild(el('p', 'Showing ' + truncated.shown + ' of ' + truncated.total + ' tests (failures first): ' +
+        'pick a node, service, offer or version, or click a cell of the matrix, to see the others.', 'dc-truncated'));
+      var everything = el('a', 'render all ' + truncated.total + ' (slow)');
+      var all = new URL(window.location.href);
+      all.searchParams.set('dcall', '1');
+      everything.href = all.href;
+      bar.appendChild(everything);
+    }
     if (filtering) {
-      var clear = el('a', 'show every test');
+      var clear = el('a', ' show every test');
       var url = new URL(window.location.href);
       ['dcnode', 'dcservice', 'dcoffer', 'dcversion'].forEach(function (k) { url.searchParams.delete(k); });
       clear.href = url.href;
