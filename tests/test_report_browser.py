@@ -133,7 +133,8 @@ def test_certificate_strings_render_as_text_and_never_run(tmp_path: Path, chromi
 @pytest.fixture(scope="module")
 def lab_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     cwd = tmp_path_factory.mktemp("labbrowser")
-    result = run_cli("lab", cwd=cwd)
+    # A stand-in for the diagnosis step fills run.sections, as the real one does.
+    result = run_cli("lab", "--", "-p", "tests.sections_plugin", cwd=cwd, env={"PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return cwd / "reports" / "lab.html", json.loads((cwd / "reports" / "lab.json").read_text())
 
@@ -149,6 +150,10 @@ def test_lab_report_first_screen_is_the_matrix(lab_report: tuple[Path, dict[str,
     pass_green = sum(1 for i in range(0, len(pixels), 3) if pixels[i:i + 3] == b"\xd1\xe7\xdd")
     # The matrix's failing (S1, S2) and passing cells fill a good part of the first screen.
     assert fail_pink > 50_000 and pass_green > 5_000, (fail_pink, pass_green)
+    dom = dump_dom(chromium, report)
+    top = dom[:dom.index('id="results-table"')]
+    assert 'Diagnosed state <span class="dc-state">S2</span> (intended S3)' in top
+    assert '<th class="dc-node">s4-uccx-sub <span class="dc-state">S4</span>' in top
 
 
 def test_lab_report_filters_by_node_service_offer_version(lab_report: tuple[Path, dict[str, Any]],
