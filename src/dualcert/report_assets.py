@@ -19,7 +19,7 @@ body{display:flex;flex-direction:column}
 .dc-section{margin:1em 0}
 .dc-legend{color:#555;font-size:90%}
 .dc-banner{background:#dc3545;color:#fff;font-weight:bold;padding:.6em 1em;margin:.5em 0;border-radius:4px}
-.dc-cluster{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start;margin-bottom:1em}
+.dc-cluster{display:flex;flex-wrap:nowrap;gap:1em;align-items:flex-start;margin-bottom:1em}
 table.dc-matrix,table.dc-changes,#dc-meta table,table.dc-chain{border-collapse:collapse;font-size:12px}
 table.dc-matrix th,table.dc-matrix td,table.dc-changes th,table.dc-changes td,#dc-meta th,#dc-meta td,
 table.dc-chain th,table.dc-chain td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}
@@ -34,7 +34,8 @@ td.dc-pass,div.dc-pass,tr.dc-pass,aside.dc-pass{background:#d1e7dd}
 td.dc-na,div.dc-na,td.dc-none,div.dc-none{background:#eee}
 span.dc-fail{background:#f8d7da}span.dc-warn{background:#fff3cd}span.dc-pass{background:#d1e7dd}
 .dc-offer{padding:1px 3px;margin:1px 0;font-size:11px}
-aside.dc-diagnosis{max-width:32em;border:1px solid #999;padding:.3em .8em;font-size:13px}
+aside.dc-diagnosis{flex:0 0 20em;border:1px solid #999;padding:.3em .8em;font-size:12px;color:#111;margin-top:2.2em}
+aside.dc-diagnosis li,aside.dc-diagnosis h4{color:#111}
 .dc-filters label{margin-right:1em}
 .dc-finding{padding:4px;margin:4px 0}
 .dc-finding pre{white-space:pre-wrap;font-size:11px}
