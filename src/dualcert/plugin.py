@@ -350,11 +350,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     stashed = item.stash.get(FINDING_KEY, None)
     if stashed is not None and call.when == "call":
         case, finding = stashed
+        columns = case_columns(case)
         report.user_properties.append(("dualcert", {
-            **case_columns(case), "rule": finding.rule, "status": finding.status.value,
+            **columns, "rule": finding.rule, "status": finding.status.value,
             "message": finding.message, "fix": finding.fix, "case": case.test_id,
             **({"crashed": True} if item.stash.get(CRASHED_KEY, False) else {}),
         }))
+        # --junitxml writes the item's properties at teardown: plain ones, one per fact.
+        for name in ("node", "service", "offer", "tls_version"):
+            item.user_properties.append((name, columns[name]))
+        item.user_properties += [("rule", finding.rule), ("status", finding.status.value)]
+        if item.config.pluginmanager.hasplugin("html"):
+            from .report import finding_extras
+
+            report.extras = [*getattr(report, "extras", []),
+                             *finding_extras(case.test_id, finding.status.value, finding.message, finding.fix)]
     return report
 
 

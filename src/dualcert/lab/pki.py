@@ -123,9 +123,9 @@ class CA:
     parents: list[x509.Certificate] = field(default_factory=list)  # issuer chain up to, excluding, the root
 
     @classmethod
-    def root(cls, common_name: str, key_spec: KeySpec, days: int = 3650) -> CA:
+    def root(cls, common_name: str, key_spec: KeySpec, days: int = 3650, organization: str = "dualcert lab") -> CA:
         key = key_spec.generate()
-        name = _name(common_name)
+        name = _name(common_name, organization)
         cert = (
             _builder(name, name, key.public_key(), days)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -149,10 +149,11 @@ class CA:
         return CA(cert, key, chain)
 
     def issue(self, names: list[str], key_spec: KeySpec, days: int = 825,
-              not_before: dt.datetime | None = None, common_name: str | None = None) -> Issued:
+              not_before: dt.datetime | None = None, common_name: str | None = None,
+              organization: str = "dualcert lab") -> Issued:
         key = key_spec.generate()
         cert = (
-            _leaf_builder(names, key, self.cert.subject, days, not_before, common_name)
+            _leaf_builder(names, key, self.cert.subject, days, not_before, common_name, organization)
             .add_extension(self._authority_key_id(), critical=False)
             .sign(self.key, _signature_hash(self.key))
         )
@@ -173,8 +174,9 @@ def self_signed(names: list[str], key_spec: KeySpec, days: int = 825,
 
 
 def _leaf_builder(names: list[str], key: PrivateKey, issuer: x509.Name | None, days: int,
-                  not_before: dt.datetime | None, common_name: str | None) -> x509.CertificateBuilder:
-    subject = _name(common_name or names[0])
+                  not_before: dt.datetime | None, common_name: str | None,
+                  organization: str = "dualcert lab") -> x509.CertificateBuilder:
+    subject = _name(common_name or names[0], organization)
     usage = x509.KeyUsage(
         digital_signature=True, key_encipherment=isinstance(key, rsa.RSAPrivateKey), content_commitment=False,
         data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,

@@ -1,0 +1,198 @@
+"""The report's own style and script, inlined (the report is opened offline, attached to
+change tickets: no external asset, no fetch).
+
+The script never uses innerHTML for data: certificate and server strings become DOM text
+through textContent. It does three things:
+- filters by node / service / offer / TLS version from the query string (?dcnode=...): the
+  test list pytest-html would render is pruned *before* pytest-html's script reads it, so a
+  filtered view of a 2,000-endpoint run renders only the rows asked for; unfiltered, at most
+  ROW_LIMIT rows are rendered (failures first) and the page says so;
+- fills a test's chain / TLS / PEM detail from the shared per-probe data when it is opened
+  (each certificate and each probe is stored once, not once per rule);
+- records `data-dc-rows` and `data-dc-ready-ms` on <html> once rendered (for tests and the
+  open-time benchmark)."""
+
+CSS = """
+body{display:flex;flex-direction:column}
+#title{order:-3}
+.summary{order:-2}
+.dc-section{margin:1em 0}
+.dc-legend{color:#555;font-size:90%}
+.dc-banner{background:#dc3545;color:#fff;font-weight:bold;padding:.6em 1em;margin:.5em 0;border-radius:4px}
+.dc-cluster{display:flex;flex-wrap:nowrap;gap:1em;align-items:flex-start;margin-bottom:1em}
+table.dc-matrix,table.dc-changes,#dc-meta table,table.dc-chain{border-collapse:collapse;font-size:12px}
+table.dc-matrix th,table.dc-matrix td,table.dc-changes th,table.dc-changes td,#dc-meta th,#dc-meta td,
+table.dc-chain th,table.dc-chain td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}
+table.dc-matrix td.dc-cell{min-width:9em;max-width:16em}
+.dc-cell a.dc-link{color:#111;text-decoration:none;display:block}
+.dc-cell a.dc-link:hover{outline:2px solid #0d6efd}
+.dc-host{font-weight:normal;color:#666;font-size:90%}
+.dc-state{display:inline-block;background:#333;color:#fff;border-radius:3px;padding:0 4px;font-size:90%}
+td.dc-fail,div.dc-fail,tr.dc-fail,aside.dc-fail{background:#f8d7da}
+td.dc-warn,div.dc-warn{background:#fff3cd}
+td.dc-pass,div.dc-pass,tr.dc-pass,aside.dc-pass{background:#d1e7dd}
+td.dc-na,div.dc-na,td.dc-none,div.dc-none{background:#eee}
+span.dc-fail{background:#f8d7da}span.dc-warn{background:#fff3cd}span.dc-pass{background:#d1e7dd}
+.dc-offer{padding:1px 3px;margin:1px 0;font-size:11px}
+aside.dc-diagnosis{flex:0 0 20em;border:1px solid #999;padding:.3em .8em;font-size:12px;color:#111;margin-top:2.2em}
+aside.dc-diagnosis li,aside.dc-diagnosis h4{color:#111}
+.dc-filters label{margin-right:1em}
+.dc-finding{padding:4px;margin:4px 0}
+.dc-finding pre{white-space:pre-wrap;font-size:11px}
+"""
+
+SCRIPT = r"""
+(function () {
+  'use strict';
+  var params = new URLSearchParams(window.location.search);
+  var wanted = {node: params.get('dcnode'), service: params.get('dcservice'),
+                offer: params.get('dcoffer'), version: params.get('dcversion')};
+  var filtering = Object.keys(wanted).some(function (k) { return wanted[k]; });
+
+  function caseOf(nodeid) {                  // "...[node:service:offer:tls1.2]" -> parts
+    var m = /\[([^\[\]]*)\]$/.exec(nodeid);
+    if (!m) { return null; }
+    var p = m[1].split(':');
+    return p.length === 4 ? {node: p[0], service: p[1], offer: p[2], version: p[3]} : null;
+  }
+  function keep(nodeid) {
+    var c = caseOf(nodeid);
+    if (!c) { return !filtering; }
+    return Object.keys(wanted).every(function (k) { return !wanted[k] || wanted[k] === c[k]; });
+  }
+  // pytest-html renders every row it is given, and re-renders them all on each click: past a
+  // few thousand rows the page stops being usable. Render at most ROW_LIMIT rows (failures
+  // first); the matrix links and the filters reach the rest; ?dcall=1 renders everything.
+  var ROW_LIMIT = 1000;
+  var visible = params.get('visible');
+  var outcomes = visible === null ? null : visible.toLowerCase().split(',');
+  var truncated = null;
+  function rank(runs) {
+    var result = ((runs[0] || {}).result || '').toLowerCase();
+    return result === 'failed' || result === 'error' ? 0 : result === 'skipped' ? 2 : 1;
+  }
+  function prune(container) {
+    if (container.dataset.dcPruned) { return; }
+    container.dataset.dcPruned = '1';
+    var data = JSON.parse(container.dataset.jsonblob);
+    var all = Object.keys(data.tests);
+    var ids = all.filter(function (id) {
+      var runs = data.tests[id];
+      return keep(id) && (outcomes === null || outcomes.indexOf(((runs[0] || {}).result || '').toLowerCase()) >= 0);
+    });
+    if (params.get('dcall') !== '1' && ids.length > ROW_LIMIT) {
+      truncated = {shown: ROW_LIMIT, total: ids.length};
+      ids = ids.map(function (id, i) { return [rank(data.tests[id]), i, id]; })
+        .sort(function (a, b) { return a[0] - b[0] || a[1] - b[1]; })
+        .slice(0, ROW_LIMIT).map(function (x) { return x[2]; });
+    }
+    if (ids.length === all.length) { return; }
+    var tests = {};
+    ids.forEach(function (id) { tests[id] = data.tests[id]; });
+    data.tests = tests;
+    container.dataset.jsonblob = JSON.stringify(data);
+  }
+  // pytest-html's script reads #data-container right after the parser inserts it; a mutation
+  // observer runs at the microtask checkpoint before that script, so the pruned list is what renders.
+  var observer = new MutationObserver(function () {
+    var container = document.getElementById('data-container');
+    if (container) { observer.disconnect(); prune(container); }
+  });
+  observer.observe(document.documentElement, {childList: true, subtree: true});
+
+  var detail = null;
+  function data() {
+    if (detail === null) { detail = JSON.parse(document.getElementById('dualcert-data').textContent); }
+    return detail;
+  }
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    if (cls) { e.className = cls; }
+    return e;
+  }
+  function fill(box) {
+    if (box.dataset.dcFilled) { return; }
+    box.dataset.dcFilled = '1';
+    var d = data(), probe = d.probes[box.dataset['case']];
+    if (!probe) { box.appendChild(el('p', 'not probed (run interrupted or endpoint skipped)')); return; }
+    var tls = 'outcome ' + probe[0] + (probe[1] ? ', negotiated ' + probe[1] + ' ' + (probe[2] || '') : '') +
+              (probe[3] ? ', ' + probe[3] : '') + (probe[4] ? ', alert ' + probe[4] : '');
+    box.appendChild(el('p', tls));
+    if (!probe[5].length) { return; }
+    var table = el('table', null, 'dc-chain'), head = el('tr');
+    ['#', 'subject', 'issuer', 'key', 'signature', 'valid from', 'until', 'SHA-256'].forEach(function (h) {
+      head.appendChild(el('th', h));
+    });
+    table.appendChild(head);
+    probe[5].forEach(function (ref, i) {
+      var c = d.certs[ref], row = el('tr');
+      [i, c.s, c.i, c.k, c.a, c.f, c.t, c.h].forEach(function (v) { row.appendChild(el('td', v)); });
+      table.appendChild(row);
+    });
+    box.appendChild(table);
+    probe[5].forEach(function (ref, i) {
+      var c = d.certs[ref], pem = el('details'), link = el('a', 'download #' + i + '.pem');
+      pem.appendChild(el('summary', 'PEM #' + i + ' ' + c.h.slice(0, 16) + '…'));
+      link.href = 'data:application/x-pem-file;charset=utf-8,' + encodeURIComponent(c.p);
+      link.download = c.h.slice(0, 16) + '.pem';
+      pem.appendChild(link);
+      pem.appendChild(el('pre', c.p));
+      box.appendChild(pem);
+    });
+  }
+  document.addEventListener('toggle', function (event) {
+    var t = event.target;
+    if (t && t.classList && t.classList.contains('dc-probe') && t.open) { fill(t); }
+  }, true);
+
+  function filterBar() {
+    var bar = document.getElementById('dc-filters');
+    if (!bar) { return; }
+    var d = data();
+    [['node', d.nodes], ['service', d.services], ['offer', d.offers], ['version', d.versions]].forEach(function (f) {
+      var label = el('label', f[0] + ' '), select = el('select');
+      select.name = 'dc' + f[0];
+      select.appendChild(el('option', 'all'));
+      select.firstChild.value = '';
+      f[1].forEach(function (v) {
+        var o = el('option', v); o.value = v; if (wanted[f[0]] === v) { o.selected = true; } select.appendChild(o);
+      });
+      select.addEventListener('change', function () {
+        var url = new URL(window.location.href);
+        if (select.value) { url.searchParams.set(select.name, select.value); }
+        else { url.searchParams.delete(select.name); }
+        url.hash = 'results-table';
+        window.location.href = url.href;
+      });
+      label.appendChild(select);
+      bar.appendChild(label);
+    });
+    if (truncated) {
+      bar.appendChild(el('p', 'Showing ' + truncated.shown + ' of ' + truncated.total + ' tests (failures first): ' +
+        'pick a node, service, offer or version, or click a cell of the matrix, to see the others.', 'dc-truncated'));
+      var everything = el('a', 'render all ' + truncated.total + ' (slow)');
+      var all = new URL(window.location.href);
+      all.searchParams.set('dcall', '1');
+      everything.href = all.href;
+      bar.appendChild(everything);
+    }
+    if (filtering) {
+      var clear = el('a', ' show every test');
+      var url = new URL(window.location.href);
+      ['dcnode', 'dcservice', 'dcoffer', 'dcversion'].forEach(function (k) { url.searchParams.delete(k); });
+      clear.href = url.href;
+      bar.appendChild(clear);
+    }
+  }
+  window.addEventListener('load', function () {
+    filterBar();
+    if (params.get('dcdetails') === 'open') {
+      document.querySelectorAll('details.dc-probe').forEach(function (box) { box.open = true; fill(box); });
+    }
+    var root = document.documentElement;
+    root.dataset.dcRows = String(document.querySelectorAll('#results-table tr.collapsible').length);
+    root.dataset.dcReadyMs = String(Math.round(performance.now()));
+  });
+})();
+"""

@@ -1,0 +1,238 @@
+"""The HTML report's estate view and the results JSON's schema, from a real lab run and
+from stored certificates (pure rendering, hostile strings)."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from dualcert import __version__
+from dualcert.inventory import load_inventory
+from dualcert.observation import Observation, Outcome, ProbeKey
+from dualcert.offers import Offer, TLSVersion
+from dualcert.policy import load_policy
+from dualcert.reportview import (
+    TIMELINE_MAX_CERTS,
+    OutcomeTally,
+    changes_html,
+    detail_data,
+    distinct_certs,
+    json_for_script,
+    matrix_html,
+    timeline_svg,
+)
+from dualcert.session import DualcertRun
+
+from .conftest import FIXED_NOW, REPO, chain_der, run_cli
+
+SCHEMA = json.loads((REPO / "schema" / "results.schema.json").read_text())
+HOSTILE = '<script>document.title="PWNED"</script>"quoted" & <b>tag</b>'
+
+
+def validator() -> jsonschema.Draft202012Validator:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    return jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+
+
+@pytest.fixture(scope="module")
+def lab_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    cwd = tmp_path_factory.mktemp("labreport")
+    junit = cwd / "junit.xml"
+    result = run_cli("lab", "--states", "S2,S3", "--no-collab", "--", "--junitxml", str(junit), cwd=cwd)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    html = (cwd / "reports" / "lab.html").read_text()
+    return {"cwd": cwd, "html": html, "json": json.loads((cwd / "reports" / "lab.json").read_text()),
+            "junit": junit}
+
+
+def cell(html: str, node: str, service: str) -> tuple[str, str]:
+    """(class, text) of the matrix cell linking to node/service."""
+    match = re.search(r'<td class="dc-cell (dc-\w+)"><a class="dc-link" href="\?dcnode=' + re.escape(node)
+                      + r"&amp;dcservice=" + re.escape(service) + r'#results-table"[^>]*>(.*?)</a></td>', html)
+    assert match, f"no matrix cell for {node} {service}"
+    return match.group(1), re.sub(r"<[^>]+>", " ", match.group(2))
+
+
+# ------------------------------------------------------------------ from the lab
+
+def pytest_html_tests(html: str) -> dict[str, Any]:
+    """pytest-html's embedded test list (what its script renders)."""
+    blob = re.search(r'<div id="data-container" data-jsonblob="([^"]*)"', html)
+    assert blob
+    return dict(json.loads(unescape(blob.group(1)))["tests"])
+
+
+def test_results_json_validates_against_the_schema(lab_report: dict[str, Any]) -> None:
+    check = validator()
+    data = lab_report["json"]
+    assert not list(check.iter_errors(data))
+    broken = json.loads(json.dumps(data))
+    broken["probes"][0]["offer"] = "both"
+    del broken["tests"][0]["outcome"]
+    assert len(list(check.iter_errors(broken))) == 2
+
+
+def test_matrix_reads_like_the_digest_table(lab_report: dict[str, Any]) -> None:
+    html = lab_report["html"]
+    assert html.index('id="dc-matrix"') < html.index('id="results-table"')
+    for title in ("UCCX Tomcat", "UCCX Socket.IO", "SM Tomcat", "SM Openfire"):
+        assert f">{title}</th>" in html
+    # S3: Socket.IO presents ECDSA, EC-CA-signed, to a browser; every test passes.
+    status, text = cell(html, "s3-uccx-pub", "socketio")
+    assert status == "dc-pass"
+    assert re.search(r"default\s+ECDSA CA-signed · dualcert Lab EC Issuing CA · \d+d", text), text
+    # S2: the ECDSA certificate is signed by the RSA CA (CSCvb58580): the ecdsa offer line fails.
+    status, text = cell(html, "s2-sm", "openfire")
+    assert status == "dc-fail"
+    assert "ECDSA CA-signed · dualcert Lab RSA Issuing CA" in text
+    assert re.search(r'<div class="dc-offer dc-fail"><b>ecdsa</b> ECDSA CA-signed · dualcert Lab RSA', html)
+
+
+def test_timeline_has_every_distinct_certificate_and_the_thresholds(lab_report: dict[str, Any]) -> None:
+    html, data = lab_report["html"], lab_report["json"]
+    svg = html[html.index('<svg class="dc-timeline"'):html.index("</svg>")]
+    distinct = {c["sha256"] for p in data["probes"] for c in p["chain"]}
+    assert len(distinct) == len(data["certificates"])
+    assert svg.count("<g><title>") == min(len(distinct), TIMELINE_MAX_CERTS)
+    for sha in distinct:
+        assert sha in svg
+    assert ">now</text>" in svg and ">fail 7d</text>" in svg and ">warn 30d</text>" in svg
+    assert f"{len(distinct)} distinct certificates" in html
+
+
+def test_metadata_names_version_files_digests_command_and_counts(lab_report: dict[str, Any]) -> None:
+    html, run = lab_report["html"], lab_report["json"]["run"]
+    meta = html[html.index('id="dc-meta"'):]
+    meta = meta[:meta.index("</details>")]
+    assert f"<td>{__version__}</td>" in meta
+    assert run["inventory"]["sha256"] in meta and run["policy"]["sha256"] in meta
+    assert "cli.py lab --states S2,S3 --no-collab -- --junitxml" in meta
+    counts = run["counts"]
+    assert f"{counts['passed']} passed" in meta and f"{counts['failed']} failed" in meta
+    assert f"{len(lab_report['json']['probes'])} of {len(lab_report['json']['probes'])}" in meta
+
+
+def test_each_test_has_its_finding_and_one_shared_detail_per_probe(lab_report: dict[str, Any]) -> None:
+    html = lab_report["html"]
+    blob = html[html.index('id="dualcert-data">') + len('id="dualcert-data">'):]
+    detail = json.loads(blob[:blob.index("</script>")])
+    data = lab_report["json"]
+    assert len(detail["probes"]) == len(data["probes"])
+    assert sorted(c["h"] for c in detail["certs"]) == sorted(data["certificates"])
+    # Each PEM appears once in the whole report, whatever the number of rules and probes.
+    pem = detail["certs"][0]["p"].splitlines()[1]
+    assert html.count(pem) == 1
+    tests = pytest_html_tests(html)
+    extras = [e["content"] for nodeid, runs in tests.items() if nodeid.endswith("[s2-sm:openfire:ecdsa:tls1.3]")
+              for e in runs[0]["extras"]]
+    assert len(extras) == 7
+    assert all("<details class=dc-probe data-case=s2-sm:openfire:ecdsa:tls1.3>" in e for e in extras)
+    assert all("BEGIN CERTIFICATE" not in e for e in extras)
+    # A failure's message and fix are in its log; a pass says what was seen in its detail.
+    chain_test = tests["test_certificate_policy.py::test_chain_algorithm[s2-sm:openfire:ecdsa:tls1.3]"][0]
+    assert "fix: s2-sm: tomcat-ECDSA is signed by an RSA CA (CSCvb58580)" in chain_test["log"]
+    passed = tests["test_certificate_policy.py::test_presented_key[s3-sm:openfire:ecdsa:tls1.3]"][0]
+    assert "<b>pass:</b> s3-sm openfire" in passed["extras"][0]["content"]
+
+
+def test_junitxml_has_node_service_offer_version_properties(lab_report: dict[str, Any]) -> None:
+    root = ET.parse(lab_report["junit"]).getroot()
+    cases = root.findall(".//testcase")
+    assert len(cases) == len(lab_report["json"]["tests"])
+    case = next(c for c in cases if c.get("name") == "test_chain_algorithm[s2-sm:openfire:ecdsa:tls1.3]")
+    props = {p.get("name"): p.get("value") for p in case.findall("properties/property")}
+    assert props == {"node": "s2-sm", "service": "openfire", "offer": "ecdsa", "tls_version": "tls1.3",
+                     "rule": "chain_algorithm", "status": "fail"}
+    assert case.find("failure") is not None
+
+
+def test_report_written_atomically_leaves_no_temp_files(lab_report: dict[str, Any]) -> None:
+    left = sorted(p.name for p in (lab_report["cwd"] / "reports").iterdir())
+    assert left == ["lab.html", "lab.json"]
+
+
+# ------------------------------------------------------------------ pure rendering
+
+def stored_run(tmp_path: Path) -> DualcertRun:
+    (tmp_path / "inv.yaml").write_text(
+        "site: stored\nnodes:\n"
+        "  - {name: pub, host: pub.example.test, address: 127.0.0.1, role: uccx, cluster: c1}\n"
+        "  - {name: sm, host: sm.example.test, address: 127.0.0.1, role: socialminer, cluster: c1}\n")
+    run = DualcertRun(load_inventory(tmp_path / "inv.yaml"), load_policy(None))
+    run.now = FIXED_NOW
+    for (node, service), endpoint in run.endpoints.items():
+        for offer in Offer:
+            for version in TLSVersion:
+                key = ProbeKey(node, service, offer, version)
+                chain = chain_der("ec_by_ec_ca" if offer is Offer.ECDSA else "rsa_by_rsa_ca")
+                outcome = Outcome.REFUSED if (service == "openfire" and offer is Offer.ECDSA) else Outcome.OK
+                run.observations[key] = Observation(key, endpoint.host, "127.0.0.1", 443, outcome,
+                                                    negotiated_version="TLSv1.3", cipher="TLS_AES_128_GCM_SHA256",
+                                                    chain_der=chain if outcome is Outcome.OK else ())
+    return run
+
+
+def test_matrix_colours_cells_from_test_statuses(tmp_path: Path) -> None:
+    run = stored_run(tmp_path)
+    tally = OutcomeTally()
+    tally.add("pub:tomcat:ecdsa:tls1.2", "passed", "pass")
+    tally.add("pub:tomcat:rsa:tls1.3", "passed", "warn")
+    tally.add("sm:openfire:ecdsa:tls1.2", "failed", "fail")
+    html = matrix_html(run, tally)
+    assert cell(html, "pub", "tomcat")[0] == "dc-warn"
+    status, text = cell(html, "sm", "openfire")
+    assert status == "dc-fail" and "ecdsa refused" in " ".join(text.split())
+    assert cell(html, "pub", "socketio")[0] == "dc-none"
+
+
+def test_diagnosis_and_changes_render_escaped_and_only_when_present(tmp_path: Path) -> None:
+    run = stored_run(tmp_path)
+    assert "dc-diagnosis" not in matrix_html(run, OutcomeTally()) and changes_html(run) == ""
+    run.sections["diagnosis"] = [{"cluster": "c1", "state": "S4", "intended": "S3",
+                                  "nodes": {"pub": "S4", "sm": "S4"}, "differs": [HOSTILE],
+                                  "agent_experience": HOSTILE, "remediation": ["sign tomcat-ECDSA", HOSTILE]}]
+    run.sections["changes"] = {"baseline": {"written": "2026-01-01", "site": HOSTILE},
+                               "entries": [{"id": "pub:socketio:default:tls1.2", "kind": "changed",
+                                            "fields": {"issuer": [HOSTILE, "EC CA"], "days_left": [30, 700]},
+                                            "expected": False, "reason": HOSTILE}]}
+    matrix, changes = matrix_html(run, OutcomeTally()), changes_html(run)
+    assert "Diagnosed state" in matrix and '<span class="dc-state">S4</span>' in matrix
+    assert "Changes since baseline" in changes and "<td>days_left</td><td>30</td><td>700</td>" in changes
+    for html in (matrix, changes):
+        assert "<script>" not in html and "<b>tag</b>" not in html
+        assert "&lt;script&gt;document.title=&quot;PWNED&quot;&lt;/script&gt;&quot;quoted&quot; &amp;" in html
+
+
+def test_timeline_marks_expiring_certificates(tmp_path: Path) -> None:
+    run = stored_run(tmp_path)
+    key = ProbeKey("pub", "tomcat", Offer.ECDSA, TLSVersion.TLS1_2)
+    run.observations[key] = Observation(key, "pub.example.test", "127.0.0.1", 443, Outcome.OK,
+                                        chain_der=chain_der("ec_expiring"))
+    certs = distinct_certs(run.observations.values())
+    svg = timeline_svg(certs, FIXED_NOW, 30, 7)
+    soonest = min(certs, key=lambda c: c.facts.not_after)
+    assert soonest.facts.days_left(FIXED_NOW) < 30
+    first = svg[svg.index("<g><title>"):svg.index("</g>")]
+    assert soonest.facts.sha256 in first and ('fill="#ffc107"' in first or 'fill="#dc3545"' in first)
+    assert {c.role for c in certs} == {"leaf", "CA"}
+
+
+def test_detail_json_cannot_close_its_script_element() -> None:
+    text = json_for_script({"s": "</script><script>alert(1)</script><!--", "a": "&"})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == {"s": "</script><script>alert(1)</script><!--", "a": "&"}
+
+
+def test_detail_data_stores_each_certificate_once(tmp_path: Path) -> None:
+    run = stored_run(tmp_path)
+    detail = detail_data(run)
+    assert len(detail["probes"]) == len(run.observations)
+    assert len(detail["certs"]) == len({c.facts.sha256 for c in distinct_certs(run.observations.values())})
+    assert detail["nodes"] == ["pub", "sm"] and "socketio" in detail["services"]
