@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -176,11 +176,19 @@ def cert_facts(cert: x509.Certificate) -> CertFacts:
     )
 
 
+@lru_cache(maxsize=16384)
+def der_facts(der: bytes) -> CertFacts:
+    """Facts of one DER certificate, parsed once per run however many probes, rules and
+    writers ask (an endpoint's offers often see the same leaf; intermediates repeat across
+    the estate). Raises ValueError for unparseable DER (not cached)."""
+    return cert_facts(x509.load_der_x509_certificate(der))
+
+
 def chain_facts(chain_der: tuple[bytes, ...] | list[bytes]) -> ChainFacts:
     certs: list[CertFacts] = []
     for index, der in enumerate(chain_der):
         try:
-            certs.append(cert_facts(x509.load_der_x509_certificate(der)))
+            certs.append(der_facts(der))
         except ValueError as exc:
             if index == 0:
                 return ChainFacts((), f"the leaf certificate cannot be parsed: {exc}")
@@ -203,6 +211,9 @@ class TrustStore:
 
     certs: tuple[x509.Certificate, ...]
     source: str
+    # Validations already made, by (chain, time): the probes of one endpoint usually share a chain.
+    _memo: dict[tuple[tuple[bytes, ...], dt.datetime], Validation] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     @classmethod
     def from_pem_file(cls, path: Path) -> TrustStore:
@@ -216,11 +227,18 @@ class TrustStore:
         path = Path(stores.__file__).parent / "pem_files" / "mozilla_nss.pem"
         return cls(tuple(load_pem_bundle(path.read_bytes())), "mozilla (sslyze)")
 
-    @property
+    @cached_property
     def fingerprints(self) -> frozenset[str]:
         return frozenset(c.fingerprint(hashes.SHA256()).hex() for c in self.certs)
 
     def validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
+        key = (tuple(chain_der), now)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._validate(key[0], now)
+        return found
+
+    def _validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
         try:
             leaf, *intermediates = [x509.load_der_x509_certificate(d) for d in chain_der]
         except ValueError as exc:

@@ -41,7 +41,11 @@ def _pytest_args(suites: Path, inventory: Path, policy: str | None, html: Path, 
                  strict: bool, extra: list[str]) -> list[str]:
     args = [str(suites), "--inventory", str(inventory), "--html", str(html), "--self-contained-html",
             "--results-json", str(results), "-p", "no:cacheprovider", "--rootdir", str(suites),
-            "-q", "--tb=no", "-rN", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+            "-q", "--tb=no", "-rN", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+            # The suites assert through CaseHandle.require, not `assert`: rewriting the suites and
+            # every plugin's modules on each run (no bytecode cache) cost ~0.5 s. Hypothesis'
+            # plugin (a dev dependency) imports hypothesis at the summary: another ~0.3 s, unused.
+            "--assert=plain", "-p", "no:hypothesispytest"]
     if policy:
         args += ["--policy", policy]
     if strict:

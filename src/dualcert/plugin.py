@@ -33,6 +33,9 @@ from .terminal import safe
 RUN_KEY = pytest.StashKey["DualcertRun"]()
 WRITER_KEY = pytest.StashKey["ResultsWriter | None"]()
 FINDING_KEY = pytest.StashKey["tuple[Case, Finding]"]()
+FINDINGS_KEY = pytest.StashKey["tuple[Case, list[dict[str, str]]]"]()
+# Which fixture carries the Cases in each --dualcert-items mode.
+ITEM_FIXTURES = {"rule": "dualcert_case", "probe": "dualcert_probe"}
 
 
 class PolicyWarning(UserWarning):
@@ -56,6 +59,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--handshake-timeout", type=float, default=5.0,
                     help="TLS handshake timeout, s (default: %(default)s)")
     group.addoption("--dualcert-strict", action="store_true", help="policy warnings (expiry window) fail the test")
+    group.addoption("--dualcert-items", choices=("rule", "probe"), default="rule",
+                    help="rule: one test per rule and probe, a failure names one rule (default); probe: one test "
+                         "per probe checking every rule, 7x fewer pytest items for large estates (the results JSON "
+                         "still holds one record per rule)")
     group.addoption("--dualcert-progress", choices=("auto", "on", "off"), default="auto",
                     help="probe progress line: auto = only on an interactive terminal outside CI")
 
@@ -71,6 +78,7 @@ def _csv(value: str, kind: type[Offer] | type[TLSVersion], option: str) -> tuple
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dualcert: a dualcert compliance test")
+    config.addinivalue_line("markers", "dualcert_other_mode: placeholder of the other --dualcert-items mode")
     inventory = config.getoption("inventory", None)
     if not inventory:
         return
@@ -115,14 +123,42 @@ def _install_sigterm() -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "dualcert_case" not in metafunc.fixturenames:
+    fixture = next((f for f in ITEM_FIXTURES.values() if f in metafunc.fixturenames), None)
+    if fixture is None:
         return
     run = metafunc.config.stash.get(RUN_KEY, None)
     if run is None:
         raise pytest.UsageError(
             "the dualcert suites need an inventory: pass --inventory FILE (see `dualcert run --help`)")
+    if fixture != ITEM_FIXTURES[metafunc.config.getoption("dualcert_items")]:
+        # The other mode's tests: one placeholder each, dropped in pytest_collection_modifyitems.
+        metafunc.parametrize(fixture, [pytest.param(None, marks=INACTIVE)], ids=["other-mode"], indirect=True)
+        return
     keys = run.keys()
-    metafunc.parametrize("dualcert_case", keys, ids=[k.test_id for k in keys], indirect=True)
+    metafunc.parametrize(fixture, keys, ids=[k.test_id for k in keys], indirect=True)
+
+
+INACTIVE = pytest.mark.dualcert_other_mode
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.stash.get(RUN_KEY, None) is None:
+        return
+    dropped = [item for item in items if item.get_closest_marker(INACTIVE.name) is not None]
+    if dropped:
+        items[:] = [item for item in items if item.get_closest_marker(INACTIVE.name) is None]
+        config.hook.pytest_deselected(items=dropped)
+
+
+def _case_key(item: pytest.Item) -> ProbeKey | None:
+    params = getattr(item, "callspec", None)
+    if params is None:
+        return None
+    for fixture in ITEM_FIXTURES.values():
+        key = params.params.get(fixture)
+        if isinstance(key, ProbeKey):
+            return key
+    return None
 
 
 def _progress_enabled(config: pytest.Config) -> bool:
@@ -136,9 +172,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is None:
         return
-    keys = [item.callspec.params["dualcert_case"] for item in session.items
-            if hasattr(item, "callspec") and "dualcert_case" in item.callspec.params]
-    keys = list(dict.fromkeys(keys))
+    keys = list(dict.fromkeys(k for k in map(_case_key, session.items) if k is not None))
     if not keys:
         return
     writer = session.config.stash.get(WRITER_KEY, None)
@@ -181,9 +215,7 @@ class CaseHandle:
         try:
             finding = RULES[rule](self.case)
         except Exception as exc:  # a bug in one check must not hide the others' results
-            finding = Finding(rule, Status.FAIL, f"{self.case.test_id}: check {rule!r} crashed: "
-                              f"{type(exc).__name__}: {exc}", "report this as a dualcert bug, with the results JSON")
-            self._item.stash[FINDING_KEY] = (self.case, finding)
+            self._item.stash[FINDING_KEY] = (self.case, _crashed(self.case, rule, exc))
             raise
         self._item.stash[FINDING_KEY] = (self.case, finding)
         if finding.status is Status.FAIL:
@@ -197,11 +229,50 @@ class CaseHandle:
         return finding
 
 
+def _crashed(case: Case, rule: str, exc: Exception) -> Finding:
+    return Finding(rule, Status.FAIL, f"{case.test_id}: check {rule!r} crashed: {type(exc).__name__}: {exc}",
+                   "report this as a dualcert bug, with the results JSON")
+
+
+class ProbeHandle(CaseHandle):
+    """`--dualcert-items probe`: one test checks every rule of its probe. The test fails when any
+    rule fails and names each failing rule; every rule's finding still goes to the results JSON."""
+
+    def require_all(self) -> list[Finding]:
+        findings = []
+        for rule, check in RULES.items():
+            try:
+                findings.append(check(self.case))
+            except Exception as exc:  # a bug in one check must not hide the others' results
+                findings.append(_crashed(self.case, rule, exc))
+        strict = bool(self._item.config.getoption("dualcert_strict"))
+        failing = [f for f in findings if f.status is Status.FAIL or (strict and f.status is Status.WARN)]
+        self._item.stash[FINDINGS_KEY] = (self.case, [
+            {"rule": f.rule, "status": f.status.value, "message": f.message, "fix": f.fix,
+             "outcome": "failed" if f in failing else "skipped" if f.status is Status.NA else "passed"}
+            for f in findings])
+        if failing:
+            pytest.fail(safe("\n".join(f"[{f.rule}] {f.text()}" for f in failing)), pytrace=False)
+        for finding in findings:
+            if finding.status is Status.WARN:
+                warnings.warn(PolicyWarning(safe(f"[{finding.rule}] {finding.text()}")), stacklevel=2)
+        if all(f.status is Status.NA for f in findings):
+            pytest.skip(safe("; ".join(f"[{f.rule}] {f.message}" for f in findings)))
+        return findings
+
+
 @pytest.fixture
 def dualcert_case(request: pytest.FixtureRequest) -> CaseHandle:
     run: DualcertRun = request.config.stash[RUN_KEY]
     key: ProbeKey = request.param
     return CaseHandle(run.case(key), request.node)
+
+
+@pytest.fixture
+def dualcert_probe(request: pytest.FixtureRequest) -> ProbeHandle:
+    run: DualcertRun = request.config.stash[RUN_KEY]
+    key: ProbeKey = request.param
+    return ProbeHandle(run.case(key), request.node)
 
 
 def case_columns(case: Case) -> dict[str, Any]:
@@ -223,6 +294,17 @@ def case_columns(case: Case) -> dict[str, Any]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    many = item.stash.get(FINDINGS_KEY, None)
+    if many is not None and call.when == "call":
+        case, findings = many
+        worst = next((s for s in ("fail", "warn", "pass") if any(f["status"] == s for f in findings)), "n/a")
+        shown = [f for f in findings if f["status"] in ("fail", "warn")]
+        report.user_properties.append(("dualcert", {
+            **case_columns(case), "rule": "all", "status": worst,
+            "message": "; ".join(f"[{f['rule']}] {f['message']}" for f in shown),
+            "fix": "; ".join(dict.fromkeys(f["fix"] for f in shown if f["fix"])), "case": case.test_id,
+            "findings": findings,
+        }))
     stashed = item.stash.get(FINDING_KEY, None)
     if stashed is not None and call.when == "call":
         case, finding = stashed
@@ -243,6 +325,16 @@ class ResultsRecorder:
         if report.when != "call" and not (report.failed or report.skipped):
             return
         props = dualcert_props(report)
+        if props.get("findings") and report.when == "call":
+            # --dualcert-items probe: one record per rule, as the rule-per-test mode writes them.
+            share = round(report.duration / len(props["findings"]), 5)
+            for finding in props["findings"]:
+                self.writer.add_test({
+                    "id": props["case"], "test": f"test_{finding['rule']}", "nodeid": report.nodeid,
+                    "rule": finding["rule"], "outcome": finding["outcome"], "status": finding["status"],
+                    "message": finding["message"], "fix": finding["fix"], "duration_s": share,
+                })
+            return
         outcome = "error" if report.failed and report.when != "call" else report.outcome
         message = props.get("message") or (str(report.longrepr) if report.longrepr else "")
         self.writer.add_test({

@@ -101,7 +101,9 @@ class ResultsWriter:
         }
 
     def write(self, run: dict[str, Any]) -> None:
-        atomic_write(self.path, json.dumps(self.document(run), indent=1, sort_keys=False))
+        # No indent: json's C encoder only serves indent=None; with indent=1 the pure-Python
+        # encoder took 2 s of a 2,000-endpoint run. `jq . FILE` pretty-prints it.
+        atomic_write(self.path, json.dumps(self.document(run), sort_keys=False))
         if self._journal_handle is not None:
             self._journal_handle.close()
             self._journal_handle = None

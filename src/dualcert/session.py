@@ -39,6 +39,9 @@ class DualcertRun:
         # the HTML report reads them from here too.
         self.sections: dict[str, Any] = {}
         self._trust: TrustStore | bool | None = False  # False: not loaded yet
+        # One Case per probe, shared by its rules' tests: chain facts and path validation
+        # (cached on the Case) are then computed once per probe, not once per rule.
+        self._cases: dict[ProbeKey, Case] = {}
 
     @classmethod
     def from_files(cls, inventory: Path, policy: str | Path | None, options: RunOptions | None = None) -> DualcertRun:
@@ -83,11 +86,17 @@ class DualcertRun:
         runner.run(todo, on_result=land)
 
     def case(self, key: ProbeKey) -> Case:
+        cached = self._cases.get(key)
+        if cached is not None and cached.observation is self.observations.get(key):
+            return cached
         endpoint = self.endpoint(key)
         if key not in self.observations:
             self.probe([key])
+
         def sibling(offer: Offer) -> Observation | None:
             return self.observations.get(ProbeKey(key.node, key.service, offer, key.version))
 
-        return Case(endpoint, key.offer, key.version, self.policy.expectation(endpoint, key.offer, key.version),
+        case = Case(endpoint, key.offer, key.version, self.policy.expectation(endpoint, key.offer, key.version),
                     self.observations[key], self.trust, self.now, sibling)
+        self._cases[key] = case
+        return case
