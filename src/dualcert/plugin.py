@@ -9,9 +9,11 @@ concurrently -> each test reads its cached Case -> pytest_sessionfinish writes t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Generator
@@ -24,7 +26,7 @@ from .checks import RULES, Case, Finding, Status
 from .errors import UsageError
 from .observation import Observation, Outcome, ProbeKey
 from .offers import Offer, TLSVersion
-from .probe import Timeouts
+from .probe import DEFAULT_THREADS, Timeouts
 from .report import dualcert_props
 from .results import ResultsWriter, file_digest, run_metadata
 from .session import DualcertRun, RunOptions
@@ -51,7 +53,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="machine-readable results (default: reports/<site>.json when --inventory is given)")
     group.addoption("--offers", default="ecdsa,rsa,default", help="offers to probe (default: %(default)s)")
     group.addoption("--tls-versions", default="tls1.2,tls1.3", help="TLS versions to probe (default: %(default)s)")
-    group.addoption("--probe-workers", type=int, default=32, help="concurrent probes in all (default: %(default)s)")
+    group.addoption("--probe-workers", type=int, default=256,
+                    help="probes in flight at once, in all (open connections; waiting ones cost no thread; "
+                         "default: %(default)s)")
+    group.addoption("--probe-threads", type=int, default=DEFAULT_THREADS,
+                    help="threads doing the handshakes' CPU work (default: 2 per CPU, at least 4: %(default)s)")
     group.addoption("--per-node", type=int, default=4,
                     help="concurrent connections to one node, to spare real appliances (default: %(default)s)")
     group.addoption("--connect-timeout", type=float, default=3.0, help="TCP connect timeout, s (default: %(default)s)")
@@ -59,6 +65,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--handshake-timeout", type=float, default=5.0,
                     help="TLS handshake timeout, s (default: %(default)s)")
     group.addoption("--dualcert-strict", action="store_true", help="policy warnings (expiry window) fail the test")
+    group.addoption("--shard", metavar="I/N",
+                    help="run only the I-th of N shards of the estate (nodes dealt round-robin in inventory order), "
+                         "for CI matrices; the N shards together are the whole estate")
     group.addoption("--dualcert-items", choices=("rule", "probe"), default="rule",
                     help="rule: one test per rule and probe, a failure names one rule (default); probe: one test "
                          "per probe checking every rule, 7x fewer pytest items for large estates (the results JSON "
@@ -86,18 +95,22 @@ def pytest_configure(config: pytest.Config) -> None:
         offers=_csv(config.getoption("offers"), Offer, "--offers"),
         versions=_csv(config.getoption("tls_versions"), TLSVersion, "--tls-versions"),
         workers=config.getoption("probe_workers"), per_node=config.getoption("per_node"),
+        threads=config.getoption("probe_threads"),
         timeouts=Timeouts(config.getoption("connect_timeout"), config.getoption("starttls_timeout"),
                           config.getoption("handshake_timeout")),
+        shard=_shard(config.getoption("shard")),
     )
-    if options.workers < 1 or options.per_node < 1:
-        raise pytest.UsageError("--probe-workers and --per-node must be at least 1")
+    if options.workers < 1 or options.per_node < 1 or options.threads < 1:
+        raise pytest.UsageError("--probe-workers, --probe-threads and --per-node must be at least 1")
     try:
         run = DualcertRun.from_files(Path(inventory), config.getoption("policy"), options)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN_KEY] = run
     site = run.inventory.site
-    results = config.getoption("results_json") or f"reports/{site}.json"
+    # Shards of one estate run side by side (a CI matrix): each writes its own default files.
+    stem = site if options.shard is None else f"{site}.shard-{options.shard[0]}-of-{options.shard[1]}"
+    results = config.getoption("results_json") or f"reports/{stem}.json"
     is_worker = hasattr(config, "workerinput")
     writer = None if is_worker else ResultsWriter(Path(results))
     config.stash[WRITER_KEY] = writer
@@ -105,12 +118,26 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ResultsRecorder(run, writer), "dualcert-results")
     if not is_worker and config.pluginmanager.hasplugin("html"):
         if not config.getoption("htmlpath", None):
-            config.option.htmlpath = f"reports/{site}.html"
+            config.option.htmlpath = f"reports/{stem}.html"
             config.option.self_contained_html = True
         from . import report
 
         config.pluginmanager.register(report.HtmlColumns(run), "dualcert-html")
+    if not is_worker and config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistController(config), "dualcert-xdist")
     _install_sigterm()
+
+
+def _shard(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise pytest.UsageError(f"--shard {value!r}: write I/N with 1 <= I <= N, e.g. --shard 2/4")
+    return index, count
 
 
 def _install_sigterm() -> None:
@@ -175,9 +202,36 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     keys = list(dict.fromkeys(k for k in map(_case_key, session.items) if k is not None))
     if not keys:
         return
-    writer = session.config.stash.get(WRITER_KEY, None)
-    show = _progress_enabled(session.config)
+    shared = getattr(session.config, "workerinput", {}).get(OBSERVATIONS_INPUT)
+    if shared:
+        # An xdist worker: the controller probed the estate once; read, do not probe again.
+        with open(shared, encoding="utf-8") as handle:
+            for line in handle:
+                observation = Observation.from_json(json.loads(line))
+                run.observations.setdefault(observation.key, observation)
+        return
+    probe_phase(session.config, run, keys)
+
+
+PROGRESS_INTERVAL_S = 0.1  # redraw at most ten times a second: a 12,000-probe run writes ~100 lines
+
+
+def probe_phase(config: pytest.Config, run: DualcertRun, keys: list[ProbeKey]) -> None:
+    """Probe `keys` once, journal each observation as it lands, show progress when asked."""
+    writer = config.stash.get(WRITER_KEY, None)
+    show = _progress_enabled(config)
     started, total, problems = time.monotonic(), len(keys), [0]
+    drawn = [0.0]
+
+    def draw(final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - drawn[0] < PROGRESS_INTERVAL_S:
+            return
+        drawn[0] = now
+        done = sum(1 for k in keys if k in run.observations)
+        rate = done / max(now - started, 1e-6)
+        sys.stderr.write(f"\rdualcert: probed {done}/{total} · {problems[0]} unreachable/errors · {rate:.0f}/s ")
+        sys.stderr.flush()
 
     def landed(observation: Observation) -> None:
         if writer is not None:
@@ -185,21 +239,50 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if observation.outcome not in (Outcome.OK, Outcome.REFUSED, Outcome.UNSUPPORTED):
             problems[0] += 1
         if show:
-            done = len(run.observations)
-            rate = done / max(time.monotonic() - started, 1e-6)
-            sys.stderr.write(f"\rdualcert: probed {done}/{total} · {problems[0]} unreachable/errors · {rate:.0f}/s ")
-            sys.stderr.flush()
+            draw()
 
     try:
         run.probe(keys, on_result=landed)
     finally:
         if show:
+            draw(final=True)
             sys.stderr.write("\n")
         elapsed = time.monotonic() - started
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(f"dualcert: {len(run.observations)}/{total} probes in {elapsed:.2f}s, "
                                 f"{problems[0]} unreachable or in error")
+
+
+OBSERVATIONS_INPUT = "dualcert_observations"
+
+
+class XdistController:
+    """Under `pytest -n`: the controller probes the estate (its shard) once, before the workers
+    start, and hands every observation to them in a file named in their workerinput. Workers
+    load it instead of probing, so no endpoint is probed twice however many workers run."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.path: Path | None = None
+
+    def _share(self) -> Path:
+        if self.path is None:
+            run: DualcertRun = self.config.stash[RUN_KEY]
+            probe_phase(self.config, run, run.keys())
+            fd, name = tempfile.mkstemp(prefix="dualcert-observations-", suffix=".jsonl")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                for observation in run.observations.values():
+                    handle.write(json.dumps(observation.to_json()) + "\n")
+            self.path = Path(name)
+        return self.path
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[OBSERVATIONS_INPUT] = str(self._share())
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 class CaseHandle:

@@ -15,15 +15,17 @@ from .inventory import MOZILLA, Endpoint, Inventory, load_inventory
 from .observation import Observation, ProbeKey
 from .offers import ALL_OFFERS, ALL_VERSIONS, Offer, TLSVersion
 from .policy import Policy, load_policy
-from .probe import ProbeRunner, ProbeTask, Timeouts
+from .probe import DEFAULT_THREADS, ProbeRunner, ProbeTask, Timeouts
 
 
 @dataclass
 class RunOptions:
     offers: tuple[Offer, ...] = ALL_OFFERS
     versions: tuple[TLSVersion, ...] = ALL_VERSIONS
-    workers: int = 32
+    workers: int = 256          # probes in flight (connections open) at once
     per_node: int = 4
+    threads: int = DEFAULT_THREADS  # threads doing handshake steps
+    shard: tuple[int, int] | None = None  # (i, n): only the i-th of n node shards, 1-based
     timeouts: Timeouts = field(default_factory=Timeouts)
 
 
@@ -34,6 +36,7 @@ class DualcertRun:
         self.started = dt.datetime.now(dt.UTC)
         self.now = self.started  # one clock for every expiry decision of the run
         self.endpoints = {(e.node, e.service.name): e for e in inventory.endpoints()}
+        self._node_index = {node: i for i, node in enumerate(dict.fromkeys(n for n, _ in self.endpoints))}
         self.observations: dict[ProbeKey, Observation] = {}
         # Extra top-level sections of the results JSON (e.g. "diagnosis", "changes"), JSON-ready;
         # the HTML report reads them from here too.
@@ -51,10 +54,19 @@ class DualcertRun:
         return cls(inv, pol, options)
 
     def keys(self) -> list[ProbeKey]:
-        """Every (node, service, offer, version) of the run, in inventory order."""
+        """Every (node, service, offer, version) of the run (of its shard), in inventory order."""
         return [ProbeKey(node, service, offer, version)
-                for (node, service) in self.endpoints
+                for (node, service) in self.endpoints if self.in_shard(node)
                 for offer in self.options.offers for version in self.options.versions]
+
+    def in_shard(self, node: str) -> bool:
+        """--shard i/n deals nodes round-robin in inventory order: a node and all its services
+        land in one shard (so the per-node limit holds), and the n shards partition the estate."""
+        if self.options.shard is None:
+            return True
+        index, count = self.options.shard
+        return self._node_index[node] % count == index - 1
+
 
     def endpoint(self, key: ProbeKey) -> Endpoint:
         return self.endpoints[(key.node, key.service)]
@@ -82,7 +94,7 @@ class DualcertRun:
                 on_result(observation)
 
         runner = ProbeRunner(workers=self.options.workers, per_node=self.options.per_node,
-                             timeouts=self.options.timeouts)
+                             timeouts=self.options.timeouts, threads=self.options.threads)
         runner.run(todo, on_result=land)
 
     def case(self, key: ProbeKey) -> Case:
