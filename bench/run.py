@@ -162,7 +162,7 @@ def nginx(directory: Path, count: int, workers: int) -> Iterator[list[int]]:
                               for i, (p, (rsa, ec)) in enumerate(zip(ports, pki.chains, strict=True)))
                     + "}\n")
     with child([nginx_binary() or "nginx", "-c", str(conf), "-p", str(directory)]) as process:
-        for port in (ports[0], ports[-1]):
+        for port in ports:  # nginx binds in its own order: wait for every port
             wait_listening(port, process)
         yield ports
 
@@ -283,7 +283,11 @@ def worker_bare(inventory: Path, probes: int, threads: int) -> None:
 
     def shake(task: tuple[str, int, str, str]) -> int:
         host, port, offer, version = task
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            return 0
+        with sock:
             sock.settimeout(None)  # blocking: pyOpenSSL then handshakes without WantRead retries
             conn = SSL.Connection(contexts[(offer, version)], sock)
             conn.set_tlsext_host_name(host.encode())
@@ -442,17 +446,23 @@ def bench(ns: argparse.Namespace) -> int:
                 return [py, "-m", "dualcert.cli", "run", "--inventory", str(inventory),
                         "--report-dir", str(directory / "reports"), "--", *dualcert_opts, *more]
 
+            def outcomes(m: Measure | None, site: str) -> None:
+                """What the run's results JSON says it measured: its probes' outcomes."""
+                path = directory / "reports" / f"{site}.json"
+                if m is not None and path.exists():
+                    counts = json.loads(path.read_text())["run"]["probe_counts"]
+                    m.handshakes, m.note = counts.get("ok", 0) + counts.get("refused", 0), f"probes {counts}"
+                    path.unlink()
+
             per_rule = step("c", "(c) run, a test per rule", run_cli(clean))
+            outcomes(per_rule, "bench")
             whole = step("p", "(c) run, a test per probe", run_cli(clean, "--dualcert-items", "probe"))
-            for m in (per_rule, whole):
-                if m is not None:
-                    m.handshakes = handshakes
+            outcomes(whole, "bench")
             pitted = None
             if tarpits:
                 pitted = step("t", f"(c') per probe, {ns.tarpit:.0%} tarpits",
                               run_cli(tarpit_inv, "--dualcert-items", "probe"))
-                if pitted is not None:
-                    pitted.handshakes = (n - tarpits) * probes
+                outcomes(pitted, "tarpit")
             sslyze = sslyze_tuned = None
             if run_sslyze:
                 targets = directory / "targets.txt"

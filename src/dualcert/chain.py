@@ -244,7 +244,7 @@ class TrustStore:
         except ValueError as exc:
             return Validation(False, f"chain cannot be parsed: {exc}")
         if leaf.fingerprint(hashes.SHA256()).hex() in self.fingerprints:
-            return Validation(True, "the leaf itself is in the trust bundle (pinned)", (cert_facts(leaf),))
+            return Validation(True, "the leaf itself is in the trust bundle (pinned)", (der_facts(chain_der[0]),))
         builder = (
             verification.PolicyBuilder().store(verification.Store(list(self.certs))).time(now)
             # Name and EKU are judged by their own rules; keep validation about the path.
@@ -261,18 +261,26 @@ class TrustStore:
             return Validation(False, f"no trusted path: {reason}")
         except (ValueError, TypeError) as exc:
             return Validation(False, f"path validation failed: {exc}")
-        return Validation(True, f"chains to {_rfc4514(path[-1].subject)}", tuple(cert_facts(c) for c in path))
+        # The path's certificates are the presented ones and the bundle's: their facts are cached by DER.
+        return Validation(True, f"chains to {_rfc4514(path[-1].subject)}",
+                          tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in path))
 
 
 def hostname_matches(chain_der: tuple[bytes, ...], hostname: str) -> tuple[bool, str]:
     """RFC 6125 matching of `hostname` (DNS name or IP) against the leaf."""
+    return _leaf_matches(chain_der[0] if chain_der else b"", hostname)
+
+
+@lru_cache(maxsize=16384)
+def _leaf_matches(leaf_der: bytes, hostname: str) -> tuple[bool, str]:
+    # Cached: an endpoint's offers often get the same leaf, and each probe asks once per run.
     import ipaddress
 
     from service_identity import CertificateError, VerificationError
     from service_identity.cryptography import verify_certificate_hostname, verify_certificate_ip_address
 
     try:
-        leaf = x509.load_der_x509_certificate(chain_der[0])
+        leaf = x509.load_der_x509_certificate(leaf_der)
     except ValueError as exc:
         return False, f"leaf cannot be parsed: {exc}"
     try:

@@ -69,6 +69,8 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
         print(f"dualcert: {exc}", file=sys.stderr)
         return 4
     report_dir = Path(ns.report_dir)
+    if "--shard" in extra[:-1]:  # shards of a CI matrix sharing a directory keep their own reports
+        site = f"{site}.shard-{extra[extra.index('--shard') + 1].replace('/', '-of-')}"
     html = Path(ns.html) if ns.html else report_dir / f"{site}.html"
     results = Path(ns.json) if ns.json else report_dir / f"{site}.json"
     return _run_pytest(_pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, extra))
