@@ -13,6 +13,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +50,22 @@ def file_digest(path: Path | None) -> dict[str, Any] | None:
         return {"path": str(path), "sha256": None}
 
 
-def probe_record(observation: Observation, certificates: dict[str, str]) -> dict[str, Any]:
-    """The probe as JSON; each certificate's DER goes once into `certificates` (by SHA-256)."""
-    record = observation.to_json()
+def probe_record(observation: Observation, certificates: dict[str, str],
+                 cert_json: dict[str, dict[str, object]] | None = None) -> dict[str, Any]:
+    """The probe as JSON; each certificate's DER goes once into `certificates` (by SHA-256).
+    `cert_json` shares one JSON dict per certificate between the probes that saw it (an
+    endpoint's offers mostly get the same leaf; intermediates repeat across the estate)."""
+    record = replace(observation, chain_der=()).to_json()  # the DER goes to `certificates`, once
     del record["chain_der_b64"]
     facts = chain_facts(observation.chain_der)
+    shared = {} if cert_json is None else cert_json
     chain = []
     for der, cert in zip(observation.chain_der, facts.certs, strict=False):
-        certificates.setdefault(cert.sha256, base64.b64encode(der).decode())
-        chain.append(cert.to_json())
+        if cert.sha256 not in certificates:
+            certificates[cert.sha256] = base64.b64encode(der).decode()
+        if cert.sha256 not in shared:
+            shared[cert.sha256] = cert.to_json()
+        chain.append(shared[cert.sha256])
     record["chain"] = chain
     record["chain_error"] = facts.parse_error
     return record
@@ -71,11 +79,12 @@ class ResultsWriter:
         self.tests: list[dict[str, Any]] = []
         self.sections: dict[str, Any] = {}
         self.certificates: dict[str, str] = {}
+        self._cert_json: dict[str, dict[str, object]] = {}
         self._journal_handle: Any = None
         self._flushed = 0.0
 
     def add_probe(self, observation: Observation) -> dict[str, Any]:
-        record = probe_record(observation, self.certificates)
+        record = probe_record(observation, self.certificates, self._cert_json)
         self.probes.append(record)
         if self._journal_handle is None:
             self.journal.parent.mkdir(parents=True, exist_ok=True)
