@@ -82,8 +82,9 @@ def test_serial_run_probes_each_endpoint_once_per_offer_and_version(counted, ser
     assert len(data["probes"]) == endpoints * PROBES_PER_ENDPOINT
 
 
-def test_xdist_workers_share_one_probe_phase(counted, serial, tmp_path: Path) -> None:
-    data, accepted = run_suites(counted, tmp_path, "-n", "2", "-p", "xdist")
+@pytest.mark.parametrize("items", ["rule", "probe"])
+def test_xdist_workers_share_one_probe_phase(counted, serial, tmp_path: Path, items: str) -> None:
+    data, accepted = run_suites(counted, tmp_path, "-n", "2", "-p", "xdist", "--dualcert-items", items)
     # Without the hand-over every worker would probe what it runs: more than 6 per endpoint.
     assert len(accepted) == len(counted.lab.endpoints)
     assert set(accepted.values()) == {PROBES_PER_ENDPOINT}
