@@ -188,3 +188,28 @@ def test_progress_on_a_terminal_and_when_forced_quiet_in_a_pipe(counted, tmp_pat
     assert final in _progress_run(counted, tmp_path, "on", tty=False)
     assert "probed" not in _progress_run(counted, tmp_path, "auto", tty=False)
     assert "probed" not in _progress_run(counted, tmp_path, "off", tty=True)
+
+
+def test_silent_starttls_servers_do_not_starve_the_pool(tmp_path: Path) -> None:
+    """STARTTLS waits in a thread (sslyze's helpers block): 40 silent XMPP endpoints with 4
+    handshake threads still cost one STARTTLS timeout, not ten rounds of it."""
+    with contextlib.ExitStack() as stack:
+        ports = [stack.enter_context(tcp_peer(_silent, hold_seconds=10)) for _ in range(40)]
+        inventory = tmp_path / "xmpp.yaml"
+        inventory.write_text("site: xmpp\nnodes:\n" + "".join(
+            f"  - {{name: x{i}, host: x{i}.example.test, address: 127.0.0.1, "
+            f"services: [{{name: xmpp, port: {p}, starttls: xmpp}}]}}\n" for i, p in enumerate(ports)))
+        endpoints = load_inventory(inventory).endpoints()
+        runner = ProbeRunner(threads=4, timeouts=Timeouts(connect=1.0, starttls=1.0, handshake=1.0))
+        started = time.monotonic()
+        results = runner.run([ProbeTask(e, Offer.ECDSA, v) for e in endpoints for v in TLSVersion])
+        elapsed = time.monotonic() - started
+    assert {(o.outcome, o.phase) for o in results.values()} == {(Outcome.TIMEOUT, "starttls")}
+    assert sum(o.probed for o in results.values()) == 40
+    assert elapsed < 1.0 + 1.5, f"40 silent STARTTLS servers took {elapsed:.1f}s"
+
+
+def _silent(conn) -> None:
+    with contextlib.suppress(OSError):
+        conn.recv(65536)
+        conn.recv(65536)

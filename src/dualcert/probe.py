@@ -89,6 +89,9 @@ INLINE_WAIT_S = 0.0
 # Threads doing handshake steps (OpenSSL releases the GIL inside them); waiting costs none.
 # Measured on 2 cores: 4 threads as fast as 8 or 16.
 DEFAULT_THREADS = max(4, 2 * (os.cpu_count() or 2))
+# Threads for probes with STARTTLS, whose plain-text upgrade waits in a thread (threads are
+# created only when used).
+STARTTLS_THREADS = 64
 
 
 def _poll(sock: socket.socket, write: bool, seconds: float, *, check: bool = False) -> bool:
@@ -246,8 +249,7 @@ class Parker:
     passes. A tarpit then holds a socket and a heap entry, not a worker thread: however many
     endpoints hang, they all time out together, once."""
 
-    def __init__(self, pool: ThreadPoolExecutor) -> None:
-        self._pool = pool
+    def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -259,6 +261,8 @@ class Parker:
         self._thread.start()
 
     def park(self, wait: Wait, resume: Callable[[bool], None]) -> None:
+        """Call `resume(ready)` (from the parker's thread: it must only hand over) when the
+        socket is ready (True) or the deadline passed (False)."""
         with self._lock:
             self._incoming.append((wait, resume))
         with contextlib.suppress(OSError):
@@ -283,7 +287,13 @@ class Parker:
             for parked_wait, resume in incoming:
                 sequence += 1
                 fd = parked_wait.sock.fileno()
-                self._selector.register(fd, selectors.EVENT_WRITE if parked_wait.write else selectors.EVENT_READ, None)
+                try:
+                    self._selector.register(fd, selectors.EVENT_WRITE if parked_wait.write else selectors.EVENT_READ)
+                except (OSError, ValueError, KeyError):
+                    # Not pollable (closed meanwhile): hand it back at once; its next step meets the error.
+                    with contextlib.suppress(RuntimeError):
+                        resume(True)
+                    continue
                 parked[fd] = (sequence, parked_wait, resume)
                 heapq.heappush(deadlines, (parked_wait.deadline, sequence, fd))
             timeout = max(0.0, deadlines[0][0] - time.monotonic()) if deadlines else None
@@ -303,7 +313,7 @@ class Parker:
         _, _, resume = parked.pop(fd)
         self._selector.unregister(fd)
         with contextlib.suppress(RuntimeError):  # the pool is shutting down (interrupted run)
-            self._pool.submit(resume, ready)
+            resume(ready)
 
 
 def _close_quietly(conn: SSL.Connection) -> None:
@@ -345,7 +355,7 @@ class ProbeRunner:
             return self._contexts[(offer, version)]
 
     def _start(self, task: ProbeTask, pool: ThreadPoolExecutor, parker: Parker) -> Future[Observation]:
-        """Run the probe's steps on the pool; park it whenever its server keeps it waiting."""
+        """Run the probe's steps on `pool`; park it whenever its server keeps it waiting."""
         future: Future[Observation] = Future()
         spec, context = self._context(task.offer, task.version)
         steps = probe_steps(task.endpoint, spec, context, self.timeouts)
@@ -360,12 +370,15 @@ class ProbeRunner:
                     elif remaining <= INLINE_WAIT_S:
                         pending = steps.send(False)
                     else:
-                        parker.park(pending, step)
+                        parker.park(pending, resume)
                         return
             except StopIteration as done:
                 future.set_result(done.value)
             except BaseException as exc:  # handed to the runner, which re-raises
                 future.set_exception(exc)
+
+        def resume(ready: bool) -> None:
+            pool.submit(step, ready)
 
         pool.submit(step, None)
         return future
@@ -404,7 +417,9 @@ class ProbeRunner:
                 queued.add(node)
 
         pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="dualcert-probe")
-        parker = Parker(pool)
+        starttls_pool = ThreadPoolExecutor(max_workers=min(self.workers, STARTTLS_THREADS),
+                                           thread_name_prefix="dualcert-starttls")
+        parker = Parker()
         interrupted = False
         try:
             while True:
@@ -418,7 +433,10 @@ class ProbeRunner:
                     else:
                         group = first[node].popleft()
                         task, rest = group[0], group[1:]
-                    pending[self._start(task, pool, parker)] = (task, rest)
+                    # STARTTLS's dialogue blocks a thread (sslyze's helpers): those probes get their
+                    # own, larger pool, so silent STARTTLS servers cannot starve the handshakes.
+                    target = starttls_pool if task.endpoint.service.starttls else pool
+                    pending[self._start(task, target, parker)] = (task, rest)
                     in_flight[node] += 1
                     wake(node)
                 if not pending:
@@ -445,4 +463,5 @@ class ProbeRunner:
         finally:
             parker.stop()
             pool.shutdown(wait=not interrupted, cancel_futures=True)
+            starttls_pool.shutdown(wait=not interrupted, cancel_futures=True)
         return results
