@@ -146,8 +146,6 @@ def _starttls(sock: socket.socket, endpoint: Endpoint, timeout: float) -> None:
     protocol = ProtocolWithOpportunisticTlsEnum[str(endpoint.service.starttls).upper().replace("-", "_")]
     domain = endpoint.service.xmpp_domain or endpoint.host
     helper = get_opportunistic_tls_helper(protocol, xmpp_to_hostname=domain, smtp_ehlo_hostname="dualcert.invalid")
-    # The upgrade is a short plain-text dialogue done by sslyze's blocking helper, in this
-    # worker thread, under its own timeout.
     sock.settimeout(timeout)
     try:
         helper.prepare_socket_for_tls_handshake(sock)
