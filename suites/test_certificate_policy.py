@@ -37,3 +37,8 @@ def test_key_strength(dualcert_case):
 def test_expiry(dualcert_case):
     """Every certificate of the chain is valid now and outside the fail window; warns inside the warn window."""
     dualcert_case.require("expiry")
+
+
+def test_all_rules(dualcert_probe):
+    """Every rule above for one probe, in one test: `--dualcert-items probe`, for large estates."""
+    dualcert_probe.require_all()

@@ -30,7 +30,7 @@ CASES: dict[str, HostileCase] = {c.id: c for c in [
     HostileCase("yaml-tab", _FILE, "inventory indented with a tab", "exit 4, line 2"),
     HostileCase("yaml-python-tag", _FILE, "inventory with `!!python/object` (code execution in unsafe loaders)",
                 "exit 4, line 1"),
-    HostileCase("yaml-deep", _FILE, "inventory nested 5000 brackets deep", "exit 4, no line"),
+    HostileCase("yaml-deep", _FILE, "inventory nested 5000 brackets deep", "exit 4, line 1"),
     HostileCase("not-utf8", _FILE, "inventory in Latin-1, not UTF-8", "exit 4, no line"),
     HostileCase("empty-inventory", _FILE, "empty inventory file", "exit 4, no line"),
     HostileCase("no-nodes", _FILE, "inventory with `nodes: []`", "exit 4, line 1"),

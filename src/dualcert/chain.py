@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -176,11 +176,19 @@ def cert_facts(cert: x509.Certificate) -> CertFacts:
     )
 
 
+@lru_cache(maxsize=16384)
+def der_facts(der: bytes) -> CertFacts:
+    """Facts of one DER certificate, parsed once per run however many probes, rules and
+    writers ask (an endpoint's offers often see the same leaf; intermediates repeat across
+    the estate). Raises ValueError for unparseable DER (not cached)."""
+    return cert_facts(x509.load_der_x509_certificate(der))
+
+
 def chain_facts(chain_der: tuple[bytes, ...] | list[bytes]) -> ChainFacts:
     certs: list[CertFacts] = []
     for index, der in enumerate(chain_der):
         try:
-            certs.append(cert_facts(x509.load_der_x509_certificate(der)))
+            certs.append(der_facts(der))
         except Exception as exc:  # a server's bytes may break the parser in any way
             # (ValueError for bad DER, DuplicateExtension for two SANs, ...): record why, never raise.
             reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
@@ -205,6 +213,9 @@ class TrustStore:
 
     certs: tuple[x509.Certificate, ...]
     source: str
+    # Validations already made, by (chain, time): the probes of one endpoint usually share a chain.
+    _memo: dict[tuple[tuple[bytes, ...], dt.datetime], Validation] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     @classmethod
     def from_pem_file(cls, path: Path) -> TrustStore:
@@ -218,17 +229,24 @@ class TrustStore:
         path = Path(stores.__file__).parent / "pem_files" / "mozilla_nss.pem"
         return cls(tuple(load_pem_bundle(path.read_bytes())), "mozilla (sslyze)")
 
-    @property
+    @cached_property
     def fingerprints(self) -> frozenset[str]:
         return frozenset(c.fingerprint(hashes.SHA256()).hex() for c in self.certs)
 
     def validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
+        key = (tuple(chain_der), now)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._validate(key[0], now)
+        return found
+
+    def _validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
         try:
             leaf, *intermediates = [x509.load_der_x509_certificate(d) for d in chain_der]
         except ValueError as exc:
             return Validation(False, f"chain cannot be parsed: {exc}")
         if leaf.fingerprint(hashes.SHA256()).hex() in self.fingerprints:
-            return Validation(True, "the leaf itself is in the trust bundle (pinned)", (cert_facts(leaf),))
+            return Validation(True, "the leaf itself is in the trust bundle (pinned)", (der_facts(chain_der[0]),))
         builder = (
             verification.PolicyBuilder().store(verification.Store(list(self.certs))).time(now)
             # Name and EKU are judged by their own rules; keep validation about the path.
@@ -245,18 +263,26 @@ class TrustStore:
             return Validation(False, f"no trusted path: {reason}")
         except (ValueError, TypeError) as exc:
             return Validation(False, f"path validation failed: {exc}")
-        return Validation(True, f"chains to {_rfc4514(path[-1].subject)}", tuple(cert_facts(c) for c in path))
+        # The path's certificates are the presented ones and the bundle's: their facts are cached by DER.
+        return Validation(True, f"chains to {_rfc4514(path[-1].subject)}",
+                          tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in path))
 
 
 def hostname_matches(chain_der: tuple[bytes, ...], hostname: str) -> tuple[bool, str]:
     """RFC 6125 matching of `hostname` (DNS name or IP) against the leaf."""
+    return _leaf_matches(chain_der[0] if chain_der else b"", hostname)
+
+
+@lru_cache(maxsize=16384)
+def _leaf_matches(leaf_der: bytes, hostname: str) -> tuple[bool, str]:
+    # Cached: an endpoint's offers often get the same leaf, and each probe asks once per run.
     import ipaddress
 
     from service_identity import CertificateError, VerificationError
     from service_identity.cryptography import verify_certificate_hostname, verify_certificate_ip_address
 
     try:
-        leaf = x509.load_der_x509_certificate(chain_der[0])
+        leaf = x509.load_der_x509_certificate(leaf_der)
     except ValueError as exc:
         return False, f"leaf cannot be parsed: {exc}"
     try:

@@ -9,9 +9,11 @@ concurrently -> each test reads its cached Case -> pytest_sessionfinish writes t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Generator
@@ -25,7 +27,7 @@ from .checks import RULES, Case, Finding, Status
 from .errors import UsageError
 from .observation import Observation, Outcome, ProbeKey
 from .offers import Offer, TLSVersion
-from .probe import Timeouts
+from .probe import DEFAULT_THREADS, Timeouts
 from .report import dualcert_props
 from .results import ResultsWriter, file_digest, run_metadata
 from .session import DualcertRun, RunOptions
@@ -41,6 +43,9 @@ CRASHED_KEY = pytest.StashKey[bool]()  # the check itself raised: an error, not 
 EXIT_INTERNAL_ERROR = int(pytest.ExitCode.INTERNAL_ERROR)
 ESTATE_KEY = pytest.StashKey["dict[str, Any]"]()
 ESTATE_FIXTURES = ("dualcert_cluster", "dualcert_node")
+FINDINGS_KEY = pytest.StashKey["tuple[Case, list[dict[str, Any]]]"]()
+# Which fixture carries the Cases in each --dualcert-items mode.
+ITEM_FIXTURES = {"rule": "dualcert_case", "probe": "dualcert_probe"}
 
 
 class PolicyWarning(UserWarning):
@@ -59,7 +64,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="machine-readable results (default: reports/<site>.json when --inventory is given)")
     group.addoption("--offers", default="ecdsa,rsa,default", help="offers to probe (default: %(default)s)")
     group.addoption("--tls-versions", default="tls1.2,tls1.3", help="TLS versions to probe (default: %(default)s)")
-    group.addoption("--probe-workers", type=int, default=32, help="concurrent probes in all (default: %(default)s)")
+    group.addoption("--probe-workers", type=int, default=256,
+                    help="probes in flight at once, in all (open connections; waiting ones cost no thread; "
+                         "default: %(default)s)")
+    group.addoption("--probe-threads", type=int, default=DEFAULT_THREADS,
+                    help="threads doing the handshakes' CPU work (default: 2 per CPU, at least 4: %(default)s)")
     group.addoption("--per-node", type=int, default=4,
                     help="concurrent connections to one node, to spare real appliances (default: %(default)s)")
     group.addoption("--connect-timeout", type=float, default=3.0, help="TCP connect timeout, s (default: %(default)s)")
@@ -70,6 +79,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline", metavar="FILE",
                     help="results JSON of an earlier run: adds test_unchanged[...] per probe, failing on changes "
                          "the policy's expected_changes do not allow")
+    group.addoption("--shard", metavar="I/N",
+                    help="run only the I-th of N shards of the estate (clusters dealt round-robin in inventory order), "
+                         "for CI matrices; the N shards together are the whole estate")
+    group.addoption("--dualcert-items", choices=("rule", "probe"), default="rule",
+                    help="rule: one test per rule and probe, a failure names one rule (default); probe: one test "
+                         "per probe checking every rule, 7x fewer pytest items for large estates (the results JSON "
+                         "still holds one record per rule)")
     group.addoption("--dualcert-progress", choices=("auto", "on", "off"), default="auto",
                     help="probe progress line: auto = only on an interactive terminal outside CI")
 
@@ -88,6 +104,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("dualcert-baseline"):
         config.pluginmanager.register(baseline_pytest, "dualcert-baseline")
     config.stash[WARNINGS_KEY], config.stash[CRASHES_KEY] = [], []
+    config.addinivalue_line("markers", "dualcert_other_mode: placeholder of the other --dualcert-items mode")
     inventory = config.getoption("inventory", None)
     if not inventory:
         return
@@ -95,12 +112,14 @@ def pytest_configure(config: pytest.Config) -> None:
         offers=_csv(config.getoption("offers"), Offer, "--offers"),
         versions=_csv(config.getoption("tls_versions"), TLSVersion, "--tls-versions"),
         workers=config.getoption("probe_workers"), per_node=config.getoption("per_node"),
+        threads=config.getoption("probe_threads"),
         timeouts=Timeouts(config.getoption("connect_timeout"), config.getoption("starttls_timeout"),
                           config.getoption("handshake_timeout")),
         inventory_format=config.getoption("inventory_format"),
+        shard=_shard(config.getoption("shard")),
     )
-    if options.workers < 1 or options.per_node < 1:
-        raise pytest.UsageError("--probe-workers and --per-node must be at least 1")
+    if options.workers < 1 or options.per_node < 1 or options.threads < 1:
+        raise pytest.UsageError("--probe-workers, --probe-threads and --per-node must be at least 1")
     try:
         run = DualcertRun.from_files(Path(inventory), config.getoption("policy"), options)
     except UsageError as exc:
@@ -110,7 +129,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # One list, live: the terminal summary, the HTML summary and the results JSON all read it.
     config.stash[WARNINGS_KEY] = run.sections.setdefault("warnings", [])
     site = run.inventory.site
-    results = config.getoption("results_json") or f"reports/{site}.json"
+    # Shards of one estate run side by side (a CI matrix): each writes its own default files.
+    stem = site if options.shard is None else f"{site}.shard-{options.shard[0]}-of-{options.shard[1]}"
+    results = config.getoption("results_json") or f"reports/{stem}.json"
     is_worker = hasattr(config, "workerinput")
     writer = None if is_worker else ResultsWriter(Path(results))
     config.stash[WRITER_KEY] = writer
@@ -118,12 +139,26 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ResultsRecorder(run, writer, config), "dualcert-results")
     if not is_worker and config.pluginmanager.hasplugin("html"):
         if not config.getoption("htmlpath", None):
-            config.option.htmlpath = f"reports/{site}.html"
+            config.option.htmlpath = f"reports/{stem}.html"
             config.option.self_contained_html = True
         from . import report
 
         config.pluginmanager.register(report.HtmlColumns(run), "dualcert-html")
+    if not is_worker and config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistController(config), "dualcert-xdist")
     _install_sigterm()
+
+
+def _shard(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise pytest.UsageError(f"--shard {value!r}: write I/N with 1 <= I <= N, e.g. --shard 2/4")
+    return index, count
 
 
 def _install_sigterm() -> None:
@@ -138,14 +173,42 @@ def _install_sigterm() -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if any(f in metafunc.fixturenames for f in ESTATE_FIXTURES):
         _parametrize_estate(metafunc)
-    if "dualcert_case" not in metafunc.fixturenames:
+    fixture = next((f for f in ITEM_FIXTURES.values() if f in metafunc.fixturenames), None)
+    if fixture is None:
         return
     run = metafunc.config.stash.get(RUN_KEY, None)
     if run is None:
         raise pytest.UsageError(
             "the dualcert suites need an inventory: pass --inventory FILE (see `dualcert run --help`)")
+    if fixture != ITEM_FIXTURES[metafunc.config.getoption("dualcert_items")]:
+        # The other mode's tests: one placeholder each, dropped in pytest_collection_modifyitems.
+        metafunc.parametrize(fixture, [pytest.param(None, marks=INACTIVE)], ids=["other-mode"], indirect=True)
+        return
     keys = run.keys()
-    metafunc.parametrize("dualcert_case", keys, ids=[k.test_id for k in keys], indirect=True)
+    metafunc.parametrize(fixture, keys, ids=[k.test_id for k in keys], indirect=True)
+
+
+INACTIVE = pytest.mark.dualcert_other_mode
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.stash.get(RUN_KEY, None) is None:
+        return
+    dropped = [item for item in items if item.get_closest_marker(INACTIVE.name) is not None]
+    if dropped:
+        items[:] = [item for item in items if item.get_closest_marker(INACTIVE.name) is None]
+        config.hook.pytest_deselected(items=dropped)
+
+
+def _case_key(item: pytest.Item) -> ProbeKey | None:
+    params = getattr(item, "callspec", None)
+    if params is None:
+        return None
+    for fixture in (*ITEM_FIXTURES.values(), baseline_pytest.FIXTURE):
+        key = params.params.get(fixture)
+        if isinstance(key, ProbeKey):
+            return key
+    return None
 
 
 def _parametrize_estate(metafunc: pytest.Metafunc) -> None:
@@ -154,11 +217,12 @@ def _parametrize_estate(metafunc: pytest.Metafunc) -> None:
     if run is None:
         raise pytest.UsageError(
             "the dualcert suites need an inventory: pass --inventory FILE (see `dualcert run --help`)")
+    in_shard = [n for n in run.inventory.nodes if run.in_shard(n.name)]
     if "dualcert_cluster" in metafunc.fixturenames:
-        clusters = list(dict.fromkeys(n.cluster for n in run.inventory.nodes))
+        clusters = list(dict.fromkeys(n.cluster for n in in_shard))
         metafunc.parametrize("dualcert_cluster", clusters, ids=clusters, indirect=True)
     if "dualcert_node" in metafunc.fixturenames:
-        nodes = [n.name for n in run.inventory.nodes]
+        nodes = [n.name for n in in_shard]
         metafunc.parametrize("dualcert_node", nodes, ids=nodes, indirect=True)
 
 
@@ -188,8 +252,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is None:
         return
-    keys = [item.callspec.params[name] for item in session.items if hasattr(item, "callspec")
-            for name in ("dualcert_case", baseline_pytest.FIXTURE) if name in item.callspec.params]
+    keys = [k for k in map(_case_key, session.items) if k is not None]
     estate_nodes, plaintext_nodes = _estate_nodes(run, session.items)
     # Change tests of endpoints only the baseline has (gone) have nothing to probe.
     keys = [k for k in dict.fromkeys([*keys, *run.node_keys(estate_nodes)]) if (k.node, k.service) in run.endpoints]
@@ -197,9 +260,36 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         run.probe_plaintext(plaintext_nodes)
     if not keys:
         return
-    writer = session.config.stash.get(WRITER_KEY, None)
-    show = _progress_enabled(session.config)
+    shared = getattr(session.config, "workerinput", {}).get(OBSERVATIONS_INPUT)
+    if shared:
+        # An xdist worker: the controller probed the estate once; read, do not probe again.
+        with open(shared, encoding="utf-8") as handle:
+            for line in handle:
+                observation = Observation.from_json(json.loads(line))
+                run.observations.setdefault(observation.key, observation)
+        return
+    probe_phase(session.config, run, keys)
+
+
+PROGRESS_INTERVAL_S = 0.1  # redraw at most ten times a second: a 12,000-probe run writes ~100 lines
+
+
+def probe_phase(config: pytest.Config, run: DualcertRun, keys: list[ProbeKey]) -> None:
+    """Probe `keys` once, journal each observation as it lands, show progress when asked."""
+    writer = config.stash.get(WRITER_KEY, None)
+    show = _progress_enabled(config)
     started, total, problems = time.monotonic(), len(keys), [0]
+    drawn = [0.0]
+
+    def draw(final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - drawn[0] < PROGRESS_INTERVAL_S:
+            return
+        drawn[0] = now
+        done = sum(1 for k in keys if k in run.observations)
+        rate = done / max(now - started, 1e-6)
+        sys.stderr.write(f"\rdualcert: probed {done}/{total} · {problems[0]} unreachable/errors · {rate:.0f}/s ")
+        sys.stderr.flush()
 
     def landed(observation: Observation) -> None:
         if writer is not None:
@@ -207,23 +297,52 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if observation.outcome not in (Outcome.OK, Outcome.REFUSED, Outcome.UNSUPPORTED):
             problems[0] += 1
         if show:
-            done = len(run.observations)
-            rate = done / max(time.monotonic() - started, 1e-6)
-            sys.stderr.write(f"\rdualcert: probed {done}/{total} · {problems[0]} unreachable/errors · {rate:.0f}/s ")
-            sys.stderr.flush()
+            draw()
 
     try:
         run.probe(keys, on_result=landed)
     finally:
         if show:
+            draw(final=True)
             sys.stderr.write("\n")
         elapsed = time.monotonic() - started
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(f"dualcert: {len(run.observations)}/{total} probes in {elapsed:.2f}s, "
                                 f"{problems[0]} unreachable or in error")
     # The deployment state of every cluster, for the report and the results JSON.
     run.sections["diagnosis"] = [d.to_json() for d in run.diagnosis()]
+
+
+OBSERVATIONS_INPUT = "dualcert_observations"
+
+
+class XdistController:
+    """Under `pytest -n`: the controller probes the estate (its shard) once, before the workers
+    start, and hands every observation to them in a file named in their workerinput. Workers
+    load it instead of probing, so no endpoint is probed twice however many workers run."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.path: Path | None = None
+
+    def _share(self) -> Path:
+        if self.path is None:
+            run: DualcertRun = self.config.stash[RUN_KEY]
+            probe_phase(self.config, run, run.keys())
+            fd, name = tempfile.mkstemp(prefix="dualcert-observations-", suffix=".jsonl")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                for observation in run.observations.values():
+                    handle.write(json.dumps(observation.to_json()) + "\n")
+            self.path = Path(name)
+        return self.path
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[OBSERVATIONS_INPUT] = str(self._share())
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 class CaseHandle:
@@ -241,14 +360,47 @@ class CaseHandle:
         except Exception as exc:  # a bug in one check must not hide the others' results
             # ... but it must not pass for a policy failure either: the run ends with exit code 3.
             self._item.stash[CRASHED_KEY] = True
-            finding = Finding(rule, Status.FAIL, f"{self.case.test_id}: check {rule!r} crashed: "
-                              f"{type(exc).__name__}: {exc}", "report this as a dualcert bug, with the results JSON")
-            self._item.stash[FINDING_KEY] = (self.case, finding)
-            self._item.stash[CRASHED_KEY] = True
+            self._item.stash[FINDING_KEY] = (self.case, _crashed(self.case, rule, exc))
             raise
         self._item.stash[FINDING_KEY] = (self.case, finding)
         _apply(finding, self._item)
         return finding
+
+
+def _crashed(case: Case, rule: str, exc: Exception) -> Finding:
+    return Finding(rule, Status.FAIL, f"{case.test_id}: check {rule!r} crashed: {type(exc).__name__}: {exc}",
+                   "report this as a dualcert bug, with the results JSON")
+
+
+class ProbeHandle(CaseHandle):
+    """`--dualcert-items probe`: one test checks every rule of its probe. The test fails when any
+    rule fails and names each failing rule; every rule's finding still goes to the results JSON."""
+
+    def require_all(self) -> list[Finding]:
+        findings, crashed = [], set()
+        for rule, check in RULES.items():
+            try:
+                findings.append(check(self.case))
+            except Exception as exc:  # a bug in one check must not hide the others' results
+                findings.append(_crashed(self.case, rule, exc))
+                crashed.add(rule)
+                self._item.stash[CRASHED_KEY] = True
+        strict = bool(self._item.config.getoption("dualcert_strict"))
+        failing = [f for f in findings if f.status is Status.FAIL or (strict and f.status is Status.WARN)]
+        self._item.stash[FINDINGS_KEY] = (self.case, [
+            {"rule": f.rule, "status": f.status.value, "message": f.message, "fix": f.fix,
+             "crashed": f.rule in crashed,
+             "outcome": "error" if f.rule in crashed else "failed" if f in failing
+             else "skipped" if f.status is Status.NA else "passed"}
+            for f in findings])
+        if failing:
+            pytest.fail(safe("\n".join(f"[{f.rule}] {f.text()}" for f in failing)), pytrace=False)
+        for finding in findings:
+            if finding.status is Status.WARN:
+                warnings.warn(PolicyWarning(safe(f"[{finding.rule}] {finding.text()}")), stacklevel=2)
+        if all(f.status is Status.NA for f in findings):
+            pytest.skip(safe("; ".join(f"[{f.rule}] {f.message}" for f in findings)))
+        return findings
 
 
 @pytest.fixture
@@ -325,6 +477,13 @@ def dualcert_node(request: pytest.FixtureRequest) -> EstateHandle:
     return EstateHandle(request.config.stash[RUN_KEY], "node", request.param, request.node)
 
 
+@pytest.fixture
+def dualcert_probe(request: pytest.FixtureRequest) -> ProbeHandle:
+    run: DualcertRun = request.config.stash[RUN_KEY]
+    key: ProbeKey = request.param
+    return ProbeHandle(run.case(key), request.node)
+
+
 def case_columns(case: Case) -> dict[str, Any]:
     """The per-test facts shown in the report's columns and stored with each test record."""
     o = case.observation
@@ -347,6 +506,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     estate = item.stash.get(ESTATE_KEY, None)
     if estate is not None and call.when == "call":
         report.user_properties.append(("dualcert", estate))
+    many = item.stash.get(FINDINGS_KEY, None)
+    if many is not None and call.when == "call":
+        case, findings = many
+        worst = next((s for s in ("fail", "warn", "pass") if any(f["status"] == s for f in findings)), "n/a")
+        shown = [f for f in findings if f["status"] in ("fail", "warn")]
+        report.user_properties.append(("dualcert", {
+            **case_columns(case), "rule": "all", "status": worst,
+            "message": "; ".join(f"[{f['rule']}] {f['message']}" for f in shown),
+            "fix": "; ".join(dict.fromkeys(f["fix"] for f in shown if f["fix"])), "case": case.test_id,
+            "findings": findings,
+        }))
     stashed = item.stash.get(FINDING_KEY, None)
     if stashed is not None and call.when == "call":
         case, finding = stashed
@@ -383,17 +553,31 @@ class ResultsRecorder:
     def __init__(self, run: DualcertRun, writer: ResultsWriter, config: pytest.Config) -> None:
         self.run, self.writer, self.config = run, writer, config
 
+    def _collect(self, case: str, finding: dict[str, Any], *, failed: bool) -> None:
+        """Warnings and crashed checks, collected here on the controller from the reports'
+        properties (right under xdist too) for the terminal, the report and the JSON."""
+        if finding.get("status") == "warn":
+            self.config.stash[WARNINGS_KEY].append({"id": case, "rule": finding["rule"], "message": finding["message"],
+                                                    "fix": finding["fix"], "failed": failed})
+        if finding.get("crashed"):
+            self.config.stash[CRASHES_KEY].append(f"{case} {finding['rule']}")
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.failed or report.skipped):
             return
         props = dualcert_props(report)
-        # Collected here, on the controller, from the reports' properties: right under xdist too.
-        if props.get("status") == "warn":
-            self.config.stash[WARNINGS_KEY].append({
-                "id": props["case"], "rule": props["rule"], "message": props["message"], "fix": props["fix"],
-                "failed": report.failed})
-        if props.get("crashed"):
-            self.config.stash[CRASHES_KEY].append(f"{props['case']} {props['rule']}")
+        if props.get("findings") and report.when == "call":
+            # --dualcert-items probe: one record per rule, as the rule-per-test mode writes them.
+            share = round(report.duration / len(props["findings"]), 5)
+            for finding in props["findings"]:
+                self._collect(props["case"], finding, failed=finding["outcome"] == "failed")
+                self.writer.add_test({
+                    "id": props["case"], "test": f"test_{finding['rule']}", "nodeid": report.nodeid,
+                    "rule": finding["rule"], "outcome": finding["outcome"], "status": finding["status"],
+                    "message": finding["message"], "fix": finding["fix"], "duration_s": share,
+                })
+            return
+        self._collect(props.get("case", ""), props, failed=report.failed)
         crashed = report.failed and props.get("crashed", False)
         outcome = "error" if (report.failed and report.when != "call") or crashed else report.outcome
         message = props.get("message") or (str(report.longrepr) if report.longrepr else "")

@@ -15,7 +15,7 @@ from .inventory import MOZILLA, Endpoint, Inventory, load_inventory
 from .observation import Observation, ProbeKey
 from .offers import ALL_OFFERS, ALL_VERSIONS, Offer, TLSVersion
 from .policy import Policy, load_policy
-from .probe import ProbeRunner, ProbeTask, Timeouts, plaintext_listening
+from .probe import DEFAULT_THREADS, ProbeRunner, ProbeTask, Timeouts, plaintext_listening
 
 if TYPE_CHECKING:
     from .diagnose import ClusterDiagnosis
@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 class RunOptions:
     offers: tuple[Offer, ...] = ALL_OFFERS
     versions: tuple[TLSVersion, ...] = ALL_VERSIONS
-    workers: int = 32
+    workers: int = 256          # probes in flight (connections open) at once
     per_node: int = 4
+    threads: int = DEFAULT_THREADS  # threads doing handshake steps
+    shard: tuple[int, int] | None = None  # (i, n): only the i-th of n node shards, 1-based
     timeouts: Timeouts = field(default_factory=Timeouts)
     inventory_format: str = "auto"   # dualcert | ansible-ini | ansible-yaml | auto
 
@@ -39,6 +41,9 @@ class DualcertRun:
         self.started = dt.datetime.now(dt.UTC)
         self.now = self.started  # one clock for every expiry decision of the run
         self.endpoints = {(e.node, e.service.name): e for e in inventory.endpoints()}
+        # --shard deals whole clusters: cluster tests (diagnosis, pair rules) need all their nodes.
+        clusters = list(dict.fromkeys(n.cluster for n in inventory.nodes))
+        self._shard_of = {n.name: clusters.index(n.cluster) for n in inventory.nodes}
         self.observations: dict[ProbeKey, Observation] = {}
         # Extra top-level sections of the results JSON (e.g. "diagnosis", "changes"), JSON-ready;
         # the HTML report reads them from here too.
@@ -47,6 +52,9 @@ class DualcertRun:
         # Plain-text twin ports measured for the plaintext_listener rule: (node, service) -> check.
         self.plaintext: dict[tuple[str, str], PlainCheck] = {}
         self._estate_cache: dict[str, tuple[int, Any]] = {}
+        # One Case per probe, shared by its rules' tests: chain facts and path validation
+        # (cached on the Case) are then computed once per probe, not once per rule.
+        self._cases: dict[ProbeKey, Case] = {}
 
     @classmethod
     def from_files(cls, inventory: Path, policy: str | Path | None, options: RunOptions | None = None) -> DualcertRun:
@@ -56,10 +64,20 @@ class DualcertRun:
         return cls(inv, pol, options)
 
     def keys(self) -> list[ProbeKey]:
-        """Every (node, service, offer, version) of the run, in inventory order."""
+        """Every (node, service, offer, version) of the run (of its shard), in inventory order."""
         return [ProbeKey(node, service, offer, version)
-                for (node, service) in self.endpoints
+                for (node, service) in self.endpoints if self.in_shard(node)
                 for offer in self.options.offers for version in self.options.versions]
+
+    def in_shard(self, node: str) -> bool:
+        """--shard i/n deals clusters round-robin in inventory order: a cluster, its nodes and
+        all their services land in one shard (so cluster rules see every node and the per-node
+        limit holds), and the n shards partition the estate."""
+        if self.options.shard is None:
+            return True
+        index, count = self.options.shard
+        return self._shard_of[node] % count == index - 1
+
 
     def endpoint(self, key: ProbeKey) -> Endpoint:
         return self.endpoints[(key.node, key.service)]
@@ -87,18 +105,24 @@ class DualcertRun:
                 on_result(observation)
 
         runner = ProbeRunner(workers=self.options.workers, per_node=self.options.per_node,
-                             timeouts=self.options.timeouts)
+                             timeouts=self.options.timeouts, threads=self.options.threads)
         runner.run(todo, on_result=land)
 
     def case(self, key: ProbeKey) -> Case:
+        cached = self._cases.get(key)
+        if cached is not None and cached.observation is self.observations.get(key):
+            return cached
         endpoint = self.endpoint(key)
         if key not in self.observations:
             self.probe([key])
+
         def sibling(offer: Offer) -> Observation | None:
             return self.observations.get(ProbeKey(key.node, key.service, offer, key.version))
 
-        return Case(endpoint, key.offer, key.version, self.policy.expectation(endpoint, key.offer, key.version),
+        case = Case(endpoint, key.offer, key.version, self.policy.expectation(endpoint, key.offer, key.version),
                     self.observations[key], self.trust, self.now, sibling)
+        self._cases[key] = case
+        return case
 
     # --- the estate: diagnosis per cluster and the pair/cluster rules (see diagnose.py, pairs.py) ---
 

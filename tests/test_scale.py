@@ -1,0 +1,221 @@
+"""Scale behaviour against real peers: each endpoint probed once (serial, pytest-xdist,
+shards), tarpits cost one timeout, --dualcert-items probe keeps every rule's record, and
+the progress line shows on a terminal (or when forced) and stays quiet otherwise."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import pty
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dualcert.checks import RULES
+from dualcert.inventory import load_inventory
+from dualcert.lab import Lab
+from dualcert.lab.estate import default_nodes
+from dualcert.observation import Outcome
+from dualcert.offers import Offer, TLSVersion
+from dualcert.probe import ProbeRunner, ProbeTask, Timeouts
+
+from .conftest import REPO
+from .peers import tcp_peer
+
+PROBES_PER_ENDPOINT = len(Offer) * len(TLSVersion)
+
+
+class CountingLab:
+    """The lab, counting the connections each of its endpoints accepts (by port)."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab, self.accepted = lab, collections.Counter[int]()
+        assert lab.server is not None
+        serve = lab.server._serve
+
+        def counting(sock: object, endpoint: object) -> None:
+            self.accepted[endpoint.port] += 1  # type: ignore[attr-defined]
+            serve(sock, endpoint)  # type: ignore[arg-type]
+
+        lab.server._serve = counting  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="module")
+def counted() -> Iterator[CountingLab]:
+    with Lab(default_nodes(("S3", "S4"), collab=False)) as lab:
+        yield CountingLab(lab)
+
+
+def run_suites(counted: CountingLab, cwd: Path, *args: str, name: str = "run") -> tuple[dict, collections.Counter]:
+    """Run the suites against the lab in a subprocess; the results JSON and the connections it made."""
+    counted.accepted.clear()
+    results = cwd / f"{name}.json"
+    command = [sys.executable, "-m", "pytest", str(REPO / "suites"), "--inventory", str(counted.lab.inventory_path),
+               "--policy", str(counted.lab.policy_path), "--results-json", str(results), "-q",
+               "-p", "no:cacheprovider", "--rootdir", str(cwd), *args]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+    time.sleep(0.2)  # the lab's accept loop counts asynchronously
+    return json.loads(results.read_text()), collections.Counter(counted.accepted)
+
+
+def clusters(data: dict) -> set[str]:
+    return {t["id"] for t in data["tests"] if t["rule"] == "deployment_state"}
+
+
+def records(data: dict) -> set[tuple[str, str, str, str, str]]:
+    return {(t["id"], t["rule"], t["status"], t["outcome"], t["message"]) for t in data["tests"]}
+
+
+@pytest.fixture(scope="module")
+def serial(counted: CountingLab, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, collections.Counter]:
+    return run_suites(counted, tmp_path_factory.mktemp("serial"))
+
+
+def test_serial_run_probes_each_endpoint_once_per_offer_and_version(counted, serial) -> None:
+    data, accepted = serial
+    endpoints = len(counted.lab.endpoints)
+    assert len(accepted) == endpoints
+    assert set(accepted.values()) == {PROBES_PER_ENDPOINT}
+    assert len(data["probes"]) == endpoints * PROBES_PER_ENDPOINT
+
+
+@pytest.mark.parametrize("items", ["rule", "probe"])
+def test_xdist_workers_share_one_probe_phase(counted, serial, tmp_path: Path, items: str) -> None:
+    data, accepted = run_suites(counted, tmp_path, "-n", "2", "-p", "xdist", "--dualcert-items", items)
+    # Without the hand-over every worker would probe what it runs: more than 6 per endpoint.
+    assert len(accepted) == len(counted.lab.endpoints)
+    assert set(accepted.values()) == {PROBES_PER_ENDPOINT}
+    assert records(data) == records(serial[0])
+    assert data["run"]["counts"] == serial[0]["run"]["counts"]
+
+
+def test_shards_partition_the_estate_by_cluster(counted, serial, tmp_path: Path) -> None:
+    shards = [run_suites(counted, tmp_path, "--shard", f"{i}/3", name=f"shard{i}")[0] for i in (1, 2, 3)]
+    probe_sets = [{(p["node"], p["service"], p["offer"], p["tls_version"]) for p in s["probes"]} for s in shards]
+    assert all(probe_sets)
+    for one, other in ((0, 1), (0, 2), (1, 2)):
+        assert not probe_sets[one] & probe_sets[other]
+        assert not {p[0] for p in probe_sets[one]} & {p[0] for p in probe_sets[other]}  # a node stays whole
+        assert not clusters(shards[one]) & clusters(shards[other])  # and so does a cluster
+    whole = {(p["node"], p["service"], p["offer"], p["tls_version"]) for p in serial[0]["probes"]}
+    assert set().union(*probe_sets) == whole
+    assert set().union(*(records(s) for s in shards)) == records(serial[0])
+
+
+def test_bad_shard_is_a_usage_error(counted, tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "suites"), "--inventory",
+                           str(counted.lab.inventory_path), "--shard", "4/3", "-p", "no:cacheprovider"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 4
+    assert "--shard '4/3'" in done.stderr and "1 <= I <= N" in done.stderr
+
+
+def test_probe_items_keep_one_record_per_rule(counted, serial, tmp_path: Path) -> None:
+    data, accepted = run_suites(counted, tmp_path, "--dualcert-items", "probe")
+    assert set(accepted.values()) == {PROBES_PER_ENDPOINT}
+    assert records(data) == records(serial[0])
+    # S4's self-signed ECDSA fails in both modes; in probe mode the test names each failing rule.
+    failed = [t for t in data["tests"] if t["outcome"] == "failed" and t["rule"] in RULES]
+    assert failed and all(t["nodeid"].endswith(f"test_all_rules[{t['id']}]") for t in failed)
+
+
+def test_tarpits_cost_one_timeout_and_one_connection_each(tmp_path: Path) -> None:
+    """60 silent endpoints, 4 threads: waits are parked, so they all time out together (a pool
+    holding a thread per wait would need 15 rounds of the timeout), and after the first probe
+    of each times out its other five are recorded, not attempted."""
+    accepted = collections.Counter[int]()
+    lock = threading.Lock()
+
+    def counting_tarpit(port_holder: list[int]):
+        def handler(conn):
+            with lock:
+                accepted[port_holder[0]] += 1
+            with contextlib.suppress(OSError):
+                conn.recv(65536)
+                conn.recv(65536)
+        return handler
+
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(60):
+            holder: list[int] = []
+            port = stack.enter_context(tcp_peer(counting_tarpit(holder), hold_seconds=10))
+            holder.append(port)
+            ports.append(port)
+        inventory = tmp_path / "tarpits.yaml"
+        inventory.write_text("site: tarpits\nnodes:\n" + "".join(
+            f"  - {{name: t{i}, host: t{i}.example.test, address: 127.0.0.1, services: [{{name: https, port: {p}}}]}}\n"
+            for i, p in enumerate(ports)))
+        endpoints = load_inventory(inventory).endpoints()
+        runner = ProbeRunner(threads=4, timeouts=Timeouts(connect=1.0, starttls=1.0, handshake=1.0))
+        started = time.monotonic()
+        results = runner.run([ProbeTask(e, o, v) for e in endpoints for o in Offer for v in TLSVersion])
+        elapsed = time.monotonic() - started
+        time.sleep(0.2)
+    assert len(results) == 60 * PROBES_PER_ENDPOINT
+    assert {o.outcome for o in results.values()} == {Outcome.TIMEOUT}
+    assert sum(o.probed for o in results.values()) == 60
+    assert dict(accepted) == dict.fromkeys(ports, 1)
+    assert elapsed < 1.0 + 1.5, f"60 tarpits took {elapsed:.1f}s: more than one handshake timeout"
+
+
+def _progress_run(counted: CountingLab, cwd: Path, mode: str, *, tty: bool) -> str:
+    """stderr of a run with --dualcert-progress MODE, on a pseudo-terminal or a pipe."""
+    command = [sys.executable, "-m", "pytest", str(REPO / "suites"), "--inventory", str(counted.lab.inventory_path),
+               "--policy", str(counted.lab.policy_path), "--results-json", str(cwd / "p.json"), "-q",
+               "-p", "no:cacheprovider", "--dualcert-progress", mode, "--collect-only"]
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if not tty:
+        return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120, env=env).stderr
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=secondary, env=env)
+    os.close(secondary)
+    chunks = []
+    with contextlib.suppress(OSError):  # EIO once the child closes its end
+        while chunk := os.read(primary, 65536):
+            chunks.append(chunk)
+    os.close(primary)
+    process.wait(timeout=120)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_on_a_terminal_and_when_forced_quiet_in_a_pipe(counted, tmp_path: Path) -> None:
+    total = len(counted.lab.endpoints) * PROBES_PER_ENDPOINT
+    final = f"probed {total}/{total} · 0 unreachable/errors"
+    assert final in _progress_run(counted, tmp_path, "auto", tty=True)
+    assert final in _progress_run(counted, tmp_path, "on", tty=False)
+    assert "probed" not in _progress_run(counted, tmp_path, "auto", tty=False)
+    assert "probed" not in _progress_run(counted, tmp_path, "off", tty=True)
+
+
+def test_silent_starttls_servers_do_not_starve_the_pool(tmp_path: Path) -> None:
+    """STARTTLS waits in a thread (sslyze's helpers block): 40 silent XMPP endpoints with 4
+    handshake threads still cost one STARTTLS timeout, not ten rounds of it."""
+    with contextlib.ExitStack() as stack:
+        ports = [stack.enter_context(tcp_peer(_silent, hold_seconds=10)) for _ in range(40)]
+        inventory = tmp_path / "xmpp.yaml"
+        inventory.write_text("site: xmpp\nnodes:\n" + "".join(
+            f"  - {{name: x{i}, host: x{i}.example.test, address: 127.0.0.1, "
+            f"services: [{{name: xmpp, port: {p}, starttls: xmpp}}]}}\n" for i, p in enumerate(ports)))
+        endpoints = load_inventory(inventory).endpoints()
+        runner = ProbeRunner(threads=4, timeouts=Timeouts(connect=1.0, starttls=1.0, handshake=1.0))
+        started = time.monotonic()
+        results = runner.run([ProbeTask(e, Offer.ECDSA, v) for e in endpoints for v in TLSVersion])
+        elapsed = time.monotonic() - started
+    assert {(o.outcome, o.phase) for o in results.values()} == {(Outcome.TIMEOUT, "starttls")}
+    assert sum(o.probed for o in results.values()) == 40
+    assert elapsed < 1.0 + 1.5, f"40 silent STARTTLS servers took {elapsed:.1f}s"
+
+
+def _silent(conn) -> None:
+    with contextlib.suppress(OSError):
+        conn.recv(65536)
+        conn.recv(65536)
