@@ -219,3 +219,23 @@ def _silent(conn) -> None:
     with contextlib.suppress(OSError):
         conn.recv(65536)
         conn.recv(65536)
+
+
+@pytest.mark.parametrize(("endpoints", "mode", "test_name"), [(166, "rule", "test_presented_key"),
+                                                                (167, "probe", "test_all_rules")])
+def test_auto_items_mode_switches_above_1000_probes(tmp_path: Path, endpoints: int, mode: str, test_name: str) -> None:
+    """166 endpoints x 6 probes = 996 (one test per rule); 167 x 6 = 1002 (one test per probe)."""
+    from .peers import closed_port
+
+    port = closed_port()  # refused at once: the collection's probe phase stays short
+    services = "\n".join(f"      - {{name: s{i}, port: {port}}}" for i in range(endpoints))
+    inventory = tmp_path / "many.yaml"
+    inventory.write_text(f"site: many\nnodes:\n  - name: box\n    host: box.example.test\n    address: 127.0.0.1\n"
+                         f"    services:\n{services}\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "suites"), "--inventory", str(inventory),
+                           "--collect-only", "-p", "no:cacheprovider", "--rootdir", str(tmp_path)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    header = "one test per rule and probe" if mode == "rule" else "one test per probe, checking every rule"
+    assert f"{endpoints * 6} probes; {header} (--dualcert-items auto)" in done.stdout
+    assert done.stdout.count(f"<Function {test_name}[box:") == endpoints * 6

@@ -82,10 +82,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--shard", metavar="I/N",
                     help="run only the I-th of N shards of the estate (clusters dealt round-robin in inventory order), "
                          "for CI matrices; the N shards together are the whole estate")
-    group.addoption("--dualcert-items", choices=("rule", "probe"), default="rule",
-                    help="rule: one test per rule and probe, a failure names one rule (default); probe: one test "
-                         "per probe checking every rule, 7x fewer pytest items for large estates (the results JSON "
-                         "still holds one record per rule)")
+    group.addoption("--dualcert-items", choices=("auto", "rule", "probe"), default="auto",
+                    help="rule: one test per rule and probe, a failure names one rule; probe: one test per probe "
+                         f"checking every rule, 7x fewer pytest items (the results JSON still holds one record per "
+                         f"rule); auto (default): rule up to {AUTO_PROBE_ITEMS_ABOVE} probes, probe above")
     group.addoption("--dualcert-progress", choices=("auto", "on", "off"), default="auto",
                     help="probe progress line: auto = only on an interactive terminal outside CI")
 
@@ -170,6 +170,29 @@ def _install_sigterm() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
+# pytest and pytest-html cost ~0.6 ms CPU per test item: above this many probes, one test per
+# rule (7 items a probe) would dominate the run (README, "Large estates").
+AUTO_PROBE_ITEMS_ABOVE = 1000
+
+
+def items_mode(config: pytest.Config, run: DualcertRun) -> str:
+    """`rule` or `probe`: what --dualcert-items means for this run."""
+    mode = str(config.getoption("dualcert_items"))
+    if mode == "auto":
+        return "probe" if len(run.keys()) > AUTO_PROBE_ITEMS_ABOVE else "rule"
+    return mode
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        return None
+    mode = items_mode(config, run)
+    how = "one test per rule and probe" if mode == "rule" else "one test per probe, checking every rule"
+    return (f"dualcert: site {run.inventory.site}, {len(run.endpoints)} endpoints, {len(run.keys())} probes; "
+            f"{how} (--dualcert-items {config.getoption('dualcert_items')})")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if any(f in metafunc.fixturenames for f in ESTATE_FIXTURES):
         _parametrize_estate(metafunc)
@@ -180,7 +203,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if run is None:
         raise pytest.UsageError(
             "the dualcert suites need an inventory: pass --inventory FILE (see `dualcert run --help`)")
-    if fixture != ITEM_FIXTURES[metafunc.config.getoption("dualcert_items")]:
+    if fixture != ITEM_FIXTURES[items_mode(metafunc.config, run)]:
         # The other mode's tests: one placeholder each, dropped in pytest_collection_modifyitems.
         metafunc.parametrize(fixture, [pytest.param(None, marks=INACTIVE)], ids=["other-mode"], indirect=True)
         return

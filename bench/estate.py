@@ -1,6 +1,6 @@
 """How long the diagnosis and the pair/cluster rules take on a large estate (pure: no network).
 
-    python benchmarks/bench_estate.py [clusters]
+    python bench/estate.py [clusters]
 
 Builds `clusters` UCCX clusters (publisher, subscriber, SocialMiner: 12 services each), every
 service probed with the ecdsa, rsa and default offers over TLS 1.2 and 1.3, nodes spread over

@@ -7,7 +7,7 @@ headless Chromium and prints what it measured: run time, report size, and the ti
 pytest-html and dualcert's script have rendered (performance.now() at the load event,
 recorded by the report itself), for the whole report and for filtered views.
 
-    .venv/bin/python benchmarks/report_open.py --endpoints 2000
+    .venv/bin/python bench/report_open.py --endpoints 2000
 
 Only loopback is touched. Prints figures; asserts nothing."""
 

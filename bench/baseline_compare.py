@@ -1,7 +1,7 @@
 """How long comparing a large estate with its baseline takes: load two results JSON files,
 compare every probe, render the diff. Prints figures; no network.
 
-    .venv/bin/python benchmarks/baseline_compare.py [NODES]
+    .venv/bin/python bench/baseline_compare.py [NODES]
 
 Each node has 8 services x 3 offers x 2 TLS versions = 48 probes; a tenth of the nodes
 get a new ECDSA certificate, a few are renamed."""
