@@ -17,7 +17,6 @@ Hosts without a role are left out (an Ansible inventory lists more than applianc
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import shlex
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .inventory import is_ip
 from .yamlfile import Mapping, parse_yaml
 
 FORMATS = ("auto", "dualcert", "ansible-ini", "ansible-yaml")
@@ -293,7 +293,7 @@ def _node(host: Host, role: str, merged: dict[str, Any]) -> Mapping:
     node.line, node.key_lines = host.line, {}
     node["name"] = host.name
     ansible_host = merged.get("ansible_host")
-    address = str(ansible_host) if ansible_host is not None and _is_ip(str(ansible_host)) else None
+    address = str(ansible_host) if ansible_host is not None and is_ip(str(ansible_host)) else None
     name_host = str(ansible_host) if ansible_host is not None and address is None else None
     node["host"] = str(merged.get("dualcert_host") or name_host or host.name)
     if address:
@@ -305,10 +305,3 @@ def _node(host: Host, role: str, merged: dict[str, Any]) -> Mapping:
     node.key_lines = dict.fromkeys(node, host.line)
     return node
 
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True

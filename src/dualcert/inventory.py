@@ -46,7 +46,7 @@ class Endpoint:
     def sni(self) -> str | None:
         """SNI is a host name; RFC 6066 forbids sending an IP address."""
         name = self.service.sni or self.host
-        return None if _is_ip(name) else name
+        return None if is_ip(name) else name
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ class Inventory:
         return next(n for n in self.nodes if n.name == name)
 
 
-def _is_ip(value: str) -> bool:
+def is_ip(value: str) -> bool:
+    """An IPv4 or IPv6 address (not a host name)."""
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -189,11 +190,11 @@ def _node(reader: Reader, roles: dict[str, Role], site: str) -> Node:
         raise reader.error("name", f"node name {name!r} has characters that cannot be used in test ids",
                            "use letters, digits, '.', '_' or '-'")
     host = reader.get("host", str, required=True, hint=f"give node {name!r} a 'host:' (its DNS name)")
-    if not _HOST.match(host) and not _is_ip(host):
+    if not _HOST.match(host) and not is_ip(host):
         raise reader.error("host", f"host {host!r} of node {name!r} is not a DNS name or IP address",
                            "write the node's fully qualified name, e.g. uccx-pub.example.com")
     address = reader.get("address", str, None)
-    if address is not None and not _is_ip(address):
+    if address is not None and not is_ip(address):
         raise reader.error("address", f"address {address!r} of node {name!r} is not an IP address",
                            "write an IPv4 or IPv6 address, or drop 'address:' to resolve the host name")
     role_name = reader.get("role", str, "generic")
