@@ -454,7 +454,7 @@ def bench(ns: argparse.Namespace) -> int:
                     m.handshakes, m.note = counts.get("ok", 0) + counts.get("refused", 0), f"probes {counts}"
                     path.unlink()
 
-            per_rule = step("c", "(c) run, a test per rule", run_cli(clean))
+            per_rule = step("c", "(c) run, a test per rule", run_cli(clean, "--dualcert-items", "rule"))
             outcomes(per_rule, "bench")
             whole = step("p", "(c) run, a test per probe", run_cli(clean, "--dualcert-items", "probe"))
             outcomes(whole, "bench")

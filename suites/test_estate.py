@@ -34,3 +34,9 @@ def test_plaintext_listener(dualcert_node):
     """Report only: no plain-text twin listens where the catalog makes the secure port the only one
     (a warning; fails only with --dualcert-strict)."""
     dualcert_node.require("plaintext_listener")
+
+
+def test_all_node_rules(dualcert_node_rules):
+    """--dualcert-items probe (large estates): the four node rules above in one test per node; a
+    failure names each failing rule, and the results JSON still holds one record per rule."""
+    dualcert_node_rules.require_all()

@@ -42,7 +42,7 @@ CRASHED_KEY = pytest.StashKey[bool]()  # the check itself raised: an error, not 
 # pytest's exit codes, which are dualcert's (README, "Exit codes").
 EXIT_INTERNAL_ERROR = int(pytest.ExitCode.INTERNAL_ERROR)
 ESTATE_KEY = pytest.StashKey["dict[str, Any]"]()
-ESTATE_FIXTURES = ("dualcert_cluster", "dualcert_node")
+ESTATE_FIXTURES = ("dualcert_cluster", "dualcert_node", "dualcert_node_rules")
 FINDINGS_KEY = pytest.StashKey["tuple[Case, list[dict[str, Any]]]"]()
 # Which fixture carries the Cases in each --dualcert-items mode.
 ITEM_FIXTURES = {"rule": "dualcert_case", "probe": "dualcert_probe"}
@@ -244,9 +244,14 @@ def _parametrize_estate(metafunc: pytest.Metafunc) -> None:
     if "dualcert_cluster" in metafunc.fixturenames:
         clusters = list(dict.fromkeys(n.cluster for n in in_shard))
         metafunc.parametrize("dualcert_cluster", clusters, ids=clusters, indirect=True)
-    if "dualcert_node" in metafunc.fixturenames:
+    node_fixture = next((f for f in ("dualcert_node", "dualcert_node_rules") if f in metafunc.fixturenames), None)
+    # Node rules follow --dualcert-items like the probe rules: one test per rule, or one per node.
+    if node_fixture is not None and node_fixture != {"rule": "dualcert_node", "probe": "dualcert_node_rules"}[
+            items_mode(metafunc.config, run)]:
+        metafunc.parametrize(node_fixture, [pytest.param(None, marks=INACTIVE)], ids=["other-mode"], indirect=True)
+    elif node_fixture is not None:
         nodes = [n.name for n in in_shard]
-        metafunc.parametrize("dualcert_node", nodes, ids=nodes, indirect=True)
+        metafunc.parametrize(node_fixture, nodes, ids=nodes, indirect=True)
 
 
 def _estate_nodes(run: DualcertRun, items: list[pytest.Item]) -> tuple[set[str], set[str]]:
@@ -257,10 +262,13 @@ def _estate_nodes(run: DualcertRun, items: list[pytest.Item]) -> tuple[set[str],
         params = item.callspec.params if hasattr(item, "callspec") else {}
         if "dualcert_cluster" in params:
             needed |= {n.name for n in run.inventory.nodes if n.cluster == params["dualcert_cluster"]}
-        if "dualcert_node" in params:
+        if params.get("dualcert_node"):
             needed.add(params["dualcert_node"])
             if item.name.startswith("test_plaintext_listener"):
                 plaintext.add(params["dualcert_node"])
+        if params.get("dualcert_node_rules"):  # every node rule, the plain-text one included
+            needed.add(params["dualcert_node_rules"])
+            plaintext.add(params["dualcert_node_rules"])
     return needed, plaintext
 
 
@@ -408,22 +416,38 @@ class ProbeHandle(CaseHandle):
                 findings.append(_crashed(self.case, rule, exc))
                 crashed.add(rule)
                 self._item.stash[CRASHED_KEY] = True
-        strict = bool(self._item.config.getoption("dualcert_strict"))
-        failing = [f for f in findings if f.status is Status.FAIL or (strict and f.status is Status.WARN)]
-        self._item.stash[FINDINGS_KEY] = (self.case, [
-            {"rule": f.rule, "status": f.status.value, "message": f.message, "fix": f.fix,
-             "crashed": f.rule in crashed,
-             "outcome": "error" if f.rule in crashed else "failed" if f in failing
-             else "skipped" if f.status is Status.NA else "passed"}
-            for f in findings])
-        if failing:
-            pytest.fail(safe("\n".join(f"[{f.rule}] {f.text()}" for f in failing)), pytrace=False)
-        for finding in findings:
-            if finding.status is Status.WARN:
-                warnings.warn(PolicyWarning(safe(f"[{finding.rule}] {finding.text()}")), stacklevel=2)
-        if all(f.status is Status.NA for f in findings):
-            pytest.skip(safe("; ".join(f"[{f.rule}] {f.message}" for f in findings)))
+        records = _finding_records(findings, crashed, self._item)
+        self._item.stash[FINDINGS_KEY] = (self.case, records)
+        _apply_all(findings, records, self._item)
         return findings
+
+
+def _finding_records(findings: list[Finding], crashed: set[str], item: pytest.Item) -> list[dict[str, Any]]:
+    """One results-JSON record per rule of a test that checks several (--dualcert-items probe)."""
+    strict = bool(item.config.getoption("dualcert_strict"))
+
+    def outcome(f: Finding) -> str:
+        if f.rule in crashed:
+            return "error"
+        if f.status is Status.FAIL or (strict and f.status is Status.WARN):
+            return "failed"
+        return "skipped" if f.status is Status.NA else "passed"
+
+    return [{"rule": f.rule, "status": f.status.value, "message": f.message, "fix": f.fix,
+             "crashed": f.rule in crashed, "outcome": outcome(f)} for f in findings]
+
+
+def _apply_all(findings: list[Finding], records: list[dict[str, Any]], item: pytest.Item) -> None:
+    """The outcome of a test that checks several rules: fails naming each failing rule, warns for
+    each warning, is skipped only when no rule had anything to check."""
+    failing = [f for f, r in zip(findings, records, strict=True) if r["outcome"] in ("failed", "error")]
+    if failing:
+        pytest.fail(safe("\n".join(f"[{f.rule}] {f.text()}" for f in failing)), pytrace=False)
+    for finding in findings:
+        if finding.status is Status.WARN:
+            warnings.warn(PolicyWarning(safe(f"[{finding.rule}] {finding.text()}")), stacklevel=3)
+    if all(f.status is Status.NA for f in findings):
+        pytest.skip(safe("; ".join(f"[{f.rule}] {f.message}" for f in findings)))
 
 
 @pytest.fixture
@@ -477,6 +501,24 @@ class EstateHandle:
         _apply(finding, self._item)
         return finding
 
+    def require_all(self) -> list[Finding]:
+        """Every node rule in one test (--dualcert-items probe); one results record per rule."""
+        from .pairs import NODE_RULES
+
+        findings = [self.finding(rule) for rule in NODE_RULES]
+        records = _finding_records(findings, set(), self._item)
+        shown = [f for f in findings if f.status in (Status.FAIL, Status.WARN)]
+        worst = next((s.value for s in (Status.FAIL, Status.WARN, Status.PASS) if any(f.status is s for f in findings)),
+                     Status.NA.value)
+        self._item.stash[ESTATE_KEY] = {
+            "node": self.name, "service": "", "rule": "all", "status": worst,
+            "message": "; ".join(f"[{f.rule}] {f.message}" for f in shown),
+            "fix": "; ".join(dict.fromkeys(f.fix for f in shown if f.fix)), "case": self.name, "scope": "node",
+            "findings": records,
+        }
+        _apply_all(findings, records, self._item)
+        return findings
+
 
 def _apply(finding: Finding, item: pytest.Item) -> None:
     """Turn a Finding into the test's outcome: fail, skip (nothing to check), or pass with a warning."""
@@ -497,6 +539,11 @@ def dualcert_cluster(request: pytest.FixtureRequest) -> EstateHandle:
 
 @pytest.fixture
 def dualcert_node(request: pytest.FixtureRequest) -> EstateHandle:
+    return EstateHandle(request.config.stash[RUN_KEY], "node", request.param, request.node)
+
+
+@pytest.fixture
+def dualcert_node_rules(request: pytest.FixtureRequest) -> EstateHandle:
     return EstateHandle(request.config.stash[RUN_KEY], "node", request.param, request.node)
 
 
