@@ -8,8 +8,9 @@ and measures, each in its own process so wall time and peak RSS are that process
 
   (a) a bare pyOpenSSL handshake loop, 16 threads, the same six ClientHellos (lower bound);
   (b) dualcert's probe phase alone (DualcertRun.probe over every endpoint x offer x version);
-  (c) dualcert's whole run (`dualcert run`: pytest, policy, HTML report, results JSON);
-  (c') the same with a share of the endpoints replaced by tarpits (accept, never answer);
+  (c) dualcert's whole run (`dualcert run`: pytest, policy, HTML report, results JSON), with one
+      test per rule (c), per probe (p) and per endpoint (n) (--dualcert-items);
+  (c') the endpoint run with a share of the endpoints replaced by tarpits (accept, never answer);
   (d) sslyze --certinfo at its defaults, and (d') through its API with 50 concurrent scans.
 
 Peak RSS comes from os.wait4's rusage of each child (no psutil). Only loopback is used:
@@ -354,7 +355,7 @@ def main() -> int:
     parser.add_argument("--bare-threads", type=int, default=16)
     parser.add_argument("--sslyze", choices=("auto", "on", "off"), default="auto",
                         help="auto: run sslyze up to 500 endpoints (it takes ~30 ms per endpoint)")
-    parser.add_argument("--skip", default="", help="comma-separated phases to leave out: a,b,c,t,d,e")
+    parser.add_argument("--skip", default="", help="comma-separated phases to leave out: a,b,c,p,n,t,d,e")
     parser.add_argument("--serve", type=float, metavar="SECONDS",
                         help="only start the estate, print its inventories and serve for SECONDS (for profiling)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (reports, configs)")
@@ -458,10 +459,12 @@ def bench(ns: argparse.Namespace) -> int:
             outcomes(per_rule, "bench")
             whole = step("p", "(c) run, a test per probe", run_cli(clean, "--dualcert-items", "probe"))
             outcomes(whole, "bench")
+            per_endpoint = step("n", "(c) run, a test per endpoint", run_cli(clean, "--dualcert-items", "endpoint"))
+            outcomes(per_endpoint, "bench")
             pitted = None
             if tarpits:
-                pitted = step("t", f"(c') per probe, {ns.tarpit:.0%} tarpits",
-                              run_cli(tarpit_inv, "--dualcert-items", "probe"))
+                pitted = step("t", f"(c') per endpoint, {ns.tarpit:.0%} tarpits",
+                              run_cli(tarpit_inv, "--dualcert-items", "endpoint"))
                 outcomes(pitted, "tarpit")
             sslyze = sslyze_tuned = None
             if run_sslyze:
@@ -475,7 +478,8 @@ def bench(ns: argparse.Namespace) -> int:
             pit_out = pit.communicate(timeout=10)[0].decode()
             accepted = next((json.loads(line)["accepted"] for line in pit_out.splitlines() if "accepted" in line), None)
         print_table(results, bare, sslyze)
-        print_targets(n, probes, bare, probe, per_rule, whole, pitted, sslyze, sslyze_tuned, tarpits, accepted)
+        print_targets(n, probes, bare, probe, (per_rule, whole, per_endpoint), pitted, sslyze, sslyze_tuned, tarpits,
+                      accepted)
         for text in extra:
             print("\n" + text)
     finally:
@@ -502,9 +506,10 @@ def print_table(results: list[Measure], bare: Measure | None, sslyze: Measure | 
               f"{vs_sslyze:>8}  {note}")
 
 
-def print_targets(n: int, probes: int, bare: Measure | None, probe: Measure | None, per_rule: Measure | None,
-                  whole: Measure | None, pitted: Measure | None, sslyze: Measure | None, tuned: Measure | None,
-                  tarpits: int, accepted: int | None) -> None:
+def print_targets(n: int, probes: int, bare: Measure | None, probe: Measure | None,
+                  runs: tuple[Measure | None, Measure | None, Measure | None], pitted: Measure | None,
+                  sslyze: Measure | None, tuned: Measure | None, tarpits: int, accepted: int | None) -> None:
+    """`runs`: the whole run with a test per rule, per probe and per endpoint (None when skipped)."""
     print("\ntargets (issue 6):")
 
     def line(ok: bool, text: str) -> None:
@@ -513,10 +518,10 @@ def print_targets(n: int, probes: int, bare: Measure | None, probe: Measure | No
     if bare and probe and bare.inner_s and probe.inner_s:
         ratio = probe.inner_s / bare.inner_s
         line(ratio <= 2.0, f"probe phase {probe.inner_s:.2f}s vs bare {bare.inner_s:.2f}s: {ratio:.2f}x (<= 2x)")
-    for run in (per_rule, whole):
+    for run, item in zip(runs, ("rule", "probe", "endpoint"), strict=True):
         if run is None:
             continue
-        label = "whole run (a test per " + ("rule)" if run is per_rule else "probe)")
+        label = f"whole run (a test per {item})"
         if (n, probes) == (200, 6):
             line(run.wall_s <= 3.0, f"{label} {run.wall_s:.2f}s (<= 3 s)")
             line(run.rss_mb <= 150, f"{label} peak RSS {run.rss_mb:.0f} MB (<= 150 MB)")
@@ -529,11 +534,12 @@ def print_targets(n: int, probes: int, bare: Measure | None, probe: Measure | No
                  f"{sslyze.wall_s / run.wall_s:.1f}x faster (>= 2x)")
         if tuned:
             line(run.wall_s < tuned.wall_s, f"{label} {run.wall_s:.2f}s vs sslyze 50 scans {tuned.wall_s:.2f}s")
-    if whole and pitted:
+    clean_run = runs[2]  # the tarpit run is an endpoint run: compare like with like
+    if clean_run and pitted:
         from dualcert.probe import Timeouts
 
         budget = Timeouts().handshake + 1.0
-        added = pitted.wall_s - whole.wall_s
+        added = pitted.wall_s - clean_run.wall_s
         line(added <= budget, f"{tarpits} tarpits added {added:.2f}s (<= one handshake timeout + 1 s = {budget:g}s); "
                               f"tarpits accepted {accepted} connections for {tarpits} endpoints")
 

@@ -42,3 +42,9 @@ def test_expiry(dualcert_case):
 def test_all_rules(dualcert_probe):
     """Every rule above for one probe, in one test: `--dualcert-items probe`, for large estates."""
     dualcert_probe.require_all()
+
+
+def test_endpoint_rules(dualcert_endpoint):
+    """Every rule above over every probe of one endpoint (node:service), in one test:
+    `--dualcert-items endpoint`, the default above 1,000 probes."""
+    dualcert_endpoint.require_all()

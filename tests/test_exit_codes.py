@@ -126,12 +126,15 @@ def test_policy_failure_exits_1(servers, tmp_path: Path) -> None:
     assert ("web:https:ecdsa:tls1.2", "presented_key") in failed
 
 
-def test_crashed_check_exits_3_and_keeps_the_other_results(servers, tmp_path: Path) -> None:
-    """A bug in one rule (injected by tests/faults.py) is an internal error, not a policy failure."""
+@pytest.mark.parametrize("items", ["rule", "probe", "endpoint"])
+def test_crashed_check_exits_3_and_keeps_the_other_results(servers, tmp_path: Path, items: str) -> None:
+    """A bug in one rule (injected by tests/faults.py) is an internal error, not a policy failure,
+    whether a test checks one rule, a probe's rules or an endpoint's."""
     trust, ports = servers
     write_inventory(tmp_path, trust, ports["fresh"])
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    result = run_cli("run", "--inventory", "site.yaml", "--", "-p", "tests.faults", cwd=tmp_path, env=env)
+    result = run_cli("run", "--inventory", "site.yaml", "--", "-p", "tests.faults", "--dualcert-items", items,
+                     cwd=tmp_path, env=env)
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
     assert "internal error: 4 check(s) crashed" in result.stdout
     data = results(tmp_path)
@@ -207,12 +210,14 @@ def test_ansible_inventory_with_its_own_catalog_runs_end_to_end(servers, tmp_pat
     assert {p["outcome"] for p in data["probes"]} == {"ok", "refused"}  # RSA served, ECDSA refused as intended
 
 
-def test_warnings_and_crashes_are_counted_under_xdist(servers, tmp_path: Path) -> None:
+@pytest.mark.parametrize("items", ["rule", "endpoint"])
+def test_warnings_and_crashes_are_counted_under_xdist(servers, tmp_path: Path, items: str) -> None:
     """With `-n 2` the tests run in workers; the controller still lists warnings and exits 3 on a crash."""
     trust, ports = servers
     write_inventory(tmp_path, trust, ports["expiring"])
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    result = run_cli("run", "--inventory", "site.yaml", "--", "-n", "2", "-p", "tests.faults", cwd=tmp_path, env=env)
+    result = run_cli("run", "--inventory", "site.yaml", "--", "-n", "2", "-p", "tests.faults",
+                     "--dualcert-items", items, cwd=tmp_path, env=env)
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
     data = results(tmp_path)
     assert data["run"]["warnings"] == 4 and len(data["run"]["internal_errors"]) == 4

@@ -142,6 +142,42 @@ def test_each_test_has_its_finding_and_one_shared_detail_per_probe(lab_report: d
     assert "<b>pass:</b> s3-sm openfire" in passed["extras"][0]["content"]
 
 
+@pytest.fixture(scope="module")
+def endpoint_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The same lab states as lab_report, one test per endpoint (--dualcert-items endpoint)."""
+    cwd = tmp_path_factory.mktemp("endpointreport")
+    result = run_cli("lab", "--states", "S2,S3", "--no-collab", "--", "--dualcert-items", "endpoint", cwd=cwd)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return {"html": (cwd / "reports" / "lab.html").read_text(),
+            "json": json.loads((cwd / "reports" / "lab.json").read_text())}
+
+
+def test_endpoint_items_keep_the_report_and_json_of_rule_items(lab_report: dict[str, Any],
+                                                               endpoint_report: dict[str, Any]) -> None:
+    html, data = endpoint_report["html"], endpoint_report["json"]
+    assert not list(validator().iter_errors(data))
+
+    def facts(records: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+        # Two lab runs: the same certificates on other ports.
+        return {(t["id"], t["rule"], t["outcome"], t["status"], re.sub(r"[: (]\d{4,5}\)", "PORT)", t["message"]),
+                 t["fix"]) for t in records}
+
+    assert facts(data["tests"]) == facts(lab_report["json"]["tests"])
+    # Every matrix cell and every offer line of it has the colour it has with one test per rule.
+    colours = re.compile(r'class="dc-(?:cell|offer) (dc-\w+)"')
+    assert colours.findall(html) == colours.findall(lab_report["html"])
+    assert "dc-fail" in colours.findall(html) and "dc-pass" in colours.findall(html)
+    tests = pytest_html_tests(html)
+    runs = tests["test_certificate_policy.py::test_endpoint_rules[s2-sm:openfire]"][0]
+    assert runs["result"].lower() == "failed"
+    assert "[ecdsa tls1.3 chain_algorithm]" in runs["log"]
+    # One chain/TLS detail per probe of the endpoint, coloured by that probe's worst finding.
+    extras = [e["content"] for e in runs["extras"]]
+    assert len(extras) == 6
+    assert any(e.startswith("<div class=dc-fail>") and "data-case=s2-sm:openfire:ecdsa:tls1.3>" in e for e in extras)
+    assert any(e.startswith("<div class=dc-pass>") and "data-case=s2-sm:openfire:rsa:tls1.2>" in e for e in extras)
+
+
 def test_junitxml_has_node_service_offer_version_properties(lab_report: dict[str, Any]) -> None:
     root = ET.parse(lab_report["junit"]).getroot()
     cases = root.findall(".//testcase")

@@ -174,6 +174,20 @@ def test_lab_report_filters_by_node_service_offer_version(lab_report: tuple[Path
     assert f'data-dc-rows="{expected}"' in only_failed and expected > 0
 
 
+def test_endpoint_report_filters_keep_endpoint_tests(chromium: str, tmp_path: Path) -> None:
+    """--dualcert-items endpoint: test ids are node:service; the matrix link shows that one test,
+    an offer or version filter keeps every endpoint test (each covers every offer and version)."""
+    result = run_cli("lab", "--states", "S2,S3", "--no-collab", "--", "--dualcert-items", "endpoint", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = tmp_path / "reports" / "lab.html"
+    data = json.loads((tmp_path / "reports" / "lab.json").read_text())
+    endpoint_tests = {t["nodeid"] for t in data["tests"] if "test_endpoint_rules[" in t["nodeid"]}
+    cell = dump_dom(chromium, report, "dcnode=s2-sm&dcservice=openfire")
+    assert 'data-dc-rows="1"' in cell and "test_endpoint_rules[s2-sm:openfire]" in cell
+    by_offer = dump_dom(chromium, report, "dcoffer=ecdsa&dcversion=tls1.3")
+    assert f'data-dc-rows="{len(endpoint_tests)}"' in by_offer and len(endpoint_tests) > 1
+
+
 # ------------------------------------------------------------------ interrupted run
 
 def test_sigint_halfway_leaves_valid_json_and_a_report_marked_interrupted(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """Scale behaviour against real peers: each endpoint probed once (serial, pytest-xdist,
-shards), tarpits cost one timeout, --dualcert-items probe keeps every rule's record, and
+shards), tarpits cost one timeout, --dualcert-items probe and endpoint keep every rule's record, and
 the progress line shows on a terminal (or when forced) and stays quiet otherwise."""
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ def counted() -> Iterator[CountingLab]:
 
 
 def run_suites(counted: CountingLab, cwd: Path, *args: str, name: str = "run") -> tuple[dict, collections.Counter]:
-    """Run the suites against the lab in a subprocess; the results JSON and the connections it made."""
+    """Run the suites against the lab in a subprocess; the results JSON and the connections it made
+    (its terminal output is kept in NAME.out)."""
     counted.accepted.clear()
     results = cwd / f"{name}.json"
     command = [sys.executable, "-m", "pytest", str(REPO / "suites"), "--inventory", str(counted.lab.inventory_path),
@@ -62,6 +63,7 @@ def run_suites(counted: CountingLab, cwd: Path, *args: str, name: str = "run") -
                "-p", "no:cacheprovider", "--rootdir", str(cwd), *args]
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+    (cwd / f"{name}.out").write_text(done.stdout)
     time.sleep(0.2)  # the lab's accept loop counts asynchronously
     return json.loads(results.read_text()), collections.Counter(counted.accepted)
 
@@ -87,7 +89,7 @@ def test_serial_run_probes_each_endpoint_once_per_offer_and_version(counted, ser
     assert len(data["probes"]) == endpoints * PROBES_PER_ENDPOINT
 
 
-@pytest.mark.parametrize("items", ["rule", "probe"])
+@pytest.mark.parametrize("items", ["rule", "probe", "endpoint"])
 def test_xdist_workers_share_one_probe_phase(counted, serial, tmp_path: Path, items: str) -> None:
     data, accepted = run_suites(counted, tmp_path, "-n", "2", "-p", "xdist", "--dualcert-items", items)
     # Without the hand-over every worker would probe what it runs: more than 6 per endpoint.
@@ -125,6 +127,28 @@ def test_probe_items_keep_one_record_per_rule(counted, serial, tmp_path: Path) -
     # S4's self-signed ECDSA fails in both modes; in probe mode the test names each failing rule.
     failed = [t for t in data["tests"] if t["outcome"] == "failed" and t["rule"] in RULES]
     assert failed and all(t["nodeid"].endswith(f"test_all_rules[{t['id']}]") for t in failed)
+
+
+def test_endpoint_items_keep_one_record_per_probe_and_rule(counted, serial, tmp_path: Path) -> None:
+    """One test per endpoint, yet the results JSON holds exactly the rule mode's records, each with
+    its own probe id; a failing endpoint test names each failing (offer, version, rule)."""
+    data, accepted = run_suites(counted, tmp_path, "--dualcert-items", "endpoint")
+    assert set(accepted.values()) == {PROBES_PER_ENDPOINT}
+    assert records(data) == records(serial[0])
+    assert {(t["id"], t["rule"], t["fix"]) for t in data["tests"]} == {
+        (t["id"], t["rule"], t["fix"]) for t in serial[0]["tests"]}
+    probe_rules = [t for t in data["tests"] if t["rule"] in RULES]
+    assert len(probe_rules) == len(counted.lab.endpoints) * PROBES_PER_ENDPOINT * len(RULES)
+    assert all(t["nodeid"].endswith("test_endpoint_rules[{}:{}]".format(*t["id"].split(":")[:2]))
+               for t in probe_rules)
+    failed = [t for t in probe_rules if t["outcome"] == "failed"]
+    assert failed
+    output = (tmp_path / "run.out").read_text()
+    for nodeid in {t["nodeid"] for t in failed}:
+        assert f"FAILED {nodeid}" in output
+    for t in failed:  # "[ecdsa tls1.2 issuer] ..." in the failing endpoint test's message
+        _, _, offer, version = t["id"].split(":")
+        assert f"[{offer} {version} {t['rule']}]" in output
 
 
 def test_tarpits_cost_one_timeout_and_one_connection_each(tmp_path: Path) -> None:
@@ -222,9 +246,9 @@ def _silent(conn) -> None:
 
 
 @pytest.mark.parametrize(("endpoints", "mode", "test_name"), [(166, "rule", "test_presented_key"),
-                                                                (167, "probe", "test_all_rules")])
+                                                                (167, "endpoint", "test_endpoint_rules")])
 def test_auto_items_mode_switches_above_1000_probes(tmp_path: Path, endpoints: int, mode: str, test_name: str) -> None:
-    """166 endpoints x 6 probes = 996 (one test per rule); 167 x 6 = 1002 (one test per probe)."""
+    """166 endpoints x 6 probes = 996 (one test per rule); 167 x 6 = 1002 (one test per endpoint)."""
     from .peers import closed_port
 
     port = closed_port()  # refused at once: the collection's probe phase stays short
@@ -236,6 +260,9 @@ def test_auto_items_mode_switches_above_1000_probes(tmp_path: Path, endpoints: i
                            "--collect-only", "-p", "no:cacheprovider", "--rootdir", str(tmp_path)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    header = "one test per rule and probe" if mode == "rule" else "one test per probe, checking every rule"
+    header = {"rule": "one test per rule and probe",
+              "endpoint": "one test per endpoint, checking every rule over its probes"}[mode]
     assert f"{endpoints * 6} probes; {header} (--dualcert-items auto)" in done.stdout
-    assert done.stdout.count(f"<Function {test_name}[box:") == endpoints * 6
+    per_endpoint = 6 if mode == "rule" else 1
+    assert done.stdout.count(f"<Function {test_name}[box:") == endpoints * per_endpoint
+    assert "test_all_rules[" not in done.stdout  # probe mode only when asked for

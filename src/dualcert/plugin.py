@@ -45,7 +45,10 @@ ESTATE_KEY = pytest.StashKey["dict[str, Any]"]()
 ESTATE_FIXTURES = ("dualcert_cluster", "dualcert_node", "dualcert_node_rules")
 FINDINGS_KEY = pytest.StashKey["tuple[Case, list[dict[str, Any]]]"]()
 # Which fixture carries the Cases in each --dualcert-items mode.
-ITEM_FIXTURES = {"rule": "dualcert_case", "probe": "dualcert_probe"}
+ITEM_FIXTURES = {"rule": "dualcert_case", "probe": "dualcert_probe", "endpoint": "dualcert_endpoint"}
+# Which fixture carries the node rules in each mode: one test per rule, or one per node.
+NODE_FIXTURES = {"rule": "dualcert_node", "probe": "dualcert_node_rules", "endpoint": "dualcert_node_rules"}
+ENDPOINT_KEY = pytest.StashKey["tuple[list[Case], list[dict[str, Any]]]"]()
 
 
 class PolicyWarning(UserWarning):
@@ -82,10 +85,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--shard", metavar="I/N",
                     help="run only the I-th of N shards of the estate (clusters dealt round-robin in inventory order), "
                          "for CI matrices; the N shards together are the whole estate")
-    group.addoption("--dualcert-items", choices=("auto", "rule", "probe"), default="auto",
+    group.addoption("--dualcert-items", choices=("auto", "rule", "probe", "endpoint"), default="auto",
                     help="rule: one test per rule and probe, a failure names one rule; probe: one test per probe "
-                         f"checking every rule, 7x fewer pytest items (the results JSON still holds one record per "
-                         f"rule); auto (default): rule up to {AUTO_PROBE_ITEMS_ABOVE} probes, probe above")
+                         "checking every rule, 7x fewer pytest items; endpoint: one test per node:service checking "
+                         "every rule over its probes, 42x fewer (the results JSON still holds one record per probe "
+                         f"and rule); auto (default): rule up to {AUTO_PROBE_ITEMS_ABOVE} probes, endpoint above")
     group.addoption("--dualcert-progress", choices=("auto", "on", "off"), default="auto",
                     help="probe progress line: auto = only on an interactive terminal outside CI")
 
@@ -176,10 +180,10 @@ AUTO_PROBE_ITEMS_ABOVE = 1000
 
 
 def items_mode(config: pytest.Config, run: DualcertRun) -> str:
-    """`rule` or `probe`: what --dualcert-items means for this run."""
+    """`rule`, `probe` or `endpoint`: what --dualcert-items means for this run."""
     mode = str(config.getoption("dualcert_items"))
     if mode == "auto":
-        return "probe" if len(run.keys()) > AUTO_PROBE_ITEMS_ABOVE else "rule"
+        return "endpoint" if len(run.keys()) > AUTO_PROBE_ITEMS_ABOVE else "rule"
     return mode
 
 
@@ -188,7 +192,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if run is None:
         return None
     mode = items_mode(config, run)
-    how = "one test per rule and probe" if mode == "rule" else "one test per probe, checking every rule"
+    how = {"rule": "one test per rule and probe", "probe": "one test per probe, checking every rule",
+           "endpoint": "one test per endpoint, checking every rule over its probes"}[mode]
     return (f"dualcert: site {run.inventory.site}, {len(run.endpoints)} endpoints, {len(run.keys())} probes; "
             f"{how} (--dualcert-items {config.getoption('dualcert_items')})")
 
@@ -208,6 +213,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(fixture, [pytest.param(None, marks=INACTIVE)], ids=["other-mode"], indirect=True)
         return
     keys = run.keys()
+    if fixture == ITEM_FIXTURES["endpoint"]:
+        # One parameter per endpoint: the tuple of its probe keys, in run.keys() order.
+        grouped: dict[tuple[str, str], list[ProbeKey]] = {}
+        for key in keys:
+            grouped.setdefault((key.node, key.service), []).append(key)
+        metafunc.parametrize(fixture, [tuple(g) for g in grouped.values()],
+                             ids=[f"{node}:{service}" for node, service in grouped], indirect=True)
+        return
     metafunc.parametrize(fixture, keys, ids=[k.test_id for k in keys], indirect=True)
 
 
@@ -223,15 +236,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=dropped)
 
 
-def _case_key(item: pytest.Item) -> ProbeKey | None:
+def _case_keys(item: pytest.Item) -> tuple[ProbeKey, ...]:
+    """The probes a test needs: one, or an endpoint's (--dualcert-items endpoint)."""
     params = getattr(item, "callspec", None)
     if params is None:
-        return None
+        return ()
     for fixture in (*ITEM_FIXTURES.values(), baseline_pytest.FIXTURE):
         key = params.params.get(fixture)
         if isinstance(key, ProbeKey):
+            return (key,)
+        if isinstance(key, tuple) and key and all(isinstance(k, ProbeKey) for k in key):
             return key
-    return None
+    return ()
 
 
 def _parametrize_estate(metafunc: pytest.Metafunc) -> None:
@@ -246,8 +262,7 @@ def _parametrize_estate(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("dualcert_cluster", clusters, ids=clusters, indirect=True)
     node_fixture = next((f for f in ("dualcert_node", "dualcert_node_rules") if f in metafunc.fixturenames), None)
     # Node rules follow --dualcert-items like the probe rules: one test per rule, or one per node.
-    if node_fixture is not None and node_fixture != {"rule": "dualcert_node", "probe": "dualcert_node_rules"}[
-            items_mode(metafunc.config, run)]:
+    if node_fixture is not None and node_fixture != NODE_FIXTURES[items_mode(metafunc.config, run)]:
         metafunc.parametrize(node_fixture, [pytest.param(None, marks=INACTIVE)], ids=["other-mode"], indirect=True)
     elif node_fixture is not None:
         nodes = [n.name for n in in_shard]
@@ -283,7 +298,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is None:
         return
-    keys = [k for k in map(_case_key, session.items) if k is not None]
+    keys = [k for item in session.items for k in _case_keys(item)]
     estate_nodes, plaintext_nodes = _estate_nodes(run, session.items)
     # Change tests of endpoints only the baseline has (gone) have nothing to probe.
     keys = [k for k in dict.fromkeys([*keys, *run.node_keys(estate_nodes)]) if (k.node, k.service) in run.endpoints]
@@ -422,8 +437,10 @@ class ProbeHandle(CaseHandle):
         return findings
 
 
-def _finding_records(findings: list[Finding], crashed: set[str], item: pytest.Item) -> list[dict[str, Any]]:
-    """One results-JSON record per rule of a test that checks several (--dualcert-items probe)."""
+def _finding_records(findings: list[Finding], crashed: set[str], item: pytest.Item,
+                     case_id: str | None = None) -> list[dict[str, Any]]:
+    """One results-JSON record per rule of a test that checks several (--dualcert-items probe);
+    with `case_id` (endpoint mode, where one test covers several probes) each record names its probe."""
     strict = bool(item.config.getoption("dualcert_strict"))
 
     def outcome(f: Finding) -> str:
@@ -433,7 +450,8 @@ def _finding_records(findings: list[Finding], crashed: set[str], item: pytest.It
             return "failed"
         return "skipped" if f.status is Status.NA else "passed"
 
-    return [{"rule": f.rule, "status": f.status.value, "message": f.message, "fix": f.fix,
+    named = {"id": case_id} if case_id is not None else {}
+    return [{**named, "rule": f.rule, "status": f.status.value, "message": f.message, "fix": f.fix,
              "crashed": f.rule in crashed, "outcome": outcome(f)} for f in findings]
 
 
@@ -448,6 +466,67 @@ def _apply_all(findings: list[Finding], records: list[dict[str, Any]], item: pyt
             warnings.warn(PolicyWarning(safe(f"[{finding.rule}] {finding.text()}")), stacklevel=3)
     if all(f.status is Status.NA for f in findings):
         pytest.skip(safe("; ".join(f"[{f.rule}] {f.message}" for f in findings)))
+
+
+class EndpointHandle:
+    """`--dualcert-items endpoint`: one test checks every rule over every probe of one endpoint
+    (node:service). It fails naming each failing (offer, version, rule); the results JSON still
+    gets one record per probe and rule, each with its probe's id."""
+
+    def __init__(self, run: DualcertRun, keys: tuple[ProbeKey, ...], item: pytest.Item) -> None:
+        self.cases = [run.case(key) for key in keys]
+        self._item = item
+
+    def require_all(self) -> list[Finding]:
+        findings: list[Finding] = []
+        records: list[dict[str, Any]] = []
+        labels: list[str] = []
+        for case in self.cases:
+            found, crashed = [], set()
+            for rule, check in RULES.items():
+                try:
+                    found.append(check(case))
+                except Exception as exc:  # a bug in one check must not hide the others' results
+                    found.append(_crashed(case, rule, exc))
+                    crashed.add(rule)
+                    self._item.stash[CRASHED_KEY] = True
+            findings += found
+            records += _finding_records(found, crashed, self._item, case.test_id)
+            labels += [f"{case.offer.value} {case.version.value}"] * len(found)
+        self._item.stash[ENDPOINT_KEY] = (self.cases, records)
+        failing = [(label, f) for label, f, r in zip(labels, findings, records, strict=True)
+                   if r["outcome"] in ("failed", "error")]
+        if failing:
+            pytest.fail(safe("\n".join(f"[{label} {f.rule}] {f.text()}" for label, f in failing)), pytrace=False)
+        for label, finding in zip(labels, findings, strict=True):
+            if finding.status is Status.WARN:
+                warnings.warn(PolicyWarning(safe(f"[{label} {finding.rule}] {finding.text()}")), stacklevel=2)
+        if all(f.status is Status.NA for f in findings):
+            pytest.skip(safe("; ".join(dict.fromkeys(f"[{f.rule}] {f.message}" for f in findings))))
+        return findings
+
+
+@pytest.fixture
+def dualcert_endpoint(request: pytest.FixtureRequest) -> EndpointHandle:
+    return EndpointHandle(request.config.stash[RUN_KEY], request.param, request.node)
+
+
+def endpoint_columns(cases: list[Case]) -> dict[str, Any]:
+    """The report's columns for an endpoint test: what its probes saw, each distinct value once."""
+    per_case = [case_columns(case) for case in cases]
+    first = per_case[0]
+
+    def distinct(name: str) -> str:
+        return ", ".join(dict.fromkeys(str(c[name]) for c in per_case if c[name] not in ("", None)))
+
+    days = [c["days_left"] for c in per_case if c["days_left"] is not None]
+    return {"node": first["node"], "service": first["service"], "port": first["port"],
+            "offer": distinct("offer"), "tls_version": distinct("tls_version"), "presented": distinct("presented"),
+            "issuer": distinct("issuer"), "days_left": min(days) if days else None}
+
+
+def worst_status(statuses: list[str]) -> str:
+    return next((s for s in ("fail", "warn", "pass") if s in statuses), "n/a")
 
 
 @pytest.fixture
@@ -587,6 +666,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             "fix": "; ".join(dict.fromkeys(f["fix"] for f in shown if f["fix"])), "case": case.test_id,
             "findings": findings,
         }))
+    endpoint = item.stash.get(ENDPOINT_KEY, None)
+    if endpoint is not None and call.when == "call":
+        _endpoint_report(item, report, *endpoint)
     stashed = item.stash.get(FINDING_KEY, None)
     if stashed is not None and call.when == "call":
         case, finding = stashed
@@ -606,6 +688,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.extras = [*getattr(report, "extras", []),
                              *finding_extras(case.test_id, finding.status.value, finding.message, finding.fix)]
     return report
+
+
+def _endpoint_report(item: pytest.Item, report: Any, cases: list[Case],
+                     records: list[dict[str, Any]]) -> None:
+    """An endpoint test's properties: its columns, the worst status, and every (probe, rule) record;
+    in the HTML report one chain/TLS detail per probe, coloured by that probe's worst finding."""
+    shown = [r for r in records if r["status"] in ("fail", "warn")]
+    first = cases[0]
+    report.user_properties.append(("dualcert", {
+        **endpoint_columns(cases), "rule": "all", "status": worst_status([r["status"] for r in records]),
+        "message": "; ".join(f"[{r['id']} {r['rule']}] {r['message']}" for r in shown),
+        "fix": "; ".join(dict.fromkeys(r["fix"] for r in shown if r["fix"])),
+        "case": f"{first.endpoint.node}:{first.endpoint.service.name}", "findings": records,
+    }))
+    if item.config.pluginmanager.hasplugin("html"):
+        from .report import finding_extras
+
+        extras = list(getattr(report, "extras", []))
+        for case in cases:
+            mine = [r for r in records if r["id"] == case.test_id]
+            status = worst_status([r["status"] for r in mine])
+            warned = [r for r in mine if r["status"] == "warn"]
+            message = "; ".join(f"[{r['rule']}] {r['message']}" for r in warned) or f"{case.test_id}: every rule passes"
+            extras += finding_extras(case.test_id, status, message, "; ".join(r["fix"] for r in warned if r["fix"]))
+        report.extras = extras
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -637,12 +744,14 @@ class ResultsRecorder:
             return
         props = dualcert_props(report)
         if props.get("findings") and report.when == "call":
-            # --dualcert-items probe: one record per rule, as the rule-per-test mode writes them.
+            # --dualcert-items probe/endpoint: one record per rule (and probe), as the rule-per-test mode
+            # writes them; endpoint mode's records name their own probe.
             share = round(report.duration / len(props["findings"]), 5)
             for finding in props["findings"]:
-                self._collect(props["case"], finding, failed=finding["outcome"] == "failed")
+                case_id = finding.get("id", props["case"])
+                self._collect(case_id, finding, failed=finding["outcome"] == "failed")
                 self.writer.add_test({
-                    "id": props["case"], "test": f"test_{finding['rule']}", "nodeid": report.nodeid,
+                    "id": case_id, "test": f"test_{finding['rule']}", "nodeid": report.nodeid,
                     "rule": finding["rule"], "outcome": finding["outcome"], "status": finding["status"],
                     "message": finding["message"], "fix": finding["fix"], "duration_s": share,
                 })
@@ -712,5 +821,5 @@ def _summarize_warnings(terminalreporter: Any, config: pytest.Config, limit: int
         terminalreporter.write_line(f"  ... and {len(warned) - limit} more (see the report and the JSON)")
 
 
-__all__ = ["CaseHandle", "EstateHandle", "PolicyWarning", "case_columns"]
+__all__ = ["CaseHandle", "EndpointHandle", "EstateHandle", "PolicyWarning", "case_columns"]
 

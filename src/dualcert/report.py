@@ -85,6 +85,13 @@ class HtmlColumns:
         outcome = "error" if report.failed and report.when != "call" else report.outcome
         case_id = props.get("case") or (report.nodeid.rsplit("[", 1)[-1].rstrip("]") if "[" in report.nodeid
                                         else None)
+        findings = props.get("findings") if report.when == "call" else None
+        if findings and all("id" in f for f in findings):
+            # --dualcert-items endpoint: one test, several probes; each matrix cell takes its probe's findings.
+            self.tally.add(None, outcome, None)
+            for finding in findings:
+                self.tally.add(finding["id"], finding["outcome"], finding["status"], count=False)
+            return
         self.tally.add(case_id, outcome, props.get("status"))
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],

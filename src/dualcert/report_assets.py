@@ -53,12 +53,13 @@ SCRIPT = r"""
     var m = /\[([^\[\]]*)\]$/.exec(nodeid);
     if (!m) { return null; }
     var p = m[1].split(':');
+    if (p.length === 2) { return {node: p[0], service: p[1]}; }  // an endpoint test: every offer and version
     return p.length === 4 ? {node: p[0], service: p[1], offer: p[2], version: p[3]} : null;
   }
   function keep(nodeid) {
     var c = caseOf(nodeid);
     if (!c) { return !filtering; }
-    return Object.keys(wanted).every(function (k) { return !wanted[k] || wanted[k] === c[k]; });
+    return Object.keys(wanted).every(function (k) { return !wanted[k] || c[k] === undefined || wanted[k] === c[k]; });
   }
   // pytest-html renders every row it is given, and re-renders them all on each click: past a
   // few thousand rows the page stops being usable. Render at most ROW_LIMIT rows (failures

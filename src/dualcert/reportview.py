@@ -56,8 +56,10 @@ class OutcomeTally:
     by_case: dict[str, list[str]] = field(default_factory=dict)   # case id -> statuses
     outcomes: dict[str, int] = field(default_factory=dict)        # passed/failed/skipped/error -> count
 
-    def add(self, case_id: str | None, outcome: str, status: str | None) -> None:
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+    def add(self, case_id: str | None, outcome: str, status: str | None, *, count: bool = True) -> None:
+        """`count=False`: a finding inside a test already counted (--dualcert-items endpoint)."""
+        if count:
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         if case_id is None:
             return
         if outcome in ("failed", "error"):
