@@ -41,16 +41,31 @@ class CaseHandle:
         except Exception as exc:  # a bug in one check must not hide the others' results
             # ... but it must not pass for a policy failure either: the run ends with exit code 3.
             self._item.stash[CRASHED_KEY] = True
-            self._item.stash[FINDING_KEY] = (self.case, _crashed(self.case, rule, exc))
+            self._item.stash[FINDING_KEY] = (self.case, _crashed(self.case.test_id, rule, exc))
             raise
         self._item.stash[FINDING_KEY] = (self.case, finding)
         _apply(finding, self._item)
         return finding
 
 
-def _crashed(case: Case, rule: str, exc: Exception) -> Finding:
-    return Finding(rule, Status.FAIL, f"{case.test_id}: check {rule!r} crashed: {type(exc).__name__}: {exc}",
+def _crashed(subject: str, rule: str, exc: Exception) -> Finding:
+    return Finding(rule, Status.FAIL, f"{subject}: check {rule!r} crashed: {type(exc).__name__}: {exc}",
                    "report this as a dualcert bug, with the results JSON")
+
+
+def _check_all(case: Case, item: pytest.Item) -> tuple[list[Finding], set[str]]:
+    """Every rule on one Case; a rule that raises becomes a failing finding (and marks the item
+    crashed, so the run exits 3) instead of hiding the other rules' results."""
+    findings: list[Finding] = []
+    crashed: set[str] = set()
+    for rule, check in RULES.items():
+        try:
+            findings.append(check(case))
+        except Exception as exc:
+            findings.append(_crashed(case.test_id, rule, exc))
+            crashed.add(rule)
+            item.stash[CRASHED_KEY] = True
+    return findings, crashed
 
 
 class ProbeHandle(CaseHandle):
@@ -58,14 +73,7 @@ class ProbeHandle(CaseHandle):
     rule fails and names each failing rule; every rule's finding still goes to the results JSON."""
 
     def require_all(self) -> list[Finding]:
-        findings, crashed = [], set()
-        for rule, check in RULES.items():
-            try:
-                findings.append(check(self.case))
-            except Exception as exc:  # a bug in one check must not hide the others' results
-                findings.append(_crashed(self.case, rule, exc))
-                crashed.add(rule)
-                self._item.stash[CRASHED_KEY] = True
+        findings, crashed = _check_all(self.case, self._item)
         records = _finding_records(findings, crashed, self._item)
         self._item.stash[FINDINGS_KEY] = (self.case, records)
         _apply_all(findings, records, self._item)
@@ -90,17 +98,31 @@ def _finding_records(findings: list[Finding], crashed: set[str], item: pytest.It
              "crashed": f.rule in crashed, "outcome": outcome(f)} for f in findings]
 
 
-def _apply_all(findings: list[Finding], records: list[dict[str, Any]], item: pytest.Item) -> None:
+def _apply_all(findings: list[Finding], records: list[dict[str, Any]], item: pytest.Item,
+               labels: list[str] | None = None) -> None:
     """The outcome of a test that checks several rules: fails naming each failing rule, warns for
-    each warning, is skipped only when no rule had anything to check."""
-    failing = [f for f, r in zip(findings, records, strict=True) if r["outcome"] in ("failed", "error")]
+    each warning, is skipped only when no rule had anything to check. `labels` (endpoint mode)
+    prefix each rule with the probe it was judged on, e.g. "ecdsa tls1.3"."""
+    tags = [f"{label} {f.rule}" for label, f in zip(labels, findings, strict=True)] if labels \
+        else [f.rule for f in findings]
+    failing = [(tag, f) for tag, f, r in zip(tags, findings, records, strict=True)
+               if r["outcome"] in ("failed", "error")]
     if failing:
-        pytest.fail(safe("\n".join(f"[{f.rule}] {f.text()}" for f in failing)), pytrace=False)
-    for finding in findings:
+        pytest.fail(safe("\n".join(f"[{tag}] {f.text()}" for tag, f in failing)), pytrace=False)
+    for tag, finding in zip(tags, findings, strict=True):
         if finding.status is Status.WARN:
-            warnings.warn(PolicyWarning(safe(f"[{finding.rule}] {finding.text()}")), stacklevel=3)
+            warnings.warn(PolicyWarning(safe(f"[{tag}] {finding.text()}")), stacklevel=3)
     if all(f.status is Status.NA for f in findings):
-        pytest.skip(safe("; ".join(f"[{f.rule}] {f.message}" for f in findings)))
+        pytest.skip(safe("; ".join(dict.fromkeys(f"[{f.rule}] {f.message}" for f in findings))))
+
+
+def summary_props(records: list[dict[str, Any]], tag: str = "{rule}") -> dict[str, Any]:
+    """The report/JSON properties of a test that checks several rules: its worst status, and the
+    failing and warning findings' messages and fixes (`tag` formats each record's prefix)."""
+    shown = [r for r in records if r["status"] in ("fail", "warn")]
+    return {"rule": "all", "status": worst_status([r["status"] for r in records]),
+            "message": "; ".join(f"[{tag.format(**r)}] {r['message']}" for r in shown),
+            "fix": "; ".join(dict.fromkeys(r["fix"] for r in shown if r["fix"])), "findings": records}
 
 
 class EndpointHandle:
@@ -117,27 +139,12 @@ class EndpointHandle:
         records: list[dict[str, Any]] = []
         labels: list[str] = []
         for case in self.cases:
-            found, crashed = [], set()
-            for rule, check in RULES.items():
-                try:
-                    found.append(check(case))
-                except Exception as exc:  # a bug in one check must not hide the others' results
-                    found.append(_crashed(case, rule, exc))
-                    crashed.add(rule)
-                    self._item.stash[CRASHED_KEY] = True
+            found, crashed = _check_all(case, self._item)
             findings += found
             records += _finding_records(found, crashed, self._item, case.test_id)
             labels += [f"{case.offer.value} {case.version.value}"] * len(found)
         self._item.stash[ENDPOINT_KEY] = (self.cases, records)
-        failing = [(label, f) for label, f, r in zip(labels, findings, records, strict=True)
-                   if r["outcome"] in ("failed", "error")]
-        if failing:
-            pytest.fail(safe("\n".join(f"[{label} {f.rule}] {f.text()}" for label, f in failing)), pytrace=False)
-        for label, finding in zip(labels, findings, strict=True):
-            if finding.status is Status.WARN:
-                warnings.warn(PolicyWarning(safe(f"[{label} {finding.rule}] {finding.text()}")), stacklevel=2)
-        if all(f.status is Status.NA for f in findings):
-            pytest.skip(safe("; ".join(dict.fromkeys(f"[{f.rule}] {f.message}" for f in findings))))
+        _apply_all(findings, records, self._item, labels)
         return findings
 
 
@@ -174,8 +181,7 @@ class EstateHandle:
         try:
             return rules[rule](self.run.estate_view(), self.name)
         except Exception as exc:  # a bug in one rule must not hide the others' results
-            return Finding(rule, Status.FAIL, f"{self.scope} {self.name}: check {rule!r} crashed: "
-                           f"{type(exc).__name__}: {exc}", "report this as a dualcert bug, with the results JSON")
+            return _crashed(f"{self.scope} {self.name}", rule, exc)
 
     def _deployment_state(self) -> Finding:
         rule = "deployment_state"
@@ -209,15 +215,8 @@ class EstateHandle:
 
         findings = [self.finding(rule) for rule in NODE_RULES]
         records = _finding_records(findings, set(), self._item)
-        shown = [f for f in findings if f.status in (Status.FAIL, Status.WARN)]
-        worst = next((s.value for s in (Status.FAIL, Status.WARN, Status.PASS) if any(f.status is s for f in findings)),
-                     Status.NA.value)
-        self._item.stash[ESTATE_KEY] = {
-            "node": self.name, "service": "", "rule": "all", "status": worst,
-            "message": "; ".join(f"[{f.rule}] {f.message}" for f in shown),
-            "fix": "; ".join(dict.fromkeys(f.fix for f in shown if f.fix)), "case": self.name, "scope": "node",
-            "findings": records,
-        }
+        self._item.stash[ESTATE_KEY] = {"node": self.name, "service": "", "case": self.name, "scope": "node",
+                                        **summary_props(records)}
         _apply_all(findings, records, self._item)
         return findings
 

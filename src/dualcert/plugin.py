@@ -37,6 +37,7 @@ from .handles import (
     ProbeHandle,
     case_columns,
     endpoint_columns,
+    summary_props,
     worst_status,
 )
 from .observation import Observation, Outcome, ProbeKey
@@ -439,14 +440,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     many = item.stash.get(FINDINGS_KEY, None)
     if many is not None and call.when == "call":
         case, findings = many
-        worst = next((s for s in ("fail", "warn", "pass") if any(f["status"] == s for f in findings)), "n/a")
-        shown = [f for f in findings if f["status"] in ("fail", "warn")]
-        report.user_properties.append(("dualcert", {
-            **case_columns(case), "rule": "all", "status": worst,
-            "message": "; ".join(f"[{f['rule']}] {f['message']}" for f in shown),
-            "fix": "; ".join(dict.fromkeys(f["fix"] for f in shown if f["fix"])), "case": case.test_id,
-            "findings": findings,
-        }))
+        report.user_properties.append(("dualcert", {**case_columns(case), "case": case.test_id,
+                                                    **summary_props(findings)}))
     endpoint = item.stash.get(ENDPOINT_KEY, None)
     if endpoint is not None and call.when == "call":
         _endpoint_report(item, report, *endpoint)
@@ -475,14 +470,10 @@ def _endpoint_report(item: pytest.Item, report: Any, cases: list[Case],
                      records: list[dict[str, Any]]) -> None:
     """An endpoint test's properties: its columns, the worst status, and every (probe, rule) record;
     in the HTML report one chain/TLS detail per probe, coloured by that probe's worst finding."""
-    shown = [r for r in records if r["status"] in ("fail", "warn")]
     first = cases[0]
     report.user_properties.append(("dualcert", {
-        **endpoint_columns(cases), "rule": "all", "status": worst_status([r["status"] for r in records]),
-        "message": "; ".join(f"[{r['id']} {r['rule']}] {r['message']}" for r in shown),
-        "fix": "; ".join(dict.fromkeys(r["fix"] for r in shown if r["fix"])),
-        "case": f"{first.endpoint.node}:{first.endpoint.service.name}", "findings": records,
-    }))
+        **endpoint_columns(cases), "case": f"{first.endpoint.node}:{first.endpoint.service.name}",
+        **summary_props(records, tag="{id} {rule}")}))
     if item.config.pluginmanager.hasplugin("html"):
         from .report import finding_extras
 
