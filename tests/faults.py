@@ -1,19 +1,25 @@
-"""A pytest plugin that plants a bug in one dualcert rule, for the exit-code test of an
-internal error (`dualcert run ... -- -p tests.faults`). Never loaded otherwise."""
+"""A pytest plugin that plants a bug in one dualcert rule, the way a real bug would make it
+raise, for the tests of internal errors. Loaded only with `-p tests.faults`.
+
+- DUALCERT_CRASH_RULE: the rule that raises (default `hostname`);
+- DUALCERT_CRASH_CASE: the one case (`node:service:offer:tls1.2`) it raises for; without it,
+  every case that has a certificate to check."""
 
 from __future__ import annotations
 
-import pytest
+import os
 
 from dualcert import checks
 
+RULE = os.environ.get("DUALCERT_CRASH_RULE", "hostname")
+CASE = os.environ.get("DUALCERT_CRASH_CASE")
+_original = checks.RULES[RULE]
 
-def pytest_configure(config: pytest.Config) -> None:
-    original = checks.RULES["hostname"]
 
-    def crashing(case: checks.Case) -> checks.Finding:
-        if case.has_chain:  # crash where there is something to check, like a real bug would
-            raise ZeroDivisionError("planted by tests/faults.py")
-        return original(case)
+def _crashing(case: checks.Case) -> checks.Finding:
+    if case.test_id == CASE if CASE else case.has_chain:
+        raise RuntimeError(f"injected bug in the {RULE} check")
+    return _original(case)
 
-    checks.RULES["hostname"] = crashing
+
+checks.RULES[RULE] = _crashing

@@ -115,10 +115,11 @@ def test_a_crashing_check_errors_alone(slow_estate: Path) -> None:
     crash = "good:https:rsa:tls1.2"
     result = subprocess.run(
         [sys.executable, "-m", "pytest", str(REPO / "suites"), "--inventory", str(slow_estate),
-         "--policy", "self-signed", "-p", "tests.crashing_check", "-p", "no:cacheprovider", "-k", "good",
+         "--policy", "self-signed", "-p", "tests.faults", "-p", "no:cacheprovider", "-k", "good",
          "--results-json", "crash.json", "-q"],
         cwd=slow_estate.parent, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "DUALCERT_CRASH_CASE": crash, "PYTHONPATH": str(REPO)})
+        env={**os.environ, "DUALCERT_CRASH_RULE": "expiry", "DUALCERT_CRASH_CASE": crash,
+             "PYTHONPATH": str(REPO)})
     # A check that raises is a dualcert bug: pytest's internal-error code, not a policy failure.
     assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-2000:]
     data = json.loads((slow_estate.parent / "crash.json").read_text())
