@@ -16,7 +16,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from dualcert.diagnose import cached_facts, diagnose
+from dualcert.chain import clear_caches
+from dualcert.diagnose import diagnose
 from dualcert.inventory import load_inventory
 from dualcert.lab.pki import CA, KeySpec, self_signed
 from dualcert.observation import Observation, Outcome, ProbeKey
@@ -71,7 +72,7 @@ def main(clusters: int) -> None:
     findings += [rule(view, c.cluster) for c in result for rule in CLUSTER_RULES.values()]
     rules_s = time.perf_counter() - started
     # Memory apart from time: tracemalloc slows everything it watches.
-    cached_facts.cache_clear()
+    clear_caches()
     tracemalloc.start()
     diagnose(inventory, observations, "S3")
     _, peak = tracemalloc.get_traced_memory()

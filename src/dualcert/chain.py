@@ -185,6 +185,19 @@ def der_facts(der: bytes) -> CertFacts:
 
 
 def chain_facts(chain_der: tuple[bytes, ...] | list[bytes]) -> ChainFacts:
+    """Facts of a presented chain, parsed once per distinct chain: an estate presents one chain
+    to many probes, and the rules, the diagnosis, the results writer and the report all read it."""
+    return _parse_chain(tuple(chain_der))
+
+
+def clear_caches() -> None:
+    """Forget parsed chains and certificates (for benchmarks that measure a cold parse)."""
+    _parse_chain.cache_clear()
+    der_facts.cache_clear()
+
+
+@lru_cache(maxsize=4096)
+def _parse_chain(chain_der: tuple[bytes, ...]) -> ChainFacts:
     certs: list[CertFacts] = []
     for index, der in enumerate(chain_der):
         try:

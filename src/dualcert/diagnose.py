@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-from .chain import ChainFacts, chain_facts
+from .chain import chain_facts
 from .inventory import Inventory, Node
 from .observation import Observation, Outcome, ProbeKey
 from .offers import Offer
@@ -112,17 +111,11 @@ class ClusterDiagnosis:
         return "\n       ".join(self.remediation)
 
 
-@lru_cache(maxsize=4096)
-def cached_facts(chain_der: tuple[bytes, ...]) -> ChainFacts:
-    """A node presents one chain per unit on every port, offer and version: parse it once."""
-    return chain_facts(chain_der)
-
-
 def observation_kind(observation: Observation, family: str) -> str | None:
     """One probe's reading; None when it says nothing about the certificate (unreachable, unsupported)."""
     outcome = observation.outcome
     if outcome is Outcome.OK and observation.chain_der:
-        facts = cached_facts(observation.chain_der)
+        facts = chain_facts(observation.chain_der)
         if not facts.certs:
             return "unknown"
         leaf = facts.leaf
@@ -339,7 +332,6 @@ __all__ = [
     "NodeDiagnosis",
     "ServiceReading",
     "by_endpoint",
-    "cached_facts",
     "diagnose",
     "diagnose_cluster",
     "diagnose_node",

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from . import remedies
-from .chain import ChainFacts
+from .chain import ChainFacts, chain_facts
 from .checks import Finding, Status
-from .diagnose import by_endpoint, cached_facts, observation_kind, restart_step, sign_ecdsa_step
+from .diagnose import by_endpoint, observation_kind, restart_step, sign_ecdsa_step
 from .inventory import Endpoint, Inventory, Node
 from .observation import Observation, Outcome, ProbeKey
 from .offers import Offer
@@ -60,7 +60,7 @@ class EstateView:
         return found
 
     def facts(self, observation: Observation) -> ChainFacts:
-        return cached_facts(observation.chain_der)
+        return chain_facts(observation.chain_der)
 
 
 def _port(endpoint: Endpoint) -> str:

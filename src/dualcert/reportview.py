@@ -15,13 +15,11 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from .chain import CertFacts, ChainFacts
-from .chain import chain_facts as _chain_facts
+from .chain import CertFacts, chain_facts
 from .observation import Observation, Outcome, ProbeKey
 from .session import DualcertRun
 from .terminal import safe
@@ -29,13 +27,6 @@ from .terminal import safe
 # Worst first: the colour of a cell is that of its worst test.
 STATUS_ORDER = ("fail", "warn", "pass", "na", "none")
 TIMELINE_MAX_CERTS = 150  # the soonest to expire; the rest are counted, not drawn
-
-
-@lru_cache(maxsize=16384)
-def chain_facts(chain_der: tuple[bytes, ...]) -> ChainFacts:
-    """Parsed once per distinct chain: the matrix, the timeline and the detail data all read
-    every probe's chain, and an estate presents the same chain to many probes."""
-    return _chain_facts(chain_der)
 
 
 def esc(value: object) -> str:
