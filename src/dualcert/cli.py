@@ -175,7 +175,9 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
         except UsageError as exc:
             print(f"dualcert: {exc}", file=sys.stderr)
             return EXIT_USAGE_ERROR
-    _sigterm_interrupts()  # `kill`, a CI timeout: stop the servers and remove the keys, like Ctrl-C
+    from .plugin import sigterm_interrupts
+
+    sigterm_interrupts()  # `kill`, a CI timeout: stop the servers and remove the keys, like Ctrl-C
     with Lab(nodes, pki_dir=pki_dir) as lab:
         print(f"dualcert lab: {len(lab.endpoints)} TLS endpoints on {lab.host} "
               f"({len(nodes)} nodes in states {', '.join(states)})", flush=True)
@@ -255,15 +257,6 @@ def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
     comparison = compare(old, new, policy)
     sys.stdout.write(render(comparison, ns.format, show_expected=not ns.unexpected_only))
     return 1 if comparison.unexpected else 0
-
-
-def _sigterm_interrupts() -> None:
-    import signal
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _print_diagnosis(data: dict[str, object]) -> None:

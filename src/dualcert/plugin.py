@@ -156,7 +156,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(report.HtmlColumns(run), "dualcert-html")
     if not is_worker and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistController(config), "dualcert-xdist")
-    _install_sigterm()
+    sigterm_interrupts()
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:
@@ -171,8 +171,9 @@ def _shard(value: str | None) -> tuple[int, int] | None:
     return index, count
 
 
-def _install_sigterm() -> None:
-    """SIGTERM (a CI timeout, `kill`) ends the run like Ctrl-C, so results are still written."""
+def sigterm_interrupts() -> None:
+    """SIGTERM (a CI timeout, `kill`) ends the run like Ctrl-C, so results are still written
+    and the lab's servers and keys are removed."""
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
