@@ -10,4 +10,4 @@ if str(_SRC) not in sys.path:
     sys.path.insert(0, str(_SRC))
 
 if not any(ep.name == "dualcert" for ep in metadata.entry_points(group="pytest11")):
-    pytest_plugins = ["dualcert.plugin"]
+    pytest_plugins = ["dualcert.pytest.plugin"]

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from dualcert.chain import clear_caches
-from dualcert.diagnose import diagnose
-from dualcert.inventory import load_inventory
+from dualcert.estate.inventory import load_inventory
+from dualcert.facts.chain import clear_caches
 from dualcert.lab.pki import CA, KeySpec, self_signed
-from dualcert.observation import Observation, Outcome, ProbeKey
-from dualcert.offers import Offer, TLSVersion
-from dualcert.pairs import CLUSTER_RULES, NODE_RULES, EstateView
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.rules.diagnosis import diagnose
+from dualcert.rules.estate_rules import CLUSTER_RULES, NODE_RULES, EstateView
 
 STATES = ("S1", "S2", "S3", "S4", "rsa-only")
 

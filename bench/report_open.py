@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dualcert.lab.pki import CA, KeySpec
 from dualcert.lab.server import LabServer, ServedEndpoint
-from dualcert.tls import server_context
+from dualcert.probe.tls import server_context
 
 SERVICES = ("tomcat", "tomcat-443", "notification-bosh", "notification-xmpp", "socketio")  # the uccx role
 VIEWS = (("whole report", ""), ("failed tests only", "visible=failed,error"),

@@ -185,7 +185,7 @@ def serve_lab(directory: Path, count: int) -> None:
     import signal
 
     from dualcert.lab.server import LabServer, ServedEndpoint
-    from dualcert.tls import server_context
+    from dualcert.probe.tls import server_context
 
     certs = directory / "certs"
     server = LabServer([ServedEndpoint(server_context([(certs / f"n{i:05d}-rsa.pem", directory / "rsa.key.pem"),
@@ -264,7 +264,7 @@ def measure(label: str, command: list[str], *, timeout: float, cwd: Path | None 
 # ---------------------------------------------------------------- workers (run in a child process)
 
 def tasks_from_inventory(inventory: Path, probes: int) -> list[tuple[str, int, str, str]]:
-    from dualcert.inventory import load_inventory
+    from dualcert.estate.inventory import load_inventory
 
     offers, versions = COMBOS[probes]
     return [(e.host, e.port, o, v) for e in load_inventory(inventory).endpoints() for o in offers for v in versions]
@@ -276,8 +276,8 @@ def worker_bare(inventory: Path, probes: int, threads: int) -> None:
 
     from OpenSSL import SSL
 
-    from dualcert.offers import Offer, TLSVersion, offer_spec
-    from dualcert.tls import client_context
+    from dualcert.probe.offers import Offer, TLSVersion, offer_spec
+    from dualcert.probe.tls import client_context
 
     tasks = tasks_from_inventory(inventory, probes)
     contexts = {(o, v): client_context(offer_spec(Offer(o), TLSVersion(v))) for _, _, o, v in tasks}
@@ -307,8 +307,8 @@ def worker_bare(inventory: Path, probes: int, threads: int) -> None:
 
 def worker_probe(inventory: Path, probes: int) -> None:
     """dualcert's probe phase alone, as the plugin runs it."""
-    from dualcert.offers import Offer, TLSVersion
-    from dualcert.session import DualcertRun, RunOptions
+    from dualcert.probe.offers import Offer, TLSVersion
+    from dualcert.run import DualcertRun, RunOptions
 
     offers, versions = COMBOS[probes]
     run = DualcertRun.from_files(inventory, None, RunOptions(offers=tuple(Offer(o) for o in offers),
@@ -329,7 +329,7 @@ def worker_sslyze_api(inventory: Path, concurrent: int) -> None:
     """sslyze's certinfo through its Python API, tuned to `concurrent` server scans."""
     from sslyze import ScanCommand, Scanner, ServerNetworkLocation, ServerScanRequest
 
-    from dualcert.inventory import load_inventory
+    from dualcert.estate.inventory import load_inventory
 
     endpoints = load_inventory(inventory).endpoints()
     started = time.monotonic()
@@ -536,7 +536,7 @@ def print_targets(n: int, probes: int, bare: Measure | None, probe: Measure | No
             line(run.wall_s < tuned.wall_s, f"{label} {run.wall_s:.2f}s vs sslyze 50 scans {tuned.wall_s:.2f}s")
     clean_run = runs[2]  # the tarpit run is an endpoint run: compare like with like
     if clean_run and pitted:
-        from dualcert.probe import Timeouts
+        from dualcert.probe.engine import Timeouts
 
         budget = Timeouts().handshake + 1.0
         added = pitted.wall_s - clean_run.wall_s

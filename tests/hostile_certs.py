@@ -1,5 +1,5 @@
 """Hostile certificates for the hostile servers: made at run time with the lab's PKI and
-cryptography, written beside a key so a real pyOpenSSL server (dualcert.tls) can send them."""
+cryptography, written beside a key so a real pyOpenSSL server (dualcert.probe.tls) can send them."""
 
 from __future__ import annotations
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from dualcert.baseline import Snapshot, compare, expiry_band, load_snapshot
+from dualcert.compare.comparison import Snapshot, compare, expiry_band, load_snapshot
 from dualcert.errors import UsageError
-from dualcert.observation import Observation, Outcome, ProbeKey
-from dualcert.offers import Offer, TLSVersion
-from dualcert.policy import load_policy
-from dualcert.results import SCHEMA, probe_record
+from dualcert.policy.model import load_policy
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.render.results import SCHEMA, probe_record
 
 from .conftest import FIXED_NOW, chain_der
 
@@ -220,7 +220,7 @@ def test_diff_takes_roles_from_an_inventory_for_old_results(tmp_path: Path) -> N
 
 
 def test_diff_output_escapes_what_certificates_say() -> None:
-    from dualcert.diffview import render
+    from dualcert.render.diff import render
 
     hostile = document(S3)
     for probe in hostile["probes"]:  # type: ignore[attr-defined]

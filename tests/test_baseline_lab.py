@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dualcert.catalog import load_catalog
+from dualcert.estate.catalog import load_catalog
 from dualcert.lab import Lab
 
 from .conftest import REPO, run_cli

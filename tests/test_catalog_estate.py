@@ -10,14 +10,14 @@ from importlib import resources
 import pytest
 import yaml
 
-from dualcert.chain import chain_facts
-from dualcert.diagnose import diagnose
-from dualcert.inventory import Inventory, load_inventory
+from dualcert.estate.inventory import Inventory, load_inventory
+from dualcert.facts.chain import chain_facts
 from dualcert.lab.estate import LabNode, LabPKI, build_endpoints
 from dualcert.lab.server import LabServer
-from dualcert.observation import Observation, Outcome, ProbeKey
-from dualcert.offers import Offer, TLSVersion
-from dualcert.probe import ProbeRunner, ProbeTask
+from dualcert.probe.engine import ProbeRunner, ProbeTask
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.rules.diagnosis import diagnose
 
 # Loopback addresses nobody else here uses, so the catalog's real ports (443, 8443, ...) are free.
 NODES = {

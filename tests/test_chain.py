@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dualcert.chain import TrustStore, chain_facts, hostname_matches
+from dualcert.facts.chain import TrustStore, chain_facts, hostname_matches
 
 from .conftest import CERTS, FIXED_NOW, chain_der
 

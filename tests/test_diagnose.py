@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from dualcert.checks import Status
-from dualcert.diagnose import diagnose, observation_kind
-from dualcert.inventory import Inventory, load_inventory
+from dualcert.estate.inventory import Inventory, load_inventory
 from dualcert.lab.pki import CA, KeySpec
-from dualcert.observation import Observation, Outcome, ProbeKey
-from dualcert.offers import Offer, TLSVersion
-from dualcert.pairs import CLUSTER_RULES, NODE_RULES, EstateView, PlainCheck
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.rules.diagnosis import diagnose, observation_kind
+from dualcert.rules.estate_rules import CLUSTER_RULES, NODE_RULES, EstateView, PlainCheck
+from dualcert.rules.probe_rules import Status
 
 from .conftest import chain_der
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from dualcert.lab.pki import CA, KeySpec
 from dualcert.lab.server import LabServer, ServedEndpoint
-from dualcert.tls import server_context
+from dualcert.probe.tls import server_context
 
 from .conftest import REPO, run_cli
 from .peers import tcp_peer

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from dualcert.errors import UsageError
-from dualcert.inventory import load_inventory
-from dualcert.policy import load_policy
+from dualcert.estate.inventory import load_inventory
+from dualcert.policy.model import load_policy
 
 
 def load(tmp_path: Path, text: str):

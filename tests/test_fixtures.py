@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from dualcert.inventory import load_inventory
-from dualcert.policy import load_policy
+from dualcert.estate.inventory import load_inventory
+from dualcert.policy.model import load_policy
 
 from .conftest import CERTS, REPO
 

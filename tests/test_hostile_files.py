@@ -17,10 +17,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dualcert.catalog import load_catalog
 from dualcert.errors import UsageError
-from dualcert.inventory import load_inventory
-from dualcert.policy import load_policy
+from dualcert.estate.catalog import load_catalog
+from dualcert.estate.inventory import load_inventory
+from dualcert.policy.model import load_policy
 
 from .conftest import CERTS, REPO
 from .hostile import measured

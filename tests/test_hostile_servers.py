@@ -2,7 +2,7 @@
 `dualcert run` against all of them beside a good server, which completes and reports.
 
 TCP-level misbehaviour comes from tests/peers.py; certificate-level from a real pyOpenSSL
-server (the lab's LabServer and dualcert.tls.server_context) sending hostile certificates."""
+server (the lab's LabServer and dualcert.probe.tls.server_context) sending hostile certificates."""
 
 from __future__ import annotations
 
@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from dualcert.chain import TrustStore, chain_facts, hostname_matches
-from dualcert.inventory import load_inventory
+from dualcert.estate.inventory import load_inventory
+from dualcert.facts.chain import TrustStore, chain_facts, hostname_matches
 from dualcert.lab.pki import Issued, KeySpec, self_signed
 from dualcert.lab.server import LabServer, ServedEndpoint
-from dualcert.observation import Observation, Outcome, ProbeKey
-from dualcert.offers import Offer, TLSVersion
-from dualcert.probe import ProbeRunner, ProbeTask, Timeouts
-from dualcert.terminal import safe
-from dualcert.tls import server_context
+from dualcert.probe.engine import ProbeRunner, ProbeTask, Timeouts
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.probe.tls import server_context
+from dualcert.safetext import safe
 
 from . import hostile_certs, peers
 from .conftest import CERTS, FIXED_NOW, run_cli
@@ -146,9 +146,9 @@ def test_duplicate_extensions(tmp_path: Path) -> None:
     records it: every later step (results JSON, each rule) must cope, not raise."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from dualcert.checks import RULES, Case
-    from dualcert.policy import load_policy
-    from dualcert.results import probe_record
+    from dualcert.policy.model import load_policy
+    from dualcert.render.results import probe_record
+    from dualcert.rules.probe_rules import RULES, Case
 
     der = hostile_certs.duplicate_san().cert.public_bytes(Encoding.DER)
     path = tmp_path / "dup.yaml"
@@ -183,9 +183,9 @@ def test_unknown_dns_name_inside_a_private_network_namespace(tmp_path: Path) -> 
     path = tmp_path / "dns.yaml"
     path.write_text("nodes:\n  - name: ghost\n    host: ghost.invalid\n    services: [{name: https, port: 443}]\n")
     script = ("import sys; from pathlib import Path\n"
-              "from dualcert.inventory import load_inventory\n"
-              "from dualcert.offers import Offer, TLSVersion\n"
-              "from dualcert.probe import ProbeRunner, ProbeTask\n"
+              "from dualcert.estate.inventory import load_inventory\n"
+              "from dualcert.probe.offers import Offer, TLSVersion\n"
+              "from dualcert.probe.engine import ProbeRunner, ProbeTask\n"
               "e = load_inventory(Path(sys.argv[1])).endpoints()[0]\n"
               "(o,) = ProbeRunner().run([ProbeTask(e, Offer.RSA, TLSVersion.TLS1_2)]).values()\n"
               "print(f'{o.outcome.value} ({o.phase})')\n")

@@ -66,7 +66,7 @@ def test_wheel_ships_suites_catalog_starters_and_entry_points(wheel: Path) -> No
     assert {"dualcert/suites/__init__.py", "dualcert/suites/test_certificate_policy.py",
             "dualcert/data/catalog.yaml", "dualcert/data/starter/inventory.yaml",
             "dualcert/data/starter/policy.yaml", "dualcert/data/profiles/rsa-only.yaml"} <= names
-    assert "[pytest11]\ndualcert = dualcert.plugin" in entry_points
+    assert "[pytest11]\ndualcert = dualcert.pytest.plugin" in entry_points
     assert "dualcert = dualcert.cli:main" in entry_points
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dualcert.errors import UsageError
-from dualcert.inventory import load_inventory
+from dualcert.estate.inventory import load_inventory
 
 from .conftest import CERTS
 

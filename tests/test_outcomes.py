@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from dualcert.inventory import load_inventory
-from dualcert.observation import Outcome
-from dualcert.offers import Offer, TLSVersion
-from dualcert.probe import ProbeRunner, ProbeTask, Timeouts
+from dualcert.estate.inventory import load_inventory
+from dualcert.probe.engine import ProbeRunner, ProbeTask, Timeouts
+from dualcert.probe.observation import Outcome
+from dualcert.probe.offers import Offer, TLSVersion
 
 from .conftest import run_cli
 from .peers import closed_port, http_plaintext, tarpit, tcp_peer
@@ -77,9 +77,9 @@ def test_unresolvable_host_is_typed(tmp_path: Path) -> None:
     path.write_text("nodes:\n  - name: ghost\n    host: ghost.invalid\n    services: [{name: https, port: 443}]\n")
     script = (
         "import sys; from pathlib import Path\n"
-        "from dualcert.inventory import load_inventory\n"
-        "from dualcert.offers import Offer, TLSVersion\n"
-        "from dualcert.probe import ProbeRunner, ProbeTask\n"
+        "from dualcert.estate.inventory import load_inventory\n"
+        "from dualcert.probe.offers import Offer, TLSVersion\n"
+        "from dualcert.probe.engine import ProbeRunner, ProbeTask\n"
         "e = load_inventory(Path(sys.argv[1])).endpoints()[0]\n"
         "(o,) = ProbeRunner().run([ProbeTask(e, Offer.RSA, TLSVersion.TLS1_2)]).values()\n"
         "print(o.outcome.value, o.detail)\n"

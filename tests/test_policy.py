@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from dualcert.errors import UsageError
-from dualcert.inventory import load_inventory
-from dualcert.offers import Offer, TLSVersion
-from dualcert.policy import builtin_profile, load_policy
+from dualcert.estate.inventory import load_inventory
+from dualcert.policy.model import builtin_profile, load_policy
+from dualcert.probe.offers import Offer, TLSVersion
 
 
 @pytest.fixture

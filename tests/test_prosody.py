@@ -17,12 +17,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from dualcert.chain import chain_facts
-from dualcert.diagnose import diagnose
-from dualcert.inventory import Inventory, load_inventory
-from dualcert.observation import Observation, Outcome, ProbeKey
-from dualcert.offers import Offer, TLSVersion
-from dualcert.probe import ProbeRunner, ProbeTask
+from dualcert.estate.inventory import Inventory, load_inventory
+from dualcert.facts.chain import chain_facts
+from dualcert.probe.engine import ProbeRunner, ProbeTask
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.rules.diagnosis import diagnose
 
 from .conftest import debian_binary, free_port
 from .thirdparty import DualPKI, make_pki, running, wait_for_port

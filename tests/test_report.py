@@ -14,11 +14,11 @@ import jsonschema
 import pytest
 
 from dualcert import __version__
-from dualcert.inventory import load_inventory
-from dualcert.observation import Observation, Outcome, ProbeKey
-from dualcert.offers import Offer, TLSVersion
-from dualcert.policy import load_policy
-from dualcert.reportview import (
+from dualcert.estate.inventory import load_inventory
+from dualcert.policy.model import load_policy
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.render.html import (
     TIMELINE_MAX_CERTS,
     OutcomeTally,
     changes_html,
@@ -28,7 +28,7 @@ from dualcert.reportview import (
     matrix_html,
     timeline_svg,
 )
-from dualcert.session import DualcertRun
+from dualcert.run import DualcertRun
 
 from .conftest import FIXED_NOW, REPO, chain_der, run_cli
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 
 from dualcert.lab.pki import CA, KeySpec
 from dualcert.lab.server import LabServer, ServedEndpoint
-from dualcert.tls import server_context
+from dualcert.probe.tls import server_context
 
 from .browser import dump_dom, screenshot
 from .conftest import REPO, debian_binary, run_cli

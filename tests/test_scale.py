@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from dualcert.checks import RULES
-from dualcert.inventory import load_inventory
+from dualcert.estate.inventory import load_inventory
 from dualcert.lab import Lab
 from dualcert.lab.estate import default_nodes
-from dualcert.observation import Outcome
-from dualcert.offers import Offer, TLSVersion
-from dualcert.probe import ProbeRunner, ProbeTask, Timeouts
+from dualcert.probe.engine import ProbeRunner, ProbeTask, Timeouts
+from dualcert.probe.observation import Outcome
+from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.rules.probe_rules import RULES
 
 from .conftest import REPO
 from .peers import tcp_peer

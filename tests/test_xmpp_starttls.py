@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from OpenSSL import SSL
 
-from dualcert.catalog import ServiceSpec
-from dualcert.chain import chain_facts
-from dualcert.inventory import Endpoint
+from dualcert.estate.catalog import ServiceSpec
+from dualcert.estate.inventory import Endpoint
+from dualcert.facts.chain import chain_facts
 from dualcert.lab.pki import CA, KeySpec
-from dualcert.observation import Outcome
-from dualcert.offers import Offer, TLSVersion, offer_spec
-from dualcert.probe import Timeouts, probe_once
-from dualcert.tls import client_context, server_context
+from dualcert.probe.engine import Timeouts, probe_once
+from dualcert.probe.observation import Outcome
+from dualcert.probe.offers import Offer, TLSVersion, offer_spec
+from dualcert.probe.tls import client_context, server_context
 
 from .peers import tcp_peer
 

@@ -10,8 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import UsageError
+from dualcert import __version__
+from dualcert.errors import UsageError
 
 EPILOG_RUN = """examples:
   dualcert run --inventory site.yaml                      best-practice policy (ec-ca-signed)
@@ -94,8 +94,8 @@ def _run_pytest(args: list[str]) -> int:
 
 
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
-    from .errors import UsageError
-    from .inventory import load_inventory
+    from dualcert.errors import UsageError
+    from dualcert.estate.inventory import load_inventory
 
     try:
         site = load_inventory(Path(ns.inventory), ns.inventory_format).site
@@ -116,7 +116,7 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def _check_writable(directory: Path) -> None:
     """Find out before probing that the reports can be written: nothing measured is lost."""
-    from .errors import UsageError
+    from dualcert.errors import UsageError
 
     existing = next((p for p in [directory, *directory.parents] if p.exists()), Path("."))
     if not existing.is_dir():
@@ -149,10 +149,10 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
-    from .errors import UsageError
-    from .lab import STATES, Lab
-    from .lab.estate import default_nodes, open_pki_dir
-    from .lab.expected import TABLE_COLUMNS, deviations, measured_table
+    from dualcert.errors import UsageError
+    from dualcert.lab import STATES, Lab
+    from dualcert.lab.estate import default_nodes, open_pki_dir
+    from dualcert.lab.expected import TABLE_COLUMNS, deviations, measured_table
 
     states = tuple(s.strip() for s in ns.states.split(",")) if ns.states else STATES
     unknown = [s for s in states if s not in STATES]
@@ -175,7 +175,7 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
         except UsageError as exc:
             print(f"dualcert: {exc}", file=sys.stderr)
             return EXIT_USAGE_ERROR
-    from .plugin import sigterm_interrupts
+    from dualcert.pytest.plugin import sigterm_interrupts
 
     sigterm_interrupts()  # `kill`, a CI timeout: stop the servers and remove the keys, like Ctrl-C
     with Lab(nodes, pki_dir=pki_dir) as lab:
@@ -222,7 +222,7 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def _print_changes(data: dict[str, Any]) -> int:
     """The lab's verdict on changes since its baseline; returns how many were unexpected."""
-    from .terminal import safe
+    from dualcert.safetext import safe
 
     changes = data.get("changes") or {"entries": []}
     entries = changes["entries"]
@@ -237,10 +237,10 @@ def _print_changes(data: dict[str, Any]) -> int:
 
 
 def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
-    from .baseline import compare, load_snapshot
-    from .diffview import render
-    from .inventory import load_inventory
-    from .policy import load_policy
+    from dualcert.compare.comparison import compare, load_snapshot
+    from dualcert.estate.inventory import load_inventory
+    from dualcert.policy.model import load_policy
+    from dualcert.render.diff import render
 
     if extra:
         print(f"dualcert diff: unexpected arguments after --: {' '.join(extra)}", file=sys.stderr)
@@ -261,7 +261,7 @@ def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def _print_diagnosis(data: dict[str, object]) -> None:
     """Each cluster's measured deployment state, what differs, and what agents see."""
-    from .terminal import safe
+    from dualcert.safetext import safe
 
     diagnosis = data.get("diagnosis")
     if not isinstance(diagnosis, list) or not diagnosis:

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .estate import (
+from dualcert.lab.estate import (
     STATES,
     LabEndpoint,
     LabNode,
@@ -24,7 +24,7 @@ from .estate import (
     write_inventory,
     write_policy,
 )
-from .server import LabServer
+from dualcert.lab.server import LabServer
 
 __all__ = ["STATES", "Lab", "LabNode"]
 

@@ -14,12 +14,12 @@ from typing import Any
 import yaml
 from cryptography.hazmat.primitives import serialization
 
-from ..catalog import ServiceSpec, load_catalog
-from ..errors import UsageError
-from ..offers import TLSVersion
-from ..tls import server_context
-from .pki import CA, Issued, KeySpec, self_signed
-from .server import ServedEndpoint
+from dualcert.errors import UsageError
+from dualcert.estate.catalog import ServiceSpec, load_catalog
+from dualcert.lab.pki import CA, Issued, KeySpec, self_signed
+from dualcert.lab.server import ServedEndpoint
+from dualcert.probe.offers import TLSVersion
+from dualcert.probe.tls import server_context
 
 STATES = ("S1", "S2", "S3", "S4", "rsa-only")
 # What the digest's table says each state holds: (RSA certificate, ECDSA certificate).

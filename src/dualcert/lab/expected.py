@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog import load_catalog
-from .estate import LabNode
+from dualcert.estate.catalog import load_catalog
+from dualcert.lab.estate import LabNode
 
 # Under the ec-ca-signed policy: (rule, offer) pairs that fail in each state. "default*"
 # means the default offer on services that present ECDSA to browsers (Socket.IO, SM Openfire).

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from .checks import RULES, Case, Finding, Status
-from .observation import ProbeKey
-from .offers import Offer
-from .session import DualcertRun
-from .terminal import safe
+from dualcert.probe.observation import ProbeKey
+from dualcert.probe.offers import Offer
+from dualcert.rules.probe_rules import RULES, Case, Finding, Status
+from dualcert.run import DualcertRun
+from dualcert.safetext import safe
 
 FINDING_KEY = pytest.StashKey["tuple[Case, Finding]"]()
 CRASHED_KEY = pytest.StashKey[bool]()  # the check itself raised: an error, not a policy failure
@@ -175,7 +175,7 @@ class EstateHandle:
     def finding(self, rule: str) -> Finding:
         if rule == "deployment_state":
             return self._deployment_state()
-        from .pairs import CLUSTER_RULES, NODE_RULES
+        from dualcert.rules.estate_rules import CLUSTER_RULES, NODE_RULES
 
         rules = CLUSTER_RULES if self.scope == "cluster" else NODE_RULES
         try:
@@ -211,7 +211,7 @@ class EstateHandle:
 
     def require_all(self) -> list[Finding]:
         """Every node rule in one test (--dualcert-items probe); one results record per rule."""
-        from .pairs import NODE_RULES
+        from dualcert.rules.estate_rules import NODE_RULES
 
         findings = [self.finding(rule) for rule in NODE_RULES]
         records = _finding_records(findings, set(), self._item)

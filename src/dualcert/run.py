@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .chain import TrustStore
-from .checks import Case
-from .inventory import MOZILLA, Endpoint, Inventory, load_inventory
-from .observation import Observation, ProbeKey
-from .offers import ALL_OFFERS, ALL_VERSIONS, Offer, TLSVersion
-from .policy import Policy, load_policy
-from .probe import DEFAULT_THREADS, ProbeRunner, ProbeTask, Timeouts, plaintext_listening
+from dualcert.estate.inventory import MOZILLA, Endpoint, Inventory, load_inventory
+from dualcert.facts.chain import TrustStore
+from dualcert.policy.model import Policy, load_policy
+from dualcert.probe.engine import DEFAULT_THREADS, ProbeRunner, ProbeTask, Timeouts, plaintext_listening
+from dualcert.probe.observation import Observation, ProbeKey
+from dualcert.probe.offers import ALL_OFFERS, ALL_VERSIONS, Offer, TLSVersion
+from dualcert.rules.probe_rules import Case
 
 if TYPE_CHECKING:
-    from .diagnose import ClusterDiagnosis
-    from .pairs import EstateView, PlainCheck
+    from dualcert.rules.diagnosis import ClusterDiagnosis
+    from dualcert.rules.estate_rules import EstateView, PlainCheck
 
 
 @dataclass
@@ -132,7 +132,7 @@ class DualcertRun:
 
     def diagnosis(self) -> list[ClusterDiagnosis]:
         """Every cluster's state; recomputed only when observations have landed since."""
-        from .diagnose import diagnose
+        from dualcert.rules.diagnosis import diagnose
 
         cached = self._estate_cache.get("diagnosis")
         if cached is None or cached[0] != len(self.observations):
@@ -144,7 +144,7 @@ class DualcertRun:
 
     def estate_view(self) -> EstateView:
         """One indexed view for every node and cluster test, rebuilt only when measurements change."""
-        from .pairs import EstateView
+        from dualcert.rules.estate_rules import EstateView
 
         stamp = len(self.observations) + len(self.plaintext)
         cached = self._estate_cache.get("view")
@@ -158,7 +158,7 @@ class DualcertRun:
         """TCP-connect to each service's plain-text twin port (report-only rule), a few at a time."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from .pairs import PlainCheck
+        from dualcert.rules.estate_rules import PlainCheck
 
         todo = [e for e in self.endpoints.values() if e.node in nodes and e.service.plaintext_port is not None
                 and (e.node, e.service.name) not in self.plaintext]

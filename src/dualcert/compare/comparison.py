@@ -23,10 +23,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .observation import ENDPOINT_WIDE
-from .policy import ExpectedChange, Policy
-from .results import load_results
+from dualcert.errors import UsageError
+from dualcert.policy.model import ExpectedChange, Policy
+from dualcert.probe.observation import ENDPOINT_WIDE
+from dualcert.render.results import load_results
 
 Key = tuple[str, str, str, str]          # (node, service, offer, tls_version)
 Thresholds = Callable[[str, str], tuple[int, int]]   # (node, service) -> (warn_days, fail_days)

@@ -14,11 +14,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .catalog import load_catalog
-from .errors import UsageError
-from .inventory import Endpoint, Inventory
-from .offers import Offer, TLSVersion
-from .yamlfile import Mapping, Reader, load_yaml, parse_yaml
+from dualcert.errors import UsageError
+from dualcert.estate.catalog import load_catalog
+from dualcert.estate.inventory import Endpoint, Inventory
+from dualcert.estate.yamlfile import Mapping, Reader, load_yaml, parse_yaml
+from dualcert.probe.offers import Offer, TLSVersion
 
 PROFILES = ("ec-ca-signed", "rsa-only", "self-signed")
 STATES = ("S1", "S2", "S3", "S4", "rsa-only")
@@ -163,9 +163,9 @@ def _merge(into: dict[str, Any], layer: dict[str, Any]) -> None:
 def builtin_profile(name: str) -> Policy:
     if name not in PROFILES:
         raise UsageError(f"unknown built-in profile {name!r}", fix=f"use one of: {', '.join(PROFILES)}")
-    source = resources.files("dualcert") / "data" / "profiles" / f"{name}.yaml"
+    source = resources.files("dualcert.policy") / "profiles" / f"{name}.yaml"
     return _build(parse_yaml(source.read_text(encoding="utf-8"), f"profile {name}", what="profile"),
-                  f"dualcert/data/profiles/{name}.yaml", None, name)
+                  f"dualcert/policy/profiles/{name}.yaml", None, name)
 
 
 def load_policy(spec: str | Path | None) -> Policy:

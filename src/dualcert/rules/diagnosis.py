@@ -16,11 +16,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chain import chain_facts
-from .inventory import Inventory, Node
-from .observation import Observation, Outcome, ProbeKey
-from .offers import Offer
-from .remedies import trust_store_for
+from dualcert.estate.inventory import Inventory, Node
+from dualcert.facts.chain import chain_facts
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.probe.offers import Offer
+from dualcert.rules.remedies import trust_store_for
 
 MIXED, UNKNOWN = "mixed", "unknown"
 # (what the RSA-only offer got, what the ECDSA-only offer got) -> the digest's state.

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .baseline import Change, Comparison
-from .terminal import safe
+from dualcert.compare.comparison import Change, Comparison
+from dualcert.safetext import safe
 
 HEADER = ("kind", "expected", "probe", "field", "before", "after")
 

@@ -19,10 +19,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .chain import CertFacts, chain_facts
-from .observation import Observation, Outcome, ProbeKey
-from .session import DualcertRun
-from .terminal import safe
+from dualcert.facts.chain import CertFacts, chain_facts
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.run import DualcertRun
+from dualcert.safetext import safe
 
 # Worst first: the colour of a cell is that of its worst test.
 STATUS_ORDER = ("fail", "warn", "pass", "na", "none")

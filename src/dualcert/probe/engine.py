@@ -29,10 +29,10 @@ from xml.sax.saxutils import escape as xml_escape
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
-from .inventory import Endpoint
-from .observation import ENDPOINT_WIDE, Observation, Outcome, ProbeKey
-from .offers import Offer, OfferSpec, TLSVersion, offer_spec
-from .tls import client_context
+from dualcert.estate.inventory import Endpoint
+from dualcert.probe.observation import ENDPOINT_WIDE, Observation, Outcome, ProbeKey
+from dualcert.probe.offers import Offer, OfferSpec, TLSVersion, offer_spec
+from dualcert.probe.tls import client_context
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from . import __version__
-from .report_assets import CSS, SCRIPT
-from .reportview import (
+from dualcert import __version__
+from dualcert.render.assets import CSS, SCRIPT
+from dualcert.render.html import (
     OutcomeTally,
     banner_html,
     changes_html,
@@ -26,8 +26,8 @@ from .reportview import (
     metadata_html,
     timeline_html,
 )
-from .results import atomic_write
-from .session import DualcertRun
+from dualcert.render.results import atomic_write
+from dualcert.run import DualcertRun
 
 COLUMNS = (("node", "Node"), ("service", "Service"), ("port", "Port"), ("offer", "Offer"),
            ("tls_version", "TLS"), ("presented", "Presented key"), ("issuer", "Issuer"), ("days_left", "Days left"))
@@ -45,7 +45,7 @@ def finding_extras(case_id: str, status: str, message: str, fix: str) -> list[di
     """pytest-html extras for one test: the finding and the lazy chain/TLS/PEM detail."""
     from pytest_html import extras
 
-    from .reportview import finding_extra_html
+    from dualcert.render.html import finding_extra_html
 
     return [extras.html(finding_extra_html(case_id, status, message, fix))]
 

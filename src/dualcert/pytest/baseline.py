@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from .baseline import Change, Comparison, Presentation, Snapshot, compare, load_snapshot
-from .errors import UsageError
-from .observation import ProbeKey
-from .offers import Offer, TLSVersion
-from .results import probe_record
-from .session import DualcertRun
-from .terminal import safe
+from dualcert.compare.comparison import Change, Comparison, Presentation, Snapshot, compare, load_snapshot
+from dualcert.errors import UsageError
+from dualcert.probe.observation import ProbeKey
+from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.render.results import probe_record
+from dualcert.run import DualcertRun
+from dualcert.safetext import safe
 
 BASELINE_KEY = pytest.StashKey[Snapshot]()
 COMPARISON_KEY = pytest.StashKey[Comparison]()
@@ -51,7 +51,7 @@ def change_keys(run: DualcertRun, baseline: Snapshot) -> list[ProbeKey]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if FIXTURE not in metafunc.fixturenames:
         return
-    from .plugin import RUN_KEY
+    from dualcert.pytest.plugin import RUN_KEY
 
     run = metafunc.config.stash.get(RUN_KEY, None)
     baseline = metafunc.config.stash.get(BASELINE_KEY, None)
@@ -69,7 +69,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     """After plugin.py probed what the selected tests need: compare once, for every selected change test."""
-    from .plugin import RUN_KEY
+    from dualcert.pytest.plugin import RUN_KEY
 
     config = session.config
     run, baseline = config.stash.get(RUN_KEY, None), config.stash.get(BASELINE_KEY, None)
@@ -133,7 +133,7 @@ class ChangeHandle:
 
 @pytest.fixture
 def dualcert_change(request: pytest.FixtureRequest) -> ChangeHandle:
-    from .plugin import RUN_KEY
+    from dualcert.pytest.plugin import RUN_KEY
 
     run: DualcertRun = request.config.stash[RUN_KEY]
     key: ProbeKey = request.param

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .inventory import is_ip
-from .yamlfile import Mapping, parse_yaml
+from dualcert.errors import UsageError
+from dualcert.estate.inventory import is_ip
+from dualcert.estate.yamlfile import Mapping, parse_yaml
 
 FORMATS = ("auto", "dualcert", "ansible-ini", "ansible-yaml")
 _FIX_ROLE = "set 'dualcert_role=<role>' on the host or its group, or put it in one group named after its role"

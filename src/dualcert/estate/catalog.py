@@ -7,8 +7,8 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from .errors import UsageError
-from .yamlfile import Reader, parse_yaml
+from dualcert.errors import UsageError
+from dualcert.estate.yamlfile import Reader, parse_yaml
 
 STARTTLS_PROTOCOLS = ("xmpp", "xmpp-server", "smtp", "imap", "pop3", "ftp", "ldap", "postgres")
 PREFERENCES = ("rsa", "ecdsa", "either")
@@ -92,8 +92,8 @@ def load_catalog(path: Path | None = None) -> dict[str, Role]:
 
 @cache
 def _shipped() -> dict[str, Role]:
-    source = resources.files("dualcert") / "data" / "catalog.yaml"
-    return _parse(source.read_text(encoding="utf-8"), "dualcert/data/catalog.yaml")
+    source = resources.files("dualcert.estate") / "data" / "catalog.yaml"
+    return _parse(source.read_text(encoding="utf-8"), "dualcert/estate/data/catalog.yaml")
 
 
 def _parse(text: str, path: Path | str) -> dict[str, Role]:

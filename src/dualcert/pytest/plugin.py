@@ -21,10 +21,12 @@ from typing import Any
 
 import pytest
 
-from . import baseline_pytest
-from .checks import Case
-from .errors import UsageError
-from .handles import (
+from dualcert.errors import UsageError
+from dualcert.probe.engine import DEFAULT_THREADS, Timeouts
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.pytest import baseline as baseline_pytest
+from dualcert.pytest.handles import (
     CRASHED_KEY,
     ENDPOINT_KEY,
     ESTATE_KEY,
@@ -40,13 +42,11 @@ from .handles import (
     summary_props,
     worst_status,
 )
-from .observation import Observation, Outcome, ProbeKey
-from .offers import Offer, TLSVersion
-from .probe import DEFAULT_THREADS, Timeouts
-from .report import dualcert_props
-from .results import ResultsWriter, file_digest, run_metadata
-from .session import DualcertRun, RunOptions
-from .terminal import safe
+from dualcert.pytest.html import dualcert_props
+from dualcert.render.results import ResultsWriter, file_digest, run_metadata
+from dualcert.rules.probe_rules import Case
+from dualcert.run import DualcertRun, RunOptions
+from dualcert.safetext import safe
 
 RUN_KEY = pytest.StashKey["DualcertRun"]()
 WRITER_KEY = pytest.StashKey["ResultsWriter | None"]()
@@ -151,7 +151,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if not config.getoption("htmlpath", None):
             config.option.htmlpath = f"reports/{stem}.html"
             config.option.self_contained_html = True
-        from . import report
+        from dualcert.pytest import html as report
 
         config.pluginmanager.register(report.HtmlColumns(run), "dualcert-html")
     if not is_worker and config.pluginmanager.hasplugin("xdist"):
@@ -460,7 +460,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             item.user_properties.append((name, columns[name]))
         item.user_properties += [("rule", finding.rule), ("status", finding.status.value)]
         if item.config.pluginmanager.hasplugin("html"):
-            from .report import finding_extras
+            from dualcert.pytest.html import finding_extras
 
             report.extras = [*getattr(report, "extras", []),
                              *finding_extras(case.test_id, finding.status.value, finding.message, finding.fix)]
@@ -476,7 +476,7 @@ def _endpoint_report(item: pytest.Item, report: Any, cases: list[Case],
         **endpoint_columns(cases), "case": f"{first.endpoint.node}:{first.endpoint.service.name}",
         **summary_props(records, tag="{id} {rule}")}))
     if item.config.pluginmanager.hasplugin("html"):
-        from .report import finding_extras
+        from dualcert.pytest.html import finding_extras
 
         extras = list(getattr(report, "extras", []))
         for case in cases:

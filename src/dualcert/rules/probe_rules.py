@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 
-from . import remedies
-from .chain import ChainFacts, TrustStore, Validation, chain_facts, hostname_matches
-from .inventory import Endpoint
-from .observation import Observation, Outcome
-from .offers import Offer, TLSVersion
-from .policy import Expectation
+from dualcert.estate.inventory import Endpoint
+from dualcert.facts.chain import ChainFacts, TrustStore, Validation, chain_facts, hostname_matches
+from dualcert.policy.model import Expectation
+from dualcert.probe.observation import Observation, Outcome
+from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.rules import remedies
 
 
 class Status(StrEnum):
@@ -178,7 +178,7 @@ def issuer(case: Case) -> Finding:
     wanted = exp.issuers.get("ecdsa" if family == "ECDSA" else "rsa")
     if wanted and not leaf.self_signed:
         candidates = [leaf.issuer]
-        from .chain import issuer_sha256_candidates
+        from dualcert.facts.chain import issuer_sha256_candidates
 
         shas = {c.sha256 for c in issuer_sha256_candidates(case.chain, case.validation)}
         dn_ok = wanted.dn is None or _same_dn(wanted.dn, leaf.issuer)

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UsageError
+from dualcert.errors import UsageError
 
 
 class Mapping(dict[str, Any]):

@@ -17,9 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .chain import chain_facts
-from .observation import Observation
+from dualcert import __version__
+from dualcert.facts.chain import chain_facts
+from dualcert.probe.observation import Observation
 
 SCHEMA = "dualcert-results/1"
 JOURNAL_FLUSH_S = 0.2

@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog import Role, ServiceSpec, load_catalog, read_service, role_or_error
-from .errors import UsageError
-from .yamlfile import Reader, load_text, load_yaml, parse_yaml
+from dualcert.errors import UsageError
+from dualcert.estate.catalog import Role, ServiceSpec, load_catalog, read_service, role_or_error
+from dualcert.estate.yamlfile import Reader, load_text, load_yaml, parse_yaml
 
 INVENTORY_KEYS = frozenset({"site", "trust", "nodes", "catalog", "defaults"})
 NODE_KEYS = frozenset({"name", "host", "address", "role", "cluster", "services", "sni"})
@@ -115,7 +115,7 @@ def load_inventory(path: Path, fmt: str = "auto") -> Inventory:
 
 
 def _read(path: Path, fmt: str) -> object:
-    from . import ansible
+    from dualcert.estate import ansible
 
     if fmt not in ansible.FORMATS:
         raise UsageError(f"unknown inventory format {fmt!r}", fix=f"use one of: {', '.join(ansible.FORMATS)}")
@@ -173,7 +173,7 @@ def _trust(top: Reader, path: Path) -> Path | str | None:
     except OSError as exc:
         raise top.error("trust", f"cannot read trust bundle {bundle}: {exc.strerror}",
                         "make the file readable") from None
-    from .chain import load_pem_bundle  # deferred: inventory loading stays light
+    from dualcert.facts.chain import load_pem_bundle  # deferred: inventory loading stays light
 
     try:
         load_pem_bundle(data)

@@ -1,0 +1,1 @@
+"""Stage 1, the estate: which nodes and TLS services to probe (inventory, Ansible inventories, product catalog)."""

@@ -1,0 +1,1 @@
+"""Stage 7, output: the results JSON, the HTML report sections and the terminal text."""
