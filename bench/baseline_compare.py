@@ -20,8 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from dualcert.compare.comparison import compare, load_snapshot
+from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.render.diff import render
 from dualcert.render.results import SCHEMA, probe_record
 

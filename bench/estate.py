@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from dualcert.estate.inventory import load_inventory
 from dualcert.facts.chain import clear_caches
 from dualcert.lab.pki import CA, KeySpec, self_signed
+from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.rules.diagnosis import diagnose
 from dualcert.rules.estate_rules import CLUSTER_RULES, NODE_RULES, EstateView
 

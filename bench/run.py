@@ -276,7 +276,8 @@ def worker_bare(inventory: Path, probes: int, threads: int) -> None:
 
     from OpenSSL import SSL
 
-    from dualcert.probe.offers import Offer, TLSVersion, offer_spec
+    from dualcert.offers import Offer, TLSVersion
+    from dualcert.probe.hello import offer_spec
     from dualcert.probe.tls import client_context
 
     tasks = tasks_from_inventory(inventory, probes)
@@ -307,7 +308,7 @@ def worker_bare(inventory: Path, probes: int, threads: int) -> None:
 
 def worker_probe(inventory: Path, probes: int) -> None:
     """dualcert's probe phase alone, as the plugin runs it."""
-    from dualcert.probe.offers import Offer, TLSVersion
+    from dualcert.offers import Offer, TLSVersion
     from dualcert.run import DualcertRun, RunOptions
 
     offers, versions = COMBOS[probes]
@@ -536,7 +537,7 @@ def print_targets(n: int, probes: int, bare: Measure | None, probe: Measure | No
             line(run.wall_s < tuned.wall_s, f"{label} {run.wall_s:.2f}s vs sslyze 50 scans {tuned.wall_s:.2f}s")
     clean_run = runs[2]  # the tarpit run is an endpoint run: compare like with like
     if clean_run and pitted:
-        from dualcert.probe.engine import Timeouts
+        from dualcert.probe.connection import Timeouts
 
         budget = Timeouts().handshake + 1.0
         added = pitted.wall_s - clean_run.wall_s

@@ -11,9 +11,9 @@ import pytest
 
 from dualcert.compare.comparison import Snapshot, compare, expiry_band, load_snapshot
 from dualcert.errors import UsageError
-from dualcert.policy.model import load_policy
+from dualcert.offers import Offer, TLSVersion
+from dualcert.policy.load import load_policy
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.render.results import SCHEMA, probe_record
 
 from .conftest import FIXED_NOW, chain_der

@@ -10,13 +10,14 @@ from importlib import resources
 import pytest
 import yaml
 
-from dualcert.estate.inventory import Inventory, load_inventory
+from dualcert.estate.inventory import load_inventory
+from dualcert.estate.model import Inventory
 from dualcert.facts.chain import chain_facts
 from dualcert.lab.estate import LabNode, LabPKI, build_endpoints
 from dualcert.lab.server import LabServer
+from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.rules.diagnosis import diagnose
 
 # Loopback addresses nobody else here uses, so the catalog's real ports (443, 8443, ...) are free.

@@ -8,9 +8,9 @@ import pytest
 
 from dualcert.estate.inventory import load_inventory
 from dualcert.facts.chain import TrustStore
-from dualcert.policy.model import load_policy
+from dualcert.offers import Offer, TLSVersion
+from dualcert.policy.load import load_policy
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.rules.probe_rules import RULES, Case, Status
 
 from .conftest import CERTS, FIXED_NOW, chain_der

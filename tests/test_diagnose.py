@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from dualcert.estate.inventory import Inventory, load_inventory
+from dualcert.estate.inventory import load_inventory
+from dualcert.estate.model import Inventory
 from dualcert.lab.pki import CA, KeySpec
+from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.rules.diagnosis import diagnose, observation_kind
 from dualcert.rules.estate_rules import CLUSTER_RULES, NODE_RULES, EstateView, PlainCheck
 from dualcert.rules.probe_rules import Status

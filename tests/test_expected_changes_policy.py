@@ -9,7 +9,7 @@ import pytest
 
 from dualcert.errors import UsageError
 from dualcert.estate.inventory import load_inventory
-from dualcert.policy.model import load_policy
+from dualcert.policy.load import load_policy
 
 
 def load(tmp_path: Path, text: str):

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from dualcert.estate.inventory import load_inventory
-from dualcert.policy.model import load_policy
+from dualcert.policy.load import load_policy
 
 from .conftest import CERTS, REPO
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from dualcert.errors import UsageError
 from dualcert.estate.catalog import load_catalog
 from dualcert.estate.inventory import load_inventory
-from dualcert.policy.model import load_policy
+from dualcert.policy.load import load_policy
 
 from .conftest import CERTS, REPO
 from .hostile import measured

@@ -22,9 +22,10 @@ from dualcert.estate.inventory import load_inventory
 from dualcert.facts.chain import TrustStore, chain_facts, hostname_matches
 from dualcert.lab.pki import Issued, KeySpec, self_signed
 from dualcert.lab.server import LabServer, ServedEndpoint
-from dualcert.probe.engine import ProbeRunner, ProbeTask, Timeouts
+from dualcert.offers import Offer, TLSVersion
+from dualcert.probe.connection import Timeouts
+from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.probe.tls import server_context
 from dualcert.safetext import safe
 
@@ -146,7 +147,7 @@ def test_duplicate_extensions(tmp_path: Path) -> None:
     records it: every later step (results JSON, each rule) must cope, not raise."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from dualcert.policy.model import load_policy
+    from dualcert.policy.load import load_policy
     from dualcert.render.results import probe_record
     from dualcert.rules.probe_rules import RULES, Case
 
@@ -184,7 +185,7 @@ def test_unknown_dns_name_inside_a_private_network_namespace(tmp_path: Path) -> 
     path.write_text("nodes:\n  - name: ghost\n    host: ghost.invalid\n    services: [{name: https, port: 443}]\n")
     script = ("import sys; from pathlib import Path\n"
               "from dualcert.estate.inventory import load_inventory\n"
-              "from dualcert.probe.offers import Offer, TLSVersion\n"
+              "from dualcert.offers import Offer, TLSVersion\n"
               "from dualcert.probe.engine import ProbeRunner, ProbeTask\n"
               "e = load_inventory(Path(sys.argv[1])).endpoints()[0]\n"
               "(o,) = ProbeRunner().run([ProbeTask(e, Offer.RSA, TLSVersion.TLS1_2)]).values()\n"

@@ -6,9 +6,9 @@ import pytest
 
 from dualcert.estate.inventory import load_inventory
 from dualcert.facts.chain import chain_facts
+from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Outcome
-from dualcert.probe.offers import Offer, TLSVersion
 
 # What each state's tomcat-ECDSA looks like to an ECDSA-only client: (issuer CN or "self", chain algorithm).
 ECDSA_OFFER = {"s1": "self", "s2": "dualcert Lab RSA Issuing CA", "s3": "dualcert Lab EC Issuing CA",

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from dualcert.estate.inventory import load_inventory
-from dualcert.probe.engine import ProbeRunner, ProbeTask, Timeouts
+from dualcert.offers import Offer, TLSVersion
+from dualcert.probe.connection import Timeouts
+from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Outcome
-from dualcert.probe.offers import Offer, TLSVersion
 
 from .conftest import run_cli
 from .peers import closed_port, http_plaintext, tarpit, tcp_peer
@@ -78,7 +79,7 @@ def test_unresolvable_host_is_typed(tmp_path: Path) -> None:
     script = (
         "import sys; from pathlib import Path\n"
         "from dualcert.estate.inventory import load_inventory\n"
-        "from dualcert.probe.offers import Offer, TLSVersion\n"
+        "from dualcert.offers import Offer, TLSVersion\n"
         "from dualcert.probe.engine import ProbeRunner, ProbeTask\n"
         "e = load_inventory(Path(sys.argv[1])).endpoints()[0]\n"
         "(o,) = ProbeRunner().run([ProbeTask(e, Offer.RSA, TLSVersion.TLS1_2)]).values()\n"

@@ -8,8 +8,8 @@ import pytest
 
 from dualcert.errors import UsageError
 from dualcert.estate.inventory import load_inventory
-from dualcert.policy.model import builtin_profile, load_policy
-from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.offers import Offer, TLSVersion
+from dualcert.policy.load import builtin_profile, load_policy
 
 
 @pytest.fixture

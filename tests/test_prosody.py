@@ -17,11 +17,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from dualcert.estate.inventory import Inventory, load_inventory
+from dualcert.estate.inventory import load_inventory
+from dualcert.estate.model import Inventory
 from dualcert.facts.chain import chain_facts
+from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.rules.diagnosis import diagnose
 
 from .conftest import debian_binary, free_port

@@ -15,9 +15,9 @@ import pytest
 
 from dualcert import __version__
 from dualcert.estate.inventory import load_inventory
-from dualcert.policy.model import load_policy
+from dualcert.offers import Offer, TLSVersion
+from dualcert.policy.load import load_policy
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.render.html import (
     TIMELINE_MAX_CERTS,
     OutcomeTally,

@@ -21,9 +21,10 @@ import pytest
 from dualcert.estate.inventory import load_inventory
 from dualcert.lab import Lab
 from dualcert.lab.estate import default_nodes
-from dualcert.probe.engine import ProbeRunner, ProbeTask, Timeouts
+from dualcert.offers import Offer, TLSVersion
+from dualcert.probe.connection import Timeouts
+from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Outcome
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.rules.probe_rules import RULES
 
 from .conftest import REPO

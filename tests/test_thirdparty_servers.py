@@ -7,9 +7,9 @@ from pathlib import Path
 
 from dualcert.estate.inventory import load_inventory
 from dualcert.facts.chain import chain_facts
+from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Outcome
-from dualcert.probe.offers import Offer, TLSVersion
 
 from .conftest import run_cli
 from .thirdparty import make_pki, nginx_dual, openssl_s_server_tls13, s_client_leaf_sha256, tomcat_dual

@@ -14,13 +14,14 @@ import pytest
 from OpenSSL import SSL
 
 from dualcert.estate.catalog import ServiceSpec
-from dualcert.estate.inventory import Endpoint
+from dualcert.estate.model import Endpoint
 from dualcert.facts.chain import chain_facts
 from dualcert.lab.pki import CA, KeySpec
-from dualcert.probe.engine import Timeouts, probe_once
+from dualcert.offers import Offer, TLSVersion
+from dualcert.probe.connection import Timeouts
+from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Outcome
-from dualcert.probe.offers import Offer, TLSVersion, offer_spec
-from dualcert.probe.tls import client_context, server_context
+from dualcert.probe.tls import server_context
 
 from .peers import tcp_peer
 
@@ -72,8 +73,9 @@ def endpoint(port: int) -> Endpoint:
 
 
 def probe(port: int, starttls_timeout: float = 3.0):
-    spec = offer_spec(Offer.RSA, TLSVersion.TLS1_2)
-    return probe_once(endpoint(port), spec, client_context(spec), Timeouts(1.0, starttls_timeout, 3.0))
+    task = ProbeTask(endpoint(port), Offer.RSA, TLSVersion.TLS1_2)
+    runner = ProbeRunner(workers=1, timeouts=Timeouts(1.0, starttls_timeout, 3.0))
+    return runner.run([task])[task.key]
 
 
 def test_features_in_several_segments_still_upgrade(rsa_context: SSL.Context) -> None:

@@ -239,7 +239,7 @@ def _print_changes(data: dict[str, Any]) -> int:
 def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
     from dualcert.compare.comparison import compare, load_snapshot
     from dualcert.estate.inventory import load_inventory
-    from dualcert.policy.model import load_policy
+    from dualcert.policy.load import load_policy
     from dualcert.render.diff import render
 
     if extra:

@@ -9,12 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dualcert.estate.inventory import MOZILLA, Endpoint, Inventory, load_inventory
+from dualcert.estate.inventory import load_inventory
+from dualcert.estate.model import MOZILLA, Endpoint, Inventory
 from dualcert.facts.chain import TrustStore
-from dualcert.policy.model import Policy, load_policy
-from dualcert.probe.engine import DEFAULT_THREADS, ProbeRunner, ProbeTask, Timeouts, plaintext_listening
+from dualcert.offers import ALL_OFFERS, ALL_VERSIONS, Offer, TLSVersion
+from dualcert.policy.load import load_policy
+from dualcert.policy.model import Policy
+from dualcert.probe.connection import Timeouts, plaintext_listening
+from dualcert.probe.engine import DEFAULT_THREADS, ProbeRunner, ProbeTask
 from dualcert.probe.observation import Observation, ProbeKey
-from dualcert.probe.offers import ALL_OFFERS, ALL_VERSIONS, Offer, TLSVersion
 from dualcert.rules.probe_rules import Case
 
 if TYPE_CHECKING:

@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from dualcert.errors import UsageError
-from dualcert.estate.inventory import is_ip
+from dualcert.estate.model import is_ip
 from dualcert.estate.yamlfile import Mapping, parse_yaml
 
-FORMATS = ("auto", "dualcert", "ansible-ini", "ansible-yaml")
 _FIX_ROLE = "set 'dualcert_role=<role>' on the host or its group, or put it in one group named after its role"
 _RANGE = re.compile(r"\[(\d+):(\d+)\]")
 

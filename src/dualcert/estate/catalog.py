@@ -7,7 +7,6 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from dualcert.errors import UsageError
 from dualcert.estate.yamlfile import Reader, parse_yaml
 
 STARTTLS_PROTOCOLS = ("xmpp", "xmpp-server", "smtp", "imap", "pop3", "ftp", "ldap", "postgres")
@@ -38,6 +37,8 @@ class Role:
     name: str
     description: str
     services: dict[str, ServiceSpec]
+    restart: str | None = None     # e.g. "restart Cisco UCCX on publisher and subscriber"
+    ecdsa_cop: str | None = None   # e.g. "the UCCX COP"
 
 
 def read_service(reader: Reader, name: str, base: ServiceSpec | None) -> ServiceSpec | None:
@@ -109,7 +110,8 @@ def _parse(text: str, path: Path | str) -> dict[str, Role]:
                                 service_name, None)
             if spec is not None:
                 services[service_name] = spec
-        roles[role_name] = Role(role_name, role.get("description", str, ""), services)
+        roles[role_name] = Role(role_name, role.get("description", str, ""), services,
+                                role.get("restart", str, None), role.get("ecdsa_cop", str, None))
     return roles
 
 
@@ -118,5 +120,3 @@ def role_or_error(roles: dict[str, Role], name: str, reader: Reader, key: str) -
         raise reader.error(key, f"unknown role {name!r}", f"use one of: {', '.join(sorted(roles))}")
     return roles[name]
 
-
-__all__ = ["PREFERENCES", "STARTTLS_PROTOCOLS", "Role", "ServiceSpec", "UsageError", "load_catalog"]

@@ -1,14 +1,14 @@
-"""The inventory: which nodes and TLS services to probe (see README, "Inventory reference")."""
+"""Reading an inventory (dualcert YAML or Ansible INI/YAML) into the estate model (docs/inventory.md)."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from dualcert.errors import UsageError
+from dualcert.estate import ansible
 from dualcert.estate.catalog import Role, ServiceSpec, load_catalog, read_service, role_or_error
+from dualcert.estate.model import MOZILLA, Inventory, Node, is_ip
 from dualcert.estate.yamlfile import Reader, load_text, load_yaml, parse_yaml
 
 INVENTORY_KEYS = frozenset({"site", "trust", "nodes", "catalog", "defaults"})
@@ -16,75 +16,13 @@ NODE_KEYS = frozenset({"name", "host", "address", "role", "cluster", "services",
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-MOZILLA = "mozilla"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One TLS service on one node: the unit that is probed."""
-
-    node: str
-    cluster: str
-    role: str
-    host: str
-    address: str | None
-    service: ServiceSpec
-
-    @property
-    def port(self) -> int:
-        return self.service.port
-
-    @property
-    def name(self) -> str:
-        return f"{self.node}:{self.service.name}"
-
-    @property
-    def connect_to(self) -> str:
-        return self.address or self.host
-
-    @property
-    def sni(self) -> str | None:
-        """SNI is a host name; RFC 6066 forbids sending an IP address."""
-        name = self.service.sni or self.host
-        return None if is_ip(name) else name
-
-
-@dataclass(frozen=True)
-class Node:
-    name: str
-    host: str
-    address: str | None
-    role: str
-    cluster: str
-    services: tuple[ServiceSpec, ...]
-
-
-@dataclass(frozen=True)
-class Inventory:
-    site: str
-    path: Path
-    trust: Path | str | None  # a PEM bundle, "mozilla", or None
-    nodes: tuple[Node, ...]
-
-    def endpoints(self) -> list[Endpoint]:
-        return [Endpoint(n.name, n.cluster, n.role, n.host, n.address, s) for n in self.nodes for s in n.services]
-
-    def node(self, name: str) -> Node:
-        return next(n for n in self.nodes if n.name == name)
-
-
-def is_ip(value: str) -> bool:
-    """An IPv4 or IPv6 address (not a host name)."""
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+# `auto` tells dualcert's YAML and Ansible's INI and YAML apart by the file's name and first lines.
+FORMATS = ("auto", "dualcert", "ansible-ini", "ansible-yaml")
 
 
 def load_inventory(path: Path, fmt: str = "auto") -> Inventory:
     """dualcert's own YAML, or an Ansible inventory (INI or YAML): `fmt` is one of
-    `ansible.FORMATS`; `auto` tells them apart by the file's name and first lines."""
+    FORMATS; `auto` tells them apart by the file's name and first lines."""
     data = _read(path, fmt)
     if data is None:
         raise UsageError("the inventory is empty", file=path,
@@ -115,10 +53,8 @@ def load_inventory(path: Path, fmt: str = "auto") -> Inventory:
 
 
 def _read(path: Path, fmt: str) -> object:
-    from dualcert.estate import ansible
-
-    if fmt not in ansible.FORMATS:
-        raise UsageError(f"unknown inventory format {fmt!r}", fix=f"use one of: {', '.join(ansible.FORMATS)}")
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown inventory format {fmt!r}", fix=f"use one of: {', '.join(FORMATS)}")
     if fmt == "dualcert":
         return load_yaml(path, what="inventory")
     text = load_text(path, what="inventory")
@@ -218,7 +154,7 @@ def _node(reader: Reader, roles: dict[str, Role], site: str) -> Node:
                            "give the node a role such as uccx, or list its 'services:' with name and port")
     sni = reader.get("sni", str, None)
     specs = tuple(s if s.sni or not sni else _with_sni(s, sni) for s in services.values())
-    return Node(name, host, address, role_name, cluster, specs)
+    return Node(name, host, address, role_name, cluster, specs, role.restart, role.ecdsa_cop)
 
 
 def _with_sni(spec: ServiceSpec, sni: str) -> ServiceSpec:

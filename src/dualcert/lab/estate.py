@@ -18,7 +18,7 @@ from dualcert.errors import UsageError
 from dualcert.estate.catalog import ServiceSpec, load_catalog
 from dualcert.lab.pki import CA, Issued, KeySpec, self_signed
 from dualcert.lab.server import ServedEndpoint
-from dualcert.probe.offers import TLSVersion
+from dualcert.offers import TLSVersion
 from dualcert.probe.tls import server_context
 
 STATES = ("S1", "S2", "S3", "S4", "rsa-only")

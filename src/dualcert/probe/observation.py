@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from dualcert.probe.offers import Offer, TLSVersion
+from dualcert.offers import Offer, TLSVersion
 
 
 class Outcome(StrEnum):

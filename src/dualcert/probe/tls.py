@@ -13,7 +13,8 @@ from OpenSSL import SSL
 from OpenSSL._util import ffi as _ffi  # private: see module docstring
 from OpenSSL._util import lib as _lib
 
-from dualcert.probe.offers import OfferSpec, TLSVersion
+from dualcert.offers import TLSVersion
+from dualcert.probe.hello import OfferSpec
 
 _PROTO = {TLSVersion.TLS1_2: SSL.TLS1_2_VERSION, TLSVersion.TLS1_3: SSL.TLS1_3_VERSION}
 

@@ -13,8 +13,8 @@ import pytest
 
 from dualcert.compare.comparison import Change, Comparison, Presentation, Snapshot, compare, load_snapshot
 from dualcert.errors import UsageError
+from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.observation import ProbeKey
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.render.results import probe_record
 from dualcert.run import DualcertRun
 from dualcert.safetext import safe

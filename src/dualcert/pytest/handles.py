@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from dualcert.offers import Offer
 from dualcert.probe.observation import ProbeKey
-from dualcert.probe.offers import Offer
 from dualcert.rules.probe_rules import RULES, Case, Finding, Status
 from dualcert.run import DualcertRun
 from dualcert.safetext import safe

@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 
 from dualcert.errors import UsageError
-from dualcert.probe.engine import DEFAULT_THREADS, Timeouts
+from dualcert.offers import Offer, TLSVersion
+from dualcert.probe.connection import Timeouts
+from dualcert.probe.engine import DEFAULT_THREADS
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.pytest import baseline as baseline_pytest
 from dualcert.pytest.handles import (
     CRASHED_KEY,

@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dualcert.estate.inventory import Inventory, Node
+from dualcert.estate.model import Inventory, Node
 from dualcert.facts.chain import chain_facts
+from dualcert.offers import Offer
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.probe.offers import Offer
 from dualcert.rules.remedies import trust_store_for
 
 MIXED, UNKNOWN = "mixed", "unknown"

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from dualcert.estate.inventory import Endpoint, Inventory, Node
+from dualcert.estate.model import Endpoint, Inventory, Node
 from dualcert.facts.chain import ChainFacts, chain_facts
+from dualcert.offers import Offer
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.probe.offers import Offer
 from dualcert.rules import remedies
 from dualcert.rules.diagnosis import by_endpoint, observation_kind, restart_step, sign_ecdsa_step
 from dualcert.rules.probe_rules import Finding, Status

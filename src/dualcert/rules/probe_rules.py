@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 
-from dualcert.estate.inventory import Endpoint
+from dualcert.estate.model import Endpoint
 from dualcert.facts.chain import ChainFacts, TrustStore, Validation, chain_facts, hostname_matches
+from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.model import Expectation
 from dualcert.probe.observation import Observation, Outcome
-from dualcert.probe.offers import Offer, TLSVersion
 from dualcert.rules import remedies
 
 

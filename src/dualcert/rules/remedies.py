@@ -3,7 +3,7 @@ Certificate Management). Pure text; every check's failure message ends with one 
 
 from __future__ import annotations
 
-from dualcert.estate.inventory import Endpoint
+from dualcert.estate.model import Endpoint
 
 
 def unit_for(endpoint: Endpoint, family: str) -> str:

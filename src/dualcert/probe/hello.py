@@ -1,4 +1,4 @@
-"""What the client offers: which key family it will accept, over which TLS version.
+"""The exact ClientHello of each offer: TLS 1.2 cipher suites and signature_algorithms.
 
 TLS 1.2 steers the server's certificate through the cipher suites' *authentication*
 algorithm (`aECDSA` / `aRSA`; OpenSSL's bare `RSA` means RSA key exchange, not
@@ -9,24 +9,13 @@ signature_algorithms extension does, so both are restricted for every offer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class Offer(StrEnum):
-    ECDSA = "ecdsa"
-    RSA = "rsa"
-    DEFAULT = "default"
-
-
-class TLSVersion(StrEnum):
-    TLS1_2 = "tls1.2"
-    TLS1_3 = "tls1.3"
-
+from dualcert.offers import Offer, TLSVersion
 
 # IANA names, understood by OpenSSL's SSL_CTX_set1_sigalgs_list. SHA-1 schemes are
 # offered for TLS 1.2 only so that old appliances still answer (OpenSSL drops them in 1.3).
-_ECDSA_SIGALGS = ("ecdsa_secp256r1_sha256", "ecdsa_secp384r1_sha384", "ecdsa_secp521r1_sha512")
-_RSA_SIGALGS = (
+ECDSA_SIGALGS = ("ecdsa_secp256r1_sha256", "ecdsa_secp384r1_sha384", "ecdsa_secp521r1_sha512")
+RSA_SIGALGS = (
     "rsa_pss_rsae_sha256", "rsa_pss_rsae_sha384", "rsa_pss_rsae_sha512",
     "rsa_pss_pss_sha256", "rsa_pss_pss_sha384", "rsa_pss_pss_sha512",
     "rsa_pkcs1_sha256", "rsa_pkcs1_sha384", "rsa_pkcs1_sha512",
@@ -37,7 +26,7 @@ _BROWSER_SIGALGS = (
     "ecdsa_secp384r1_sha384", "rsa_pss_rsae_sha384", "rsa_pkcs1_sha384",
     "rsa_pss_rsae_sha512", "rsa_pkcs1_sha512",
 )
-_SHA1 = {Offer.ECDSA: ("ecdsa_sha1",), Offer.RSA: ("rsa_pkcs1_sha1",), Offer.DEFAULT: ("rsa_pkcs1_sha1",)}
+SHA1_SIGALGS = {Offer.ECDSA: ("ecdsa_sha1",), Offer.RSA: ("rsa_pkcs1_sha1",), Offer.DEFAULT: ("rsa_pkcs1_sha1",)}
 
 # @SECLEVEL=0: an auditor must *see* a 1024-bit key or a SHA-1 chain, not fail to connect.
 _TLS12_CIPHERS = {
@@ -66,10 +55,7 @@ class OfferSpec:
 
 
 def offer_spec(offer: Offer, version: TLSVersion) -> OfferSpec:
-    base = {Offer.ECDSA: _ECDSA_SIGALGS, Offer.RSA: _RSA_SIGALGS, Offer.DEFAULT: _BROWSER_SIGALGS}[offer]
-    sigalgs = base + _SHA1[offer] if version is TLSVersion.TLS1_2 else base
+    base = {Offer.ECDSA: ECDSA_SIGALGS, Offer.RSA: RSA_SIGALGS, Offer.DEFAULT: _BROWSER_SIGALGS}[offer]
+    sigalgs = base + SHA1_SIGALGS[offer] if version is TLSVersion.TLS1_2 else base
     return OfferSpec(offer, version, _TLS12_CIPHERS[offer], ":".join(sigalgs))
 
-
-ALL_OFFERS = tuple(Offer)
-ALL_VERSIONS = tuple(TLSVersion)

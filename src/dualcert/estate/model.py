@@ -1,0 +1,72 @@
+"""The estate as data: nodes, their TLS services (endpoints) and the inventory that lists them."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from dualcert.estate.catalog import ServiceSpec
+
+MOZILLA = "mozilla"  # `trust: mozilla`: Mozilla's root program instead of a site bundle
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One TLS service on one node: the unit that is probed."""
+
+    node: str
+    cluster: str
+    role: str
+    host: str
+    address: str | None
+    service: ServiceSpec
+
+    @property
+    def port(self) -> int:
+        return self.service.port
+
+    @property
+    def connect_to(self) -> str:
+        return self.address or self.host
+
+    @property
+    def sni(self) -> str | None:
+        """SNI is a host name; RFC 6066 forbids sending an IP address."""
+        name = self.service.sni or self.host
+        return None if is_ip(name) else name
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    host: str
+    address: str | None
+    role: str
+    cluster: str
+    services: tuple[ServiceSpec, ...]
+    restart: str | None = None     # the role's restart step in remediation text (catalog `restart:`)
+    ecdsa_cop: str | None = None   # the role's ECDSA-disable COP by name (catalog `ecdsa_cop:`)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    site: str
+    path: Path
+    trust: Path | str | None  # a PEM bundle, "mozilla", or None
+    nodes: tuple[Node, ...]
+
+    def endpoints(self) -> list[Endpoint]:
+        return [Endpoint(n.name, n.cluster, n.role, n.host, n.address, s) for n in self.nodes for s in n.services]
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+
+def is_ip(value: str) -> bool:
+    """An IPv4 or IPv6 address (not a host name)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,8 @@
+"""The deployment states of the UCCX 11.5 ECDSA note (shared/reference/uccx-ecdsa-digest.md).
+
+S1: tomcat and tomcat-ECDSA self-signed; S2: tomcat-ECDSA signed by an RSA CA (CSCvb58580);
+S3: both CA-signed, tomcat-ECDSA by an EC CA (best practice); S4: tomcat CA-signed, tomcat-ECDSA
+self-signed; rsa-only: the ECDSA-disable COP is installed (only RSA is presented).
+"""
+
+STATES = ("S1", "S2", "S3", "S4", "rsa-only")
