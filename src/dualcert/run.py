@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dualcert.estate.inventory import load_inventory
 from dualcert.estate.model import MOZILLA, Endpoint, Inventory
-from dualcert.facts.chain import TrustStore
+from dualcert.facts.trust import TrustStore
 from dualcert.offers import ALL_OFFERS, ALL_VERSIONS, Offer, TLSVersion
 from dualcert.policy.load import load_policy
 from dualcert.policy.model import Policy

@@ -1,22 +1,14 @@
-"""Facts about a presented chain, from DER bytes alone (pure: no network).
-
-Path validation is cryptography's `x509.verification` (RFC 5280 / CABF profile), with the
-end-entity extension policy relaxed so that trust and hostname stay separate rules; the
-hostname match is service-identity's (RFC 6125).
-"""
+"""Facts about a presented chain, from DER bytes alone (pure: no network), parsed with cryptography."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from dataclasses import dataclass, field
-from functools import cache, cached_property, lru_cache
-from pathlib import Path
+from dataclasses import dataclass
+from functools import cache, lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
 
@@ -54,13 +46,6 @@ class CertFacts:
 
 
 @dataclass(frozen=True)
-class Validation:
-    trusted: bool | None   # None: no trust bundle to validate against
-    detail: str
-    path: tuple[CertFacts, ...] = ()  # leaf ... anchor, when trusted
-
-
-@dataclass(frozen=True)
 class ChainFacts:
     certs: tuple[CertFacts, ...]   # as presented, leaf first
     parse_error: str | None = None
@@ -68,10 +53,6 @@ class ChainFacts:
     @property
     def leaf(self) -> CertFacts:
         return self.certs[0]
-
-
-_SIGNATURE_FAMILY = {"RSA": "RSA", "RSASSA_PSS": "RSA", "ECDSA": "ECDSA", "ED25519": "Ed25519",
-                     "ED448": "Ed448", "DSA": "DSA"}
 
 
 def _key_facts(cert: x509.Certificate) -> tuple[str, int | None, str | None]:
@@ -125,7 +106,7 @@ def _common_name(name: x509.Name) -> str | None:
     return str(values[0].value) if values else None
 
 
-def _rfc4514(name: x509.Name) -> str:
+def rfc4514(name: x509.Name) -> str:
     try:
         return name.rfc4514_string()
     except (ValueError, UnicodeError) as exc:
@@ -166,7 +147,7 @@ def cert_facts(cert: x509.Certificate) -> CertFacts:
     except Exception:
         signature_algorithm = "unknown"
     return CertFacts(
-        subject=_rfc4514(cert.subject), issuer=_rfc4514(cert.issuer),
+        subject=rfc4514(cert.subject), issuer=rfc4514(cert.issuer),
         common_name=_common_name(cert.subject), issuer_common_name=_common_name(cert.issuer),
         sha256=cert.fingerprint(hashes.SHA256()).hex(), key_type=key_type, key_size=key_size, curve=curve,
         signature_algorithm=signature_algorithm, signed_with=_signed_with(cert),
@@ -209,119 +190,3 @@ def _parse_chain(chain_der: tuple[bytes, ...]) -> ChainFacts:
                 return ChainFacts((), f"the leaf certificate cannot be parsed: {reason}")
             return ChainFacts(tuple(certs), f"certificate #{index + 1} of the chain cannot be parsed: {reason}")
     return ChainFacts(tuple(certs))
-
-
-def load_pem_bundle(data: bytes) -> list[x509.Certificate]:
-    if b"-----BEGIN CERTIFICATE-----" not in data:
-        raise ValueError("no PEM certificate found")
-    certs = x509.load_pem_x509_certificates(data)
-    if not certs:
-        raise ValueError("no PEM certificate found")
-    return certs
-
-
-@dataclass(frozen=True)
-class TrustStore:
-    """The site's roots (and intermediates) that validation may anchor to."""
-
-    certs: tuple[x509.Certificate, ...]
-    source: str
-    # Validations already made, by (chain, time): the probes of one endpoint usually share a chain.
-    _memo: dict[tuple[tuple[bytes, ...], dt.datetime], Validation] = field(
-        default_factory=dict, init=False, repr=False, compare=False, hash=False)
-
-    @classmethod
-    def from_pem_file(cls, path: Path) -> TrustStore:
-        return cls(tuple(load_pem_bundle(path.read_bytes())), str(path))
-
-    @classmethod
-    def mozilla(cls) -> TrustStore:
-        """Mozilla's root program, as shipped and kept current by sslyze."""
-        import sslyze.plugins.certificate_info.trust_stores as stores
-
-        path = Path(stores.__file__).parent / "pem_files" / "mozilla_nss.pem"
-        return cls(tuple(load_pem_bundle(path.read_bytes())), "mozilla (sslyze)")
-
-    @cached_property
-    def fingerprints(self) -> frozenset[str]:
-        return frozenset(c.fingerprint(hashes.SHA256()).hex() for c in self.certs)
-
-    def validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
-        key = (tuple(chain_der), now)
-        found = self._memo.get(key)
-        if found is None:
-            found = self._memo[key] = self._validate(key[0], now)
-        return found
-
-    def _validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
-        try:
-            leaf, *intermediates = [x509.load_der_x509_certificate(d) for d in chain_der]
-        except ValueError as exc:
-            return Validation(False, f"chain cannot be parsed: {exc}")
-        if leaf.fingerprint(hashes.SHA256()).hex() in self.fingerprints:
-            return Validation(True, "the leaf itself is in the trust bundle (pinned)", (der_facts(chain_der[0]),))
-        builder = (
-            verification.PolicyBuilder().store(verification.Store(list(self.certs))).time(now)
-            # Name and EKU are judged by their own rules; keep validation about the path.
-            .extension_policies(ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                                ee_policy=verification.ExtensionPolicy.permit_all())
-        )
-        try:
-            # The client verifier needs no subject; with a permissive EE policy it checks the path only.
-            path = builder.build_client_verifier().verify(leaf, intermediates).chain
-        except verification.VerificationError as exc:
-            reason = str(exc)
-            if "candidates exhausted" in reason:
-                reason = "no issuer in the presented chain or the bundle signs it"
-            return Validation(False, f"no trusted path: {reason}")
-        except (ValueError, TypeError) as exc:
-            return Validation(False, f"path validation failed: {exc}")
-        # The path's certificates are the presented ones and the bundle's: their facts are cached by DER.
-        return Validation(True, f"chains to {_rfc4514(path[-1].subject)}",
-                          tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in path))
-
-
-def hostname_matches(chain_der: tuple[bytes, ...], hostname: str) -> tuple[bool, str]:
-    """RFC 6125 matching of `hostname` (DNS name or IP) against the leaf."""
-    return _leaf_matches(chain_der[0] if chain_der else b"", hostname)
-
-
-@lru_cache(maxsize=16384)
-def _leaf_matches(leaf_der: bytes, hostname: str) -> tuple[bool, str]:
-    # Cached: an endpoint's offers often get the same leaf, and each probe asks once per run.
-    import ipaddress
-
-    from service_identity import CertificateError, VerificationError
-    from service_identity.cryptography import verify_certificate_hostname, verify_certificate_ip_address
-
-    try:
-        leaf = x509.load_der_x509_certificate(leaf_der)
-    except ValueError as exc:
-        return False, f"leaf cannot be parsed: {exc}"
-    try:
-        try:
-            ipaddress.ip_address(hostname)
-        except ValueError:
-            verify_certificate_hostname(leaf, hostname)
-        else:
-            verify_certificate_ip_address(leaf, hostname)
-    except VerificationError:
-        return False, f"{hostname} is not in the certificate's names"
-    except CertificateError as exc:
-        return False, f"certificate names cannot be matched: {exc}"
-    except Exception as exc:  # e.g. DuplicateExtension from a malformed certificate
-        return False, f"certificate names cannot be read: {type(exc).__name__}: {exc}"
-    return True, f"{hostname} matches the certificate"
-
-
-def issuer_sha256_candidates(chain: ChainFacts, validation: Validation | None) -> list[CertFacts]:
-    """Certificates that may have issued the leaf: the presented second certificate and the
-    validated path's second element (they differ when the server omits the intermediate)."""
-    found = list(chain.certs[1:2])
-    if validation and len(validation.path) > 1:
-        found.append(validation.path[1])
-    return found
-
-
-def fingerprint(der: bytes) -> str:
-    return hashlib.sha256(der).hexdigest()

@@ -9,7 +9,9 @@ from enum import StrEnum
 from functools import cached_property
 
 from dualcert.estate.model import Endpoint
-from dualcert.facts.chain import ChainFacts, TrustStore, Validation, chain_facts, hostname_matches
+from dualcert.facts.chain import ChainFacts, chain_facts
+from dualcert.facts.hostname import hostname_matches
+from dualcert.facts.trust import TrustStore, Validation
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.model import Expectation
 from dualcert.probe.observation import Observation, Outcome
@@ -178,7 +180,7 @@ def issuer(case: Case) -> Finding:
     wanted = exp.issuers.get("ecdsa" if family == "ECDSA" else "rsa")
     if wanted and not leaf.self_signed:
         candidates = [leaf.issuer]
-        from dualcert.facts.chain import issuer_sha256_candidates
+        from dualcert.facts.trust import issuer_sha256_candidates
 
         shas = {c.sha256 for c in issuer_sha256_candidates(case.chain, case.validation)}
         dn_ok = wanted.dn is None or _same_dn(wanted.dn, leaf.issuer)
