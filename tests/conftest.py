@@ -77,17 +77,18 @@ def lab() -> Iterator[Lab]:
         yield running
 
 
-# --- the README's hostile-case table (tests/hostile.py) -----------------------------------
+# --- the hostile-case table in docs/hostile-inputs.md (tests/hostile.py) -------------------
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-hostile-table", action="store_true",
-                     help="rewrite README.md's 'Hostile inputs and servers' table from the outcomes this run measured")
+                     help="rewrite docs/hostile-inputs.md's 'Hostile inputs and servers' table from the outcomes "
+                          "this run measured")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not session.config.getoption("update_hostile_table", False):
         return
-    from .hostile import CASES, MEASURED, update_readme
+    from .hostile import CASES, MEASURED, update_doc
 
     missing = sorted(set(CASES) - set(MEASURED))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
@@ -96,6 +97,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(f"hostile table NOT updated: {len(missing)} cases not measured: {', '.join(missing)}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return
-    update_readme(dict(MEASURED))
+    update_doc(dict(MEASURED))
     if reporter is not None:
-        reporter.write_line(f"hostile table: README.md updated with {len(MEASURED)} measured cases")
+        reporter.write_line(f"hostile table: docs/hostile-inputs.md updated with {len(MEASURED)} measured cases")

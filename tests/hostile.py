@@ -2,8 +2,8 @@
 
 Every test of a hostile case ends with `measured(case_id, outcome)`, which asserts the measured
 outcome equals the one listed here and records it. `pytest --update-hostile-table` rewrites the
-README's "Hostile inputs and servers" table from what the run measured (all cases must have run);
-tests/test_hostile_table.py fails when the README and this list disagree."""
+table in docs/hostile-inputs.md ("Hostile inputs and servers") from what the run measured (all cases
+must have run); tests/test_hostile_table.py fails when that page and this list disagree."""
 
 from __future__ import annotations
 
@@ -112,12 +112,12 @@ CASES: dict[str, HostileCase] = {c.id: c for c in [
 
 MEASURED: dict[str, str] = {}
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+HOSTILE_DOC = Path(__file__).resolve().parents[1] / "docs" / "hostile-inputs.md"
 START, END = "<!-- hostile-table:start -->", "<!-- hostile-table:end -->"
 
 
 def measured(case_id: str, outcome: str) -> None:
-    """Assert a hostile case's measured outcome and record it for the README table."""
+    """Assert a hostile case's measured outcome and record it for the table in docs/hostile-inputs.md."""
     expected = CASES[case_id].expected
     assert outcome == expected, f"{case_id}: expected {expected!r}, measured {outcome!r}"
     MEASURED[case_id] = outcome
@@ -130,14 +130,14 @@ def render(outcomes: dict[str, str]) -> str:
     return "\n".join([*lines, END])
 
 
-def readme_table(text: str) -> str | None:
+def doc_table(text: str) -> str | None:
     match = re.search(re.escape(START) + ".*?" + re.escape(END), text, re.S)
     return match.group(0) if match else None
 
 
-def update_readme(outcomes: dict[str, str]) -> None:
-    text = README.read_text(encoding="utf-8")
-    current = readme_table(text)
+def update_doc(outcomes: dict[str, str]) -> None:
+    text = HOSTILE_DOC.read_text(encoding="utf-8")
+    current = doc_table(text)
     if current is None:
-        raise RuntimeError(f"README has no {START} ... {END} markers")
-    README.write_text(text.replace(current, render(outcomes)), encoding="utf-8")
+        raise RuntimeError(f"docs/hostile-inputs.md has no {START} ... {END} markers")
+    HOSTILE_DOC.write_text(text.replace(current, render(outcomes)), encoding="utf-8")

@@ -8,7 +8,7 @@ import pytest
 
 from dualcert.errors import UsageError
 from dualcert.estate.inventory import load_inventory
-from dualcert.policy.model import load_policy
+from dualcert.policy.load import load_policy
 
 from .conftest import run_cli
 
@@ -165,11 +165,11 @@ def test_init_writes_a_starter_that_loads_and_never_overwrites(tmp_path: Path) -
     assert forced.returncode == 0 and not inventory_path.read_text().endswith("# my edit\n")
 
 
-def test_the_readme_ini_example_reads_as_documented(tmp_path: Path) -> None:
+def test_the_docs_ini_example_reads_as_documented(tmp_path: Path) -> None:
     from .conftest import CERTS, REPO
 
-    readme = (REPO / "README.md").read_text()
-    example = readme.split("### Ansible inventories", 1)[1].split("```ini\n", 1)[1].split("```", 1)[0]
+    page = (REPO / "docs" / "inventory.md").read_text()
+    example = page.split("## Ansible inventories", 1)[1].split("```ini\n", 1)[1].split("```", 1)[0]
     (tmp_path / "tomcat-trust.pem").write_bytes((CERTS / "roots.pem").read_bytes())
     path = tmp_path / "hosts"
     path.write_text(example)

@@ -1,18 +1,18 @@
-"""The README's "Hostile inputs and servers" table is the list of cases the tests measure
-(tests/hostile.py); regenerate it with `pytest --update-hostile-table`."""
+"""The "Hostile inputs and servers" table in docs/hostile-inputs.md is the list of cases the tests
+measure (tests/hostile.py); regenerate it with `pytest --update-hostile-table`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .hostile import CASES, README, readme_table, render
+from .hostile import CASES, HOSTILE_DOC, doc_table, render
 
 
-def test_readme_table_matches_the_measured_cases() -> None:
-    table = readme_table(README.read_text(encoding="utf-8"))
-    assert table is not None, "README.md lacks the hostile-table markers"
+def test_doc_table_matches_the_measured_cases() -> None:
+    table = doc_table(HOSTILE_DOC.read_text(encoding="utf-8"))
+    assert table is not None, "docs/hostile-inputs.md lacks the hostile-table markers"
     assert table == render({c.id: c.expected for c in CASES.values()}), \
-        "README's hostile table is stale: run `python -m pytest --update-hostile-table`"
+        "docs/hostile-inputs.md's hostile table is stale: run `python -m pytest --update-hostile-table`"
 
 
 def test_every_case_is_measured_by_a_test() -> None:
