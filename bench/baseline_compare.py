@@ -19,11 +19,12 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from dualcert.compare.comparison import compare, load_snapshot
+from dualcert.compare.comparison import compare
+from dualcert.compare.snapshot import SCHEMA, load_snapshot
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.render.diff import render
-from dualcert.render.results import SCHEMA, probe_record
+from dualcert.render.results import probe_record
 
 CERTS = Path(__file__).resolve().parents[1] / "tests" / "data" / "certs"
 SERVICES = ("tomcat", "tomcat-443", "socketio", "notification-bosh", "notification-xmpp", "openfire", "sip", "cti")

@@ -8,18 +8,21 @@ raise, for the tests of internal errors. Loaded only with `-p tests.faults`.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
-from dualcert import checks
+from dualcert.rules import registry
+from dualcert.rules.probe_rules import Case
+from dualcert.verdict import Verdict
 
 RULE = os.environ.get("DUALCERT_CRASH_RULE", "hostname")
 CASE = os.environ.get("DUALCERT_CRASH_CASE")
-_original = checks.RULES[RULE]
+_original = registry.RULES[RULE]
 
 
-def _crashing(case: checks.Case) -> checks.Finding:
+def _crashing(case: Case) -> Verdict:
     if case.test_id == CASE if CASE else case.has_chain:
         raise RuntimeError(f"injected bug in the {RULE} check")
-    return _original(case)
+    return _original.check(case)
 
 
-checks.RULES[RULE] = _crashing
+registry.RULES[RULE] = replace(_original, check=_crashing)

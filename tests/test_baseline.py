@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from dualcert.compare.comparison import Snapshot, compare, expiry_band, load_snapshot
+from dualcert.compare.comparison import compare, expiry_band
+from dualcert.compare.snapshot import SCHEMA, Snapshot, load_snapshot
 from dualcert.errors import UsageError
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.load import load_policy
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.render.results import SCHEMA, probe_record
+from dualcert.render.results import probe_record
 
 from .conftest import FIXED_NOW, chain_der
 

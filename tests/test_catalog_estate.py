@@ -31,7 +31,7 @@ NODES = {
 
 def shipped_catalog_ports(role: str) -> set[int]:
     """The ports as written in the shipped YAML, read without dualcert's own loader."""
-    text = (resources.files("dualcert") / "data" / "catalog.yaml").read_text(encoding="utf-8")
+    text = (resources.files("dualcert.estate") / "data" / "catalog.yaml").read_text(encoding="utf-8")
     return {int(s["port"]) for s in yaml.safe_load(text)["roles"][role]["services"].values()}
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dualcert.facts.chain import TrustStore, chain_facts, hostname_matches
+from dualcert.facts.chain import chain_facts
+from dualcert.facts.hostname import hostname_matches
+from dualcert.facts.trust import TrustStore
 
 from .conftest import CERTS, FIXED_NOW, chain_der
 

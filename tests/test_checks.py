@@ -7,13 +7,17 @@ from pathlib import Path
 import pytest
 
 from dualcert.estate.inventory import load_inventory
-from dualcert.facts.chain import TrustStore
+from dualcert.facts.trust import TrustStore
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.load import load_policy
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.rules.probe_rules import RULES, Case, Status
+from dualcert.rules.probe_rules import Case
+from dualcert.rules.registry import Scope, rules_of
+from dualcert.verdict import Status
 
 from .conftest import CERTS, FIXED_NOW, chain_der
+
+PROBE_RULES = {rule.name: rule.check for rule in rules_of(Scope.PROBE)}
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +43,18 @@ def make_case(endpoints, chain: str | None, offer: Offer = Offer.ECDSA, *, polic
 
 
 def status(case: Case, rule: str) -> Status:
-    return RULES[rule](case).status
+    return PROBE_RULES[rule](case).status
 
 
 def test_best_practice_chain_passes_every_rule(endpoints) -> None:
     case = make_case(endpoints, "ec_by_ec_ca")
-    assert {rule: status(case, rule) for rule in RULES} == {
+    assert {rule: status(case, rule) for rule in PROBE_RULES} == {
         "presented_key": Status.PASS, "chain_algorithm": Status.PASS, "issuer": Status.PASS,
         "trust": Status.PASS, "hostname": Status.PASS, "key_strength": Status.PASS, "expiry": Status.PASS}
 
 
 def test_ecdsa_signed_by_rsa_fails_chain_algorithm_with_the_cscvb58580_fix(endpoints) -> None:
-    finding = RULES["chain_algorithm"](make_case(endpoints, "ec_by_rsa_ca"))
+    finding = PROBE_RULES["chain_algorithm"](make_case(endpoints, "ec_by_rsa_ca"))
     assert finding.status is Status.FAIL
     assert "Example RSA Issuing CA" in finding.message and "sha256WithRSAEncryption" in finding.message
     assert "CSCvb58580" in finding.fix and "tomcat-ECDSA" in finding.fix and "EC CA" in finding.fix
@@ -58,7 +62,7 @@ def test_ecdsa_signed_by_rsa_fails_chain_algorithm_with_the_cscvb58580_fix(endpo
 
 def test_self_signed_ecdsa_fails_issuer_and_trust_with_csr_fix(endpoints) -> None:
     case = make_case(endpoints, "ec_self")
-    issuer = RULES["issuer"](case)
+    issuer = PROBE_RULES["issuer"](case)
     assert issuer.status is Status.FAIL and "expected a CA-signed certificate" in issuer.message
     assert "generate a tomcat-ECDSA CSR" in issuer.fix and "tomcat-trust" in issuer.fix
     assert status(case, "trust") is Status.FAIL
@@ -68,12 +72,13 @@ def test_self_signed_ecdsa_fails_issuer_and_trust_with_csr_fix(endpoints) -> Non
 def test_browser_getting_rsa_where_ecdsa_is_intended_explains_why(endpoints) -> None:
     rsa_by_ca = make_case(endpoints, "ec_by_rsa_ca").observation
     case = make_case(endpoints, "rsa_by_rsa_ca", Offer.DEFAULT, siblings={Offer.ECDSA: rsa_by_ca})
-    finding = RULES["presented_key"](case)
+    finding = PROBE_RULES["presented_key"](case)
     assert finding.status is Status.FAIL
     assert "expected an ECDSA certificate, saw RSA" in finding.message
     assert "CSCvb58580" in finding.fix
     refused = make_case(endpoints, None, Offer.ECDSA, outcome=Outcome.REFUSED).observation
-    cop = RULES["presented_key"](make_case(endpoints, "rsa_by_rsa_ca", Offer.DEFAULT, siblings={Offer.ECDSA: refused}))
+    browser = make_case(endpoints, "rsa_by_rsa_ca", Offer.DEFAULT, siblings={Offer.ECDSA: refused})
+    cop = PROBE_RULES["presented_key"](browser)
     assert "rollback COP" in cop.fix
 
 
@@ -82,20 +87,20 @@ def test_refused_is_what_the_rsa_only_policy_wants(endpoints) -> None:
     assert status(refused, "presented_key") is Status.PASS
     assert status(refused, "trust") is Status.NA
     presented = make_case(endpoints, "ec_by_ec_ca", policy="rsa-only")
-    finding = RULES["presented_key"](presented)
+    finding = PROBE_RULES["presented_key"](presented)
     assert finding.status is Status.FAIL and "ECDSA-disable COP" in finding.fix
 
 
 def test_refused_under_best_practice_fails_presented_key(endpoints) -> None:
-    finding = RULES["presented_key"](make_case(endpoints, None, outcome=Outcome.REFUSED))
+    finding = PROBE_RULES["presented_key"](make_case(endpoints, None, outcome=Outcome.REFUSED))
     assert finding.status is Status.FAIL and "refused" in finding.message and "rollback COP" in finding.fix
 
 
 def test_unreachable_endpoint_fails_presented_key_and_skips_the_rest(endpoints) -> None:
     case = make_case(endpoints, None, outcome=Outcome.TIMEOUT, detail="handshake timed out")
-    finding = RULES["presented_key"](case)
+    finding = PROBE_RULES["presented_key"](case)
     assert finding.status is Status.FAIL and "timeout" in finding.message and "reachable" in finding.fix
-    assert {status(case, r) for r in RULES if r != "presented_key"} == {Status.NA}
+    assert {status(case, r) for r in PROBE_RULES if r != "presented_key"} == {Status.NA}
 
 
 def test_tls13_unsupported_is_not_a_failure_when_optional(endpoints) -> None:
@@ -106,12 +111,12 @@ def test_tls13_unsupported_is_not_a_failure_when_optional(endpoints) -> None:
 
 
 def test_key_strength_hostname_and_expiry(endpoints) -> None:
-    weak = RULES["key_strength"](make_case(endpoints, "rsa_1024", Offer.RSA))
+    weak = PROBE_RULES["key_strength"](make_case(endpoints, "rsa_1024", Offer.RSA))
     assert weak.status is Status.FAIL and "1024" in weak.message
     assert status(make_case(endpoints, "ec_other_host"), "hostname") is Status.FAIL
-    expiring = RULES["expiry"](make_case(endpoints, "ec_expiring"))
+    expiring = PROBE_RULES["expiry"](make_case(endpoints, "ec_expiring"))
     assert expiring.status is Status.WARN and "19 days" in expiring.message
-    expired = RULES["expiry"](make_case(endpoints, "ec_expired"))
+    expired = PROBE_RULES["expiry"](make_case(endpoints, "ec_expired"))
     assert expired.status is Status.FAIL and "has expired" in expired.message
 
 
@@ -120,7 +125,7 @@ def test_issuer_dn_rule(endpoints, tmp_path: Path) -> None:
     policy.write_text('rules: {issuer: {ecdsa: {dn: "CN=Example EC Issuing CA,O=dualcert lab"}}}\n')
     assert status(make_case(endpoints, "ec_by_ec_ca", policy=str(policy)), "issuer") is Status.PASS
     policy.write_text('rules: {issuer: {ecdsa: {dn: "CN=Someone Else"}}}\n')
-    finding = RULES["issuer"](make_case(endpoints, "ec_by_ec_ca", policy=str(policy)))
+    finding = PROBE_RULES["issuer"](make_case(endpoints, "ec_by_ec_ca", policy=str(policy)))
     assert finding.status is Status.FAIL and "CN=Someone Else" in finding.message
 
 
@@ -133,7 +138,7 @@ def test_self_signed_profile(endpoints) -> None:
 def test_no_trust_bundle_fails_trust_with_a_fix(endpoints) -> None:
     case = make_case(endpoints, "ec_by_ec_ca")
     case.trust = None
-    finding = RULES["trust"](case)
+    finding = PROBE_RULES["trust"](case)
     assert finding.status is Status.FAIL and "trust: mozilla" in finding.fix
 
 

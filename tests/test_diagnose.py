@@ -13,9 +13,11 @@ from dualcert.estate.model import Inventory
 from dualcert.lab.pki import CA, KeySpec
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.rules.diagnosis import diagnose, observation_kind
-from dualcert.rules.estate_rules import CLUSTER_RULES, NODE_RULES, EstateView, PlainCheck
+from dualcert.rules.diagnosis import diagnose
+from dualcert.rules.estate_rules import EstateView, PlainCheck
+from dualcert.rules.presented import reading
 from dualcert.rules.probe_rules import Status
+from dualcert.rules.registry import RULES
 
 from .conftest import chain_der
 
@@ -69,11 +71,11 @@ def test_each_state_is_named_from_the_two_offers(tmp_path: Path, state: str) -> 
 
 
 def test_kinds_of_single_observations() -> None:
-    assert observation_kind(seen("a", "s", Offer.ECDSA, "ec_by_rsa_ca"), "ECDSA") == "rsa-ca"
-    assert observation_kind(seen("a", "s", Offer.ECDSA, "ec_by_ec_ca"), "ECDSA") == "ec-ca"
-    assert observation_kind(seen("a", "s", Offer.ECDSA, "rsa_self"), "ECDSA") == "wrong-family"
-    assert observation_kind(seen("a", "s", Offer.ECDSA, None), "ECDSA") == "refused"
-    assert observation_kind(seen("a", "s", Offer.RSA, None, Outcome.TIMEOUT), "RSA") is None
+    assert reading(seen("a", "s", Offer.ECDSA, "ec_by_rsa_ca"), "ECDSA") == "rsa-ca"
+    assert reading(seen("a", "s", Offer.ECDSA, "ec_by_ec_ca"), "ECDSA") == "ec-ca"
+    assert reading(seen("a", "s", Offer.ECDSA, "rsa_self"), "ECDSA") == "wrong-family"
+    assert reading(seen("a", "s", Offer.ECDSA, None), "ECDSA") == "refused"
+    assert reading(seen("a", "s", Offer.RSA, None, Outcome.TIMEOUT), "RSA") is None
 
 
 def test_s2_fix_is_the_digests_procedure_naming_node_and_unit(tmp_path: Path) -> None:
@@ -139,7 +141,7 @@ def view(inv: Inventory, observations: list[Observation], **kwargs: object) -> E
 ])
 def test_node_rules_per_state(tmp_path: Path, state: str, rule: str, status: Status) -> None:
     inv = inventory(tmp_path, {"sm": "c"})
-    finding = NODE_RULES[rule](view(inv, node_in_state("sm", state)), "sm")
+    finding = RULES[rule].check(view(inv, node_in_state("sm", state)), "sm")
     assert finding.status is status, finding
     if status is Status.FAIL:
         assert finding.fix and "sm" in finding.fix and "tomcat-ECDSA" in finding.fix
@@ -148,7 +150,7 @@ def test_node_rules_per_state(tmp_path: Path, state: str, rule: str, status: Sta
 def test_unit_consistency_names_the_ports_that_differ(tmp_path: Path) -> None:
     inv = inventory(tmp_path, {"sm": "c"})
     observations = [seen("sm", "tomcat", Offer.RSA, "rsa_by_rsa_ca"), seen("sm", "openfire", Offer.RSA, "rsa_self")]
-    finding = NODE_RULES["unit_consistency"](view(inv, observations), "sm")
+    finding = RULES["unit_consistency"].check(view(inv, observations), "sm")
     assert finding.status is Status.FAIL
     assert "tomcat differs across ports" in finding.message and "tomcat (443)" in finding.message
     assert "openfire (7443)" in finding.message and "re-upload the current tomcat" in finding.fix
@@ -156,7 +158,7 @@ def test_unit_consistency_names_the_ports_that_differ(tmp_path: Path) -> None:
 
 def test_cluster_roots_self_signed_beside_ca_signed(tmp_path: Path) -> None:
     inv = inventory(tmp_path, {"pub": "c", "sub": "c"})
-    finding = CLUSTER_RULES["cluster_roots"](view(inv, node_in_state("pub", "S3") + node_in_state("sub", "S4")), "c")
+    finding = RULES["cluster_roots"].check(view(inv, node_in_state("pub", "S3") + node_in_state("sub", "S4")), "c")
     assert finding.status is Status.FAIL and "ECDSA chains lead to different roots" in finding.message
     assert finding.fix.startswith("on sub: have tomcat-ECDSA signed by the same CA")
 
@@ -171,9 +173,9 @@ def test_multi_server_certificate_must_name_every_node(tmp_path: Path) -> None:
     shared = _pem_chain(ca.issue(["pub.example.test", "sub.example.test"], KeySpec.rsa()))
     full = _pem_chain(ca.issue(["pub.example.test", "sub.example.test", "sub2.example.test"], KeySpec.rsa()))
     ok = [seen(n, "tomcat", Offer.RSA, full) for n in ("pub", "sub", "sub2")]
-    assert CLUSTER_RULES["cluster_roots"](view(inv, ok), "c").status is Status.PASS
+    assert RULES["cluster_roots"].check(view(inv, ok), "c").status is Status.PASS
     gap = [seen(n, "tomcat", Offer.RSA, shared) for n in ("pub", "sub")] + [seen("sub2", "tomcat", Offer.RSA, full)]
-    finding = CLUSTER_RULES["cluster_roots"](view(inv, gap), "c")
+    finding = RULES["cluster_roots"].check(view(inv, gap), "c")
     assert finding.status is Status.FAIL
     assert "names pub.example.test, sub.example.test but not sub2.example.test" in finding.message
     assert "multi-server tomcat CSR" in finding.fix
@@ -183,7 +185,7 @@ def test_plaintext_listener_is_a_warning_not_a_failure(tmp_path: Path) -> None:
     inv = inventory(tmp_path, {"uccx": "c"}, role="uccx")
     listening = {("uccx", "socketio"): PlainCheck(12014, True, "accepts"),
                  ("uccx", "notification-bosh"): PlainCheck(7071, False, "refused")}
-    finding = NODE_RULES["plaintext_listener"](view(inv, [], plaintext=listening), "uccx")
+    finding = RULES["plaintext_listener"].check(view(inv, [], plaintext=listening), "uccx")
     assert finding.status is Status.WARN and "12014" in finding.message and "report only" in finding.message
     closed = {k: PlainCheck(v.port, False, "refused") for k, v in listening.items()}
-    assert NODE_RULES["plaintext_listener"](view(inv, [], plaintext=closed), "uccx").status is Status.PASS
+    assert RULES["plaintext_listener"].check(view(inv, [], plaintext=closed), "uccx").status is Status.PASS

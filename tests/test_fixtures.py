@@ -19,5 +19,5 @@ def test_examples_load_and_fit_together(tmp_path: Path) -> None:
     policy = load_policy(REPO / "fixtures" / "policy.example.yaml")
     policy.check_against(inventory)
     assert inventory.site == "contact-center"
-    assert {e.name for e in inventory.endpoints()} >= {"uccx-pub:socketio", "socialminer:xmpp"}
+    assert {f"{e.node}:{e.service.name}" for e in inventory.endpoints()} >= {"uccx-pub:socketio", "socialminer:xmpp"}
     assert policy.rules["expiry"] == {"warn_days": 45, "fail_days": 14}

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from dualcert.estate.inventory import load_inventory
-from dualcert.facts.chain import TrustStore, chain_facts, hostname_matches
+from dualcert.facts.chain import chain_facts
+from dualcert.facts.hostname import hostname_matches
+from dualcert.facts.trust import TrustStore
 from dualcert.lab.pki import Issued, KeySpec, self_signed
 from dualcert.lab.server import LabServer, ServedEndpoint
 from dualcert.offers import Offer, TLSVersion
@@ -149,7 +151,8 @@ def test_duplicate_extensions(tmp_path: Path) -> None:
 
     from dualcert.policy.load import load_policy
     from dualcert.render.results import probe_record
-    from dualcert.rules.probe_rules import RULES, Case
+    from dualcert.rules.probe_rules import Case
+    from dualcert.rules.registry import Scope, rules_of
 
     der = hostile_certs.duplicate_san().cert.public_bytes(Encoding.DER)
     path = tmp_path / "dup.yaml"
@@ -164,7 +167,7 @@ def test_duplicate_extensions(tmp_path: Path) -> None:
     expectation = load_policy(None).expectation(endpoint, Offer.ECDSA, TLSVersion.TLS1_2)
     case = Case(endpoint, Offer.ECDSA, TLSVersion.TLS1_2, expectation, observation,
                 TrustStore.from_pem_file(CERTS / "roots.pem"), FIXED_NOW)
-    findings = {rule: check(case) for rule, check in RULES.items()}
+    findings = {rule.name: rule.check(case) for rule in rules_of(Scope.PROBE)}
     assert "cannot be read" in findings["presented_key"].message
     measured("duplicate-extension", f"{observation.outcome.value}, leaf unparseable")
 

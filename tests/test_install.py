@@ -64,8 +64,9 @@ def test_wheel_ships_suites_catalog_starters_and_entry_points(wheel: Path) -> No
         names = set(archive.namelist())
         entry_points = archive.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert {"dualcert/suites/__init__.py", "dualcert/suites/test_certificate_policy.py",
-            "dualcert/data/catalog.yaml", "dualcert/data/starter/inventory.yaml",
-            "dualcert/data/starter/policy.yaml", "dualcert/data/profiles/rsa-only.yaml"} <= names
+            "dualcert/estate/data/catalog.yaml", "dualcert/data/starter/inventory.yaml",
+            "dualcert/data/starter/policy.yaml", "dualcert/policy/profiles/rsa-only.yaml",
+            "dualcert/render/assets/report.css", "dualcert/render/assets/report.js"} <= names
     assert "[pytest11]\ndualcert = dualcert.pytest.plugin" in entry_points
     assert "dualcert = dualcert.cli:main" in entry_points
 

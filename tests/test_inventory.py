@@ -69,7 +69,7 @@ nodes:
     host: 127.0.0.1
     services: [{name: https, port: 443}]
 """))
-    assert [e.name for e in inv.endpoints()] == ["sm:tomcat", "lb:https"]
+    assert [f"{e.node}:{e.service.name}" for e in inv.endpoints()] == ["sm:tomcat", "lb:https"]
     assert inv.endpoints()[1].sni is None  # an IP host sends no SNI
 
 

@@ -67,8 +67,7 @@ nodes:
     assert tomcat.presents == "any" and tomcat.signing == "any" and tomcat.rsa_min_bits == 3072
     assert tomcat.warn_days == 60 and tomcat.fail_days == 7  # deep merge keeps the profile's fail_days
     socketio = policy.expectation(endpoint(inventory, "pub", "socketio"), Offer.ECDSA, TLSVersion.TLS1_2)
-    assert socketio.signing == "ca" and socketio.issuer is not None
-    assert socketio.issuer.dn == "CN=Example EC Issuing CA"
+    assert socketio.signing == "ca" and socketio.issuers["ecdsa"].dn == "CN=Example EC Issuing CA"
     policy.check_against(inventory)
 
 

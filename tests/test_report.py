@@ -14,20 +14,15 @@ import jsonschema
 import pytest
 
 from dualcert import __version__
+from dualcert.compare.comparison import Change, Comparison
+from dualcert.compare.snapshot import Snapshot
 from dualcert.estate.inventory import load_inventory
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.load import load_policy
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.render.html import (
-    TIMELINE_MAX_CERTS,
-    OutcomeTally,
-    changes_html,
-    detail_data,
-    distinct_certs,
-    json_for_script,
-    matrix_html,
-    timeline_svg,
-)
+from dualcert.render.html import OutcomeTally, changes_html, detail_data, json_for_script, matrix_html
+from dualcert.render.timeline import TIMELINE_MAX_CERTS, distinct_certs, timeline_svg
+from dualcert.rules.diagnosis import ClusterDiagnosis, NodeDiagnosis
 from dualcert.run import DualcertRun
 
 from .conftest import FIXED_NOW, REPO, chain_der, run_cli
@@ -230,15 +225,16 @@ def test_matrix_colours_cells_from_test_statuses(tmp_path: Path) -> None:
 
 def test_diagnosis_and_changes_render_escaped_and_only_when_present(tmp_path: Path) -> None:
     run = stored_run(tmp_path)
-    assert "dc-diagnosis" not in matrix_html(run, OutcomeTally()) and changes_html(run) == ""
-    run.sections["diagnosis"] = [{"cluster": "c1", "state": "S4", "intended": "S3",
-                                  "nodes": {"pub": "S4", "sm": "S4"}, "differs": [HOSTILE],
-                                  "agent_experience": HOSTILE, "remediation": ["sign tomcat-ECDSA", HOSTILE]}]
-    run.sections["changes"] = {"baseline": {"written": "2026-01-01", "site": HOSTILE},
-                               "entries": [{"id": "pub:socketio:default:tls1.2", "kind": "changed",
-                                            "fields": {"issuer": [HOSTILE, "EC CA"], "days_left": [30, 700]},
-                                            "expected": False, "reason": HOSTILE}]}
-    matrix, changes = matrix_html(run, OutcomeTally()), changes_html(run)
+    assert "dc-diagnosis" not in matrix_html(run, OutcomeTally()) and changes_html(None) == ""
+    nodes = (NodeDiagnosis("pub", "uccx", "S4", "pub: S4", ()), NodeDiagnosis("sm", "socialminer", "S4", "sm: S4", ()))
+    diagnosis = ClusterDiagnosis("c1", "S4", "S3", nodes, differs=(HOSTILE,), agent_experience=HOSTILE,
+                                 remediation=("sign tomcat-ECDSA", HOSTILE))
+    baseline = Snapshot(path="old.json", site=HOSTILE, written="2026-01-01", now=FIXED_NOW, offers=(), versions=(),
+                        presentations={})
+    change = Change(("pub", "socketio", "default", "tls1.2"), "changed",
+                    {"issuer": (HOSTILE, "EC CA"), "days_left": (30, 700)}, None, None, False, HOSTILE)
+    matrix = matrix_html(run, OutcomeTally(), [diagnosis])
+    changes = changes_html(Comparison(baseline, baseline, (change,), (), ()))
     assert "Diagnosed state" in matrix and '<span class="dc-state">S4</span>' in matrix
     assert "Changes since baseline" in changes and "<td>days_left</td><td>30</td><td>700</td>" in changes
     for html in (matrix, changes):

@@ -25,12 +25,14 @@ from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import Timeouts
 from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Outcome
-from dualcert.rules.probe_rules import RULES
+from dualcert.rules.registry import Scope, rules_of
 
 from .conftest import REPO
 from .peers import tcp_peer
 
 PROBES_PER_ENDPOINT = len(Offer) * len(TLSVersion)
+
+PROBE_RULES = {rule.name for rule in rules_of(Scope.PROBE)}
 
 
 class CountingLab:
@@ -126,7 +128,7 @@ def test_probe_items_keep_one_record_per_rule(counted, serial, tmp_path: Path) -
     assert set(accepted.values()) == {PROBES_PER_ENDPOINT}
     assert records(data) == records(serial[0])
     # S4's self-signed ECDSA fails in both modes; in probe mode the test names each failing rule.
-    failed = [t for t in data["tests"] if t["outcome"] == "failed" and t["rule"] in RULES]
+    failed = [t for t in data["tests"] if t["outcome"] == "failed" and t["rule"] in PROBE_RULES]
     assert failed and all(t["nodeid"].endswith(f"test_all_rules[{t['id']}]") for t in failed)
 
 
@@ -138,8 +140,8 @@ def test_endpoint_items_keep_one_record_per_probe_and_rule(counted, serial, tmp_
     assert records(data) == records(serial[0])
     assert {(t["id"], t["rule"], t["fix"]) for t in data["tests"]} == {
         (t["id"], t["rule"], t["fix"]) for t in serial[0]["tests"]}
-    probe_rules = [t for t in data["tests"] if t["rule"] in RULES]
-    assert len(probe_rules) == len(counted.lab.endpoints) * PROBES_PER_ENDPOINT * len(RULES)
+    probe_rules = [t for t in data["tests"] if t["rule"] in PROBE_RULES]
+    assert len(probe_rules) == len(counted.lab.endpoints) * PROBES_PER_ENDPOINT * len(PROBE_RULES)
     assert all(t["nodeid"].endswith("test_endpoint_rules[{}:{}]".format(*t["id"].split(":")[:2]))
                for t in probe_rules)
     failed = [t for t in probe_rules if t["outcome"] == "failed"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from importlib import resources
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from dualcert import __version__
 from dualcert.errors import UsageError
+from dualcert.estate.inventory import FORMATS
 
 EPILOG_RUN = """examples:
   dualcert run --inventory site.yaml                      best-practice policy (ec-ca-signed)
@@ -150,9 +152,11 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     from dualcert.errors import UsageError
-    from dualcert.lab import STATES, Lab
+    from dualcert.lab import Lab
     from dualcert.lab.estate import default_nodes, open_pki_dir
     from dualcert.lab.expected import TABLE_COLUMNS, deviations, measured_table
+    from dualcert.policy.states import STATES
+    from dualcert.render.text import diagnosis_lines, table_lines
 
     states = tuple(s.strip() for s in ns.states.split(",")) if ns.states else STATES
     unknown = [s for s in states if s not in STATES]
@@ -175,18 +179,16 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
         except UsageError as exc:
             print(f"dualcert: {exc}", file=sys.stderr)
             return EXIT_USAGE_ERROR
-    from dualcert.pytest.plugin import sigterm_interrupts
+    from dualcert.signals import sigterm_interrupts
 
     sigterm_interrupts()  # `kill`, a CI timeout: stop the servers and remove the keys, like Ctrl-C
     with Lab(nodes, pki_dir=pki_dir) as lab:
         print(f"dualcert lab: {len(lab.endpoints)} TLS endpoints on {lab.host} "
               f"({len(nodes)} nodes in states {', '.join(states)})", flush=True)
         if ns.serve:
-            print(f"inventory: {lab.inventory_path}\npolicy:    {lab.policy_path}\nserving until Ctrl-C ...",
-                  flush=True)
-            try:
-                import signal
-
+            try:  # Ctrl-C may come as soon as the line below is read: the handler must already be in place
+                print(f"inventory: {lab.inventory_path}\npolicy:    {lab.policy_path}\nserving until Ctrl-C ...",
+                      flush=True)
                 signal.pause()
             except KeyboardInterrupt:
                 return 0
@@ -198,11 +200,11 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     data = json.loads(results.read_text(encoding="utf-8"))
     print("\nThe digest's table, measured (what a browser-like offer gets over TLS 1.2):")
     header = ["state", *[c[0] for c in TABLE_COLUMNS]]
-    rows = [[state, *cells] for state, cells in measured_table(data, nodes)]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
-    _print_diagnosis(data)
+    for line in table_lines(header, [[state, *cells] for state, cells in measured_table(data, nodes)]):
+        print(line)
+    diagnosis = diagnosis_lines(data.get("diagnosis") or [])
+    if diagnosis:
+        print("\n" + "\n".join(diagnosis))
     # The digest predicts policy rules; changes since a baseline are judged by the policy's expected_changes.
     found = deviations({**data, "tests": [t for t in data["tests"] if t.get("rule") != "unchanged"]}, nodes)
     print(f"\nreport: {html}\nresults: {results}")
@@ -237,7 +239,8 @@ def _print_changes(data: dict[str, Any]) -> int:
 
 
 def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
-    from dualcert.compare.comparison import compare, load_snapshot
+    from dualcert.compare.comparison import compare
+    from dualcert.compare.snapshot import load_snapshot
     from dualcert.estate.inventory import load_inventory
     from dualcert.policy.load import load_policy
     from dualcert.render.diff import render
@@ -259,27 +262,6 @@ def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
     return 1 if comparison.unexpected else 0
 
 
-def _print_diagnosis(data: dict[str, object]) -> None:
-    """Each cluster's measured deployment state, what differs, and what agents see."""
-    from dualcert.safetext import safe
-
-    diagnosis = data.get("diagnosis")
-    if not isinstance(diagnosis, list) or not diagnosis:
-        return
-    print("\nDeployment state per cluster (from the ECDSA-only and RSA-only probes):")
-    width = max(len(str(d["cluster"])) for d in diagnosis)
-    for d in diagnosis:
-        nodes = ", ".join(f"{n} {s}" for n, s in d["nodes"].items())
-        verdict = "as intended" if d["state"] == d["intended"] else f"intended {d['intended']}"
-        print(safe(f"  {str(d['cluster']).ljust(width)}  {str(d['state']).ljust(8)}  {verdict}: {nodes}"))
-        for line in d["differs"]:
-            print(safe(f"  {''.ljust(width)}  differs: {line}"))
-        if d["state"] != d["intended"]:
-            print(safe(f"  {''.ljust(width)}  agent experience: {d['agent_experience']}"))
-        for step in d["remediation"]:
-            print(safe(f"  {''.ljust(width)}  fix: {step}"))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dualcert",
@@ -293,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_RUN)
     run.add_argument("--inventory", required=True, metavar="FILE", help="inventory YAML (see README)")
     run.add_argument("--inventory-format", default="auto",
-                     choices=("auto", "dualcert", "ansible-ini", "ansible-yaml"),
+                     choices=FORMATS,
                      help="inventory format (default: %(default)s: dualcert's YAML or an Ansible inventory, "
                           "told apart by name and content)")
     run.add_argument("--policy", metavar="FILE|PROFILE",

@@ -1,13 +1,14 @@
-"""One compliance run: inventory + policy + the probes' observations, turned into Cases.
+"""One compliance run: inventory + policy + the probes' observations, turned into Cases and estate views.
 
-The pytest plugin owns one DualcertRun per session; suites only see Cases through it."""
+The pytest plugin owns one DualcertRun per session; suites see it only through their handles."""
 
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dualcert.estate.inventory import load_inventory
 from dualcert.estate.model import MOZILLA, Endpoint, Inventory
@@ -18,11 +19,9 @@ from dualcert.policy.model import Policy
 from dualcert.probe.connection import Timeouts, plaintext_listening
 from dualcert.probe.engine import DEFAULT_THREADS, ProbeRunner, ProbeTask
 from dualcert.probe.observation import Observation, ProbeKey
+from dualcert.rules.diagnosis import ClusterDiagnosis
+from dualcert.rules.estate_rules import EstateView, PlainCheck
 from dualcert.rules.probe_rules import Case
-
-if TYPE_CHECKING:
-    from dualcert.rules.diagnosis import ClusterDiagnosis
-    from dualcert.rules.estate_rules import EstateView, PlainCheck
 
 
 @dataclass
@@ -48,9 +47,7 @@ class DualcertRun:
         clusters = list(dict.fromkeys(n.cluster for n in inventory.nodes))
         self._shard_of = {n.name: clusters.index(n.cluster) for n in inventory.nodes}
         self.observations: dict[ProbeKey, Observation] = {}
-        # Extra top-level sections of the results JSON (e.g. "diagnosis", "changes"), JSON-ready;
-        # the HTML report reads them from here too.
-        self.sections: dict[str, Any] = {}
+        self.measured = False  # the probe phase ran: the diagnosis is worth reporting
         self._trust: TrustStore | bool | None = False  # False: not loaded yet
         # Plain-text twin ports measured for the plaintext_listener rule: (node, service) -> check.
         self.plaintext: dict[tuple[str, str], PlainCheck] = {}
@@ -134,35 +131,23 @@ class DualcertRun:
         return [k for k in self.keys() if k.node in nodes]
 
     def diagnosis(self) -> list[ClusterDiagnosis]:
-        """Every cluster's state; recomputed only when observations have landed since."""
-        from dualcert.rules.diagnosis import diagnose
-
-        cached = self._estate_cache.get("diagnosis")
-        if cached is None or cached[0] != len(self.observations):
-            cached = (len(self.observations),
-                      diagnose(self.inventory, self.observations, self.policy.intended_state))
-            self._estate_cache["diagnosis"] = cached
-        result: list[ClusterDiagnosis] = cached[1]
-        return result
+        """Every cluster's deployment state, in inventory order."""
+        return list(self.estate_view().diagnoses.values())
 
     def estate_view(self) -> EstateView:
-        """One indexed view for every node and cluster test, rebuilt only when measurements change."""
-        from dualcert.rules.estate_rules import EstateView
-
+        """One indexed view for every node and cluster rule, rebuilt only when measurements change."""
         stamp = len(self.observations) + len(self.plaintext)
         cached = self._estate_cache.get("view")
         if cached is None or cached[0] != stamp:
-            cached = (stamp, EstateView(self.inventory, self.observations, self.plaintext))
+            view = EstateView(self.inventory, self.observations, self.plaintext, self.options.offers,
+                              self.policy.intended_state)
+            cached = (stamp, view)
             self._estate_cache["view"] = cached
-        view: EstateView = cached[1]
+        view = cached[1]
         return view
 
     def probe_plaintext(self, nodes: set[str]) -> None:
         """TCP-connect to each service's plain-text twin port (report-only rule), a few at a time."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        from dualcert.rules.estate_rules import PlainCheck
-
         todo = [e for e in self.endpoints.values() if e.node in nodes and e.service.plaintext_port is not None
                 and (e.node, e.service.name) not in self.plaintext]
         timeout = self.options.timeouts.connect

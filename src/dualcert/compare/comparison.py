@@ -1,9 +1,8 @@
-"""Compare a run with a baseline (an earlier results JSON): what each (node, service,
-offer, TLS version) presented before and after, and whether the policy expected it.
+"""Compare a run with a baseline: what each (node, service, offer, TLS version) presented before
+and after, and whether the policy's expected_changes allow it.
 
-Pure: it reads results documents (`results.load_results`) and the policy's
-`expected_changes`; no network. The pytest plugin (`baseline_pytest.py`) and
-`dualcert diff` are its two users.
+Pure: snapshots in (dualcert.compare.snapshot), a Comparison out; no network. The pytest plugin
+(`--baseline`) and `dualcert diff` are its two users.
 
 What counts as a change, per probe: the outcome (ok, refused, timeout, ...), the presented
 leaf's SHA-256, key family, issuer DN, self-signed or not, and the port. Days left always
@@ -16,143 +15,18 @@ warn window is. When another field changed, days left are listed too, for contex
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
-from dualcert.errors import UsageError
+from dualcert.compare.snapshot import Key, Presentation, Snapshot, key_id, short_value
+from dualcert.policy.load import DEFAULT_PROFILE, builtin_profile
 from dualcert.policy.model import ExpectedChange, Policy
-from dualcert.probe.observation import ENDPOINT_WIDE
-from dualcert.render.results import load_results
 
-Key = tuple[str, str, str, str]          # (node, service, offer, tls_version)
 Thresholds = Callable[[str, str], tuple[int, int]]   # (node, service) -> (warn_days, fail_days)
 COMPARED = ("outcome", "port", "leaf_sha256", "key", "issuer", "self_signed")
 KINDS = ("changed", "new", "gone")
-
-
-def key_id(key: Key) -> str:
-    return ":".join(key)
-
-
-@dataclass(frozen=True)
-class Presentation:
-    """What one probe saw, reduced to the facts a comparison looks at."""
-
-    outcome: str
-    port: int | None
-    leaf_sha256: str | None = None
-    key: str | None = None               # "ecdsa" | "rsa" | ... (lower case), None without a certificate
-    issuer: str | None = None
-    self_signed: bool | None = None
-    chain_signed_with: tuple[str, ...] = ()   # signature families above the leaf's key, leaf first
-    not_after: dt.datetime | None = None      # the soonest expiry of the presented chain
-
-    @classmethod
-    def from_record(cls, probe: dict[str, Any]) -> Presentation:
-        """From a results-JSON probe record (`results.probe_record`)."""
-        chain = probe.get("chain") or []
-        port = probe.get("port")
-        if probe.get("outcome") != "ok" or not chain:
-            return cls(str(probe.get("outcome")), port)
-        leaf = chain[0]
-        expiries = [dt.datetime.fromisoformat(c["not_after"]) for c in chain if c.get("not_after")]
-        return cls(
-            outcome="ok", port=port, leaf_sha256=leaf.get("sha256"),
-            key=str(leaf.get("key_type") or "").lower() or None, issuer=leaf.get("issuer"),
-            self_signed=leaf.get("self_signed"),
-            chain_signed_with=tuple(str(c.get("signed_with") or "?") for c in chain if not c.get("self_signed")),
-            not_after=min(expiries) if expiries else None)
-
-    def days_left(self, now: dt.datetime) -> int | None:
-        if self.not_after is None:
-            return None
-        return int((self.not_after - now).total_seconds() // 86400)
-
-    def classes(self) -> frozenset[str]:
-        """The `expected_changes` from:/to: words this presentation satisfies (policy.PRESENTATION_CLASSES)."""
-        names = {"any"}
-        if self.outcome != "ok":
-            names.add(self.outcome)
-            if self.outcome in ENDPOINT_WIDE:
-                names.add("unreachable")
-            return frozenset(names)
-        if self.key:
-            names.add(self.key)
-        names.add("self-signed" if self.self_signed else "ca-signed")
-        if not self.self_signed:
-            if self.key == "ecdsa":
-                ecdsa_throughout = bool(self.chain_signed_with) and all(s == "ECDSA" for s in self.chain_signed_with)
-                names.add("ec-ca-signed" if ecdsa_throughout else "ecdsa-by-rsa-ca")
-            elif self.key == "rsa":
-                names.add("rsa-ca-signed")
-        return frozenset(names)
-
-    def describe(self) -> str:
-        if self.outcome != "ok":
-            return self.outcome
-        signing = "self-signed" if self.self_signed else "CA-signed"
-        return f"{(self.key or '?').upper()} {signing}"
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One run's presentations, keyed by (node, service, offer, tls_version)."""
-
-    path: str
-    site: str | None
-    written: str | None
-    now: dt.datetime                       # the run's clock, for days left
-    offers: tuple[str, ...]
-    versions: tuple[str, ...]
-    presentations: dict[Key, Presentation]
-    roles: dict[str, str] = field(default_factory=dict)   # node -> role, when known
-    status: str = "complete"               # "interrupted": probes may be missing (they then show as new)
-
-    @classmethod
-    def from_results(cls, data: dict[str, Any], path: str | Path) -> Snapshot:
-        run = data.get("run") or {}
-        probes = data.get("probes") or []
-        presentations: dict[Key, Presentation] = {}
-        for probe in probes:
-            key = (str(probe["node"]), str(probe["service"]), str(probe["offer"]), str(probe["tls_version"]))
-            presentations[key] = Presentation.from_record(probe)
-        offers = tuple(run.get("offers") or dict.fromkeys(k[2] for k in presentations))
-        versions = tuple(run.get("tls_versions") or dict.fromkeys(k[3] for k in presentations))
-        stamp = run.get("started") or run.get("written")
-        now = dt.datetime.fromisoformat(stamp) if stamp else dt.datetime.now(dt.UTC)
-        roles = {str(k): str(v) for k, v in (run.get("roles") or {}).items()}
-        return cls(str(path), run.get("site"), run.get("written"), now, offers, versions, presentations, roles,
-                   str(run.get("status") or "complete"))
-
-    @property
-    def endpoints(self) -> set[tuple[str, str]]:
-        return {(k[0], k[1]) for k in self.presentations}
-
-
-def load_snapshot(path: Path) -> Snapshot:
-    """A baseline file, or a clear UsageError: missing, not JSON, not a dualcert results file."""
-    try:
-        data = load_results(path)
-    except FileNotFoundError:
-        raise UsageError("baseline file not found", file=path,
-                         fix="give the results JSON of an earlier run (e.g. reports/<site>.json)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the baseline: {exc}", file=path, fix="make the file readable") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"the baseline is not JSON: {exc.msg}", file=path, line=exc.lineno,
-                         fix="give a results JSON written by dualcert (reports/<site>.json)") from None
-    except ValueError as exc:
-        raise UsageError(str(exc), file=path, fix="give a results JSON written by dualcert (reports/<site>.json)"
-                         ) from None
-    try:
-        return Snapshot.from_results(data, path)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"the baseline's probes are incomplete ({type(exc).__name__}: {exc})", file=path,
-                         fix="give an unedited results JSON written by dualcert") from None
 
 
 def expiry_band(days: int | None, warn_days: int, fail_days: int) -> str | None:
@@ -191,19 +65,12 @@ class Change:
         elif self.kind == "gone":
             what = f"gone since the baseline (was {_describe(self.before)})"
         else:
-            what = "; ".join(f"{name}: {_short(b)} -> {_short(a)}" for name, (b, a) in self.fields.items())
+            what = "; ".join(f"{name}: {short_value(b)} -> {short_value(a)}" for name, (b, a) in self.fields.items())
         return f"{self.id}: {what}"
 
 
 def _describe(presentation: Presentation | None) -> str:
     return "absent" if presentation is None else presentation.describe()
-
-
-def _short(value: Any) -> str:
-    if value is None:
-        return "-"
-    text = str(value)
-    return text[:16] + "…" if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
 
 
 @dataclass(frozen=True)
@@ -268,7 +135,7 @@ def compare(baseline: Snapshot, current: Snapshot, policy: Policy | None = None,
         keys = sorted((k for k in keys if key_id(k) in order), key=lambda k: order[key_id(k)])
     else:
         keys.sort()
-    thresholds: Thresholds = policy.expiry_days if policy is not None else (lambda node, service: (30, 7))
+    thresholds: Thresholds = (policy or builtin_profile(DEFAULT_PROFILE)).expiry_days
     rules = policy.expected_changes if policy is not None else ()
     roles = {**baseline.roles, **current.roles}
     changes = tuple(_compare_one(k, baseline, current, thresholds, rules, roles.get(k[0])) for k in keys)

@@ -109,7 +109,7 @@ def _trust(top: Reader, path: Path) -> Path | str | None:
     except OSError as exc:
         raise top.error("trust", f"cannot read trust bundle {bundle}: {exc.strerror}",
                         "make the file readable") from None
-    from dualcert.facts.chain import load_pem_bundle  # deferred: inventory loading stays light
+    from dualcert.estate.trustbundle import load_pem_bundle  # deferred: cryptography loads only for a bundle
 
     try:
         load_pem_bundle(data)

@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 from dualcert.lab.estate import (
-    STATES,
     LabEndpoint,
     LabNode,
     LabPKI,
@@ -25,8 +24,6 @@ from dualcert.lab.estate import (
     write_policy,
 )
 from dualcert.lab.server import LabServer
-
-__all__ = ["STATES", "Lab", "LabNode"]
 
 
 class Lab:

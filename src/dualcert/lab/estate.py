@@ -18,10 +18,11 @@ from dualcert.errors import UsageError
 from dualcert.estate.catalog import ServiceSpec, load_catalog
 from dualcert.lab.pki import CA, Issued, KeySpec, self_signed
 from dualcert.lab.server import ServedEndpoint
-from dualcert.offers import TLSVersion
+from dualcert.offers import Offer, TLSVersion
+from dualcert.policy.states import STATES
+from dualcert.probe.hello import ECDSA_SIGALGS, RSA_SIGALGS, SHA1_SIGALGS
 from dualcert.probe.tls import server_context
 
-STATES = ("S1", "S2", "S3", "S4", "rsa-only")
 # What the digest's table says each state holds: (RSA certificate, ECDSA certificate).
 STATE_CERTS = {
     "S1": ("self", "self"),
@@ -32,17 +33,11 @@ STATE_CERTS = {
 }
 DOMAIN = "lab.dualcert.test"
 
-# Browser-like preference lists for the servers, RSA-first or ECDSA-first.
-_PREFER = {
-    "rsa": ("aRSA:aECDSA:!aNULL:@SECLEVEL=0",
-            "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:rsa_pkcs1_sha256:rsa_pkcs1_sha384:"
-            "rsa_pkcs1_sha512:rsa_pkcs1_sha1:ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384:"
-            "ecdsa_secp521r1_sha512:ecdsa_sha1"),
-    "ecdsa": ("aECDSA:aRSA:!aNULL:@SECLEVEL=0",
-              "ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384:ecdsa_secp521r1_sha512:ecdsa_sha1:"
-              "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:rsa_pkcs1_sha256:rsa_pkcs1_sha384:"
-              "rsa_pkcs1_sha512:rsa_pkcs1_sha1"),
-}
+# Browser-like preference lists for the servers, RSA-first or ECDSA-first: (TLS 1.2 ciphers, sigalgs).
+_RSA_FIRST = (*RSA_SIGALGS, SHA1_SIGALGS[Offer.RSA][0], *ECDSA_SIGALGS, SHA1_SIGALGS[Offer.ECDSA][0])
+_ECDSA_FIRST = (*ECDSA_SIGALGS, SHA1_SIGALGS[Offer.ECDSA][0], *RSA_SIGALGS, SHA1_SIGALGS[Offer.RSA][0])
+_PREFER = {"rsa": ("aRSA:aECDSA:!aNULL:@SECLEVEL=0", ":".join(_RSA_FIRST)),
+           "ecdsa": ("aECDSA:aRSA:!aNULL:@SECLEVEL=0", ":".join(_ECDSA_FIRST))}
 
 
 @dataclass(frozen=True)
@@ -57,7 +52,7 @@ class LabNode:
         return f"{self.name}.{DOMAIN}"
 
 
-def default_nodes(states: tuple[str, ...] = STATES, collab: bool = True, mixed: bool = True, *,
+def default_nodes(states: tuple[str, ...] = STATES, collab: bool = True, *,
                   state_names: bool = True) -> list[LabNode]:
     """A UCCX publisher, subscriber and SocialMiner per state; plus, in S3, a CUCM and an
     IM&P node so the catalog's other roles (and XMPP STARTTLS) are exercised; plus, when S3
@@ -78,7 +73,7 @@ def default_nodes(states: tuple[str, ...] = STATES, collab: bool = True, mixed: 
                   LabNode(f"{prefix}sm", "socialminer", cluster, state)]
     if collab:
         nodes += [LabNode("collab-cucm", "cucm", "collab", "S3"), LabNode("collab-imp", "imp", "collab", "S3")]
-    if mixed and "S3" in states and "S4" in states:
+    if "S3" in states and "S4" in states:
         nodes += [LabNode("mixed-uccx-pub", "uccx", "mixed", "S3"), LabNode("mixed-uccx-sub", "uccx", "mixed", "S4"),
                   LabNode("mixed-sm", "socialminer", "mixed", "S3")]
     return nodes

@@ -27,6 +27,7 @@ from dualcert.policy.model import (
 from dualcert.policy.states import STATES
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+DEFAULT_PROFILE = "ec-ca-signed"   # best practice (S3): the policy when none is given
 
 
 def builtin_profile(name: str) -> Policy:
@@ -40,7 +41,7 @@ def builtin_profile(name: str) -> Policy:
 def load_policy(spec: str | Path | None) -> Policy:
     """`spec` is a policy file, a built-in profile name, or None for ec-ca-signed."""
     if spec is None:
-        return builtin_profile("ec-ca-signed")
+        return builtin_profile(DEFAULT_PROFILE)
     if str(spec) in PROFILES and not Path(spec).exists():
         return builtin_profile(str(spec))
     path = Path(spec)
@@ -54,7 +55,7 @@ def _build(data: Any, where: Path | str, path: Path | None, name: str) -> Policy
     if base_name is not None and base_name not in PROFILES:
         raise top.error("extends", f"unknown profile {base_name!r} in 'extends'", f"use one of: {', '.join(PROFILES)}")
     if base_name is None and path is not None:
-        base_name = "ec-ca-signed"
+        base_name = DEFAULT_PROFILE
     base = builtin_profile(base_name) if base_name else None
     rules = copy.deepcopy(base.rules) if base else {}
     merge(rules, _rules(top.child("rules", top.get("rules", dict, {}), "rules"), complete=base is None))

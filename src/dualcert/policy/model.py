@@ -54,29 +54,9 @@ class Expectation:
 
 
 @dataclass(frozen=True)
-class ExpectedChange:
-    """One `expected_changes` entry: which probes it covers (None: all) and what change it allows."""
-
-    index: int
-    where: str                          # "policy.yaml:14", for reasons and errors
-    line: int | None
-    nodes: tuple[str, ...] | None
-    roles: tuple[str, ...] | None
-    services: tuple[str, ...] | None
-    offers: tuple[str, ...] | None
-    tls_versions: tuple[str, ...] | None
-    before: tuple[str, ...] | None      # from: PRESENTATION_CLASSES (None: anything)
-    after: tuple[str, ...] | None       # to:
-    any_change: bool
-    reason: str | None
-
-    @property
-    def label(self) -> str:
-        return f"expected_changes[{self.index}] ({self.where})"
-
-
-@dataclass(frozen=True)
 class Policy:
+    """A built-in profile or a policy file, with its four layers of rules kept apart until asked."""
+
     name: str
     path: Path | None
     intended_state: str
@@ -147,6 +127,28 @@ class Policy:
                     raise UsageError(f"expected_changes[{change.index}] names role {role!r}, which neither the "
                                      "catalog nor the inventory has", file=where, line=change.line,
                                      fix=f"use one of: {', '.join(sorted(roles))}")
+
+
+@dataclass(frozen=True)
+class ExpectedChange:
+    """One `expected_changes` entry: which probes it covers (None: all) and what change it allows."""
+
+    index: int
+    where: str                          # "policy.yaml:14", for reasons and errors
+    line: int | None
+    nodes: tuple[str, ...] | None
+    roles: tuple[str, ...] | None
+    services: tuple[str, ...] | None
+    offers: tuple[str, ...] | None
+    tls_versions: tuple[str, ...] | None
+    before: tuple[str, ...] | None      # from: PRESENTATION_CLASSES (None: anything)
+    after: tuple[str, ...] | None       # to:
+    any_change: bool
+    reason: str | None
+
+    @property
+    def label(self) -> str:
+        return f"expected_changes[{self.index}] ({self.where})"
 
 
 def merge(into: dict[str, Any], layer: dict[str, Any]) -> None:

@@ -43,6 +43,8 @@ class ProbeKey:
 
 @dataclass(frozen=True)
 class Observation:
+    """What one handshake saw: its outcome and, when it completed, the negotiated TLS and the chain."""
+
     key: ProbeKey
     host: str
     address: str | None

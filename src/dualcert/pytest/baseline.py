@@ -1,8 +1,5 @@
-"""`--baseline FILE` in pytest: parametrizes `suites/test_baseline.py`'s `dualcert_change`
-over every (node, service, offer, version) of the run and of the baseline, compares once
-after the probe phase, and puts the result in `run.sections["changes"]`.
-
-Registered by plugin.py; the comparison itself is `baseline.py` (pure)."""
+"""`--baseline FILE`: one `test_unchanged` per (node, service, offer, version) of the run and of the
+baseline, judged by one comparison made after the probe phase (dualcert.compare)."""
 
 from __future__ import annotations
 
@@ -11,19 +8,20 @@ from typing import Any
 
 import pytest
 
-from dualcert.compare.comparison import Change, Comparison, Presentation, Snapshot, compare, load_snapshot
+from dualcert.compare.comparison import Change, compare
+from dualcert.compare.snapshot import Presentation, Snapshot, load_snapshot
 from dualcert.errors import UsageError
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.observation import ProbeKey
-from dualcert.render.results import probe_record
+from dualcert.pytest.items import CHANGE_FIXTURE
+from dualcert.pytest.state import BASELINE_KEY, COMPARISON_KEY, RUN_KEY, VERDICT_KEY, run_of
+from dualcert.render.text import change_lines
 from dualcert.run import DualcertRun
 from dualcert.safetext import safe
+from dualcert.verdict import Status, Verdict
 
-BASELINE_KEY = pytest.StashKey[Snapshot]()
-COMPARISON_KEY = pytest.StashKey[Comparison]()
-FIXTURE = "dualcert_change"
 DECLARE_FIX = ("if this change is intended (an upgrade, a renewal), declare it in the policy's expected_changes "
-               "(README, 'Expected changes'); otherwise find out who changed the node")
+               "(docs/policy.md, 'Expected changes'); otherwise find out who changed the node")
 
 
 def load(config: pytest.Config) -> None:
@@ -49,48 +47,35 @@ def change_keys(run: DualcertRun, baseline: Snapshot) -> list[ProbeKey]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if FIXTURE not in metafunc.fixturenames:
+    if CHANGE_FIXTURE not in metafunc.fixturenames:
         return
-    from dualcert.pytest.plugin import RUN_KEY
-
-    run = metafunc.config.stash.get(RUN_KEY, None)
+    run = run_of(metafunc.config)
     baseline = metafunc.config.stash.get(BASELINE_KEY, None)
     keys = change_keys(run, baseline) if run is not None and baseline is not None else []
     # Without a baseline the empty set's placeholder item is dropped in pytest_collection_modifyitems.
-    metafunc.parametrize(FIXTURE, keys, ids=[k.test_id for k in keys], indirect=True)
+    metafunc.parametrize(CHANGE_FIXTURE, keys, ids=[k.test_id for k in keys], indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """No baseline: the change tests do not exist (not skipped: there is nothing to compare)."""
     if config.stash.get(BASELINE_KEY, None) is None:
-        items[:] = [i for i in items if FIXTURE not in getattr(i, "fixturenames", ())]
+        items[:] = [i for i in items if CHANGE_FIXTURE not in getattr(i, "fixturenames", ())]
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """After plugin.py probed what the selected tests need: compare once, for every selected change test."""
-    from dualcert.pytest.plugin import RUN_KEY
-
+    """After the probe phase: compare once, for every selected change test."""
     config = session.config
-    run, baseline = config.stash.get(RUN_KEY, None), config.stash.get(BASELINE_KEY, None)
+    run, baseline = run_of(config), config.stash.get(BASELINE_KEY, None)
     if run is None or baseline is None:
         return
-    ids = [i.callspec.params[FIXTURE].test_id for i in session.items
-           if hasattr(i, "callspec") and FIXTURE in i.callspec.params]
-    comparison = compare(baseline, current_snapshot(run), run.policy, ids=ids)
-    config.stash[COMPARISON_KEY] = comparison
-    run.sections["changes"] = comparison.section()
-
-
-def current_snapshot(run: DualcertRun) -> Snapshot:
-    presentations = {}
-    for key, observation in run.observations.items():
-        record = probe_record(observation, {})
-        presentations[(key.node, key.service, key.offer.value, key.version.value)] = Presentation.from_record(record)
-    return Snapshot(path="(this run)", site=run.inventory.site, written=None, now=run.now,
-                    offers=tuple(o.value for o in run.options.offers),
-                    versions=tuple(v.value for v in run.options.versions), presentations=presentations,
-                    roles={n.name: n.role for n in run.inventory.nodes})
+    ids = [i.callspec.params[CHANGE_FIXTURE].test_id for i in session.items
+           if hasattr(i, "callspec") and CHANGE_FIXTURE in i.callspec.params]
+    current = Snapshot.from_observations(
+        run.observations.values(), site=run.inventory.site, now=run.now,
+        offers=tuple(o.value for o in run.options.offers), versions=tuple(v.value for v in run.options.versions),
+        roles={n.name: n.role for n in run.inventory.nodes})
+    config.stash[COMPARISON_KEY] = compare(baseline, current, run.policy, ids=ids)
 
 
 class ChangeHandle:
@@ -102,39 +87,37 @@ class ChangeHandle:
     def require_expected(self) -> Change | None:
         change = self.change
         if change is None:
-            self._record("n/a", "not compared (not probed in this run)", "")
+            self._record(Status.NA, "not compared (not probed in this run)", "")
             pytest.skip(f"{self.key.test_id}: not compared (not probed in this run)")
         if change.kind == "unchanged":
-            self._record("pass", f"{change.id}: unchanged since the baseline", "")
+            self._record(Status.PASS, f"{change.id}: unchanged since the baseline", "")
             return change
         message = safe(f"{change.text()} ({change.reason})")
         if change.expected:
-            self._record("pass", message, "")
+            self._record(Status.PASS, message, "")
             return change
-        self._record("fail", message, DECLARE_FIX)
+        self._record(Status.FAIL, message, DECLARE_FIX)
         pytest.fail(f"{message}\n  fix: {DECLARE_FIX}", pytrace=False)
 
-    def _record(self, status: str, message: str, fix: str) -> None:
-        """The same columns the policy tests carry (report.py, results JSON), for the 'after' side."""
+    def _record(self, status: Status, message: str, fix: str) -> None:
+        """The verdict, with the same columns the policy tests carry (the 'after' side)."""
         key, change = self.key, self.change
-        shown = change.after if change is not None and change.after is not None else (
-            change.before if change is not None else None)
+        shown: Presentation | None = None
+        if change is not None:
+            shown = change.after if change.after is not None else change.before
         endpoint = self.run.endpoints.get((key.node, key.service))
-        days = shown.days_left(self.run.now) if shown is not None else None
-        props: dict[str, Any] = {
+        facts: dict[str, Any] = {
             "node": key.node, "service": key.service, "port": endpoint.port if endpoint else (shown and shown.port),
             "offer": key.offer.value, "tls_version": key.version.value,
             "presented": shown.describe() if shown is not None else "", "issuer": (shown.issuer or "") if shown else "",
-            "days_left": days, "rule": "unchanged", "status": status, "message": message, "fix": fix,
-            "case": key.test_id, "change": change.kind if change is not None else None,
+            "days_left": shown.days_left(self.run.now) if shown is not None else None,
+            "scope": "change", "change": change.kind if change is not None else None,
         }
-        self._item.user_properties.append(("dualcert", props))
+        self._item.stash[VERDICT_KEY] = Verdict("unchanged", status, message, fix, key.test_id, facts)
 
 
 @pytest.fixture
 def dualcert_change(request: pytest.FixtureRequest) -> ChangeHandle:
-    from dualcert.pytest.plugin import RUN_KEY
-
     run: DualcertRun = request.config.stash[RUN_KEY]
     key: ProbeKey = request.param
     comparison = request.config.stash.get(COMPARISON_KEY, None)
@@ -147,6 +130,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if comparison is None:
         return
     terminalreporter.write_sep("-", "dualcert: changes since the baseline")
-    terminalreporter.write_line(safe(comparison.summary()))
-    for change in comparison.unexpected[:20]:
-        terminalreporter.write_line(safe(f"  unexpected {change.kind}: {change.text()}"))
+    for line in change_lines(comparison):
+        terminalreporter.write_line(line)

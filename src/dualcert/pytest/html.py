@@ -1,115 +1,105 @@
-"""The HTML report: pytest-html with the estate's columns, and above the test list the
-estate itself (matrix, diagnosis, changes since baseline, expiry timeline, run metadata).
-Everything that comes from a certificate or a server is escaped before it reaches HTML
-(reportview.esc; the per-probe data goes through report_assets' script as text)."""
+"""pytest-html hooks: the estate's columns in the test table, each test's finding and chain detail,
+and above the table the estate itself (render.html). Registered only when pytest-html is active.
+
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Generator
+from functools import partial
 from html import escape
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dualcert import __version__
-from dualcert.render.assets import CSS, SCRIPT
+from dualcert.pytest.report import report_props, report_verdict
+from dualcert.pytest.state import COMPARISON_KEY, VERDICT_KEY, WARNINGS_KEY, strict
 from dualcert.render.html import (
     OutcomeTally,
+    asset,
     banner_html,
     changes_html,
     detail_data,
-    distinct_certs,
     esc_text,
+    finding_extra_html,
     json_for_script,
     matrix_html,
     metadata_html,
-    timeline_html,
+    warnings_html,
 )
 from dualcert.render.results import atomic_write
+from dualcert.render.timeline import distinct_certs, timeline_html
 from dualcert.run import DualcertRun
+from dualcert.verdict import Status, Verdict, worst
 
 COLUMNS = (("node", "Node"), ("service", "Service"), ("port", "Port"), ("offer", "Offer"),
            ("tls_version", "TLS"), ("presented", "Presented key"), ("issuer", "Issuer"), ("days_left", "Days left"))
 
 
-def dualcert_props(report: pytest.TestReport) -> dict[str, Any]:
-    """The facts the plugin attached to a test report (empty for other tests)."""
-    for name, value in report.user_properties:
-        if name == "dualcert" and isinstance(value, dict):
-            return value
-    return {}
-
-
-def finding_extras(case_id: str, status: str, message: str, fix: str) -> list[dict[str, Any]]:
-    """pytest-html extras for one test: the finding and the lazy chain/TLS/PEM detail."""
-    from pytest_html import extras
-
-    from dualcert.render.html import finding_extra_html
-
-    return [extras.html(finding_extra_html(case_id, status, message, fix))]
-
-
-def interrupted(session: pytest.Session) -> bool:
-    status = getattr(session, "exitstatus", None)
-    return status == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
-
-
-class HtmlColumns:
-    """pytest-html hooks, registered only when pytest-html is active."""
-
-    def __init__(self, run: DualcertRun) -> None:
-        self.run = run
+class HtmlReport:
+    def __init__(self, run: DualcertRun, report: Path) -> None:
+        self.run, self.report = run, report
         self.tally = OutcomeTally()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """pytest-html writes its file in place; readers (a browser, a CI artifact upload) must never
+        see half a report, so its writer goes through the temp-file-and-rename the JSON uses.
+
+        pytest-html 4 has no public hook for this: its report object's `_write_report(text)` is
+        replaced, guarded, so a pytest-html without it writes in place as it always did. (Writing to
+        a temporary name and renaming it afterwards would work with public options only, but then
+        pytest-html's closing line would name a file that no longer exists.)"""
+        for plugin in session.config.pluginmanager.get_plugins():
+            if callable(getattr(plugin, "_write_report", None)) and isinstance(getattr(plugin, "_report_path", None),
+                                                                                 Path):
+                plugin._write_report = partial(atomic_write, plugin._report_path)
 
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = f"dualcert compliance: {self.run.inventory.site}"
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        # pytest-html writes its file in place; readers (a browser, a CI artifact upload) must never
-        # see half a report, so its writer goes through the same temp-file-and-rename as the JSON.
-        for plugin in session.config.pluginmanager.get_plugins():
-            if hasattr(plugin, "_write_report") and hasattr(plugin, "_report_path"):
-                path = plugin._report_path
-
-                def write(rendered: str, path: Any = path) -> None:
-                    atomic_write(path, rendered)
-
-                plugin._write_report = write
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+        report = yield
+        verdict = item.stash.get(VERDICT_KEY, None) if call.when == "call" else None
+        if verdict is not None:
+            report.extras = [*getattr(report, "extras", []), *_extras(verdict)]
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.failed or report.skipped):
             return
-        props = dualcert_props(report)
         outcome = "error" if report.failed and report.when != "call" else report.outcome
-        case_id = props.get("case") or (report.nodeid.rsplit("[", 1)[-1].rstrip("]") if "[" in report.nodeid
-                                        else None)
-        findings = props.get("findings") if report.when == "call" else None
-        if findings and all("id" in f for f in findings):
-            # --dualcert-items endpoint: one test, several probes; each matrix cell takes its probe's findings.
+        verdict = report_verdict(report)
+        if verdict is not None and verdict.parts:
+            # One test, several rules (and probes): each matrix cell takes its probe's parts.
             self.tally.add(None, outcome, None)
-            for finding in findings:
-                self.tally.add(finding["id"], finding["outcome"], finding["status"], count=False)
+            for part in verdict.parts:
+                self.tally.add(part.subject, part.outcome or outcome, part.status, count=False)
             return
-        self.tally.add(case_id, outcome, props.get("status"))
+        subject = report_props(report).get("subject")
+        self.tally.add(subject, outcome, verdict.status if verdict else None)
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
                                     session: pytest.Session) -> None:
-        run = self.run
-        status = "interrupted" if interrupted(session) else "complete"
+        run, config = self.run, session.config
+        interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+        status = "interrupted" if interrupted else "complete"
         observations = list(run.observations.values())
-        certs = distinct_certs(observations)
-        prefix.append(f"<style>{CSS}</style><script>{SCRIPT}</script>")
+        prefix.append(f"<style>{asset('report.css')}</style><script>{asset('report.js')}</script>")
         prefix.append(banner_html(status, run))
         prefix.append(
             f"<p>Site <b>{escape(run.inventory.site)}</b>, policy <b>{escape(run.policy.name)}</b> "
             f"(intended state {escape(run.policy.intended_state)}), {len(run.endpoints)} endpoints, "
             f"{len(observations)} probes, status <b>{status}</b>.</p>")
-        prefix.extend(_warnings_html(run.sections.get("warnings") or [], session))
-        prefix.append(matrix_html(run, self.tally))
-        prefix.append(changes_html(run))
-        prefix.append(timeline_html(run, certs))
+        prefix.append(warnings_html(config.stash[WARNINGS_KEY], strict(config)))
+        prefix.append(matrix_html(run, self.tally, run.diagnosis() if run.measured else ()))
+        prefix.append(changes_html(config.stash.get(COMPARISON_KEY, None)))
+        prefix.append(timeline_html(run, distinct_certs(observations, run.policy.expiry_days)))
         prefix.append(metadata_html(run, self.tally, version=__version__, command=list(sys.argv), status=status,
                                     finished=dt.datetime.now(dt.UTC)))
         prefix.append('<div id="dc-filters" class="dc-filters"><b>Filter tests:</b> </div>')
@@ -122,20 +112,26 @@ class HtmlColumns:
             cells.insert(index, f'<th class="sortable" data-column-type="dc{key}">{escape(title)}</th>')
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
-        props = dualcert_props(report)
+        facts = report_props(report).get("facts", {})
         for index, (key, _) in enumerate(COLUMNS, start=2):
-            value = props.get(key)
-            cells.insert(index, f"<td class=col-dc{key}>{esc_text(value)}</td>")
+            cells.insert(index, f"<td class=col-dc{key}>{esc_text(facts.get(key))}</td>")
 
 
-def _warnings_html(warned: list[dict[str, Any]], session: pytest.Session, limit: int = 200) -> list[str]:
-    """Warnings pass by default (expiry in the warn window, report-only rules): list them up front."""
-    if not warned:
+def _extras(verdict: Verdict) -> list[Any]:
+    """pytest-html extras: a probe test's finding and lazy chain detail; an endpoint test's, per probe."""
+    from pytest_html import extras
+
+    scope = verdict.facts.get("scope")
+    if scope == "probe" and not verdict.parts:
+        return [extras.html(finding_extra_html(verdict.subject, verdict.status.value, verdict.message, verdict.fix))]
+    if scope != "endpoint":
         return []
-    strict = bool(session.config.getoption("dualcert_strict", False))
-    how = "made fatal by --strict" if strict else "passing; <code>--strict</code> makes them fail"
-    items = "".join(f"<li><code>{escape(w['id'])}</code> {escape(w['rule'])}: {escape(w['message'])}"
-                    f"{'<br>fix: ' + escape(w['fix']) if w.get('fix') else ''}</li>" for w in warned[:limit])
-    more = f"<li>... and {len(warned) - limit} more (see the results JSON)</li>" if len(warned) > limit else ""
-    return [f'<div class="dualcert-warnings"><p><b>{len(warned)} policy warning(s)</b>, {how}:</p>'
-            f"<ul>{items}{more}</ul></div>"]
+    shown = []
+    for subject in dict.fromkeys(p.subject for p in verdict.parts):
+        mine = [p for p in verdict.parts if p.subject == subject]
+        status = worst(p.status for p in mine) or Status.NA
+        warned = [p for p in mine if p.status is Status.WARN]
+        message = "; ".join(f"[{p.rule}] {p.message}" for p in warned) or f"{subject}: every rule passes"
+        fix = "; ".join(p.fix for p in warned if p.fix)
+        shown.append(extras.html(finding_extra_html(subject, status.value, message, fix)))
+    return shown

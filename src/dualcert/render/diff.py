@@ -1,4 +1,4 @@
-"""`dualcert diff` output: a terminal table, JSON, or a Markdown table for a change ticket.
+"""`dualcert diff` output, from a Comparison: a terminal table, JSON, or a Markdown table for a change ticket.
 
 Everything shown came from certificates or servers: escaped for the terminal
 (`terminal.safe`) and for Markdown (pipes, backticks, line breaks)."""
@@ -9,17 +9,14 @@ import json
 from typing import Any
 
 from dualcert.compare.comparison import Change, Comparison
+from dualcert.compare.snapshot import short_value
 from dualcert.safetext import safe
 
 HEADER = ("kind", "expected", "probe", "field", "before", "after")
 
 
-def _value(value: Any, short: bool) -> str:
-    if value is None:
-        return "-"
-    text = str(value)
-    # A terminal table shows a fingerprint's first 16 hex digits; JSON and Markdown carry all 64.
-    return text[:16] + "…" if short and len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
+def _text_of(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 def rows(change: Change, short: bool = False) -> list[tuple[str, ...]]:
@@ -27,7 +24,9 @@ def rows(change: Change, short: bool = False) -> list[tuple[str, ...]]:
     out: list[tuple[str, ...]] = []
     for index, (name, (before, after)) in enumerate(change.fields.items()):
         lead = (change.kind, "yes" if change.expected else "NO", change.id) if index == 0 else ("", "", "")
-        out.append((*lead, name, _value(before, short), _value(after, short)))
+        # A terminal table shows a fingerprint's first 16 hex digits; JSON and Markdown carry all 64.
+        shown = (short_value(before), short_value(after)) if short else (_text_of(before), _text_of(after))
+        out.append((*lead, name, *shown))
     return out
 
 

@@ -1,11 +1,10 @@
-"""The report's estate view, built from one run: the summary matrix, the diagnosis and
-baseline changes, the expiry timeline, the run metadata and the per-probe detail data.
+"""The report's estate view, as HTML strings (no pytest here): matrix, diagnosis, changes since the
+baseline, expiry timeline, run metadata and per-probe detail data.
 
-Pure functions returning HTML strings (no pytest here). Every string that came from a
-certificate, a server, the inventory or another helper's section goes through `esc` before
-it reaches HTML; the per-probe detail travels as JSON inside a <script type=application/json>
-with `<`, `>` and `&` escaped, and is turned into DOM by the report's script with
-textContent only (see report_assets.py)."""
+Every string that came from a certificate, a server, the inventory or a helper goes through `esc`
+before it reaches HTML; the per-probe detail travels as JSON inside a <script type=application/json>
+with `<`, `>` and `&` escaped, and is turned into DOM by assets/report.js with textContent only.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +14,31 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from html import escape
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dualcert.facts.chain import CertFacts, chain_facts
+from dualcert.compare.comparison import Comparison
+from dualcert.facts.chain import chain_facts
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.rules.diagnosis import ClusterDiagnosis
 from dualcert.run import DualcertRun
 from dualcert.safetext import safe
+from dualcert.verdict import Status, Verdict, worst
 
-# Worst first: the colour of a cell is that of its worst test.
-STATUS_ORDER = ("fail", "warn", "pass", "na", "none")
-TIMELINE_MAX_CERTS = 150  # the soonest to expire; the rest are counted, not drawn
+
+@cache
+def asset(name: str) -> str:
+    """The report's style or script (assets/report.css, assets/report.js), inlined: the report is
+    opened offline and attached to change tickets, so it fetches nothing."""
+    return (resources.files("dualcert.render") / "assets" / name).read_text(encoding="utf-8")
+
+
+def css_class(status: Status | None) -> str:
+    """A status as the report's CSS class: fail, warn, pass, na; none where no test said anything."""
+    return "none" if status is None else "na" if status is Status.NA else status.value
 
 
 def esc(value: object) -> str:
@@ -42,34 +54,25 @@ def json_for_script(data: object) -> str:
 
 @dataclass
 class OutcomeTally:
-    """What the tests said, per case id (node:service:offer:version)."""
+    """What the tests said, per probe id (node:service:offer:version): the matrix cells' colours."""
 
-    by_case: dict[str, list[str]] = field(default_factory=dict)   # case id -> statuses
-    outcomes: dict[str, int] = field(default_factory=dict)        # passed/failed/skipped/error -> count
+    by_case: dict[str, list[Status]] = field(default_factory=dict)   # probe id -> statuses
+    outcomes: dict[str, int] = field(default_factory=dict)           # passed/failed/skipped/error -> count
 
-    def add(self, case_id: str | None, outcome: str, status: str | None, *, count: bool = True) -> None:
-        """`count=False`: a finding inside a test already counted (--dualcert-items endpoint)."""
+    def add(self, case_id: str | None, outcome: str, status: Status | None, *, count: bool = True) -> None:
+        """`count=False`: a part of a test already counted (a test judging several rules or probes)."""
         if count:
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         if case_id is None:
             return
         if outcome in ("failed", "error"):
-            status = "fail"
+            status = Status.FAIL
         elif outcome == "skipped":
-            status = "na"
-        self.by_case.setdefault(case_id, []).append(status or "pass")
+            status = Status.NA
+        self.by_case.setdefault(case_id, []).append(status or Status.PASS)
 
-    def worst(self, case_ids: Iterable[str]) -> str:
-        found = [s for c in case_ids for s in self.by_case.get(c, [])]
-        for status in STATUS_ORDER:
-            if status in found:
-                return status
-        return "none"
-
-
-def worst_of(statuses: Iterable[str]) -> str:
-    found = set(statuses)
-    return next((s for s in STATUS_ORDER if s in found), "none")
+    def worst(self, case_ids: Iterable[str]) -> Status | None:
+        return worst(s for c in case_ids for s in self.by_case.get(c, []))
 
 
 # ---------------------------------------------------------------- matrix
@@ -120,11 +123,12 @@ def cluster_columns(run: DualcertRun, nodes: list[Any]) -> list[Column]:
             for c in columns.values()]
 
 
-def matrix_html(run: DualcertRun, tally: OutcomeTally) -> str:
+def matrix_html(run: DualcertRun, tally: OutcomeTally, diagnoses: Iterable[ClusterDiagnosis] = ()) -> str:
+    """Per cluster, a table of node x service cells (what each offer got) and the cluster's diagnosis."""
     clusters: dict[str, list[Any]] = {}
     for node in run.inventory.nodes:
         clusters.setdefault(node.cluster, []).append(node)
-    diagnoses = {d.get("cluster"): d for d in _diagnosis_list(run)}
+    diagnosed = {d.cluster: d for d in diagnoses}
     parts = ['<section id="dc-matrix" class="dc-section"><h2>Estate</h2>',
              '<p class="dc-legend">Each cell: what each offer got (ECDSA only, RSA only, both like a browser), '
              'over each TLS version when they differ. Colour: the worst test of the cell '
@@ -136,10 +140,10 @@ def matrix_html(run: DualcertRun, tally: OutcomeTally) -> str:
         parts.append('<table class="dc-matrix"><thead><tr><th>node</th>')
         parts += [f'<th title="{esc(c.label)}">{esc(c.title)}</th>' for c in columns]
         parts.append("</tr></thead><tbody>")
-        diagnosis = diagnoses.get(cluster)
-        node_states = diagnosis.get("nodes", {}) if isinstance(diagnosis, dict) else {}
+        diagnosis = diagnosed.get(cluster)
+        node_states = diagnosis.node_states if diagnosis is not None else {}
         for node in nodes:
-            state = node_states.get(node.name) if isinstance(node_states, dict) else None
+            state = node_states.get(node.name)
             state_html = f' <span class="dc-state">{esc(state)}</span>' if state else ""
             parts.append(f'<tr><th class="dc-node">{esc(node.name)}{state_html}'
                          f'<div class="dc-host">{esc(node.host)}</div></th>')
@@ -151,7 +155,7 @@ def matrix_html(run: DualcertRun, tally: OutcomeTally) -> str:
                     parts.append(_cell(run, tally, node.name, column.service))
             parts.append("</tr>")
         parts.append("</tbody></table></div>")
-        if diagnosis:
+        if diagnosis is not None:
             parts.append(_diagnosis_html(diagnosis))
         parts.append("</div>")
     parts.append("</section>")
@@ -159,7 +163,8 @@ def matrix_html(run: DualcertRun, tally: OutcomeTally) -> str:
 
 
 def _cell(run: DualcertRun, tally: OutcomeTally, node: str, service: str) -> str:
-    lines, statuses = [], []
+    lines: list[str] = []
+    statuses: list[Status | None] = []
     for offer in run.options.offers:
         texts = {}
         for version in run.options.versions:
@@ -172,30 +177,23 @@ def _cell(run: DualcertRun, tally: OutcomeTally, node: str, service: str) -> str
             shown = esc(next(iter(texts.values())))
         else:
             shown = " / ".join(f"{esc(v.replace('tls', ''))}: {esc(t)}" for v, t in texts.items())
-        lines.append(f'<div class="dc-offer dc-{status}"><b>{esc(offer.value)}</b> {shown}</div>')
+        lines.append(f'<div class="dc-offer dc-{css_class(status)}"><b>{esc(offer.value)}</b> {shown}</div>')
     href = f"?dcnode={esc(node)}&amp;dcservice={esc(service)}#results-table"
-    return (f'<td class="dc-cell dc-{worst_of(statuses)}"><a class="dc-link" href="{href}" '
+    return (f'<td class="dc-cell dc-{css_class(worst(s for s in statuses if s))}"><a class="dc-link" href="{href}" '
             f'title="show the tests of {esc(node)} {esc(service)}">{"".join(lines)}</a></td>')
 
 
-def _diagnosis_list(run: DualcertRun) -> list[dict[str, Any]]:
-    found = run.sections.get("diagnosis")
-    return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
-
-
-def _diagnosis_html(diagnosis: dict[str, Any]) -> str:
-    state, intended = diagnosis.get("state"), diagnosis.get("intended")
-    ok = state is not None and state == intended
-    parts = [f'<aside class="dc-diagnosis {"dc-pass" if ok else "dc-fail"}"><h4>Diagnosed state '
+def _diagnosis_html(diagnosis: ClusterDiagnosis) -> str:
+    state, intended = diagnosis.state, diagnosis.intended
+    parts = [f'<aside class="dc-diagnosis {"dc-pass" if state == intended else "dc-fail"}"><h4>Diagnosed state '
              f'<span class="dc-state">{esc(state)}</span> (intended {esc(intended)})</h4>']
-    if diagnosis.get("agent_experience"):
-        parts.append(f'<p><b>Agents:</b> {esc(diagnosis["agent_experience"])}</p>')
-    differs = diagnosis.get("differs") or []
-    if differs:
+    if diagnosis.agent_experience:
+        parts.append(f'<p><b>Agents:</b> {esc(diagnosis.agent_experience)}</p>')
+    if diagnosis.differs:
         parts.append("<p><b>Differs from the intended state:</b></p><ul>")
-        parts += [f"<li>{esc(d)}</li>" for d in differs]
+        parts += [f"<li>{esc(d)}</li>" for d in diagnosis.differs]
         parts.append("</ul>")
-    remediation = diagnosis.get("remediation") or []
+    remediation = diagnosis.remediation
     if remediation:
         # Folded: a cluster's steps (one per node and unit) would push the other clusters off the first screen.
         parts.append(f"<details><summary><b>Remediation</b> ({len(remediation)} step"
@@ -208,29 +206,28 @@ def _diagnosis_html(diagnosis: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------- changes since baseline
 
-def changes_html(run: DualcertRun) -> str:
-    changes = run.sections.get("changes")
-    if not isinstance(changes, dict):
+def changes_html(comparison: Comparison | None) -> str:
+    """The changes since the baseline (`--baseline`), each with its verdict; nothing without a baseline."""
+    if comparison is None:
         return ""
-    entries = [e for e in changes.get("entries") or [] if isinstance(e, dict)]
-    baseline: dict[str, Any] = changes["baseline"] if isinstance(changes.get("baseline"), dict) else {}
-    described = ", ".join(f"{esc(k)} {esc(v)}" for k, v in baseline.items() if not isinstance(v, (dict, list)))
+    entries = comparison.entries
+    base = comparison.baseline
+    described = ", ".join(f"{name} {esc(value)}" for name, value in
+                          (("path", base.path), ("written", base.written), ("site", base.site)))
     parts = ['<section id="dc-changes" class="dc-section"><h2>Changes since baseline</h2>',
-             f'<p class="dc-legend">Baseline: {described or "unnamed"}. {len(entries)} change(s), '
-             f'{sum(1 for e in entries if not e.get("expected"))} unexpected.</p>']
+             f'<p class="dc-legend">Baseline: {described}. {len(entries)} change(s), '
+             f'{len(comparison.unexpected)} unexpected.</p>']
     if entries:
         parts.append('<table class="dc-changes"><thead><tr><th>what</th><th>kind</th><th>field</th><th>before</th>'
                      '<th>after</th><th>expected</th><th>reason</th></tr></thead><tbody>')
-        for entry in entries:
-            fields: dict[str, Any] = entry["fields"] if isinstance(entry.get("fields"), dict) else {}
-            rows = list(fields.items()) or [("", ["", ""])]
-            cls = "dc-pass" if entry.get("expected") else "dc-fail"
-            for index, (name, pair) in enumerate(rows):
-                before, after = [*pair, "", ""][:2] if isinstance(pair, (list, tuple)) else (pair, "")
-                head = (f'<td rowspan="{len(rows)}">{esc(entry.get("id"))}</td><td rowspan="{len(rows)}">'
-                        f'{esc(entry.get("kind"))}</td>') if index == 0 else ""
-                tail = (f'<td rowspan="{len(rows)}">{"yes" if entry.get("expected") else "no"}</td>'
-                        f'<td rowspan="{len(rows)}">{esc(entry.get("reason"))}</td>') if index == 0 else ""
+        for change in entries:
+            rows = list(change.fields.items()) or [("", ("", ""))]
+            cls = "dc-pass" if change.expected else "dc-fail"
+            span = f' rowspan="{len(rows)}"'
+            for index, (name, (before, after)) in enumerate(rows):
+                head = f"<td{span}>{esc(change.id)}</td><td{span}>{esc(change.kind)}</td>" if index == 0 else ""
+                tail = (f'<td{span}>{"yes" if change.expected else "no"}</td><td{span}>{esc(change.reason)}</td>'
+                        if index == 0 else "")
                 parts.append(f'<tr class="{cls}">{head}<td>{esc(name)}</td><td>{esc(before)}</td>'
                              f'<td>{esc(after)}</td>{tail}</tr>')
         parts.append("</tbody></table>")
@@ -238,93 +235,18 @@ def changes_html(run: DualcertRun) -> str:
     return "".join(parts)
 
 
-# ---------------------------------------------------------------- certificates and timeline
+# ---------------------------------------------------------------- warnings
 
-@dataclass(frozen=True)
-class SeenCert:
-    facts: CertFacts
-    role: str          # "leaf" | "CA"
-    where: tuple[str, ...]  # node:service that presented it
-
-
-def distinct_certs(observations: Iterable[Observation]) -> list[SeenCert]:
-    """Every distinct certificate presented (by SHA-256), with where it was seen."""
-    seen: dict[str, tuple[CertFacts, str, list[str]]] = {}
-    for observation in observations:
-        place = f"{observation.key.node}:{observation.key.service}"
-        for index, cert in enumerate(chain_facts(observation.chain_der).certs):
-            role = "leaf" if index == 0 and not cert.is_ca else "CA"
-            entry = seen.setdefault(cert.sha256, (cert, role, []))
-            if place not in entry[2]:
-                entry[2].append(place)
-    return [SeenCert(f, r, tuple(w)) for f, r, w in seen.values()]
-
-
-def _thresholds(run: DualcertRun) -> tuple[int, int]:
-    expiry = run.policy.rules.get("expiry") or {}
-    return int(expiry.get("warn_days", 30)), int(expiry.get("fail_days", 7))
-
-
-def timeline_svg(certs: list[SeenCert], now: dt.datetime, warn_days: int, fail_days: int) -> str:
-    """Each certificate a bar from not_before to not_after on one time axis; lines at now and at
-    the fail/warn thresholds. Inline SVG: no script, no fetch."""
-    if not certs:
-        return '<p class="dc-legend">No certificate was presented.</p>'
-    ordered = sorted(certs, key=lambda c: c.facts.not_after)
-    shown = ordered[:TIMELINE_MAX_CERTS]
-    start = min(min(c.facts.not_before for c in shown), now - dt.timedelta(days=30))
-    end = max(max(c.facts.not_after for c in shown), now + dt.timedelta(days=warn_days + 30))
-    label_w, plot_w, row_h, top = 330, 640, 16, 30
-    width, height = label_w + plot_w + 20, top + row_h * len(shown) + 24
-    span = (end - start).total_seconds() or 1.0
-
-    def x(when: dt.datetime) -> float:
-        return round(label_w + plot_w * (when - start).total_seconds() / span, 1)
-
-    parts = [f'<svg class="dc-timeline" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="certificate expiry timeline">']
-    warn_x, fail_x, now_x = x(now + dt.timedelta(days=warn_days)), x(now + dt.timedelta(days=fail_days)), x(now)
-    parts.append(f'<rect x="{now_x}" y="{top - 6}" width="{max(warn_x - now_x, 1)}" height="{height - top}" '
-                 'fill="#fff3cd"/>')
-    parts.append(f'<rect x="{now_x}" y="{top - 6}" width="{max(fail_x - now_x, 1)}" height="{height - top}" '
-                 'fill="#f8d7da"/>')
-    for label, pos, colour, dy in (("now", now_x, "#333", 10), (f"fail {fail_days}d", fail_x, "#b02a37", 20),
-                                   (f"warn {warn_days}d", warn_x, "#997404", 10)):
-        parts.append(f'<line x1="{pos}" y1="{top - 6}" x2="{pos}" y2="{height - 18}" stroke="{colour}" '
-                     f'stroke-dasharray="3,2"/><text x="{pos + 2}" y="{dy}" font-size="10" fill="{colour}">'
-                     f'{esc(label)}</text>')
-    for year in range(start.year + 1, end.year + 1):
-        pos = x(dt.datetime(year, 1, 1, tzinfo=dt.UTC))
-        parts.append(f'<line x1="{pos}" y1="{height - 20}" x2="{pos}" y2="{height - 14}" stroke="#666"/>'
-                     f'<text x="{pos}" y="{height - 3}" font-size="10" text-anchor="middle">{year}</text>')
-    for row, cert in enumerate(shown):
-        facts = cert.facts
-        y = top + row * row_h
-        days = facts.days_left(now)
-        colour = "#dc3545" if days < fail_days else "#ffc107" if days < warn_days else (
-            "#6f42c1" if cert.role == "CA" else "#198754")
-        name = facts.common_name or facts.subject
-        label = f"{'CA ' if cert.role == 'CA' else ''}{name[:42]} · {int(days)}d"
-        tip = (f"{facts.subject} (issuer {facts.issuer}) sha256 {facts.sha256} until {facts.not_after:%Y-%m-%d}; "
-               f"seen on {', '.join(cert.where[:5])}{' …' if len(cert.where) > 5 else ''}")
-        x0, x1 = x(facts.not_before), x(facts.not_after)
-        parts.append(f'<g><title>{esc(tip)}</title><text x="{label_w - 6}" y="{y + 11}" font-size="11" '
-                     f'text-anchor="end">{esc(label)}</text><rect x="{x0}" y="{y + 2}" width="{max(x1 - x0, 1)}" '
-                     f'height="{row_h - 5}" rx="2" fill="{colour}"/></g>')
-    parts.append("</svg>")
-    if len(ordered) > len(shown):
-        parts.append(f'<p class="dc-legend">{len(ordered) - len(shown)} more certificates expire later '
-                     f'(all are in the results JSON).</p>')
-    return "".join(parts)
-
-
-def timeline_html(run: DualcertRun, certs: list[SeenCert]) -> str:
-    warn_days, fail_days = _thresholds(run)
-    leafs = sum(1 for c in certs if c.role == "leaf")
-    return (f'<section id="dc-timeline" class="dc-section"><h2>Expiry timeline</h2><p class="dc-legend">'
-            f'{len(certs)} distinct certificates ({leafs} leaf, {len(certs) - leafs} CA), soonest first; '
-            f'shaded: within {fail_days} days (fail) and {warn_days} days (warn) of {run.now:%Y-%m-%d}.</p>'
-            f'{timeline_svg(certs, run.now, warn_days, fail_days)}</section>')
+def warnings_html(warned: list[Verdict], strict: bool, limit: int = 200) -> str:
+    """Warnings pass by default (expiry in the warn window, report-only rules): list them up front."""
+    if not warned:
+        return ""
+    how = "made fatal by --strict" if strict else "passing; <code>--strict</code> makes them fail"
+    items = "".join(f"<li><code>{escape(v.subject)}</code> {escape(v.rule)}: {escape(v.message)}"
+                    f"{'<br>fix: ' + escape(v.fix) if v.fix else ''}</li>" for v in warned[:limit])
+    more = f"<li>... and {len(warned) - limit} more (see the results JSON)</li>" if len(warned) > limit else ""
+    return (f'<div class="dualcert-warnings"><p><b>{len(warned)} policy warning(s)</b>, {how}:</p>'
+            f"<ul>{items}{more}</ul></div>")
 
 
 # ---------------------------------------------------------------- metadata
@@ -413,6 +335,6 @@ def finding_extra_html(case_id: str, status: str, message: str, fix: str) -> str
     if status in ("pass", "warn"):
         text = f"<div><b>{esc_text(status)}:</b> {esc_text(message)}</div>"
         text += f"<div><b>fix:</b> {esc_text(fix)}</div>" if fix else ""
-    cls = {"n/a": "na"}.get(status, status) if _BARE_VALUE.fullmatch(status) else "other"
+    cls = css_class(Status(status)) if status in set(Status) else "other"
     return (f"<div class=dc-{cls}>{text}<details class=dc-probe data-case={case}>"
             "<summary>chain, negotiated TLS, PEM</summary></details></div>")

@@ -1,6 +1,5 @@
-"""The machine-readable results: one JSON document per run (schema in README and
-`schema/results.schema.json`), written atomically, with a journal of probes appended as
-they land so that even a killed run leaves what it measured."""
+"""The results JSON: one document per run (docs/results-json.md, `schema/results.schema.json`), written
+atomically, with a journal of probes appended as they land so that even a killed run leaves what it measured."""
 
 from __future__ import annotations
 
@@ -18,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from dualcert import __version__
+from dualcert.compare.snapshot import SCHEMA
 from dualcert.facts.chain import chain_facts
 from dualcert.probe.observation import Observation
 
-SCHEMA = "dualcert-results/1"
 JOURNAL_FLUSH_S = 0.2
 WRITE_SLICE = 1 << 20
 
@@ -161,9 +160,3 @@ def run_metadata(**extra: Any) -> dict[str, Any]:
         **extra,
     }
 
-
-def load_results(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ValueError(f"{path} is not a dualcert results file (schema {SCHEMA})")
-    return data

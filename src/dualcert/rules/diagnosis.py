@@ -1,5 +1,6 @@
-"""Which deployment state of the UCCX 11.5 ECDSA note each cluster is in, from what the
-ECDSA-only and RSA-only probes saw (pure: observations + inventory in, JSON-ready text out).
+"""Which deployment state of the UCCX 11.5 ECDSA note each cluster is in, from what its probes saw.
+
+Pure: observations + inventory in, typed diagnoses out (rendered by dualcert.render).
 
 The classification rests on two readings per service, whatever its port:
   the ECDSA-only offer got: a self-signed ECDSA leaf, one signed by an EC CA, one whose chain
@@ -17,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dualcert.estate.model import Inventory, Node
-from dualcert.facts.chain import chain_facts
 from dualcert.offers import Offer
-from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.rules.remedies import trust_store_for
+from dualcert.probe.observation import Observation, ProbeKey
+from dualcert.rules.presented import ECDSA_WORDS, RSA_WORDS, reading
+from dualcert.rules.remedies import ACCEPT_SELF_SIGNED_STEP, state_steps, unreachable_node_step
 
 MIXED, UNKNOWN = "mixed", "unknown"
 # (what the RSA-only offer got, what the ECDSA-only offer got) -> the digest's state.
@@ -32,12 +33,6 @@ STATE_OF = {
     ("ca", "refused"): "rsa-only",
     ("self", "refused"): "rsa-only",   # the COP on a self-signed deployment (the FAQ allows it)
 }
-ECDSA_WORDS = {"self": "self-signed", "ec-ca": "signed by an EC CA", "rsa-ca": "signed by an RSA CA (CSCvb58580)",
-               "refused": "not presented (the ECDSA-only offer is refused)",
-               "wrong-family": "not what an ECDSA-only offer gets (it got an RSA certificate)",
-               "unknown": "unreadable"}
-RSA_WORDS = {"self": "self-signed", "ca": "CA-signed", "refused": "not presented (the RSA-only offer is refused)",
-             "wrong-family": "not what an RSA-only offer gets (it got an ECDSA certificate)", "unknown": "unreadable"}
 # The digest's "agent experience" column, and its FAQ for the COP.
 AGENT_EXPERIENCE = {
     "S1": "agents are asked to accept certificates in the Live Data and chat/email gadgets (tomcat and "
@@ -73,15 +68,21 @@ class ServiceReading:
 
 @dataclass(frozen=True)
 class NodeDiagnosis:
+    """One node's state: the state its services agree on, mixed, or unknown (with why)."""
+
     node: str
     role: str
     state: str
-    readings: tuple[ServiceReading, ...]
     why: str   # one line: what the node presents (or why it cannot be classified)
+    readings: tuple[ServiceReading, ...]
+    restart: str | None = None     # the role's remediation wording (catalog), for the fix
+    ecdsa_cop: str | None = None
 
 
 @dataclass(frozen=True)
 class ClusterDiagnosis:
+    """A cluster's measured state against the intended one, what agents will see, and the steps to fix it."""
+
     cluster: str
     state: str
     intended: str
@@ -111,31 +112,10 @@ class ClusterDiagnosis:
         return "\n       ".join(self.remediation)
 
 
-def observation_kind(observation: Observation, family: str) -> str | None:
-    """One probe's reading; None when it says nothing about the certificate (unreachable, unsupported)."""
-    outcome = observation.outcome
-    if outcome is Outcome.OK and observation.chain_der:
-        facts = chain_facts(observation.chain_der)
-        if not facts.certs:
-            return "unknown"
-        leaf = facts.leaf
-        if leaf.key_type != family:
-            return "wrong-family"
-        if leaf.self_signed:
-            return "self"
-        if family == "RSA":
-            return "ca"
-        return "rsa-ca" if any(c.signed_with == "RSA" for c in facts.certs) else "ec-ca"
-    if outcome in (Outcome.REFUSED, Outcome.NO_CERTIFICATE) or \
-            (outcome is Outcome.ERROR and observation.phase == "handshake"):
-        return "refused"
-    return None
-
-
 def _offer_kind(observations: Iterable[Observation], family: str) -> str | None:
     """Over every TLS version probed: a presented certificate wins over a refusal; the first
     version's certificate wins over the next (versions normally agree; the pair rules flag it if not)."""
-    kinds = [k for k in (observation_kind(o, family) for o in observations) if k is not None]
+    kinds = [k for k in (reading(o, family) for o in observations) if k is not None]
     presented = [k for k in kinds if k != "refused"]
     if presented:
         return presented[0]
@@ -174,12 +154,14 @@ def read_service(node: Node, service: str, observed: Observed) -> ServiceReading
 def diagnose_node(node: Node, observed: Observed) -> NodeDiagnosis:
     readings = tuple(r for r in (read_service(node, s.name, observed) for s in node.services) if r is not None)
     read = [r for r in readings if r.state is not None]
+
+    def made(state: str, why: str) -> NodeDiagnosis:
+        return NodeDiagnosis(node.name, node.role, state, why, readings, node.restart, node.ecdsa_cop)
+
     if not readings:
-        return NodeDiagnosis(node.name, node.role, UNKNOWN, readings,
-                             f"{node.name} has no service with an ECDSA certificate in the catalog")
+        return made(UNKNOWN, f"{node.name} has no service with an ECDSA certificate in the catalog")
     if not read:
-        return NodeDiagnosis(node.name, node.role, UNKNOWN, readings,
-                             f"{node.name}: no service answered both the ECDSA-only and the RSA-only offer "
+        return made(UNKNOWN, f"{node.name}: no service answered both the ECDSA-only and the RSA-only offer "
                              "(unreachable, or those offers were not probed)")
     states = Counter(r.state for r in read)
     if len(states) == 1:
@@ -189,10 +171,9 @@ def diagnose_node(node: Node, observed: Observed) -> NodeDiagnosis:
         why = f"{node.name}: " + "; ".join(units)
         if state == UNKNOWN:
             why += " (not a state of the digest)"
-        return NodeDiagnosis(node.name, node.role, state, readings, why)
+        return made(state, why)
     parts = [f"{r.service} ({r.port}) is {r.state}: {r.describe()}" for r in read]
-    return NodeDiagnosis(node.name, node.role, MIXED, readings,
-                         f"{node.name}: its services differ: " + "; ".join(parts))
+    return made(MIXED, f"{node.name}: its services differ: " + "; ".join(parts))
 
 
 def diagnose(inventory: Inventory, observations: Mapping[ProbeKey, Observation],
@@ -250,93 +231,18 @@ def agent_experience(state: str, nodes: tuple[NodeDiagnosis, ...]) -> str:
     return "not known: the cluster's state could not be measured (see differs)"
 
 
-# --- remediation, in the digest's procedure words ---------------------------------------------
-
-def restart_step(role: str, unit: str) -> str:
-    if role == "uccx":
-        return "restart Cisco UCCX on publisher and subscriber"
-    if role == "socialminer":
-        return "restart Cisco SocialMiner"
-    return f"restart the services that present {unit}"
-
-
-def sign_rsa_step(node: str, unit: str, role: str) -> str:
-    return (f"{node}: {unit} is self-signed: generate a {unit} CSR (OS Administration > Security > Certificate "
-            f"Management), have your CA sign it, upload the CA root as {trust_store_for(unit)} and the certificate "
-            f"as {unit}, {restart_step(role, unit)}")
-
-
-def sign_ecdsa_step(node: str, unit: str, role: str, why: str, first: str = "") -> str:
-    return (f"{node}: {unit} is {why}: {first}generate a {unit} CSR, have an EC CA sign it, upload the EC root as "
-            f"{trust_store_for(unit)} and the certificate as {unit}, {restart_step(role, unit)}; or install the ECDSA "
-            f"COP for an RSA-only environment")
-
-
-def _steps(node: NodeDiagnosis, reading: ServiceReading, intended: str) -> list[str]:
-    n, role, r_unit, e_unit = node.node, node.role, reading.rsa_unit, reading.ecdsa_unit
-    steps: list[str] = []
-    if intended in ("S3", "rsa-only") and reading.rsa == "self":
-        steps.append(sign_rsa_step(n, r_unit, role))
-    if intended == "S3":
-        if reading.ecdsa == "self":
-            steps.append(sign_ecdsa_step(n, e_unit, role, "self-signed"))
-        elif reading.ecdsa == "rsa-ca":
-            steps.append(sign_ecdsa_step(n, e_unit, role, "signed by an RSA CA"))
-        elif reading.ecdsa == "refused":
-            steps.append(f"{n}: {e_unit} is not presented (the ECDSA COP is installed): install the rollback COP, "
-                         f"then generate a {e_unit} CSR, have an EC CA sign it, upload the EC root as "
-                         f"{trust_store_for(e_unit)} and the certificate as {e_unit}, {restart_step(role, e_unit)}")
-    elif intended == "rsa-only":
-        if reading.ecdsa in ("self", "ec-ca", "rsa-ca"):
-            product = {"uccx": "the UCCX COP", "socialminer": "the SocialMiner COP"}.get(role, "the ECDSA COP")
-            steps.append(f"{n}: {e_unit} is presented ({ECDSA_WORDS[reading.ecdsa]}) but the policy is RSA-only: "
-                         f"install {product} so only RSA certificates are presented (the ECDSA certificate stays "
-                         f"in the keystore, unpresented), {restart_step(role, e_unit)}")
-    elif intended == "S1":
-        if reading.rsa == "ca" or reading.ecdsa in ("ec-ca", "rsa-ca"):
-            steps.append(f"{n}: {r_unit}/{e_unit} are CA-signed but the policy intends S1 (self-signed): if the site "
-                         "now uses a CA, set intended_state: S3 in the policy and sign both units (the ECDSA one "
-                         "with an EC CA)")
-        if reading.ecdsa == "refused":
-            steps.append(f"{n}: {e_unit} is not presented (COP installed) but the policy intends S1: install the "
-                         "rollback COP, or set intended_state: rsa-only")
-    else:  # S2 and S4 are the digest's broken states; intending one is a policy mistake
-        steps.append(f"{n}: the policy intends {intended}, a state the digest shows breaking agents' gadgets: "
-                     "set intended_state: S3 (tomcat-ECDSA signed by an EC CA) or rsa-only (the COP)")
-    return steps
-
-
 def remediation(nodes: tuple[NodeDiagnosis, ...], intended: str, state: str) -> list[str]:
     steps: list[str] = []
     for node in nodes:
         if node.state == UNKNOWN and node.readings and not any(r.state for r in node.readings):
-            steps.append(f"{node.node}: check that its services are reachable from here (firewall, port, service "
-                         "state) and answer both an ECDSA-only and an RSA-only offer, or fix the inventory")
-        for reading in node.readings:
-            if reading.state is None or reading.state == intended:
+            steps.append(unreachable_node_step(node.node))
+        for service in node.readings:
+            if service.state is None or service.state == intended:
                 continue
-            steps += _steps(node, reading, intended)
+            steps += state_steps(node.node, node.restart, node.ecdsa_cop, service.rsa_unit, service.ecdsa_unit,
+                                 service.rsa, service.ecdsa, intended)
     steps = list(dict.fromkeys(steps))  # services sharing a unit need the step once
     if state == "S1" and intended == "S1":
-        steps.append("agents accept the certificate warnings in the chat/email and Live Data gadgets, or the "
-                     "self-signed certificates are installed on the agents' PCs (group policy, or per browser)")
+        steps.append(ACCEPT_SELF_SIGNED_STEP)
     return steps
 
-
-__all__ = [
-    "AGENT_EXPERIENCE",
-    "MIXED",
-    "STATE_OF",
-    "UNKNOWN",
-    "ClusterDiagnosis",
-    "NodeDiagnosis",
-    "ServiceReading",
-    "by_endpoint",
-    "diagnose",
-    "diagnose_cluster",
-    "diagnose_node",
-    "observation_kind",
-    "restart_step",
-    "sign_ecdsa_step",
-    "sign_rsa_step",
-]

@@ -1,4 +1,6 @@
-"""Pair and cluster rules: what one probe cannot judge alone (pure: observations in, Findings out).
+"""The estate rules: what one probe cannot judge alone (pure: observations in, Verdicts out).
+
+- deployment_state:   each cluster's measured state of the UCCX note (S1-S4, rsa-only) is the intended one
 
 - twin_signing:       a unit's RSA certificate is CA-signed -> its ECDSA twin is CA-signed or not presented
 - unit_consistency:   services that share a unit present the same certificate on every port of a node
@@ -11,21 +13,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from dualcert.estate.model import Endpoint, Inventory, Node
-from dualcert.facts.chain import ChainFacts, chain_facts
-from dualcert.offers import Offer
-from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.facts.chain import ChainFacts
+from dualcert.offers import ALL_OFFERS, Offer
+from dualcert.probe.observation import Observation, ProbeKey
 from dualcert.rules import remedies
-from dualcert.rules.diagnosis import by_endpoint, observation_kind, restart_step, sign_ecdsa_step
-from dualcert.rules.probe_rules import Finding, Status
+from dualcert.rules.diagnosis import ClusterDiagnosis, by_endpoint, diagnose
+from dualcert.rules.presented import presented_chain, reading, rsa_signed
+from dualcert.rules.remedies import restart_step, sign_ecdsa_step
+from dualcert.verdict import Status, Verdict
 
 
 @dataclass(frozen=True)
 class PlainCheck:
-    """A TCP connect to a service's plain-text twin port (probe.plaintext_listening)."""
+    """A TCP connect to a service's plain-text twin port (probe.connection.plaintext_listening)."""
 
     port: int
     listening: bool | None   # None: could not tell (timeout, unreachable)
@@ -34,9 +39,14 @@ class PlainCheck:
 
 @dataclass
 class EstateView:
+    """Everything the estate rules read: the inventory, every observation, the plain-text checks,
+    which offers were probed and the intended deployment state."""
+
     inventory: Inventory
     observations: Mapping[ProbeKey, Observation]
     plaintext: Mapping[tuple[str, str], PlainCheck] = field(default_factory=dict)
+    offers: tuple[Offer, ...] = ALL_OFFERS
+    intended: str = "S3"
 
     def __post_init__(self) -> None:
         self.observed = by_endpoint(self.observations)
@@ -53,21 +63,22 @@ class EstateView:
         found = []
         for spec in node.services:
             for observation in self.observed.get((node.name, spec.name), []):
-                if observation.outcome is Outcome.OK and observation.chain_der:
-                    facts = self.facts(observation)
-                    if facts.certs:
-                        found.append((self.endpoints[(node.name, spec.name)], observation, facts))
+                facts = presented_chain(observation)
+                if facts is not None:
+                    found.append((self.endpoints[(node.name, spec.name)], observation, facts))
         return found
 
-    def facts(self, observation: Observation) -> ChainFacts:
-        return chain_facts(observation.chain_der)
+    @cached_property
+    def diagnoses(self) -> dict[str, ClusterDiagnosis]:
+        """Each cluster's deployment state, in inventory order."""
+        return {d.cluster: d for d in diagnose(self.inventory, self.observations, self.intended)}
 
 
 def _port(endpoint: Endpoint) -> str:
     return f"{endpoint.service.name} ({endpoint.port})"
 
 
-def twin_signing(view: EstateView, name: str) -> Finding:
+def twin_signing(view: EstateView, name: str) -> Verdict:
     rule, node = "twin_signing", view.node(name)
     pairs: dict[tuple[str, str], tuple[list[str], list[str]]] = {}  # units -> (CA-signed RSA, self-signed ECDSA)
     for spec in node.services:
@@ -76,23 +87,23 @@ def twin_signing(view: EstateView, name: str) -> Finding:
         seen = view.observed.get((name, spec.name), [])
         ca_rsa, self_ec = pairs.setdefault((spec.rsa_unit or "RSA", spec.ecdsa_unit), ([], []))
         label = _port(view.endpoints[(name, spec.name)])
-        if any(observation_kind(o, "RSA") == "ca" for o in seen if o.key.offer is Offer.RSA):
+        if any(reading(o, "RSA") == "ca" for o in seen if o.key.offer is Offer.RSA):
             ca_rsa.append(label)
-        if any(observation_kind(o, "ECDSA") == "self" for o in seen if o.key.offer is not Offer.RSA):
+        if any(reading(o, "ECDSA") == "self" for o in seen if o.key.offer is not Offer.RSA):
             self_ec.append(label)
     bad = [(units, self_ec) for units, (ca_rsa, self_ec) in pairs.items() if ca_rsa and self_ec]
     if bad:
         text = "; ".join(f"{rsa} is CA-signed but its twin {ecdsa} is self-signed on {', '.join(ports)}"
                          for (rsa, ecdsa), ports in bad)
-        fixes = [sign_ecdsa_step(name, ecdsa, node.role, "self-signed") for (_, ecdsa), _ in bad]
-        return Finding(rule, Status.FAIL, f"{name}: {text} (agents are asked to accept it; Live Data cannot)",
+        fixes = [sign_ecdsa_step(name, ecdsa, node.restart, "self-signed") for (_, ecdsa), _ in bad]
+        return Verdict(rule, Status.FAIL, f"{name}: {text} (agents are asked to accept it; Live Data cannot)",
                        "; ".join(dict.fromkeys(fixes)))
     if not any(ca for ca, _ in pairs.values()):
-        return Finding(rule, Status.NA, f"{name}: no CA-signed RSA certificate seen; the rule concerns CA-signed units")
-    return Finding(rule, Status.PASS, f"{name}: every CA-signed RSA unit's ECDSA twin is CA-signed or not presented")
+        return Verdict(rule, Status.NA, f"{name}: no CA-signed RSA certificate seen; the rule concerns CA-signed units")
+    return Verdict(rule, Status.PASS, f"{name}: every CA-signed RSA unit's ECDSA twin is CA-signed or not presented")
 
 
-def unit_consistency(view: EstateView, name: str) -> Finding:
+def unit_consistency(view: EstateView, name: str) -> Verdict:
     rule, node = "unit_consistency", view.node(name)
     units: dict[str, dict[str, list[str]]] = {}  # unit -> leaf sha256 -> services presenting it
     for endpoint, _, facts in view.chains(node):
@@ -104,56 +115,56 @@ def unit_consistency(view: EstateView, name: str) -> Finding:
         if _port(endpoint) not in services:
             services.append(_port(endpoint))
     if not units:
-        return Finding(rule, Status.NA, f"{name}: no certificate was presented")
+        return Verdict(rule, Status.NA, f"{name}: no certificate was presented")
     split = {unit: prints for unit, prints in units.items() if len(prints) > 1}
     if split:
         text = "; ".join(f"{unit} differs across ports: " + ", ".join(
             f"{sha[:16]}… on {', '.join(services)}" for sha, services in prints.items())
             for unit, prints in split.items())
         fixes = [f"on {name}: every service presenting {unit} should present the one certificate in the "
-                 f"{unit} slot: re-upload the current {unit} and {restart_step(node.role, unit)}"
+                 f"{unit} slot: re-upload the current {unit} and {restart_step(node.restart, unit)}"
                  for unit in split]
-        return Finding(rule, Status.FAIL, f"{name}: {text}", "; ".join(fixes))
-    return Finding(rule, Status.PASS, f"{name}: " + "; ".join(
+        return Verdict(rule, Status.FAIL, f"{name}: {text}", "; ".join(fixes))
+    return Verdict(rule, Status.PASS, f"{name}: " + "; ".join(
         f"{unit} is the same certificate on {len(next(iter(p.values())))} port(s)" for unit, p in units.items()))
 
 
-def ecdsa_chain(view: EstateView, name: str) -> Finding:
+def ecdsa_chain(view: EstateView, name: str) -> Verdict:
     rule, node = "ecdsa_chain", view.node(name)
     ecdsa = [(e, o, f) for e, o, f in view.chains(node) if f.leaf.key_type == "ECDSA"]
     if not ecdsa:
-        return Finding(rule, Status.NA, f"{name}: no ECDSA certificate was presented")
+        return Verdict(rule, Status.NA, f"{name}: no ECDSA certificate was presented")
     bad: dict[str, Endpoint] = {}
     for endpoint, observation, facts in ecdsa:
-        if any(c.signed_with == "RSA" for c in facts.certs):
+        if rsa_signed(c.signed_with for c in facts.certs):
             bad.setdefault(f"{_port(endpoint)} to the {observation.key.offer.value} offer", endpoint)
     if bad:
         first = next(iter(bad.values()))
-        return Finding(rule, Status.FAIL, f"{name}: an ECDSA leaf with an RSA signature in its chain is presented by "
+        return Verdict(rule, Status.FAIL, f"{name}: an ECDSA leaf with an RSA signature in its chain is presented by "
                        f"{'; '.join(bad)}", remedies.ecdsa_signed_by_rsa(first))
-    return Finding(rule, Status.PASS, f"{name}: every ECDSA chain is ECDSA-signed throughout ({len(ecdsa)} probes)")
+    return Verdict(rule, Status.PASS, f"{name}: every ECDSA chain is ECDSA-signed throughout ({len(ecdsa)} probes)")
 
 
-def plaintext_listener(view: EstateView, name: str) -> Finding:
+def plaintext_listener(view: EstateView, name: str) -> Verdict:
     rule, node = "plaintext_listener", view.node(name)
     checks = [(view.endpoints[(name, s.name)], view.plaintext.get((name, s.name))) for s in node.services
               if s.plaintext_port is not None]
     if not checks:
-        return Finding(rule, Status.NA, f"{name}: no service has a plain-text twin port (catalog or inventory "
+        return Verdict(rule, Status.NA, f"{name}: no service has a plain-text twin port (catalog or inventory "
                        "'plaintext_port')")
     open_ = [(e, c) for e, c in checks if c is not None and c.listening]
     if open_:
         text = "; ".join(f"{e.service.name}'s plain-text twin {c.port} accepts connections beside {e.port}"
                          for e, c in open_)
-        return Finding(rule, Status.WARN, f"{name}: {text} (report only)",
+        return Verdict(rule, Status.WARN, f"{name}: {text} (report only)",
                        f"on {name}: close the plain-text port(s) {', '.join(str(c.port) for _, c in open_)} as the "
                        "product's security guide describes, or set 'plaintext_port: null' on the service in the "
                        "inventory if the site needs it")
     unknown = [f"{e.service.name} ({c.detail if c else 'not measured'})" for e, c in checks
                if c is None or c.listening is None]
     if len(unknown) == len(checks):
-        return Finding(rule, Status.NA, f"{name}: could not tell: {'; '.join(unknown)}")
-    return Finding(rule, Status.PASS, f"{name}: no plain-text twin listens "
+        return Verdict(rule, Status.NA, f"{name}: could not tell: {'; '.join(unknown)}")
+    return Verdict(rule, Status.PASS, f"{name}: no plain-text twin listens "
                    f"({', '.join(str(c.port) for _, c in checks if c is not None and c.listening is False)})")
 
 
@@ -164,23 +175,23 @@ def _top(facts: ChainFacts) -> str:
     return last.subject if last.self_signed else last.issuer
 
 
-def cluster_roots(view: EstateView, cluster: str) -> Finding:
+def cluster_roots(view: EstateView, cluster: str) -> Verdict:
     rule, nodes = "cluster_roots", view.cluster(cluster)
     by_role: dict[str, list[Node]] = {}
     for node in nodes:
         by_role.setdefault(node.role, []).append(node)
     groups = [g for g in by_role.values() if len(g) > 1]
     if not groups:
-        return Finding(rule, Status.NA, f"cluster {cluster}: no role has two nodes (publisher and subscriber)")
+        return Verdict(rule, Status.NA, f"cluster {cluster}: no role has two nodes (publisher and subscriber)")
     problems: list[str] = []
     fixes: list[str] = []
     for group in groups:
         problems += _root_mismatch(view, group, fixes)
         problems += _san_gaps(view, group, fixes)
     if problems:
-        return Finding(rule, Status.FAIL, f"cluster {cluster}: " + "; ".join(problems), "; ".join(dict.fromkeys(fixes)))
+        return Verdict(rule, Status.FAIL, f"cluster {cluster}: " + "; ".join(problems), "; ".join(dict.fromkeys(fixes)))
     names = ", ".join("/".join(n.name for n in g) for g in groups)
-    return Finding(rule, Status.PASS, f"cluster {cluster}: {names} chain to the same roots")
+    return Verdict(rule, Status.PASS, f"cluster {cluster}: {names} chain to the same roots")
 
 
 def _root_mismatch(view: EstateView, group: list[Node], fixes: list[str]) -> list[str]:
@@ -246,14 +257,19 @@ def _san_gaps(view: EstateView, group: list[Node], fixes: list[str]) -> list[str
     return problems
 
 
-NODE_RULES: dict[str, Callable[[EstateView, str], Finding]] = {
-    "twin_signing": twin_signing,
-    "unit_consistency": unit_consistency,
-    "ecdsa_chain": ecdsa_chain,
-    "plaintext_listener": plaintext_listener,
-}
-CLUSTER_RULES: dict[str, Callable[[EstateView, str], Finding]] = {
-    "cluster_roots": cluster_roots,
-}
 
-__all__ = ["CLUSTER_RULES", "NODE_RULES", "EstateView", "PlainCheck"]
+def deployment_state(view: EstateView, cluster: str) -> Verdict:
+    rule = "deployment_state"
+    missing = {Offer.ECDSA, Offer.RSA} - set(view.offers)
+    if missing:
+        return Verdict(rule, Status.NA, f"cluster {cluster}: the diagnosis needs the ecdsa and rsa offers "
+                       f"(--offers lacks {', '.join(sorted(o.value for o in missing))})")
+    diagnosis = view.diagnoses[cluster]
+    if all(not node.readings for node in diagnosis.nodes):
+        return Verdict(rule, Status.NA, f"cluster {cluster}: no service has an ECDSA certificate in the catalog "
+                       "(ecdsa_unit: null), so the deployment states S1-S4 do not apply")
+    if diagnosis.state == diagnosis.intended:
+        return Verdict(rule, Status.PASS, f"cluster {cluster}: measured state {diagnosis.state}, as intended "
+                       f"({', '.join(f'{n} {s}' for n, s in diagnosis.node_states.items())}); agent experience: "
+                       f"{diagnosis.agent_experience}")
+    return Verdict(rule, Status.FAIL, diagnosis.message(), diagnosis.fix())

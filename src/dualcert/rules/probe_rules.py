@@ -1,39 +1,22 @@
-"""The policy rules, as pure functions of a Case: (expectation, observation, chain facts)."""
+"""The probe rules: pure functions of one probe's Case (expectation, observation, chain facts) to a Verdict."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cached_property
 
 from dualcert.estate.model import Endpoint
 from dualcert.facts.chain import ChainFacts, chain_facts
 from dualcert.facts.hostname import hostname_matches
-from dualcert.facts.trust import TrustStore, Validation
+from dualcert.facts.trust import TrustStore, Validation, issuer_sha256_candidates
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.model import Expectation
 from dualcert.probe.observation import Observation, Outcome
 from dualcert.rules import remedies
-
-
-class Status(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    WARN = "warn"
-    NA = "n/a"     # nothing to check (no certificate presented, rule off)
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    status: Status
-    message: str
-    fix: str = ""
-
-    def text(self) -> str:
-        return f"{self.message}\n  fix: {self.fix}" if self.fix else self.message
+from dualcert.rules.presented import presented_chain, refused, rsa_signed
+from dualcert.verdict import Status, Verdict
 
 
 @dataclass
@@ -87,45 +70,44 @@ def _seen_leaf(case: Case) -> str:
     return f"{leaf.key_type} ({strength}) leaf {leaf.common_name or leaf.subject!r}, {origin}"
 
 
-def _no_chain(case: Case, rule: str) -> Finding:
+def _no_chain(case: Case, rule: str) -> Verdict:
     o = case.observation
     if o.outcome is Outcome.OK and case.chain.parse_error:
-        return Finding(rule, Status.FAIL, f"{_where(case)}: {case.chain.parse_error}",
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: {case.chain.parse_error}",
                        remedies.sign_with_ca(case.endpoint, "ECDSA" if case.offer is Offer.ECDSA else "RSA"))
-    return Finding(rule, Status.NA, f"{_where(case)}: no certificate to check ({o.outcome.value})")
+    return Verdict(rule, Status.NA, f"{_where(case)}: no certificate to check ({o.outcome.value})")
 
 
-def presented_key(case: Case) -> Finding:
+def presented_key(case: Case) -> Verdict:
     rule, expected, o = "presented_key", case.expectation.presents, case.observation
     if o.outcome is Outcome.UNSUPPORTED and not case.expectation.version_required:
-        return Finding(rule, Status.NA, f"{_where(case)}: the server does not offer "
+        return Verdict(rule, Status.NA, f"{_where(case)}: the server does not offer "
                        f"{case.version.value.replace('tls', 'TLS ')} (the policy makes it optional)")
     if o.outcome is Outcome.OK and case.chain.certs:
         family = case.family
         seen = _seen_leaf(case)
         if expected == "refused":
-            return Finding(rule, Status.FAIL, f"{_where(case)}: expected no certificate (refused), saw {seen}",
+            return Verdict(rule, Status.FAIL, f"{_where(case)}: expected no certificate (refused), saw {seen}",
                            remedies.stop_ecdsa(case.endpoint))
         if expected == "any" or expected.upper() == family:
-            return Finding(rule, Status.PASS, f"{_where(case)}: {seen}")
+            return Verdict(rule, Status.PASS, f"{_where(case)}: {seen}")
         fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
         if expected == "ecdsa" and case.offer is Offer.DEFAULT:
             fix = _why_no_ecdsa_for_browsers(case)
-        return Finding(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, saw {seen}", fix)
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, saw {seen}", fix)
     if o.outcome is Outcome.OK and case.chain.parse_error:
-        return Finding(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, the server sent one "
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, the server sent one "
                        f"that cannot be read: {case.chain.parse_error}",
                        f"{case.endpoint.node}: the certificate is malformed (e.g. a name that is not valid text); "
                        "re-issue it from the appliance's CSR and upload it again")
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
-    if (expected == "refused" and o.outcome in (Outcome.REFUSED, Outcome.NO_CERTIFICATE)) or \
-            (expected == "refused" and o.outcome is Outcome.ERROR and o.phase == "handshake"):
-        return Finding(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
+    if expected == "refused" and refused(o):
+        return Verdict(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
     if o.outcome is Outcome.REFUSED:
         fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
-        return Finding(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, "
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, "
                        f"but the server refused the offer: {seen}", fix)
-    return Finding(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, the probe got {seen}",
+    return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, the probe got {seen}",
                    remedies.unreachable(case.endpoint))
 
 
@@ -140,58 +122,56 @@ def _why_no_ecdsa_for_browsers(case: Case) -> str:
     lead = f"a browser offering both should get {unit} here"
     if ecdsa is None or ecdsa.outcome is not Outcome.OK:
         return f"{lead}; the ECDSA-only offer is not answered either: {remedies.present_ecdsa(case.endpoint)}"
-    facts = chain_facts(ecdsa.chain_der)
-    if any(c.signed_with == "RSA" for c in facts.certs):
+    facts = presented_chain(ecdsa)
+    if facts is not None and rsa_signed(c.signed_with for c in facts.certs):
         return f"{lead}; {remedies.ecdsa_signed_by_rsa(case.endpoint)}"
     return f"{lead}; the server prefers RSA although {unit} is available: check the service's configuration"
 
 
-def chain_algorithm(case: Case) -> Finding:
+def chain_algorithm(case: Case) -> Verdict:
     rule = "chain_algorithm"
     if not case.has_chain:
         return _no_chain(case, rule)
     if case.expectation.chain_algorithm == "any":
-        return Finding(rule, Status.NA, "chain algorithm not constrained by the policy")
+        return Verdict(rule, Status.NA, "chain algorithm not constrained by the policy")
     if case.family != "ECDSA":
-        return Finding(rule, Status.NA, f"{_where(case)}: {case.family} leaf; the rule concerns ECDSA leaves")
+        return Verdict(rule, Status.NA, f"{_where(case)}: {case.family} leaf; the rule concerns ECDSA leaves")
     certs = list(case.chain.certs)
     if case.validation.trusted:
         certs += [c for c in case.validation.path if c.sha256 not in {x.sha256 for x in certs}]
     bad = [c for c in certs if c.signed_with != "ECDSA"]
     if bad:
         names = ", ".join(f"{c.common_name or c.subject} ({c.signature_algorithm})" for c in bad)
-        return Finding(rule, Status.FAIL, f"{_where(case)}: expected ECDSA signatures from the ECDSA leaf up to "
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected ECDSA signatures from the ECDSA leaf up to "
                        f"its root, saw non-ECDSA signatures on: {names}",
                        remedies.ecdsa_signed_by_rsa(case.endpoint))
-    return Finding(rule, Status.PASS, f"{_where(case)}: ECDSA signatures throughout ({len(certs)} certificates)")
+    return Verdict(rule, Status.PASS, f"{_where(case)}: ECDSA signatures throughout ({len(certs)} certificates)")
 
 
-def issuer(case: Case) -> Finding:
+def issuer(case: Case) -> Verdict:
     rule, exp = "issuer", case.expectation
     if not case.has_chain:
         return _no_chain(case, rule)
     leaf, family = case.chain.leaf, case.family
     if exp.signing == "ca" and leaf.self_signed:
-        return Finding(rule, Status.FAIL, f"{_where(case)}: expected a CA-signed certificate, saw {_seen_leaf(case)}",
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected a CA-signed certificate, saw {_seen_leaf(case)}",
                        remedies.sign_with_ca(case.endpoint, family))
     if exp.signing == "self" and not leaf.self_signed:
-        return Finding(rule, Status.FAIL, f"{_where(case)}: expected a self-signed certificate, saw {_seen_leaf(case)}",
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected a self-signed certificate, saw {_seen_leaf(case)}",
                        "change the policy to a CA-signed profile if the site now uses a CA")
     wanted = exp.issuers.get("ecdsa" if family == "ECDSA" else "rsa")
     if wanted and not leaf.self_signed:
         candidates = [leaf.issuer]
-        from dualcert.facts.trust import issuer_sha256_candidates
-
         shas = {c.sha256 for c in issuer_sha256_candidates(case.chain, case.validation)}
         dn_ok = wanted.dn is None or _same_dn(wanted.dn, leaf.issuer)
         sha_ok = wanted.sha256 is None or wanted.sha256 in shas
         if not (dn_ok and sha_ok):
             want = " and ".join(x for x in (wanted.dn and f"DN {wanted.dn!r}",
                                             wanted.sha256 and f"SHA-256 {wanted.sha256[:16]}…") if x)
-            return Finding(rule, Status.FAIL, f"{_where(case)}: expected issuer {want}, saw {candidates[0]!r}",
+            return Verdict(rule, Status.FAIL, f"{_where(case)}: expected issuer {want}, saw {candidates[0]!r}",
                            remedies.sign_with_ca(case.endpoint, family))
     what = "self-signed" if leaf.self_signed else f"issued by {leaf.issuer}"
-    return Finding(rule, Status.PASS, f"{_where(case)}: {family} leaf {what}")
+    return Verdict(rule, Status.PASS, f"{_where(case)}: {family} leaf {what}")
 
 
 def _same_dn(a: str, b: str) -> bool:
@@ -201,44 +181,49 @@ def _same_dn(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
-def trust(case: Case) -> Finding:
-    rule, level = "trust", case.expectation.trust
+def _unchecked(case: Case, rule: str, level: str, off: str) -> Verdict | None:
+    """The verdict of a rule with a level (required | warn | off) that has nothing to judge."""
     if not case.has_chain:
         return _no_chain(case, rule)
-    if level == "off":
-        return Finding(rule, Status.NA, "trust not required by the policy")
+    return Verdict(rule, Status.NA, off) if level == "off" else None
+
+
+def trust(case: Case) -> Verdict:
+    rule, level = "trust", case.expectation.trust
+    unchecked = _unchecked(case, rule, level, "trust not required by the policy")
+    if unchecked is not None:
+        return unchecked
     v = case.validation
     if v.trusted:
-        return Finding(rule, Status.PASS, f"{_where(case)}: {v.detail}")
+        return Verdict(rule, Status.PASS, f"{_where(case)}: {v.detail}")
     if v.trusted is None:
-        return Finding(rule, Status.FAIL if level == "required" else Status.WARN,
+        return Verdict(rule, Status.FAIL if level == "required" else Status.WARN,
                        f"{_where(case)}: the policy requires trust but the inventory has no trust bundle",
                        "add 'trust: <PEM file of your roots>' (or 'trust: mozilla') to the inventory")
     source = case.trust.source if case.trust else "the trust bundle"
     why = "a self-signed certificate that is not in the bundle" if case.chain.leaf.self_signed else v.detail
-    return Finding(rule, Status.FAIL if level == "required" else Status.WARN,
+    return Verdict(rule, Status.FAIL if level == "required" else Status.WARN,
                    f"{_where(case)}: expected a chain to the site's roots ({source}), saw {_seen_leaf(case)}: {why}",
                    remedies.add_trust(case.endpoint, case.family))
 
 
-def hostname(case: Case) -> Finding:
+def hostname(case: Case) -> Verdict:
     rule, level = "hostname", case.expectation.hostname
-    if not case.has_chain:
-        return _no_chain(case, rule)
-    if level == "off":
-        return Finding(rule, Status.NA, "hostname not checked by the policy")
+    unchecked = _unchecked(case, rule, level, "hostname not checked by the policy")
+    if unchecked is not None:
+        return unchecked
     name = case.endpoint.service.sni or case.endpoint.host
     ok, detail = hostname_matches(case.observation.chain_der, name)
     if ok:
-        return Finding(rule, Status.PASS, f"{_where(case)}: {detail}")
+        return Verdict(rule, Status.PASS, f"{_where(case)}: {detail}")
     leaf = case.chain.leaf
     names = ", ".join([*leaf.san_dns, *leaf.san_ip]) or f"no SAN (CN {leaf.common_name!r})"
-    return Finding(rule, Status.FAIL if level == "required" else Status.WARN,
+    return Verdict(rule, Status.FAIL if level == "required" else Status.WARN,
                    f"{_where(case)}: {detail}; the certificate names {names}",
                    remedies.hostname(case.endpoint, case.family))
 
 
-def key_strength(case: Case) -> Finding:
+def key_strength(case: Case) -> Verdict:
     rule, exp = "key_strength", case.expectation
     if not case.has_chain:
         return _no_chain(case, rule)
@@ -253,12 +238,12 @@ def key_strength(case: Case) -> Finding:
     else:
         ok, want, seen = False, "an RSA or ECDSA key", leaf.key_type
     if ok:
-        return Finding(rule, Status.PASS, f"{_where(case)}: {seen}")
-    return Finding(rule, Status.FAIL, f"{_where(case)}: expected {want}, saw {seen}",
+        return Verdict(rule, Status.PASS, f"{_where(case)}: {seen}")
+    return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {want}, saw {seen}",
                    remedies.weak_key(case.endpoint, case.family))
 
 
-def expiry(case: Case) -> Finding:
+def expiry(case: Case) -> Verdict:
     rule, exp = "expiry", case.expectation
     if not case.has_chain:
         return _no_chain(case, rule)
@@ -267,25 +252,15 @@ def expiry(case: Case) -> Finding:
     which = "leaf" if soonest is case.chain.leaf else f"chain certificate {soonest.common_name or soonest.subject!r}"
     future = [c for c in case.chain.certs if c.not_before > case.now]
     if future:
-        return Finding(rule, Status.FAIL, f"{_where(case)}: {future[0].common_name!r} is not valid until "
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: {future[0].common_name!r} is not valid until "
                        f"{future[0].not_before:%Y-%m-%d}", "check the node's clock and the certificate's dates")
     summary = f"{which} expires {soonest.not_after:%Y-%m-%d} ({days:.0f} days left)"
     if days < exp.fail_days:
         state = "has expired" if days < 0 else f"expires in {days:.0f} days (policy fails under {exp.fail_days})"
-        return Finding(rule, Status.FAIL, f"{_where(case)}: {which} {state}",
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: {which} {state}",
                        remedies.renew(case.endpoint, case.family))
     if days < exp.warn_days:
-        return Finding(rule, Status.WARN, f"{_where(case)}: {summary}; warn window is {exp.warn_days} days",
+        return Verdict(rule, Status.WARN, f"{_where(case)}: {summary}; warn window is {exp.warn_days} days",
                        remedies.renew(case.endpoint, case.family))
-    return Finding(rule, Status.PASS, f"{_where(case)}: {summary}")
+    return Verdict(rule, Status.PASS, f"{_where(case)}: {summary}")
 
-
-RULES: dict[str, Callable[[Case], Finding]] = {
-    "presented_key": presented_key,
-    "chain_algorithm": chain_algorithm,
-    "issuer": issuer,
-    "trust": trust,
-    "hostname": hostname,
-    "key_strength": key_strength,
-    "expiry": expiry,
-}

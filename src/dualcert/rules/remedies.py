@@ -1,9 +1,14 @@
-"""What to do, in the words of the vendor's procedure (OS Administration > Security >
-Certificate Management). Pure text; every check's failure message ends with one of these."""
+"""All remediation text: what to do, in the words of the vendor's procedure (OS Administration >
+Security > Certificate Management). Pure text; every failing verdict's fix is one of these.
+
+A role's own wording (its restart step, its ECDSA-disable COP) is catalog data (`restart:`,
+`ecdsa_cop:` in estate/data/catalog.yaml); roles without it get generic words.
+"""
 
 from __future__ import annotations
 
 from dualcert.estate.model import Endpoint
+from dualcert.rules.presented import ECDSA_WORDS
 
 
 def unit_for(endpoint: Endpoint, family: str) -> str:
@@ -73,3 +78,65 @@ def hostname(endpoint: Endpoint, family: str) -> str:
 def weak_key(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
     return f"regenerate {unit} on {endpoint.node} with an allowed key size/curve, have it signed and upload it"
+
+
+# --- the diagnosis' steps: from a measured deployment state to the intended one ------------------
+
+def restart_step(restart: str | None, unit: str) -> str:
+    return restart or f"restart the services that present {unit}"
+
+
+def sign_rsa_step(node: str, unit: str, restart: str | None) -> str:
+    return (f"{node}: {unit} is self-signed: generate a {unit} CSR (OS Administration > Security > Certificate "
+            f"Management), have your CA sign it, upload the CA root as {trust_store_for(unit)} and the certificate "
+            f"as {unit}, {restart_step(restart, unit)}")
+
+
+def sign_ecdsa_step(node: str, unit: str, restart: str | None, why: str) -> str:
+    return (f"{node}: {unit} is {why}: generate a {unit} CSR, have an EC CA sign it, upload the EC root as "
+            f"{trust_store_for(unit)} and the certificate as {unit}, {restart_step(restart, unit)}; or install the "
+            f"ECDSA COP for an RSA-only environment")
+
+
+def state_steps(node: str, restart: str | None, cop: str | None, rsa_unit: str, ecdsa_unit: str,
+                rsa: str | None, ecdsa: str | None, intended: str) -> list[str]:
+    """The steps that bring one service from its readings (rules.presented.reading) to the intended state."""
+    steps: list[str] = []
+    if intended in ("S3", "rsa-only") and rsa == "self":
+        steps.append(sign_rsa_step(node, rsa_unit, restart))
+    if intended == "S3":
+        if ecdsa == "self":
+            steps.append(sign_ecdsa_step(node, ecdsa_unit, restart, "self-signed"))
+        elif ecdsa == "rsa-ca":
+            steps.append(sign_ecdsa_step(node, ecdsa_unit, restart, "signed by an RSA CA"))
+        elif ecdsa == "refused":
+            steps.append(f"{node}: {ecdsa_unit} is not presented (the ECDSA COP is installed): install the rollback "
+                         f"COP, then generate a {ecdsa_unit} CSR, have an EC CA sign it, upload the EC root as "
+                         f"{trust_store_for(ecdsa_unit)} and the certificate as {ecdsa_unit}, "
+                         f"{restart_step(restart, ecdsa_unit)}")
+    elif intended == "rsa-only":
+        if ecdsa in ("self", "ec-ca", "rsa-ca"):
+            steps.append(f"{node}: {ecdsa_unit} is presented ({ECDSA_WORDS[ecdsa]}) but the policy is RSA-only: "
+                         f"install {cop or 'the ECDSA COP'} so only RSA certificates are presented (the ECDSA "
+                         f"certificate stays in the keystore, unpresented), {restart_step(restart, ecdsa_unit)}")
+    elif intended == "S1":
+        if rsa == "ca" or ecdsa in ("ec-ca", "rsa-ca"):
+            steps.append(f"{node}: {rsa_unit}/{ecdsa_unit} are CA-signed but the policy intends S1 (self-signed): if "
+                         "the site now uses a CA, set intended_state: S3 in the policy and sign both units (the ECDSA "
+                         "one with an EC CA)")
+        if ecdsa == "refused":
+            steps.append(f"{node}: {ecdsa_unit} is not presented (COP installed) but the policy intends S1: install "
+                         "the rollback COP, or set intended_state: rsa-only")
+    else:  # S2 and S4 are the digest's broken states; intending one is a policy mistake
+        steps.append(f"{node}: the policy intends {intended}, a state the digest shows breaking agents' gadgets: "
+                     "set intended_state: S3 (tomcat-ECDSA signed by an EC CA) or rsa-only (the COP)")
+    return steps
+
+
+def unreachable_node_step(node: str) -> str:
+    return (f"{node}: check that its services are reachable from here (firewall, port, service state) and answer "
+            "both an ECDSA-only and an RSA-only offer, or fix the inventory")
+
+
+ACCEPT_SELF_SIGNED_STEP = ("agents accept the certificate warnings in the chat/email and Live Data gadgets, or the "
+                           "self-signed certificates are installed on the agents' PCs (group policy, or per browser)")

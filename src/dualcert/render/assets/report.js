@@ -1,47 +1,18 @@
-"""The report's own style and script, inlined (the report is opened offline, attached to
-change tickets: no external asset, no fetch).
-
-The script never uses innerHTML for data: certificate and server strings become DOM text
-through textContent. It does three things:
-- filters by node / service / offer / TLS version from the query string (?dcnode=...): the
-  test list pytest-html would render is pruned *before* pytest-html's script reads it, so a
-  filtered view of a 2,000-endpoint run renders only the rows asked for; unfiltered, at most
-  ROW_LIMIT rows are rendered (failures first) and the page says so;
-- fills a test's chain / TLS / PEM detail from the shared per-probe data when it is opened
-  (each certificate and each probe is stored once, not once per rule);
-- records `data-dc-rows` and `data-dc-ready-ms` on <html> once rendered (for tests and the
-  open-time benchmark)."""
-
-CSS = """
-body{display:flex;flex-direction:column}
-#title{order:-3}
-.summary{order:-2}
-.dc-section{margin:1em 0}
-.dc-legend{color:#555;font-size:90%}
-.dc-banner{background:#dc3545;color:#fff;font-weight:bold;padding:.6em 1em;margin:.5em 0;border-radius:4px}
-.dc-cluster{display:flex;flex-wrap:nowrap;gap:1em;align-items:flex-start;margin-bottom:1em}
-table.dc-matrix,table.dc-changes,#dc-meta table,table.dc-chain{border-collapse:collapse;font-size:12px}
-table.dc-matrix th,table.dc-matrix td,table.dc-changes th,table.dc-changes td,#dc-meta th,#dc-meta td,
-table.dc-chain th,table.dc-chain td{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}
-table.dc-matrix td.dc-cell{min-width:9em;max-width:16em}
-.dc-cell a.dc-link{color:#111;text-decoration:none;display:block}
-.dc-cell a.dc-link:hover{outline:2px solid #0d6efd}
-.dc-host{font-weight:normal;color:#666;font-size:90%}
-.dc-state{display:inline-block;background:#333;color:#fff;border-radius:3px;padding:0 4px;font-size:90%}
-td.dc-fail,div.dc-fail,tr.dc-fail,aside.dc-fail{background:#f8d7da}
-td.dc-warn,div.dc-warn{background:#fff3cd}
-td.dc-pass,div.dc-pass,tr.dc-pass,aside.dc-pass{background:#d1e7dd}
-td.dc-na,div.dc-na,td.dc-none,div.dc-none{background:#eee}
-span.dc-fail{background:#f8d7da}span.dc-warn{background:#fff3cd}span.dc-pass{background:#d1e7dd}
-.dc-offer{padding:1px 3px;margin:1px 0;font-size:11px}
-aside.dc-diagnosis{flex:0 0 20em;border:1px solid #999;padding:.3em .8em;font-size:12px;color:#111;margin-top:2.2em}
-aside.dc-diagnosis li,aside.dc-diagnosis h4{color:#111}
-.dc-filters label{margin-right:1em}
-.dc-finding{padding:4px;margin:4px 0}
-.dc-finding pre{white-space:pre-wrap;font-size:11px}
-"""
-
-SCRIPT = r"""
+/*
+ * The report's own style and script, inlined (the report is opened offline, attached to
+ * change tickets: no external asset, no fetch).
+ *
+ * The script never uses innerHTML for data: certificate and server strings become DOM text
+ * through textContent. It does three things:
+ * - filters by node / service / offer / TLS version from the query string (?dcnode=...): the
+ *   test list pytest-html would render is pruned *before* pytest-html's script reads it, so a
+ *   filtered view of a 2,000-endpoint run renders only the rows asked for; unfiltered, at most
+ *   ROW_LIMIT rows are rendered (failures first) and the page says so;
+ * - fills a test's chain / TLS / PEM detail from the shared per-probe data when it is opened
+ *   (each certificate and each probe is stored once, not once per rule);
+ * - records `data-dc-rows` and `data-dc-ready-ms` on <html> once rendered (for tests and the
+ *   open-time benchmark).
+ */
 (function () {
   'use strict';
   var params = new URLSearchParams(window.location.search);
@@ -196,4 +167,3 @@ SCRIPT = r"""
     root.dataset.dcReadyMs = String(Math.round(performance.now()));
   });
 })();
-"""

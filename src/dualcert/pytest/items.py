@@ -1,0 +1,133 @@
+"""Collection: which tests exist for a run, one per rule or one per probe or endpoint (--dualcert-items).
+
+The suites' fixtures say what a test judges: `dualcert_case` (one rule, one probe), `dualcert_probe`
+(every rule, one probe), `dualcert_endpoint` (every rule, every probe of node:service), and
+`dualcert_cluster` / `dualcert_node` / `dualcert_node_rules` for the estate rules. Tests of the other
+modes get one placeholder each, dropped before the run.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dualcert.probe.observation import ProbeKey
+from dualcert.pytest.state import run_of
+from dualcert.run import DualcertRun
+
+# pytest and pytest-html cost ~0.6 ms CPU per test item: above this many probes, one test per
+# rule (7 items a probe) would dominate the run (docs/scale.md).
+AUTO_PROBE_ITEMS_ABOVE = 1000
+# Which fixture carries the probes in each mode, and which the node rules.
+ITEM_FIXTURES = {"rule": "dualcert_case", "probe": "dualcert_probe", "endpoint": "dualcert_endpoint"}
+NODE_FIXTURES = {"rule": "dualcert_node", "probe": "dualcert_node_rules", "endpoint": "dualcert_node_rules"}
+ESTATE_FIXTURES = ("dualcert_cluster", "dualcert_node", "dualcert_node_rules")
+CHANGE_FIXTURE = "dualcert_change"
+INACTIVE = pytest.mark.dualcert_other_mode
+MODE_HELP = {"rule": "one test per rule and probe", "probe": "one test per probe, checking every rule",
+             "endpoint": "one test per endpoint, checking every rule over its probes"}
+NEEDS_INVENTORY = "the dualcert suites need an inventory: pass --inventory FILE (see `dualcert run --help`)"
+
+
+def items_mode(config: pytest.Config, run: DualcertRun) -> str:
+    """`rule`, `probe` or `endpoint`: what --dualcert-items means for this run."""
+    mode = str(config.getoption("dualcert_items"))
+    if mode == "auto":
+        return "endpoint" if len(run.keys()) > AUTO_PROBE_ITEMS_ABOVE else "rule"
+    return mode
+
+
+def parametrize(metafunc: pytest.Metafunc) -> None:
+    """Give each suite test its parameters: probes, endpoints, nodes or clusters of the run."""
+    if any(f in metafunc.fixturenames for f in ESTATE_FIXTURES):
+        _parametrize_estate(metafunc)
+    fixture = next((f for f in ITEM_FIXTURES.values() if f in metafunc.fixturenames), None)
+    if fixture is None:
+        return
+    run = _run(metafunc.config)
+    if fixture != ITEM_FIXTURES[items_mode(metafunc.config, run)]:
+        _inactive(metafunc, fixture)
+        return
+    keys = run.keys()
+    if fixture == ITEM_FIXTURES["endpoint"]:
+        # One parameter per endpoint: the tuple of its probe keys, in run.keys() order.
+        grouped: dict[tuple[str, str], list[ProbeKey]] = {}
+        for key in keys:
+            grouped.setdefault((key.node, key.service), []).append(key)
+        metafunc.parametrize(fixture, [tuple(g) for g in grouped.values()],
+                             ids=[f"{node}:{service}" for node, service in grouped], indirect=True)
+        return
+    metafunc.parametrize(fixture, keys, ids=[k.test_id for k in keys], indirect=True)
+
+
+def _run(config: pytest.Config) -> DualcertRun:
+    run = run_of(config)
+    if run is None:
+        raise pytest.UsageError(NEEDS_INVENTORY)
+    return run
+
+
+def _inactive(metafunc: pytest.Metafunc, fixture: str) -> None:
+    """The other mode's test: one placeholder, dropped in drop_inactive()."""
+    metafunc.parametrize(fixture, [pytest.param(None, marks=INACTIVE)], ids=["other-mode"], indirect=True)
+
+
+def _parametrize_estate(metafunc: pytest.Metafunc) -> None:
+    """Cluster tests get one parameter per cluster, node tests one per node (ids are the names)."""
+    run = _run(metafunc.config)
+    in_shard = [n for n in run.inventory.nodes if run.in_shard(n.name)]
+    if "dualcert_cluster" in metafunc.fixturenames:
+        clusters = list(dict.fromkeys(n.cluster for n in in_shard))
+        metafunc.parametrize("dualcert_cluster", clusters, ids=clusters, indirect=True)
+    node_fixture = next((f for f in ("dualcert_node", "dualcert_node_rules") if f in metafunc.fixturenames), None)
+    # Node rules follow --dualcert-items like the probe rules: one test per rule, or one per node.
+    if node_fixture is not None and node_fixture != NODE_FIXTURES[items_mode(metafunc.config, run)]:
+        _inactive(metafunc, node_fixture)
+    elif node_fixture is not None:
+        nodes = [n.name for n in in_shard]
+        metafunc.parametrize(node_fixture, nodes, ids=nodes, indirect=True)
+
+
+def drop_inactive(config: pytest.Config, items: list[pytest.Item]) -> None:
+    dropped = [item for item in items if item.get_closest_marker(INACTIVE.name) is not None]
+    if dropped:
+        items[:] = [item for item in items if item.get_closest_marker(INACTIVE.name) is None]
+        config.hook.pytest_deselected(items=dropped)
+
+
+def case_keys(item: pytest.Item) -> tuple[ProbeKey, ...]:
+    """The probes a test needs: one, or an endpoint's (--dualcert-items endpoint)."""
+    params = getattr(item, "callspec", None)
+    if params is None:
+        return ()
+    for fixture in (*ITEM_FIXTURES.values(), CHANGE_FIXTURE):
+        key = params.params.get(fixture)
+        if isinstance(key, ProbeKey):
+            return (key,)
+        if isinstance(key, tuple) and key and all(isinstance(k, ProbeKey) for k in key):
+            return key
+    return ()
+
+
+def estate_nodes(run: DualcertRun, items: list[pytest.Item]) -> tuple[set[str], set[str]]:
+    """Nodes whose probes the selected cluster/node tests need, and those needing a plain-text check."""
+    needed: set[str] = set()
+    plaintext: set[str] = set()
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        if "dualcert_cluster" in params:
+            needed |= {n.name for n in run.inventory.nodes if n.cluster == params["dualcert_cluster"]}
+        if params.get("dualcert_node"):
+            needed.add(params["dualcert_node"])
+            if item.name.startswith("test_plaintext_listener"):
+                plaintext.add(params["dualcert_node"])
+        if params.get("dualcert_node_rules"):  # every node rule, the plain-text one included
+            needed.add(params["dualcert_node_rules"])
+            plaintext.add(params["dualcert_node_rules"])
+    return needed, plaintext
+
+
+def subject_of(item: pytest.Item) -> str:
+    """What a test judges, as its id names it: the parameter's id (`node:service:offer:tls1.2`, a
+    node, a cluster), or the whole node id for a test without parameters."""
+    callspec = getattr(item, "callspec", None)
+    return str(callspec.id) if callspec is not None else item.nodeid

@@ -1,0 +1,121 @@
+"""The probe phase: after collection, probe once what the selected tests need, with progress and journal.
+
+Under pytest-xdist the controller probes and hands every observation to the workers in a file,
+so no endpoint is probed twice however many workers run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.pytest.items import case_keys, estate_nodes
+from dualcert.pytest.state import RUN_KEY, WRITER_KEY, run_of
+from dualcert.run import DualcertRun
+
+PROGRESS_INTERVAL_S = 0.1  # redraw at most ten times a second: a 12,000-probe run writes ~100 lines
+OBSERVATIONS_INPUT = "dualcert_observations"  # the workerinput entry naming the controller's file
+
+
+def probe_selected(session: pytest.Session) -> None:
+    """Probe what the selected tests need (plain-text twins too); a worker reads the controller's probes."""
+    run = run_of(session.config)
+    if run is None:
+        return
+    keys = [k for item in session.items for k in case_keys(item)]
+    needed, plaintext = estate_nodes(run, session.items)
+    # Change tests of endpoints only the baseline has (gone) have nothing to probe.
+    keys = [k for k in dict.fromkeys([*keys, *run.node_keys(needed)]) if (k.node, k.service) in run.endpoints]
+    if plaintext:
+        run.probe_plaintext(plaintext)
+    if not keys:
+        return
+    shared = getattr(session.config, "workerinput", {}).get(OBSERVATIONS_INPUT)
+    if shared:
+        with open(shared, encoding="utf-8") as handle:
+            for line in handle:
+                observation = Observation.from_json(json.loads(line))
+                run.observations.setdefault(observation.key, observation)
+        return
+    probe_phase(session.config, run, keys)
+
+
+def _progress_enabled(config: pytest.Config) -> bool:
+    mode = config.getoption("dualcert_progress")
+    if mode != "auto":
+        return bool(mode == "on")
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def probe_phase(config: pytest.Config, run: DualcertRun, keys: list[ProbeKey]) -> None:
+    """Probe `keys` once, journal each observation as it lands, show progress when asked."""
+    writer = config.stash.get(WRITER_KEY, None)
+    show = _progress_enabled(config)
+    started, total, problems = time.monotonic(), len(keys), [0]
+    drawn = [0.0]
+
+    def draw(final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - drawn[0] < PROGRESS_INTERVAL_S:
+            return
+        drawn[0] = now
+        done = sum(1 for k in keys if k in run.observations)
+        rate = done / max(now - started, 1e-6)
+        sys.stderr.write(f"\rdualcert: probed {done}/{total} · {problems[0]} unreachable/errors · {rate:.0f}/s ")
+        sys.stderr.flush()
+
+    def landed(observation: Observation) -> None:
+        if writer is not None:
+            writer.add_probe(observation)
+        if observation.outcome not in (Outcome.OK, Outcome.REFUSED, Outcome.UNSUPPORTED):
+            problems[0] += 1
+        if show:
+            draw()
+
+    try:
+        run.probe(keys, on_result=landed)
+    finally:
+        if show:
+            draw(final=True)
+            sys.stderr.write("\n")
+        elapsed = time.monotonic() - started
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"dualcert: {len(run.observations)}/{total} probes in {elapsed:.2f}s, "
+                                f"{problems[0]} unreachable or in error")
+    run.measured = True
+
+
+class XdistController:
+    """Under `pytest -n`: the controller probes the estate (its shard) once, before the workers
+    start, and names the file of observations in each worker's workerinput."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.path: Path | None = None
+
+    def _share(self) -> Path:
+        if self.path is None:
+            run: DualcertRun = self.config.stash[RUN_KEY]
+            probe_phase(self.config, run, run.keys())
+            fd, name = tempfile.mkstemp(prefix="dualcert-observations-", suffix=".jsonl")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                for observation in run.observations.values():
+                    handle.write(json.dumps(observation.to_json()) + "\n")
+            self.path = Path(name)
+        return self.path
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[OBSERVATIONS_INPUT] = str(self._share())
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)

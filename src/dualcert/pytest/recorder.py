@@ -1,0 +1,85 @@
+"""Feeds every test report into the results JSON, collects warnings and crashed checks, and writes the
+document at the end of the session, interrupted or not."""
+
+from __future__ import annotations
+
+import pytest
+
+from dualcert.pytest.report import report_props, report_verdict
+from dualcert.pytest.state import COMPARISON_KEY, CRASHES_KEY, WARNINGS_KEY, strict
+from dualcert.render.results import ResultsWriter, file_digest, run_metadata
+from dualcert.run import DualcertRun
+from dualcert.verdict import Status, Verdict
+
+
+class ResultsRecorder:
+    def __init__(self, run: DualcertRun, writer: ResultsWriter, config: pytest.Config) -> None:
+        self.run, self.writer, self.config = run, writer, config
+
+    def _collect(self, verdict: Verdict, outcome: str) -> None:
+        """Warnings and crashed checks, collected on the controller from the reports (right under
+        xdist too), for the terminal, the report and the JSON."""
+        if verdict.status is Status.WARN:
+            self.config.stash[WARNINGS_KEY].append(Verdict(
+                verdict.rule, verdict.status, verdict.message, verdict.fix, verdict.subject, outcome=outcome))
+        if verdict.crashed:
+            self.config.stash[CRASHES_KEY].append(f"{verdict.subject} {verdict.rule}")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call" and not (report.failed or report.skipped):
+            return
+        props = report_props(report)
+        verdict = report_verdict(report)
+        test = str(props.get("test", report.nodeid))
+        if verdict is not None and verdict.parts:
+            # A test judging several rules (and probes): one record per (probe, rule), as one test per rule writes.
+            share = round(report.duration / len(verdict.parts), 5)
+            for part in verdict.parts:
+                outcome = part.outcome or report.outcome
+                self._collect(part, outcome)
+                self.writer.add_test({
+                    "id": part.subject, "test": f"test_{part.rule}", "nodeid": report.nodeid, "rule": part.rule,
+                    "outcome": outcome, "status": part.status.value, "message": part.message, "fix": part.fix,
+                    "duration_s": share,
+                })
+            return
+        crashed = report.failed and verdict is not None and verdict.crashed
+        outcome = "error" if (report.failed and report.when != "call") or crashed else report.outcome
+        if verdict is not None:
+            self._collect(verdict, "failed" if report.failed else outcome)
+        message = (verdict.message if verdict is not None else "") or (str(report.longrepr) if report.longrepr else "")
+        self.writer.add_test({
+            "id": str(props.get("subject", report.nodeid)), "test": test, "nodeid": report.nodeid,
+            "rule": verdict.rule if verdict else None, "outcome": outcome,
+            "status": verdict.status.value if verdict else None, "message": message,
+            "fix": verdict.fix if verdict else "", "duration_s": round(report.duration, 4),
+        })
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        run, writer, config = self.run, self.writer, self.config
+        # Probes that landed outside the probe phase (a Case probed lazily) join the record too.
+        recorded = {(p["node"], p["service"], p["offer"], p["tls_version"]) for p in writer.probes}
+        for key, observation in run.observations.items():
+            if (key.node, key.service, key.offer.value, key.version.value) not in recorded:
+                writer.add_probe(observation)
+        exitstatus = int(session.exitstatus)  # may differ from the argument (a crashed check: 3)
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
+        warned = config.stash.get(WARNINGS_KEY, [])
+        writer.sections["warnings"] = [{"id": v.subject, "rule": v.rule, "message": v.message, "fix": v.fix,
+                                        "failed": v.outcome == "failed"} for v in warned]
+        if run.measured:
+            writer.sections["diagnosis"] = [d.to_json() for d in run.diagnosis()]
+        comparison = config.stash.get(COMPARISON_KEY, None)
+        if comparison is not None:
+            writer.sections["changes"] = comparison.section()
+        writer.write(run_metadata(
+            site=run.inventory.site, inventory=file_digest(run.inventory.path),
+            policy={"name": run.policy.name, **(file_digest(run.policy.path) or {})},
+            intended_state=run.policy.intended_state,
+            started=run.started.isoformat(), status="interrupted" if interrupted else "complete",
+            exit_status=exitstatus, strict=strict(config),
+            warnings=len(warned), internal_errors=config.stash.get(CRASHES_KEY, []),
+            offers=[o.value for o in run.options.offers], tls_versions=[v.value for v in run.options.versions],
+            roles={node.name: node.role for node in run.inventory.nodes},  # for expected_changes' role: in diffs
+        ))

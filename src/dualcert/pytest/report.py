@@ -1,0 +1,45 @@
+"""Each test report carries its test's Verdict (user_properties "dualcert"), the one record the results
+JSON, the HTML report and the terminal summary read; per-rule tests also carry JUnit's plain properties."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from dualcert.pytest.items import subject_of
+from dualcert.pytest.state import VERDICT_KEY, run_of
+from dualcert.verdict import Verdict
+
+PROPERTY = "dualcert"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    if run_of(item.config) is None or (call.when == "teardown" and not report.failed):
+        return report  # JUnit writes a teardown report's properties: only the plain ones below
+    verdict = item.stash.get(VERDICT_KEY, None) if call.when == "call" else None
+    props: dict[str, Any] = verdict.to_props() if verdict is not None else {"subject": subject_of(item)}
+    props["test"] = getattr(item, "originalname", item.name)
+    report.user_properties.append((PROPERTY, props))
+    if verdict is not None and verdict.facts.get("scope") == "probe" and not verdict.parts:
+        # --junitxml writes the item's properties at teardown: plain ones, one per fact.
+        item.user_properties += [(name, verdict.facts[name]) for name in ("node", "service", "offer", "tls_version")]
+        item.user_properties += [("rule", verdict.rule), ("status", verdict.status.value)]
+    return report
+
+
+def report_props(report: pytest.TestReport) -> dict[str, Any]:
+    """What the plugin attached to a test report (empty for other tests)."""
+    for name, value in report.user_properties:
+        if name == PROPERTY and isinstance(value, dict):
+            return value
+    return {}
+
+
+def report_verdict(report: pytest.TestReport) -> Verdict | None:
+    """The report's Verdict, None when its test stopped before judging (a setup error, a skip)."""
+    props = report_props(report)
+    return Verdict.from_props(props) if "rule" in props else None

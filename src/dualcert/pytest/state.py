@@ -1,0 +1,29 @@
+"""What the plugin's modules share through pytest's stash: the run, its writer, and what the tests said."""
+
+from __future__ import annotations
+
+import pytest
+
+from dualcert.compare.comparison import Comparison
+from dualcert.compare.snapshot import Snapshot
+from dualcert.render.results import ResultsWriter
+from dualcert.run import DualcertRun
+from dualcert.verdict import Verdict
+
+RUN_KEY = pytest.StashKey[DualcertRun]()
+WRITER_KEY = pytest.StashKey[ResultsWriter | None]()          # None on xdist workers
+WARNINGS_KEY = pytest.StashKey[list[Verdict]]()                # warned parts, with their outcome
+CRASHES_KEY = pytest.StashKey[list[str]]()                     # "subject rule" of each crashed check
+BASELINE_KEY = pytest.StashKey[Snapshot]()
+COMPARISON_KEY = pytest.StashKey[Comparison]()
+VERDICT_KEY = pytest.StashKey[Verdict]()                       # on an item: what its test judged
+EXIT_INTERNAL_ERROR = int(pytest.ExitCode.INTERNAL_ERROR)      # pytest's exit codes are dualcert's
+
+
+def run_of(config: pytest.Config) -> DualcertRun | None:
+    """The run of this session, None when no --inventory was given."""
+    return config.stash.get(RUN_KEY, None)
+
+
+def strict(config: pytest.Config) -> bool:
+    return bool(config.getoption("dualcert_strict", False))

@@ -1,0 +1,73 @@
+"""One reading of what a probe presented: refused or not, which key, self-signed or signed by which kind of CA.
+
+The diagnosis, the node rules, the fix of `presented_key` and the baseline's expected_changes
+classes all read a presentation through these few functions, so "refused" or "signed by an RSA CA"
+means the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dualcert.facts.chain import ChainFacts, chain_facts
+from dualcert.probe.observation import Observation, Outcome
+
+# The readings in words, for the diagnosis and its fixes.
+ECDSA_WORDS = {"self": "self-signed", "ec-ca": "signed by an EC CA", "rsa-ca": "signed by an RSA CA (CSCvb58580)",
+               "refused": "not presented (the ECDSA-only offer is refused)",
+               "wrong-family": "not what an ECDSA-only offer gets (it got an RSA certificate)",
+               "unknown": "unreadable"}
+RSA_WORDS = {"self": "self-signed", "ca": "CA-signed", "refused": "not presented (the RSA-only offer is refused)",
+             "wrong-family": "not what an RSA-only offer gets (it got an ECDSA certificate)", "unknown": "unreadable"}
+
+
+def refused(observation: Observation) -> bool:
+    """The server answered this offer without a certificate: an alert, a handshake without a
+    certificate, or a connection dropped during the handshake (what older stacks do)."""
+    outcome = observation.outcome
+    return outcome in (Outcome.REFUSED, Outcome.NO_CERTIFICATE) or (
+        outcome is Outcome.ERROR and observation.phase == "handshake")
+
+
+def presented_chain(observation: Observation) -> ChainFacts | None:
+    """The chain the probe got, None when it got none (or could not read a single certificate)."""
+    if observation.outcome is not Outcome.OK or not observation.chain_der:
+        return None
+    facts = chain_facts(observation.chain_der)
+    return facts if facts.certs else None
+
+
+def rsa_signed(signatures: Iterable[str | None]) -> bool:
+    """A chain with an RSA signature anywhere: for an ECDSA leaf, the CSCvb58580 case."""
+    return any(s == "RSA" for s in signatures)
+
+
+def signing(key: str, self_signed: bool, signatures: Iterable[str | None]) -> str:
+    """How a leaf of key family `key` ("RSA", "ECDSA", ...) is signed: "self", "rsa-ca" (an ECDSA
+    leaf with an RSA signature in its chain), "ec-ca" (ECDSA throughout), or "ca" (any other)."""
+    if self_signed:
+        return "self"
+    if key == "ECDSA":
+        return "rsa-ca" if rsa_signed(signatures) else "ec-ca"
+    return "ca"
+
+
+def chain_signing(facts: ChainFacts) -> str:
+    leaf = facts.leaf
+    return signing(leaf.key_type, leaf.self_signed, (c.signed_with for c in facts.certs))
+
+
+def reading(observation: Observation, family: str) -> str | None:
+    """What one probe that offered only `family` ("RSA" or "ECDSA") got, in the diagnosis' words:
+    self | ca | ec-ca | rsa-ca | refused | wrong-family | unknown; None when the probe says
+    nothing about the certificate (unreachable, unsupported version)."""
+    if refused(observation):
+        return "refused"
+    if observation.outcome is not Outcome.OK or not observation.chain_der:
+        return None
+    facts = presented_chain(observation)
+    if facts is None:
+        return "unknown"
+    if facts.leaf.key_type != family:
+        return "wrong-family"
+    return chain_signing(facts)

@@ -1,0 +1,64 @@
+"""The one list of rules: each rule's name, scope, what it reads, its failing status and its check.
+
+A probe rule judges one probe (a Case); a node rule one node over all its probes; a cluster rule
+one cluster. The suites name a rule by its key here, the handles look it up here, and the
+diagnosis, the lab's predictions and the docs use the same names. A new rule is one function in
+probe_rules.py or estate_rules.py and one entry below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dualcert.rules import estate_rules, probe_rules
+from dualcert.verdict import Status, Verdict
+
+
+class Scope(StrEnum):
+    PROBE = "probe"      # check(case: probe_rules.Case) -> Verdict
+    NODE = "node"        # check(view: estate_rules.EstateView, node name) -> Verdict
+    CLUSTER = "cluster"  # check(view: estate_rules.EstateView, cluster name) -> Verdict
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    scope: Scope
+    check: Callable[..., Verdict]
+    reads: str                      # what the rule needs measured
+    fails_as: Status = Status.FAIL  # a breach's status: FAIL, or WARN for report-only rules (fatal with --strict)
+
+
+_PROBE = "the probe's chain, its expectation, and (for fixes) the same endpoint's other offers"
+RULES: dict[str, Rule] = {rule.name: rule for rule in (
+    Rule("presented_key", Scope.PROBE, probe_rules.presented_key, _PROBE),
+    Rule("chain_algorithm", Scope.PROBE, probe_rules.chain_algorithm, "the probe's chain and its validated path"),
+    Rule("issuer", Scope.PROBE, probe_rules.issuer, "the probe's leaf and issuing certificate"),
+    Rule("trust", Scope.PROBE, probe_rules.trust, "the probe's chain and the inventory's trust bundle"),
+    Rule("hostname", Scope.PROBE, probe_rules.hostname, "the probe's leaf and the node's host name"),
+    Rule("key_strength", Scope.PROBE, probe_rules.key_strength, "the probe's leaf key"),
+    Rule("expiry", Scope.PROBE, probe_rules.expiry, "every certificate of the probe's chain"),
+    Rule("twin_signing", Scope.NODE, estate_rules.twin_signing, "the node's ECDSA-only and RSA-only probes"),
+    Rule("unit_consistency", Scope.NODE, estate_rules.unit_consistency, "every chain the node presents"),
+    Rule("ecdsa_chain", Scope.NODE, estate_rules.ecdsa_chain, "every ECDSA chain the node presents"),
+    Rule("plaintext_listener", Scope.NODE, estate_rules.plaintext_listener,
+          "a TCP connect to each service's plain-text twin port", fails_as=Status.WARN),
+    Rule("deployment_state", Scope.CLUSTER, estate_rules.deployment_state,
+          "the ECDSA-only and RSA-only probes of every node of the cluster"),
+    Rule("cluster_roots", Scope.CLUSTER, estate_rules.cluster_roots, "every chain of the cluster's nodes"),
+)}
+
+
+def rules_of(scope: Scope) -> list[Rule]:
+    """The rules of one scope, in registry order."""
+    return [rule for rule in RULES.values() if rule.scope is scope]
+
+
+def rule(name: str) -> Rule:
+    """The rule named `name`; a suite naming an unknown rule is a dualcert bug, said plainly."""
+    try:
+        return RULES[name]
+    except KeyError:
+        raise KeyError(f"no rule {name!r}; the rules are: {', '.join(RULES)}") from None
