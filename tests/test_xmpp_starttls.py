@@ -86,7 +86,7 @@ def test_features_in_several_segments_still_upgrade(rsa_context: SSL.Context) ->
 
 
 def test_sslyzes_helper_fails_on_the_same_server(rsa_context: SSL.Context) -> None:
-    """The reason for probe._xmpp_starttls: sslyze sends <starttls/> before the features end and
+    """The reason for probe.starttls._xmpp_starttls: sslyze sends <starttls/> before the features end and
     takes the rest of them for the answer. If this starts passing, sslyze's helper is fixed."""
     from sslyze.connection_helpers.opportunistic_tls_helpers import (
         OpportunisticTlsError,

@@ -37,7 +37,7 @@ suites with the best-practice policy, and checks that the measured outcomes matc
 note's table: S3 passes, every other state fails exactly the rules the note predicts.
 exit code 0 means the table was reproduced and the report written.
 
-upgrade story (see README, "Before and after an upgrade"):
+upgrade story (see docs/baseline.md):
   dualcert lab --states S4 --pki-dir lab-pki --report-dir before
   dualcert lab --states S3 --pki-dir lab-pki --baseline before/lab.json --policy fixtures/lab-s4-to-s3.policy.yaml"""
 
@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="check a site's inventory against a policy",
                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_RUN)
-    run.add_argument("--inventory", required=True, metavar="FILE", help="inventory YAML (see README)")
+    run.add_argument("--inventory", required=True, metavar="FILE",
+                     help="inventory YAML or an Ansible inventory (see docs/inventory.md)")
     run.add_argument("--inventory-format", default="auto",
                      choices=FORMATS,
                      help="inventory format (default: %(default)s: dualcert's YAML or an Ansible inventory, "

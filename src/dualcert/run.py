@@ -124,7 +124,7 @@ class DualcertRun:
         self._cases[key] = case
         return case
 
-    # --- the estate: diagnosis per cluster and the pair/cluster rules (see diagnose.py, pairs.py) ---
+    # --- the estate: diagnosis per cluster and the node/cluster rules (rules/diagnosis.py, rules/estate_rules.py) ---
 
     def node_keys(self, nodes: set[str]) -> list[ProbeKey]:
         """Every probe of these nodes: what a node or cluster test needs measured."""

@@ -1,4 +1,4 @@
-"""Ansible inventories (INI and YAML) read as dualcert inventories (README, "Ansible inventories").
+"""Ansible inventories (INI and YAML) read as dualcert inventories (docs/inventory.md, "Ansible inventories").
 
 Ansible's own parser lives in ansible-core, far too heavy a dependency for this, and the
 INI dialect is not configparser's (host lines carry `key=value` pairs, `[g:vars]`,

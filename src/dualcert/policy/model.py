@@ -25,7 +25,7 @@ RULE_KEYS = frozenset({"presents", "signing", "chain_algorithm", "trust", "hostn
                        "expiry", "issuer", "versions"})
 POLICY_KEYS = frozenset({"extends", "intended_state", "rules", "services", "nodes", "description",
                          "expected_changes"})
-# What a presentation was before / is after, for `expected_changes` from:/to: (README, "Expected changes").
+# What a presentation was before / is after, for `expected_changes` from:/to: (docs/policy.md, "Expected changes").
 PRESENTATION_CLASSES = ("any", "absent", "ecdsa", "rsa", "self-signed", "ca-signed", "ec-ca-signed",
                         "rsa-ca-signed", "ecdsa-by-rsa-ca", "unreachable", "refused", "unsupported", "timeout",
                         "connection-refused", "unresolved", "not-tls", "no-certificate", "starttls-failed", "error")

@@ -24,7 +24,7 @@ from dualcert.probe.observation import Observation, ProbeKey
 from dualcert.rules import remedies
 from dualcert.rules.diagnosis import ClusterDiagnosis, by_endpoint, diagnose
 from dualcert.rules.presented import presented_chain, reading, rsa_signed
-from dualcert.rules.remedies import restart_step, sign_ecdsa_step
+from dualcert.rules.remedies import sign_ecdsa_step
 from dualcert.verdict import Status, Verdict
 
 
@@ -121,9 +121,7 @@ def unit_consistency(view: EstateView, name: str) -> Verdict:
         text = "; ".join(f"{unit} differs across ports: " + ", ".join(
             f"{sha[:16]}… on {', '.join(services)}" for sha, services in prints.items())
             for unit, prints in split.items())
-        fixes = [f"on {name}: every service presenting {unit} should present the one certificate in the "
-                 f"{unit} slot: re-upload the current {unit} and {restart_step(node.restart, unit)}"
-                 for unit in split]
+        fixes = [remedies.reupload_unit(name, unit, node.restart) for unit in split]
         return Verdict(rule, Status.FAIL, f"{name}: {text}", "; ".join(fixes))
     return Verdict(rule, Status.PASS, f"{name}: " + "; ".join(
         f"{unit} is the same certificate on {len(next(iter(p.values())))} port(s)" for unit, p in units.items()))
@@ -157,9 +155,7 @@ def plaintext_listener(view: EstateView, name: str) -> Verdict:
         text = "; ".join(f"{e.service.name}'s plain-text twin {c.port} accepts connections beside {e.port}"
                          for e, c in open_)
         return Verdict(rule, Status.WARN, f"{name}: {text} (report only)",
-                       f"on {name}: close the plain-text port(s) {', '.join(str(c.port) for _, c in open_)} as the "
-                       "product's security guide describes, or set 'plaintext_port: null' on the service in the "
-                       "inventory if the site needs it")
+                       remedies.close_plaintext(name, [c.port for _, c in open_]))
     unknown = [f"{e.service.name} ({c.detail if c else 'not measured'})" for e, c in checks
                if c is None or c.listening is None]
     if len(unknown) == len(checks):
@@ -217,9 +213,7 @@ def _root_mismatch(view: EstateView, group: list[Node], fixes: list[str]) -> lis
         for node_name, node_roots in roots.items():
             if node_roots != reference:
                 unit = units[node_name]
-                fixes.append(f"on {node_name}: have {unit} signed by the same CA as on the other nodes "
-                             f"({', '.join(sorted(reference))}), upload its root as "
-                             f"{remedies.trust_store_for(unit)} and the certificate as {unit}")
+                fixes.append(remedies.sign_with_same_ca(node_name, unit, sorted(reference)))
     return problems
 
 
@@ -251,9 +245,7 @@ def _san_gaps(view: EstateView, group: list[Node], fixes: list[str]) -> list[str
                 problems.append(f"the multi-server {unit} certificate {facts.leaf.common_name or ''!s} presented by "
                                 f"{node.name} names {', '.join(n.host for n in named)} but not "
                                 f"{', '.join(n.host for n in missing)}")
-                fixes.append(f"generate a multi-server {unit} CSR on the publisher with every node "
-                             f"({', '.join(n.host for n in group)}) in the subject alternative names, have it "
-                             f"signed and upload it as {unit}")
+                fixes.append(remedies.multi_server_san(unit, [n.host for n in group]))
     return problems
 
 

@@ -98,8 +98,7 @@ def presented_key(case: Case) -> Verdict:
     if o.outcome is Outcome.OK and case.chain.parse_error:
         return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, the server sent one "
                        f"that cannot be read: {case.chain.parse_error}",
-                       f"{case.endpoint.node}: the certificate is malformed (e.g. a name that is not valid text); "
-                       "re-issue it from the appliance's CSR and upload it again")
+                       remedies.reissue_malformed(case.endpoint))
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
     if expected == "refused" and refused(o):
         return Verdict(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
@@ -117,15 +116,13 @@ def _a(expected: str) -> str:
 
 def _why_no_ecdsa_for_browsers(case: Case) -> str:
     """A browser got RSA where ECDSA is intended: the ECDSA-only probe of the same endpoint says why."""
-    unit = remedies.unit_for(case.endpoint, "ECDSA")
     ecdsa = case.sibling(Offer.ECDSA)
-    lead = f"a browser offering both should get {unit} here"
     if ecdsa is None or ecdsa.outcome is not Outcome.OK:
-        return f"{lead}; the ECDSA-only offer is not answered either: {remedies.present_ecdsa(case.endpoint)}"
+        return remedies.browser_gets_rsa(case.endpoint, "not answered")
     facts = presented_chain(ecdsa)
     if facts is not None and rsa_signed(c.signed_with for c in facts.certs):
-        return f"{lead}; {remedies.ecdsa_signed_by_rsa(case.endpoint)}"
-    return f"{lead}; the server prefers RSA although {unit} is available: check the service's configuration"
+        return remedies.browser_gets_rsa(case.endpoint, "signed by an RSA CA")
+    return remedies.browser_gets_rsa(case.endpoint, "available")
 
 
 def chain_algorithm(case: Case) -> Verdict:
@@ -158,7 +155,7 @@ def issuer(case: Case) -> Verdict:
                        remedies.sign_with_ca(case.endpoint, family))
     if exp.signing == "self" and not leaf.self_signed:
         return Verdict(rule, Status.FAIL, f"{_where(case)}: expected a self-signed certificate, saw {_seen_leaf(case)}",
-                       "change the policy to a CA-signed profile if the site now uses a CA")
+                       remedies.CA_SIGNED_NOW)
     wanted = exp.issuers.get("ecdsa" if family == "ECDSA" else "rsa")
     if wanted and not leaf.self_signed:
         candidates = [leaf.issuer]
@@ -199,7 +196,7 @@ def trust(case: Case) -> Verdict:
     if v.trusted is None:
         return Verdict(rule, Status.FAIL if level == "required" else Status.WARN,
                        f"{_where(case)}: the policy requires trust but the inventory has no trust bundle",
-                       "add 'trust: <PEM file of your roots>' (or 'trust: mozilla') to the inventory")
+                       remedies.ADD_TRUST_BUNDLE)
     source = case.trust.source if case.trust else "the trust bundle"
     why = "a self-signed certificate that is not in the bundle" if case.chain.leaf.self_signed else v.detail
     return Verdict(rule, Status.FAIL if level == "required" else Status.WARN,
@@ -253,7 +250,7 @@ def expiry(case: Case) -> Verdict:
     future = [c for c in case.chain.certs if c.not_before > case.now]
     if future:
         return Verdict(rule, Status.FAIL, f"{_where(case)}: {future[0].common_name!r} is not valid until "
-                       f"{future[0].not_before:%Y-%m-%d}", "check the node's clock and the certificate's dates")
+                       f"{future[0].not_before:%Y-%m-%d}", remedies.NOT_YET_VALID)
     summary = f"{which} expires {soonest.not_after:%Y-%m-%d} ({days:.0f} days left)"
     if days < exp.fail_days:
         state = "has expired" if days < 0 else f"expires in {days:.0f} days (policy fails under {exp.fail_days})"

@@ -75,9 +75,53 @@ def hostname(endpoint: Endpoint, family: str) -> str:
             f"(or fix 'host:' in the inventory if it is wrong), have it signed and upload it")
 
 
+def reissue_malformed(endpoint: Endpoint) -> str:
+    return (f"{endpoint.node}: the certificate is malformed (e.g. a name that is not valid text); "
+            "re-issue it from the appliance's CSR and upload it again")
+
+
+def browser_gets_rsa(endpoint: Endpoint, ecdsa_only: str) -> str:
+    """A browser got RSA where ECDSA is intended; `ecdsa_only` is what the ECDSA-only offer found:
+    "not answered", "signed by an RSA CA" or "available"."""
+    unit = unit_for(endpoint, "ECDSA")
+    lead = f"a browser offering both should get {unit} here"
+    if ecdsa_only == "not answered":
+        return f"{lead}; the ECDSA-only offer is not answered either: {present_ecdsa(endpoint)}"
+    if ecdsa_only == "signed by an RSA CA":
+        return f"{lead}; {ecdsa_signed_by_rsa(endpoint)}"
+    return f"{lead}; the server prefers RSA although {unit} is available: check the service's configuration"
+
+
+CA_SIGNED_NOW = "change the policy to a CA-signed profile if the site now uses a CA"
+ADD_TRUST_BUNDLE = "add 'trust: <PEM file of your roots>' (or 'trust: mozilla') to the inventory"
+NOT_YET_VALID = "check the node's clock and the certificate's dates"
+
+
 def weak_key(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
     return f"regenerate {unit} on {endpoint.node} with an allowed key size/curve, have it signed and upload it"
+
+
+# --- the estate rules' fixes ----------------------------------------------------------------------
+
+def reupload_unit(node: str, unit: str, restart: str | None) -> str:
+    return (f"on {node}: every service presenting {unit} should present the one certificate in the {unit} slot: "
+            f"re-upload the current {unit} and {restart_step(restart, unit)}")
+
+
+def sign_with_same_ca(node: str, unit: str, roots: list[str]) -> str:
+    return (f"on {node}: have {unit} signed by the same CA as on the other nodes ({', '.join(roots)}), upload its "
+            f"root as {trust_store_for(unit)} and the certificate as {unit}")
+
+
+def multi_server_san(unit: str, hosts: list[str]) -> str:
+    return (f"generate a multi-server {unit} CSR on the publisher with every node ({', '.join(hosts)}) in the "
+            f"subject alternative names, have it signed and upload it as {unit}")
+
+
+def close_plaintext(node: str, ports: list[int]) -> str:
+    return (f"on {node}: close the plain-text port(s) {', '.join(map(str, ports))} as the product's security guide "
+            "describes, or set 'plaintext_port: null' on the service in the inventory if the site needs it")
 
 
 # --- the diagnosis' steps: from a measured deployment state to the intended one ------------------
