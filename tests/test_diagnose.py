@@ -187,5 +187,6 @@ def test_plaintext_listener_is_a_warning_not_a_failure(tmp_path: Path) -> None:
                  ("uccx", "notification-bosh"): PlainCheck(7071, False, "refused")}
     finding = RULES["plaintext_listener"].check(view(inv, [], plaintext=listening), "uccx")
     assert finding.status is Status.WARN and "12014" in finding.message and "report only" in finding.message
+    assert RULES["plaintext_listener"].fails_as is Status.WARN  # the registry says so too (report only)
     closed = {k: PlainCheck(v.port, False, "refused") for k, v in listening.items()}
     assert RULES["plaintext_listener"].check(view(inv, [], plaintext=closed), "uccx").status is Status.PASS

@@ -32,7 +32,7 @@ def worst(statuses: Iterable[Status]) -> Status | None:
     return next((s for s in SEVERITY if s in found), None)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     rule: str
     status: Status
@@ -54,7 +54,9 @@ class Verdict:
     def to_props(self) -> dict[str, Any]:
         """JSON-ready, for a test report's user_properties (they cross from xdist workers as JSON)."""
         props: dict[str, Any] = {"subject": self.subject, "rule": self.rule, "status": self.status.value,
-                                 "message": self.message, "fix": self.fix, "facts": dict(self.facts)}
+                                 "message": self.message, "fix": self.fix}
+        if self.facts:
+            props["facts"] = dict(self.facts)
         if self.crashed:
             props["crashed"] = True
         if self.outcome is not None:

@@ -18,6 +18,8 @@ PROPERTY = "dualcert"
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    if call.when == "teardown" and VERDICT_KEY in item.stash:
+        del item.stash[VERDICT_KEY]  # on the call report now: items live the whole session, verdicts need not
     if run_of(item.config) is None or (call.when == "teardown" and not report.failed):
         return report  # JUnit writes a teardown report's properties: only the plain ones below
     verdict = item.stash.get(VERDICT_KEY, None) if call.when == "call" else None

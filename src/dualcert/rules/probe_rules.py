@@ -117,12 +117,10 @@ def _a(expected: str) -> str:
 def _why_no_ecdsa_for_browsers(case: Case) -> str:
     """A browser got RSA where ECDSA is intended: the ECDSA-only probe of the same endpoint says why."""
     ecdsa = case.sibling(Offer.ECDSA)
-    if ecdsa is None or ecdsa.outcome is not Outcome.OK:
-        return remedies.browser_gets_rsa(case.endpoint, "not answered")
-    facts = presented_chain(ecdsa)
-    if facts is not None and rsa_signed(c.signed_with for c in facts.certs):
-        return remedies.browser_gets_rsa(case.endpoint, "signed by an RSA CA")
-    return remedies.browser_gets_rsa(case.endpoint, "available")
+    answered = ecdsa is not None and ecdsa.outcome is Outcome.OK
+    facts = presented_chain(ecdsa) if ecdsa is not None and answered else None
+    by_rsa_ca = facts is not None and rsa_signed(c.signed_with for c in facts.certs)
+    return remedies.browser_gets_rsa(case.endpoint, ecdsa_answered=answered, ecdsa_by_rsa_ca=by_rsa_ca)
 
 
 def chain_algorithm(case: Case) -> Verdict:

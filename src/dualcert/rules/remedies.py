@@ -80,14 +80,13 @@ def reissue_malformed(endpoint: Endpoint) -> str:
             "re-issue it from the appliance's CSR and upload it again")
 
 
-def browser_gets_rsa(endpoint: Endpoint, ecdsa_only: str) -> str:
-    """A browser got RSA where ECDSA is intended; `ecdsa_only` is what the ECDSA-only offer found:
-    "not answered", "signed by an RSA CA" or "available"."""
+def browser_gets_rsa(endpoint: Endpoint, *, ecdsa_answered: bool, ecdsa_by_rsa_ca: bool) -> str:
+    """A browser got RSA where ECDSA is intended; why depends on what the ECDSA-only offer got."""
     unit = unit_for(endpoint, "ECDSA")
     lead = f"a browser offering both should get {unit} here"
-    if ecdsa_only == "not answered":
+    if not ecdsa_answered:
         return f"{lead}; the ECDSA-only offer is not answered either: {present_ecdsa(endpoint)}"
-    if ecdsa_only == "signed by an RSA CA":
+    if ecdsa_by_rsa_ca:
         return f"{lead}; {ecdsa_signed_by_rsa(endpoint)}"
     return f"{lead}; the server prefers RSA although {unit} is available: check the service's configuration"
 
