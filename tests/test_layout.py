@@ -103,3 +103,10 @@ def test_every_rule_named_is_registered() -> None:
     # One suite test per registered rule, so that --dualcert-items rule reports each one.
     assert named >= set(RULES), f"no suite test for: {sorted(set(RULES) - named)}"
     assert {r.name for r in RULES.values() if r.scope is Scope.NODE} == set(NODE_RULE_FAILS)
+
+
+def test_every_registered_rule_is_documented() -> None:
+    """docs/checks.md lists each rule (as `rule` or `test_rule[...]`): the registry and the page agree."""
+    page = (REPO / "docs" / "checks.md").read_text(encoding="utf-8")
+    missing = [name for name in RULES if f"`{name}`" not in page and f"`test_{name}[" not in page]
+    assert not missing, f"docs/checks.md does not describe: {missing}"
