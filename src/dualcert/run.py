@@ -8,7 +8,6 @@ import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from dualcert.estate.inventory import load_inventory
 from dualcert.estate.model import MOZILLA, Endpoint, Inventory
@@ -51,7 +50,7 @@ class DualcertRun:
         self._trust: TrustStore | bool | None = False  # False: not loaded yet
         # Plain-text twin ports measured for the plaintext_listener rule: (node, service) -> check.
         self.plaintext: dict[tuple[str, str], PlainCheck] = {}
-        self._estate_cache: dict[str, tuple[int, Any]] = {}
+        self._view: tuple[int, EstateView] | None = None  # (measurements it was built from, view)
         # One Case per probe, shared by its rules' tests: chain facts and path validation
         # (cached on the Case) are then computed once per probe, not once per rule.
         self._cases: dict[ProbeKey, Case] = {}
@@ -137,14 +136,10 @@ class DualcertRun:
     def estate_view(self) -> EstateView:
         """One indexed view for every node and cluster rule, rebuilt only when measurements change."""
         stamp = len(self.observations) + len(self.plaintext)
-        cached = self._estate_cache.get("view")
-        if cached is None or cached[0] != stamp:
-            view = EstateView(self.inventory, self.observations, self.plaintext, self.options.offers,
-                              self.policy.intended_state)
-            cached = (stamp, view)
-            self._estate_cache["view"] = cached
-        view = cached[1]
-        return view
+        if self._view is None or self._view[0] != stamp:
+            self._view = (stamp, EstateView(self.inventory, self.observations, self.plaintext, self.options.offers,
+                                            self.policy.intended_state))
+        return self._view[1]
 
     def probe_plaintext(self, nodes: set[str]) -> None:
         """TCP-connect to each service's plain-text twin port (report-only rule), a few at a time."""
