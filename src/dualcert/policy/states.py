@@ -1,4 +1,4 @@
-"""The deployment states of the UCCX 11.5 ECDSA note (shared/reference/uccx-ecdsa-digest.md).
+"""The deployment states of Cisco's note "Configure the UCCX solution for ECDSA certificates" (UCCX 11.5).
 
 S1: tomcat and tomcat-ECDSA self-signed; S2: tomcat-ECDSA signed by an RSA CA (CSCvb58580);
 S3: both CA-signed, tomcat-ECDSA by an EC CA (best practice); S4: tomcat CA-signed, tomcat-ECDSA
