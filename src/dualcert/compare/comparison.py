@@ -115,7 +115,7 @@ class Comparison:
         return line
 
     def section(self) -> dict[str, Any]:
-        """`run.sections["changes"]` of the results JSON (the HTML report renders it)."""
+        """The results JSON's `changes` section (the HTML report renders the Comparison itself)."""
         return {"baseline": {"path": self.baseline.path, "written": self.baseline.written, "site": self.baseline.site},
                 "entries": [c.to_json() for c in self.entries]}
 

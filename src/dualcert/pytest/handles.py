@@ -1,8 +1,8 @@
 """What the suites' tests receive: a handle on their probe, endpoint, node or cluster whose `require`
 judges a rule and turns the Verdict into the test's outcome; and the fixtures that build them.
 
-Each handle leaves exactly one Verdict on its item (state.VERDICT_KEY); report.attach_verdict
-turns it into the report's properties, from which the results JSON and the HTML are made.
+Each handle leaves exactly one Verdict on its item (state.VERDICT_KEY); pytest/report.py puts it
+on the test's report as its properties, from which the results JSON and the HTML are made.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ class CaseHandle:
         return getattr(self.case, name)
 
     def require(self, name: str) -> Verdict:
-        case = self.case
+        case, facts = self.case, probe_facts(self.case)
         try:
             verdict = rule(name).check(case)
         except Exception as exc:  # a bug in one check must not hide the others' results ...
             # ... but it must not pass for a policy failure either: the run ends with exit code 3.
-            self._item.stash[VERDICT_KEY] = crashed(case.test_id, name, exc).about(case.test_id, **probe_facts(case))
+            self._item.stash[VERDICT_KEY] = crashed(case.test_id, name, exc).about(case.test_id, **facts)
             raise
-        verdict = verdict.about(case.test_id, **probe_facts(case))
+        verdict = verdict.about(case.test_id, **facts)
         self._item.stash[VERDICT_KEY] = verdict
         _apply(verdict, self._item)
         return verdict

@@ -1,7 +1,7 @@
 """`dualcert diff` output, from a Comparison: a terminal table, JSON, or a Markdown table for a change ticket.
 
 Everything shown came from certificates or servers: escaped for the terminal
-(`terminal.safe`) and for Markdown (pipes, backticks, line breaks)."""
+(`safetext.safe`) and for Markdown (pipes, backticks, line breaks)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ with `<`, `>` and `&` escaped, and is turned into DOM by assets/report.js with t
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from typing import Any
 from dualcert.compare.comparison import Comparison
 from dualcert.facts.chain import chain_facts
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.render.results import file_digest
 from dualcert.rules.diagnosis import ClusterDiagnosis
 from dualcert.run import DualcertRun
 from dualcert.safetext import safe
@@ -252,12 +252,11 @@ def warnings_html(warned: list[Verdict], strict: bool, limit: int = 200) -> str:
 # ---------------------------------------------------------------- metadata
 
 def _digest(path: Path | None) -> tuple[str, str]:
-    if path is None:
+    """(path, SHA-256) for the metadata table, from the same digest the results JSON records."""
+    found = file_digest(path)
+    if found is None:
         return "(built-in)", ""
-    try:
-        return str(path), hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return str(path), "(unreadable)"
+    return found["path"], found["sha256"] or "(unreadable)"
 
 
 def metadata_html(run: DualcertRun, tally: OutcomeTally, *, version: str, command: list[str], status: str,
@@ -320,6 +319,7 @@ def esc_text(value: object) -> str:
     return escape(safe("" if value is None else str(value)), quote=False)
 
 
+_STATUSES = frozenset(s.value for s in Status)
 _BARE_VALUE = re.compile(r"[A-Za-z0-9._:/-]+")
 
 
@@ -335,6 +335,6 @@ def finding_extra_html(case_id: str, status: str, message: str, fix: str) -> str
     if status in ("pass", "warn"):
         text = f"<div><b>{esc_text(status)}:</b> {esc_text(message)}</div>"
         text += f"<div><b>fix:</b> {esc_text(fix)}</div>" if fix else ""
-    cls = css_class(Status(status)) if status in set(Status) else "other"
+    cls = css_class(Status(status)) if status in _STATUSES else "other"
     return (f"<div class=dc-{cls}>{text}<details class=dc-probe data-case={case}>"
             "<summary>chain, negotiated TLS, PEM</summary></details></div>")

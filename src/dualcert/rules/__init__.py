@@ -1,1 +1,1 @@
-"""Stage 5, the rules: pure functions from observations and facts to findings, the diagnosis and remediation text."""
+"""Stage 5, the rules: pure functions from observations and facts to verdicts, the diagnosis and remediation text."""
