@@ -211,8 +211,7 @@ def hostname(case: Case) -> Verdict:
     unchecked = _unchecked(case, rule, level, "hostname not checked by the policy")
     if unchecked is not None:
         return unchecked
-    name = case.endpoint.service.sni or case.endpoint.host
-    ok, detail = hostname_matches(case.observation.chain_der, name)
+    ok, detail = hostname_matches(case.observation.chain_der, case.endpoint.server_name)
     if ok:
         return Verdict(rule, Status.PASS, f"{_where(case)}: {detail}")
     leaf = case.chain.leaf
