@@ -18,6 +18,7 @@ from pathlib import Path
 from dualcert.lab.pki import CA, KeySpec
 
 from .conftest import debian_binary, free_port
+from .peers import tcp_peer
 
 
 @dataclass
@@ -199,3 +200,60 @@ def s_client_leaf_sha256(port: int, *options: str) -> str | None:
     if not match:
         return None
     return x509.load_pem_x509_certificate(match.group()).fingerprint(hashes.SHA256()).hex()
+
+
+# --- stacks that speak TLS 1.2 at most (issue 12), each answering a TLS 1.3-only hello its own way ---
+
+@contextlib.contextmanager
+def gnutls_serv_tls12(pki: DualPKI) -> Iterator[int]:
+    """Debian's gnutls-serv with TLS 1.3 disabled by its priority string (RSA certificate only).
+    GnuTLS then ignores supported_versions and answers a TLS 1.3-only hello with handshake_failure."""
+    binary = debian_binary("gnutls-serv", "gnutls-bin")
+    port = free_port()
+    command = [binary, "--port", str(port), "--priority", "NORMAL:-VERS-TLS1.3", "--x509certfile", str(pki.rsa[0]),
+               "--x509keyfile", str(pki.rsa[1])]
+    with running(command, port):
+        yield port
+
+
+@contextlib.contextmanager
+def tlslite_tls12(pki: DualPKI) -> Iterator[int]:
+    """tlslite-ng (pure Python, PyPI) capped at TLS 1.2: a stack that knows TLS 1.3 and answers a
+    TLS 1.3-only hello with protocol_version. Serves the RSA chain, one thread per connection."""
+    from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
+
+    chain = X509CertChain()
+    chain.parsePemList(pki.rsa[0].read_text())
+    key = parsePEMKey(pki.rsa[1].read_text(), private=True)
+    settings = HandshakeSettings()
+    settings.maxVersion = (3, 3)
+
+    def handshake(conn: socket.socket) -> None:
+        tls = TLSConnection(conn)
+        with conn, contextlib.suppress(Exception):  # tlslite raises on every refused hello: that is the point
+            tls.handshakeServer(certChain=chain, privateKey=key, settings=settings)
+            tls.close()
+
+    with tcp_peer(handshake) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def openssl_fixed_tls12(pki: DualPKI) -> Iterator[int]:
+    """The system OpenSSL through Python's ssl module with a fixed-version method (TLSv1_2_method):
+    like OpenSSL 1.0.2 servers it ignores supported_versions, finds no common cipher suite in a
+    TLS 1.3-only hello and answers handshake_failure."""
+    import ssl
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # PROTOCOL_TLSv1_2 is the old API on purpose
+        context = ssl.SSLContext(ssl.PROTOCOL_TLSv1_2)
+    context.load_cert_chain(pki.rsa[0], pki.rsa[1])
+
+    def handshake(conn: socket.socket) -> None:
+        with conn, context.wrap_socket(conn, server_side=True) as tls:
+            tls.unwrap()
+
+    with tcp_peer(handshake) as port:
+        yield port

@@ -35,11 +35,16 @@ class Timeouts:
     handshake: float = 5.0
 
 
+# The end of a probe's detail when the server dropped the ClientHello without an alert.
+DROPPED_HELLO = "without an alert, before answering the ClientHello"
+
 _NOT_TLS_REASONS = ("wrong version number", "packet length too long", "unknown protocol", "http request",
                     "record layer failure", "record_layer_failure", "wrong ssl version", "bad record type",
                     "unexpected record", "decryption failed or bad record mac")
-_UNSUPPORTED_REASONS = ("alert protocol version", "unsupported protocol", "no protocols available",
-                        "tlsv1 alert protocol version", "version too low", "version too high")
+_UNSUPPORTED_REASONS = ("alert protocol version", "unsupported protocol", "tlsv1 alert protocol version",
+                        "version too low", "version too high")
+# Raised by our own OpenSSL before a byte is sent: a fault of the probe's hello, never the server's.
+_LOCAL_REASONS = ("no protocols available", "no ciphers available", "no cipher match", "no suitable signature")
 
 
 def classify_ssl_error(exc: SSL.Error) -> tuple[Outcome, str, str | None]:
@@ -48,6 +53,8 @@ def classify_ssl_error(exc: SSL.Error) -> tuple[Outcome, str, str | None]:
         if exc.args and isinstance(exc.args[0], list) else []
     text = "; ".join(reasons) or str(exc) or type(exc).__name__
     lowered = text.lower()
+    if any(r in lowered for r in _LOCAL_REASONS):
+        return Outcome.ERROR, f"local: OpenSSL could not build this ClientHello: {text}", None
     if any(r in lowered for r in _UNSUPPORTED_REASONS):
         return Outcome.UNSUPPORTED, text, "protocol_version" if "alert" in lowered else None
     if "alert" in lowered:
@@ -159,7 +166,15 @@ def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None,
                 raise _timed_out("handshake", timeout) from None
         except SSL.SysCallError as exc:
             code = exc.args[0] if exc.args else None
-            if code in (errno.ECONNRESET, errno.EPIPE):
+            reset = code in (errno.ECONNRESET, errno.EPIPE)
+            if not any(conn.server_random() or b""):
+                # No ServerHello: the server dropped our hello, as stacks that predate TLS 1.3
+                # often do. A clean close is its refusal; a reset stays an error (a middlebox?).
+                # Both make the engine send its control hello (see engine.ControlHellos).
+                raise ProbeFailure(Outcome.ERROR if reset else Outcome.REFUSED,
+                                   f"the server {'reset the connection' if reset else 'closed the connection'} "
+                                   f"{DROPPED_HELLO}", "handshake") from None
+            if reset:
                 raise ProbeFailure(Outcome.ERROR, "connection reset by the server during the handshake",
                                     "handshake") from None
             raise ProbeFailure(Outcome.ERROR, "connection closed by the server during the handshake",

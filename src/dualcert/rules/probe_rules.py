@@ -80,9 +80,13 @@ def _no_chain(case: Case, rule: str) -> Verdict:
 
 def presented_key(case: Case) -> Verdict:
     rule, expected, o = "presented_key", case.expectation.presents, case.observation
-    if o.outcome is Outcome.UNSUPPORTED and not case.expectation.version_required:
-        return Verdict(rule, Status.NA, f"{_where(case)}: the server does not offer "
-                       f"{case.version.value.replace('tls', 'TLS ')} (the policy makes it optional)")
+    if o.outcome is Outcome.UNSUPPORTED:
+        version = case.version.value.replace("tls", "TLS ")
+        if not case.expectation.version_required:
+            return Verdict(rule, Status.NA, f"{_where(case)}: {o.detail or f'the server does not offer {version}'} "
+                           f"(the policy makes {version} optional)")
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: the policy requires {version}, the server does not "
+                       f"speak it: {o.detail}", remedies.version_missing(case.endpoint, version))
     if o.outcome is Outcome.OK and case.chain.certs:
         family = case.family
         seen = _seen_leaf(case)
@@ -207,8 +211,7 @@ def hostname(case: Case) -> Verdict:
     unchecked = _unchecked(case, rule, level, "hostname not checked by the policy")
     if unchecked is not None:
         return unchecked
-    name = case.endpoint.service.sni or case.endpoint.host
-    ok, detail = hostname_matches(case.observation.chain_der, name)
+    ok, detail = hostname_matches(case.observation.chain_der, case.endpoint.server_name)
     if ok:
         return Verdict(rule, Status.PASS, f"{_where(case)}: {detail}")
     leaf = case.chain.leaf

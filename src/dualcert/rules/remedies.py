@@ -58,6 +58,13 @@ def unreachable(endpoint: Endpoint) -> str:
             f"{endpoint.port} is reachable from here (firewall, port, service state), or fix the inventory")
 
 
+def version_missing(endpoint: Endpoint, version: str) -> str:
+    """The server does not speak a TLS version the policy requires: a software matter, not a certificate one."""
+    return (f"{endpoint.service.name} on {endpoint.node} does not speak {version}: upgrade it to a release that "
+            f"supports {version} (and enable {version} in its TLS settings), or make {version} optional in the "
+            f"policy (versions: {{{version.lower().replace(' ', '')}: optional}})")
+
+
 def renew(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
     return f"on {endpoint.node}: renew {unit} (regenerate or have the CA re-sign it) before it expires"

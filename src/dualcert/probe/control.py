@@ -1,0 +1,49 @@
+"""The control hello: tells "this server does not speak TLS 1.x" from "this server refused this offer".
+
+A stack that predates TLS 1.3 ignores supported_versions and sees only TLS 1.3 cipher suites: it
+answers a TLS 1.3 hello with handshake_failure or by dropping the connection, never with
+protocol_version. Stacks that know TLS 1.3 but are capped at 1.2 (and TLS-1.3-only servers asked
+for 1.2) answer protocol_version, which is `unsupported` at once. For the others, when an offer is
+refused with another alert or dropped, the engine sends the version's widest hello once per
+endpoint (`hello.control_spec`): if that is refused too, the version is `unsupported`; if it
+completes, the offer's refusal stands. Pure: the engine runs the handshakes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from dualcert.probe.connection import DROPPED_HELLO
+from dualcert.probe.hello import OfferSpec, describe
+from dualcert.probe.observation import Observation, Outcome
+
+
+def needs_control(observation: Observation) -> bool:
+    """Refused with an alert other than protocol_version, or dropped before the ServerHello."""
+    if observation.phase != "handshake" or not observation.probed:
+        return False
+    return (observation.outcome is Outcome.REFUSED and observation.alert != "protocol_version") or \
+        DROPPED_HELLO in observation.detail
+
+
+def _answer(observation: Observation) -> str:
+    if observation.outcome is Outcome.UNSUPPORTED:
+        return f"alert {observation.alert}" if observation.alert else f"no common version ({observation.detail})"
+    if observation.alert:
+        return f"alert {observation.alert}"
+    return observation.detail.removeprefix("the server ")
+
+
+def settle(observation: Observation, control: Observation, spec: OfferSpec) -> Observation:
+    """The probe's outcome in the light of the control hello `control` (sent with `spec`)."""
+    version = spec.version.value.replace("tls", "TLS ")
+    offered = f"a control hello offering {describe(spec)}"
+    if control.outcome is Outcome.UNSUPPORTED or needs_control(control):
+        return replace(observation, outcome=Outcome.UNSUPPORTED,
+                       detail=f"the server does not speak {version}: it answered this offer with "
+                              f"{_answer(observation)}, and {offered}, with {_answer(control)}")
+    if control.outcome in (Outcome.OK, Outcome.NO_CERTIFICATE):
+        return replace(observation, detail=f"{observation.detail} (the server speaks {version}: a control hello "
+                                           f"with every {version} cipher suite and signature scheme completed)")
+    return replace(observation, detail=f"{observation.detail} (whether the server speaks {version} is unknown: "
+                                       f"{offered} got {control.outcome.value}: {control.detail})")
