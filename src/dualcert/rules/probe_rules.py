@@ -102,6 +102,11 @@ def presented_key(case: Case) -> Verdict:
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
     if expected == "refused" and refused(o):
         return Verdict(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
+    if expected == "refused":
+        # Not a refusal (a reset, an oversized or unreadable chain): a certificate may have been sent.
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected the server to refuse the offer (an alert), "
+                       f"the probe got {seen}; that is not a refusal, a certificate may have been sent",
+                       remedies.not_a_refusal(case.endpoint))
     if o.outcome is Outcome.REFUSED:
         fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
         return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, "
