@@ -106,7 +106,8 @@ def test_only_a_servers_refusal_is_refused_as_intended(endpoints, outcome: Outco
 
 def test_an_unreadable_certificate_under_rsa_only_is_not_refused(endpoints) -> None:
     case = make_case(endpoints, None, policy="rsa-only")
-    case.observation = Observation(case.observation.key, "h", None, 443, Outcome.OK, chain_der=(b"\x30\x03\x02\x01\x00",))
+    case.observation = Observation(case.observation.key, "h", None, 443, Outcome.OK,
+                                   chain_der=(b"\x30\x03\x02\x01\x00",))
     finding = PROBE_RULES["presented_key"](case)
     assert finding.status is Status.FAIL and "cannot be read" in finding.message
 
