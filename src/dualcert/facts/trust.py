@@ -1,6 +1,6 @@
-"""Path validation of a presented chain to the site's trust bundle (cryptography's x509.verification).
+"""Path validation of a presented chain to the site's trust bundle, as a server's path (facts/path.py).
 
-The end-entity extension policy is relaxed so that trust and hostname stay separate rules.
+Hostname is its own rule; so are the deviations from the Web PKI profile a client still accepts.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509 import verification
 
 from dualcert.estate.trustbundle import load_pem_bundle
-from dualcert.facts.chain import CertFacts, ChainFacts, der_facts, rfc4514
+from dualcert.facts.chain import CertFacts, ChainFacts, der_facts
+from dualcert.facts.path import find_path
 
 
 @dataclass(frozen=True)
@@ -60,30 +60,20 @@ class TrustStore:
 
     def _validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
         try:
-            leaf, *intermediates = [x509.load_der_x509_certificate(d) for d in chain_der]
+            leaf, *presented = [x509.load_der_x509_certificate(d) for d in chain_der]
         except ValueError as exc:
             return Validation(False, f"chain cannot be parsed: {exc}")
         if leaf.fingerprint(hashes.SHA256()).hex() in self.fingerprints:
             return Validation(True, "the leaf itself is in the trust bundle (pinned)", (der_facts(chain_der[0]),))
-        builder = (
-            verification.PolicyBuilder().store(verification.Store(list(self.certs))).time(now)
-            # Name and EKU are judged by their own rules; keep validation about the path.
-            .extension_policies(ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                                ee_policy=verification.ExtensionPolicy.permit_all())
-        )
         try:
-            # The client verifier needs no subject; with a permissive EE policy it checks the path only.
-            path = builder.build_client_verifier().verify(leaf, intermediates).chain
-        except verification.VerificationError as exc:
-            reason = str(exc)
-            if "candidates exhausted" in reason:
-                reason = "no issuer in the presented chain or the bundle signs it"
-            return Validation(False, f"no trusted path: {reason}")
-        except (ValueError, TypeError) as exc:
+            found = find_path(leaf, presented, self.certs, now)
+        except (ValueError, TypeError) as exc:   # a certificate field the parser rejects only when read
             return Validation(False, f"path validation failed: {exc}")
+        if not found.path:
+            return Validation(False, f"no trusted path: {found.reason}")
         # The path's certificates are the presented ones and the bundle's: their facts are cached by DER.
-        return Validation(True, f"chains to {rfc4514(path[-1].subject)}",
-                          tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in path))
+        return Validation(True, found.reason,
+                          tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in found.path))
 
 
 def issuer_sha256_candidates(chain: ChainFacts, validation: Validation | None) -> list[CertFacts]:
