@@ -222,3 +222,44 @@ def test_sha1_intermediate_is_a_path_its_hash_is_judged_elsewhere(tmp_path: Path
 def _key_pem(made: Made) -> bytes:
     return made.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption())
+
+
+def test_issuer_pin_means_the_pinned_ca_signed_the_leaf(tmp_path: Path) -> None:
+    from dualcert.facts.trust import signed_by_pin
+
+    root, inter, leaf = _standard()
+    pin = inter.cert.fingerprint(hashes.SHA256()).hex()
+    store = _store([root], tmp_path)
+    assert signed_by_pin((leaf.der, inter.der), pin, store)
+    assert signed_by_pin((leaf.der,), pin, _store([root, inter], tmp_path))   # pinned CA from the bundle
+    # Another CA with the same name issued this leaf; the pinned CA is appended to the chain.
+    impostor = make("Issuing CA", Spec(eku=SERVER_ONLY), root)
+    other_leaf = make("www.example.test", leaf_spec(), impostor)
+    assert impostor.cert.subject == inter.cert.subject
+    assert not signed_by_pin((other_leaf.der, impostor.der, inter.der), pin, store)
+    assert not signed_by_pin((leaf.der,), pin, store)   # pinned CA nowhere to be seen
+
+
+@pytest.mark.parametrize("dn, same", [
+    ("CN=Issuing CA,O=dualcert tests", True),
+    ("cn=issuing  ca, o=DUALCERT TESTS", True),        # case and white space fold, as RFC 5280 7.1 says
+    ("O=dualcert tests,CN=Issuing CA", False),          # the RDN order is part of the name
+    ("CN=Issuing CA,O=dualcert tests,C=US", False),
+    ("CN=Issuing CA\\, O=dualcert tests", False),       # an escaped comma is one value, not two RDNs
+])
+def test_issuer_dn_is_compared_as_parsed_rdns(dn: str, same: bool) -> None:
+    from dualcert.facts.trust import issuer_named
+    from dualcert.policy.model import IssuerRule
+
+    _, _, leaf = _standard()
+    assert issuer_named((leaf.der,), IssuerRule(dn=dn).name) is same
+
+
+def test_a_dn_that_does_not_parse_is_a_policy_error(tmp_path: Path) -> None:
+    from dualcert.errors import UsageError
+    from dualcert.policy.load import load_policy
+
+    policy = tmp_path / "p.yaml"
+    policy.write_text('extends: ec-ca-signed\nrules: {issuer: {ecdsa: {dn: "Example Issuing CA"}}}\n')
+    with pytest.raises(UsageError, match="not an RFC 4514 distinguished name"):
+        load_policy(str(policy))

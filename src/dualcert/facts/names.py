@@ -22,13 +22,5 @@ def name_key(name: x509.Name) -> NameKey:
     return tuple(tuple(sorted((attr.oid.dotted_string, _fold(attr.value)) for attr in rdn)) for rdn in name.rdns)
 
 
-def parse_dn(text: str) -> x509.Name | None:
-    """An RFC 4514 string (as `openssl x509 -nameopt RFC2253` prints it), None when it does not parse."""
-    try:
-        return x509.Name.from_rfc4514_string(text)
-    except ValueError:
-        return None
-
-
 def same_name(a: x509.Name, b: x509.Name) -> bool:
     return name_key(a) == name_key(b)

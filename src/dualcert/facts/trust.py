@@ -14,8 +14,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from dualcert.estate.trustbundle import load_pem_bundle
-from dualcert.facts.chain import CertFacts, ChainFacts, der_facts
-from dualcert.facts.path import find_path
+from dualcert.facts.chain import CertFacts, der_facts
+from dualcert.facts.names import same_name
+from dualcert.facts.path import find_path, signature_error
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,30 @@ class TrustStore:
                           tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in found.path))
 
 
-def issuer_sha256_candidates(chain: ChainFacts, validation: Validation | None) -> list[CertFacts]:
-    """Certificates that may have issued the leaf: the presented second certificate and the
-    validated path's second element (they differ when the server omits the intermediate)."""
-    found = list(chain.certs[1:2])
-    if validation and len(validation.path) > 1:
-        found.append(validation.path[1])
+def _parsed(chain_der: tuple[bytes, ...]) -> list[x509.Certificate]:
+    found = []
+    for der in chain_der:
+        try:
+            found.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            continue   # an unreadable chain certificate signs nothing
     return found
+
+
+def signed_by_pin(chain_der: tuple[bytes, ...], pin: str, trust: TrustStore | None) -> bool:
+    """The pinned CA (SHA-256 of its certificate, in the presented chain or the trust bundle) signed
+    the leaf: its name is the leaf's issuer and its key verifies the leaf's signature. Being merely
+    present in the chain is not enough: a leaf from another CA with the same name would pass."""
+    leaf = _parsed(chain_der[:1])
+    if not leaf:
+        return False
+    for candidate in [*_parsed(chain_der[1:]), *(trust.certs if trust else ())]:
+        if candidate.fingerprint(hashes.SHA256()).hex() == pin and same_name(leaf[0].issuer, candidate.subject):
+            return signature_error(leaf[0], candidate) is None
+    return False
+
+
+def issuer_named(chain_der: tuple[bytes, ...], wanted: x509.Name | None) -> bool:
+    """The leaf's issuer is `wanted`, compared as parsed, normalised RDN sequences."""
+    leaf = _parsed(chain_der[:1])
+    return wanted is not None and bool(leaf) and same_name(wanted, leaf[0].issuer)
