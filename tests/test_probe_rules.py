@@ -91,6 +91,27 @@ def test_refused_is_what_the_rsa_only_policy_wants(endpoints) -> None:
     assert finding.status is Status.FAIL and "ECDSA-disable COP" in finding.fix
 
 
+@pytest.mark.parametrize("outcome, detail", [
+    (Outcome.ERROR, "connection reset by the server during the handshake"),
+    (Outcome.ERROR, "the server's handshake message exceeds OpenSSL's limit (a huge certificate chain)"),
+    (Outcome.ERROR, "the server sent a certificate OpenSSL cannot parse: bad length"),
+    (Outcome.NO_CERTIFICATE, "handshake completed without a certificate"),
+])
+def test_only_a_servers_refusal_is_refused_as_intended(endpoints, outcome: Outcome, detail: str) -> None:
+    # A reset or a chain too big to read may carry an ECDSA certificate: passing it would hide one.
+    finding = PROBE_RULES["presented_key"](make_case(endpoints, None, outcome=outcome, policy="rsa-only",
+                                                     detail=detail))
+    assert finding.status is Status.FAIL and "not a refusal" in finding.message and detail in finding.message
+
+
+def test_an_unreadable_certificate_under_rsa_only_is_not_refused(endpoints) -> None:
+    case = make_case(endpoints, None, policy="rsa-only")
+    case.observation = Observation(case.observation.key, "h", None, 443, Outcome.OK,
+                                   chain_der=(b"\x30\x03\x02\x01\x00",))
+    finding = PROBE_RULES["presented_key"](case)
+    assert finding.status is Status.FAIL and "cannot be read" in finding.message
+
+
 def test_refused_under_best_practice_fails_presented_key(endpoints) -> None:
     finding = PROBE_RULES["presented_key"](make_case(endpoints, None, outcome=Outcome.REFUSED))
     assert finding.status is Status.FAIL and "refused" in finding.message and "rollback COP" in finding.fix

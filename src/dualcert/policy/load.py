@@ -23,6 +23,7 @@ from dualcert.policy.model import (
     ExpectedChange,
     Policy,
     merge,
+    parse_dn,
 )
 from dualcert.policy.states import STATES
 
@@ -212,6 +213,10 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
                     raise rule.error("sha256", f"issuer.{family}.sha256 is not a SHA-256 fingerprint",
                                      "give 64 hex digits (colons allowed), e.g. from "
                                      "`openssl x509 -fingerprint -sha256`")
+            if dn is not None and parse_dn(dn) is None:
+                raise rule.error("dn", f"issuer.{family}.dn {dn!r} is not an RFC 4514 distinguished name",
+                                 "write it as `openssl x509 -noout -issuer -nameopt RFC2253` prints it, "
+                                 "e.g. CN=Example Issuing CA,O=Example")
             if dn is None and sha is None:
                 raise rule.error(None, f"issuer.{family} names neither dn nor sha256", "give 'dn:' or 'sha256:'")
             out["issuer"][family] = {"dn": dn, "sha256": sha}
@@ -220,3 +225,4 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
         if missing:
             raise reader.error(None, f"the rules lack {', '.join(missing)}", "add them, or use 'extends: ec-ca-signed'")
     return out
+

@@ -8,9 +8,12 @@ specific last: `rules`, `services.<service>`, `nodes.<node>.rules`, `nodes.<node
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
 
 from dualcert.errors import UsageError
 from dualcert.estate.catalog import load_catalog
@@ -36,6 +39,23 @@ CHANGE_KEYS = frozenset({"nodes", "role", "services", "offers", "tls_versions", 
 class IssuerRule:
     dn: str | None = None
     sha256: str | None = None
+
+    @property
+    def name(self) -> x509.Name | None:
+        """The DN parsed (RFC 4514; attribute types in any case), None when absent or unparseable."""
+        return parse_dn(self.dn) if self.dn is not None else None
+
+
+# An attribute type at the start of an RDN (after an unescaped "," or "+"): RFC 4514 makes its case free.
+_ATTRIBUTE_TYPE = re.compile(r"(^|(?<!\\)[,+])\s*([A-Za-z][A-Za-z0-9-]*)\s*=")
+
+
+def parse_dn(text: str) -> x509.Name | None:
+    """An RFC 4514 string (as `openssl x509 -nameopt RFC2253` prints it) parsed, None when it does not parse."""
+    try:
+        return x509.Name.from_rfc4514_string(_ATTRIBUTE_TYPE.sub(lambda m: m[1] + m[2].upper() + "=", text))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ RSA_WORDS = {"self": "self-signed", "ca": "CA-signed", "refused": "not presented
 
 
 def refused(observation: Observation) -> bool:
-    """The server answered this offer without a certificate: an alert, a handshake without a
-    certificate, or a connection dropped during the handshake (what older stacks do)."""
-    outcome = observation.outcome
-    return outcome in (Outcome.REFUSED, Outcome.NO_CERTIFICATE) or (
-        outcome is Outcome.ERROR and observation.phase == "handshake")
+    """The server itself declined this offer: a TLS alert, or a close before any Certificate message
+    that the probe typed as `refused` or `unsupported`. An unreadable certificate, an oversized chain
+    or a TCP reset is not a refusal: a certificate may have been on its way, so "refused as intended"
+    would hide it. The one definition for presented_key, the diagnosis and the comparison."""
+    return observation.outcome in (Outcome.REFUSED, Outcome.UNSUPPORTED)
 
 
 def presented_chain(observation: Observation) -> ChainFacts | None:

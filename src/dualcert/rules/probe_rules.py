@@ -10,7 +10,7 @@ from functools import cached_property
 from dualcert.estate.model import Endpoint
 from dualcert.facts.chain import ChainFacts, chain_facts
 from dualcert.facts.hostname import hostname_matches
-from dualcert.facts.trust import TrustStore, Validation, issuer_sha256_candidates
+from dualcert.facts.trust import TrustStore, Validation, issuer_named, signed_by_pin
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.model import Expectation
 from dualcert.probe.observation import Observation, Outcome
@@ -106,6 +106,11 @@ def presented_key(case: Case) -> Verdict:
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
     if expected == "refused" and refused(o):
         return Verdict(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
+    if expected == "refused":
+        # Not a refusal (a reset, an oversized or unreadable chain): a certificate may have been sent.
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected the server to refuse the offer (an alert), "
+                       f"the probe got {seen}; that is not a refusal, a certificate may have been sent",
+                       remedies.not_a_refusal(case.endpoint))
     if o.outcome is Outcome.REFUSED:
         fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
         return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, "
@@ -160,24 +165,17 @@ def issuer(case: Case) -> Verdict:
                        remedies.CA_SIGNED_NOW)
     wanted = exp.issuers.get("ecdsa" if family == "ECDSA" else "rsa")
     if wanted and not leaf.self_signed:
-        candidates = [leaf.issuer]
-        shas = {c.sha256 for c in issuer_sha256_candidates(case.chain, case.validation)}
-        dn_ok = wanted.dn is None or _same_dn(wanted.dn, leaf.issuer)
-        sha_ok = wanted.sha256 is None or wanted.sha256 in shas
+        chain_der = case.observation.chain_der
+        dn_ok = wanted.dn is None or issuer_named(chain_der, wanted.name)
+        sha_ok = wanted.sha256 is None or signed_by_pin(chain_der, wanted.sha256, case.trust)
         if not (dn_ok and sha_ok):
             want = " and ".join(x for x in (wanted.dn and f"DN {wanted.dn!r}",
-                                            wanted.sha256 and f"SHA-256 {wanted.sha256[:16]}…") if x)
-            return Verdict(rule, Status.FAIL, f"{_where(case)}: expected issuer {want}, saw {candidates[0]!r}",
+                                            wanted.sha256 and f"the CA with SHA-256 {wanted.sha256[:16]}…") if x)
+            why = "" if sha_ok else " (the pinned CA did not sign the leaf, or is in neither the chain nor the bundle)"
+            return Verdict(rule, Status.FAIL, f"{_where(case)}: expected issuer {want}, saw {leaf.issuer!r}{why}",
                            remedies.sign_with_ca(case.endpoint, family))
     what = "self-signed" if leaf.self_signed else f"issued by {leaf.issuer}"
     return Verdict(rule, Status.PASS, f"{_where(case)}: {family} leaf {what}")
-
-
-def _same_dn(a: str, b: str) -> bool:
-    def norm(dn: str) -> list[str]:
-        return sorted(part.strip().lower() for part in dn.split(","))
-
-    return norm(a) == norm(b)
 
 
 def _unchecked(case: Case, rule: str, level: str, off: str) -> Verdict | None:

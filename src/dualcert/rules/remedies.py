@@ -65,6 +65,12 @@ def version_missing(endpoint: Endpoint, version: str) -> str:
             f"policy (versions: {{{version.lower().replace(' ', '')}: optional}})")
 
 
+def not_a_refusal(endpoint: Endpoint) -> str:
+    return (f"probe {endpoint.connect_to}:{endpoint.port} again with an ECDSA-only client (openssl s_client "
+            f"-sigalgs ECDSA+SHA256 -showcerts): if {endpoint.service.name} presents a certificate, "
+            f"{stop_ecdsa(endpoint)}")
+
+
 def renew(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
     return f"on {endpoint.node}: renew {unit} (regenerate or have the CA re-sign it) before it expires"
