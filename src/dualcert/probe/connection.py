@@ -63,8 +63,7 @@ def classify_ssl_error(exc: SSL.Error) -> tuple[Outcome, str, str | None]:
     if any(r in lowered for r in _NOT_TLS_REASONS):
         return Outcome.NOT_TLS, text, None
     if "excessive message size" in lowered:
-        return Outcome.ERROR, f"the server's handshake message exceeds OpenSSL's limit (a huge certificate " \
-                              f"chain?): {text}", None
+        return Outcome.ERROR, f"a handshake message of the server exceeds OpenSSL's limit for it: {text}", None
     if "asn1" in lowered:
         return Outcome.ERROR, f"the server sent a certificate OpenSSL cannot parse: {text}", None
     return Outcome.ERROR, text, None
@@ -184,7 +183,23 @@ def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None,
                                 "handshake") from None
         except SSL.Error as exc:
             outcome, detail, alert = classify_ssl_error(exc)
+            if "excessive message size" in detail and any(conn.server_random() or b"") \
+                    and conn.get_peer_certificate() is None:
+                # After the ServerHello and before a certificate: the Certificate message is too long.
+                outcome, detail = Outcome.CHAIN_TOO_LARGE, _chain_too_large(detail)
             raise ProbeFailure(outcome, detail, "handshake", alert) from None
+
+
+# OpenSSL's default certificate-list limit (SSL_CTX_set_max_cert_list, 100 KiB). The Python bindings
+# (pyOpenSSL, cryptography's `_lib`) expose no setter and the library they bundle exports no symbol
+# to reach it, so a longer chain cannot be read here: it gets its own outcome rather than `error`.
+MAX_CERT_LIST = 100 * 1024
+
+
+def _chain_too_large(reason: str) -> str:
+    return (f"the server's Certificate message is larger than OpenSSL's certificate-list limit of {MAX_CERT_LIST:,} "
+            f"bytes (100 KiB, SSL_CTX_set_max_cert_list), which the Python bindings cannot raise; clients built on "
+            f"OpenSSL with default settings (curl, Python, most agents) fail the same way ({reason})")
 
 
 def _close_quietly(conn: SSL.Connection) -> None:

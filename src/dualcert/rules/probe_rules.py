@@ -104,6 +104,10 @@ def presented_key(case: Case) -> Verdict:
                        f"that cannot be read: {case.chain.parse_error}",
                        remedies.reissue_malformed(case.endpoint))
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
+    if o.outcome is Outcome.CHAIN_TOO_LARGE:
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: the server sent a certificate chain that cannot be "
+                       f"read: {o.detail}", remedies.shorten_chain(case.endpoint, "ECDSA" if case.offer is Offer.ECDSA
+                                                                    else "RSA"))
     if expected == "refused" and refused(o):
         return Verdict(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
     if expected == "refused":

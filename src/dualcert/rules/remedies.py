@@ -58,6 +58,14 @@ def unreachable(endpoint: Endpoint) -> str:
             f"{endpoint.port} is reachable from here (firewall, port, service state), or fix the inventory")
 
 
+def shorten_chain(endpoint: Endpoint, family: str) -> str:
+    """The Certificate message is over OpenSSL's 100 KiB certificate-list limit."""
+    unit = unit_for(endpoint, family)
+    return (f"on {endpoint.node}: reissue {unit} with fewer subject alternative names (a multi-server certificate "
+            f"per cluster, not one name list for every host) and upload only the issuing chain, so that the "
+            f"certificate list stays under 100 KiB: OpenSSL-based clients reject longer ones")
+
+
 def version_missing(endpoint: Endpoint, version: str) -> str:
     """The server does not speak a TLS version the policy requires: a software matter, not a certificate one."""
     return (f"{endpoint.service.name} on {endpoint.node} does not speak {version}: upgrade it to a release that "
