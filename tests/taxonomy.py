@@ -277,7 +277,8 @@ CASES: dict[str, TaxonomyCase] = {c.id: c for c in [
     TaxonomyCase("rsa-4096", "RSA 4096 leaf", "RSA", _key("rsa4096"), {"key_strength": passes("RSA 4096 bits")}),
     TaxonomyCase("rsa-8192", "RSA 8192 leaf", "RSA", _key("rsa8192"), {"key_strength": passes("RSA 8192 bits")}),
     TaxonomyCase("p384", "EC P-384 leaf", "ECDSA", _key("p384"), {"key_strength": passes("secp384r1")}),
-    TaxonomyCase("p521", "EC P-521 leaf (browsers offer no P-521 signature scheme in TLS 1.3)", "ECDSA",
+    TaxonomyCase("p521", "EC P-521 leaf (Chrome's TLS 1.3 signature schemes, which the browser-like offer copies, have "
+                 "none for P-521)", "ECDSA",
                  _key("p521"), {"key_strength": passes("secp521r1")},
                  at={"default:tls1.3": {"presented_key": fails("refused the offer")}}),
     TaxonomyCase("weak-intermediate", "RSA leaf under a 1024-bit RSA issuing CA", "RSA", _weak_intermediate,
