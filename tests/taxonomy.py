@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from .taxonomy_pki import DOMAIN, Builder, Served, SharedCAs, ca, dn, leaf, sha1_ca
+from .taxonomy_pki import DOMAIN, Builder, Cert, Served, SharedCAs, ca, dn, leaf, sha1_ca
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,8 @@ class TaxonomyCase:
         return not_applicable("no certificate to check") if self.gets_chain(probe) else None
 
 
-def _sent(*chain: object, bundle: tuple[x509.Certificate, ...] = ()) -> Served:
-    return Served(tuple(chain), bundle)  # type: ignore[arg-type]
+def _sent(*chain: Cert, bundle: tuple[x509.Certificate, ...] = ()) -> Served:
+    return Served(chain, bundle)
 
 
 # --- the cases' certificates: (the site's CAs, the node's host) -> what is served ------------------

@@ -55,9 +55,12 @@ class Cert:
                                       serialization.NoEncryption())
 
 
-def _digest_for(signing_key: PrivateKey) -> hashes.HashAlgorithm:
-    if isinstance(signing_key, ec.EllipticCurvePrivateKey):
-        return {384: hashes.SHA384(), 521: hashes.SHA512()}.get(signing_key.curve.key_size, hashes.SHA256())
+def _digest_for(signing_key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512:
+    """The hash a CA of that key uses (RFC 5480: P-384 with SHA-384, P-521 with SHA-512)."""
+    if isinstance(signing_key, ec.EllipticCurvePrivateKey) and signing_key.curve.key_size == 521:
+        return hashes.SHA512()
+    if isinstance(signing_key, ec.EllipticCurvePrivateKey) and signing_key.curve.key_size == 384:
+        return hashes.SHA384()
     return hashes.SHA256()
 
 
@@ -96,8 +99,9 @@ def issue(subject: x509.Name, subject_key: PrivateKey, signer: Cert | None, *, c
 def ca(common_name: str, key_label: str, signer: Cert | None, spec: str = "p256",
        extra: Sequence[tuple[x509.ExtensionType, bool]] = (), valid_days: tuple[int, int] | None = None,
        constraints_critical: bool = True) -> Cert:
-    """A CA: a root when `signer` is None (ten years), else an intermediate (five years)."""
-    days = valid_days or (-1, 3650 if signer is None else 1825)
+    """A CA: a root when `signer` is None (ten years), else an intermediate (five years); both valid from
+    three years ago, so every leaf's validity, expired ones included, lies within its issuer's."""
+    days = valid_days or (-1000, 3650 if signer is None else 1825)
     return issue(dn(common_name), key(key_label, spec), signer, ca=True, valid_days=days, extra=extra,
                  constraints_critical=constraints_critical)
 
