@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -107,3 +110,36 @@ def leaf_spec(**changes: object) -> Spec:
 
 SERVER_ONLY = (ExtendedKeyUsageOID.SERVER_AUTH,)
 CLIENT_ONLY = (ExtendedKeyUsageOID.CLIENT_AUTH,)
+
+
+def openssl_signed(cn: str, issuer: Made | None, digest: str = "sha1", ca: bool = True) -> Made:
+    """A certificate signed with `digest` by OpenSSL's CLI: cryptography refuses to sign with SHA-1 or
+    MD5, and old internal CAs did exactly that. Self-signed when `issuer` is None."""
+    key = new_key("rsa")
+    extensions = ("basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n" if ca else
+                  f"basicConstraints=critical,CA:false\nsubjectAltName=DNS:{cn}\nextendedKeyUsage=serverAuth\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "key.pem").write_bytes(_private_pem(key))
+        (folder / "ext.cnf").write_text(extensions)
+        subject = f"/O=dualcert tests/CN={cn}"
+        if issuer is None:
+            command = ["openssl", "req", "-x509", "-new", "-key", str(folder / "key.pem"), "-subj", subject,
+                       f"-{digest}", "-days", "3650", "-extensions", "v3", "-config", str(folder / "req.cnf")]
+            (folder / "req.cnf").write_text("[req]\ndistinguished_name=dn\n[dn]\n[v3]\n" + extensions)
+            pem = subprocess.run(command, capture_output=True, check=True, timeout=30).stdout
+        else:
+            (folder / "ca.pem").write_bytes(issuer.pem)
+            (folder / "ca.key").write_bytes(_private_pem(issuer.key))
+            csr = subprocess.run(["openssl", "req", "-new", "-key", str(folder / "key.pem"), "-subj", subject],
+                                 capture_output=True, check=True, timeout=30).stdout
+            pem = subprocess.run(["openssl", "x509", "-req", f"-{digest}", "-CA", str(folder / "ca.pem"),
+                                  "-CAkey", str(folder / "ca.key"), "-extfile", str(folder / "ext.cnf"),
+                                  "-days", "3650", "-set_serial", str(x509.random_serial_number())],
+                                 input=csr, capture_output=True, check=True, timeout=30).stdout
+    return Made(x509.load_pem_x509_certificate(pem), key)
+
+
+def _private_pem(key: Key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 
 from dualcert.facts.trust import TrustStore
 
-from .pathpki import CLIENT_ONLY, NOW, SERVER_ONLY, Made, Spec, leaf_spec, make, new_key
+from .pathpki import CLIENT_ONLY, NOW, SERVER_ONLY, Made, Spec, leaf_spec, make, new_key, openssl_signed
 
 Case = tuple[list[Made], list[Made], bool, str]   # presented chain (leaf first), bundle, trusted?, reason part
 
@@ -200,28 +200,12 @@ def test_the_verifiers_reason_is_kept_not_rewritten(tmp_path: Path) -> None:
 
 
 def test_sha1_intermediate_is_a_path_its_hash_is_judged_elsewhere(tmp_path: Path) -> None:
-    # cryptography signs no SHA-1 certificates: OpenSSL makes the intermediate, as old internal CAs did.
-    root = make("Root CA", Spec())
-    inter = make("SHA-1 Issuing CA", Spec(), root)
-    (tmp_path / "root.key").write_bytes(_key_pem(root))
-    (tmp_path / "root.pem").write_bytes(root.pem)
-    (tmp_path / "ext.cnf").write_text("basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n")
-    (tmp_path / "inter.key").write_bytes(_key_pem(inter))
-    csr = subprocess.run(["openssl", "req", "-new", "-key", str(tmp_path / "inter.key"), "-subj",
-                          "/O=dualcert tests/CN=SHA-1 Issuing CA"], capture_output=True, check=True, timeout=30)
-    signed = subprocess.run(["openssl", "x509", "-req", "-sha1", "-CA", str(tmp_path / "root.pem"), "-CAkey",
-                             str(tmp_path / "root.key"), "-extfile", str(tmp_path / "ext.cnf"), "-days", "3650",
-                             "-set_serial", "7"], input=csr.stdout, capture_output=True, check=True, timeout=30)
-    sha1_inter = Made(x509.load_pem_x509_certificate(signed.stdout), inter.key)
+    root = make("Root CA", Spec(), key=new_key("rsa"))
+    sha1_inter = openssl_signed("SHA-1 Issuing CA", root)
     assert isinstance(sha1_inter.cert.signature_hash_algorithm, hashes.SHA1)
     leaf = make("www.example.test", leaf_spec(), sha1_inter)
-    store = _store([root], tmp_path)
-    assert store.validate((leaf.der, sha1_inter.der), NOW).trusted is True
-
-
-def _key_pem(made: Made) -> bytes:
-    return made.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption())
+    assert _store([root], tmp_path).validate((leaf.der, sha1_inter.der), NOW).trusted is True
+    assert openssl_trusts([leaf, sha1_inter], [root], tmp_path)[0]
 
 
 def test_issuer_pin_means_the_pinned_ca_signed_the_leaf(tmp_path: Path) -> None:
@@ -263,3 +247,15 @@ def test_a_dn_that_does_not_parse_is_a_policy_error(tmp_path: Path) -> None:
     policy.write_text('extends: ec-ca-signed\nrules: {issuer: {ecdsa: {dn: "Example Issuing CA"}}}\n')
     with pytest.raises(UsageError, match="not an RFC 4514 distinguished name"):
         load_policy(str(policy))
+
+
+def test_any_extended_key_usage_is_accepted_where_openssl_refuses(tmp_path: Path) -> None:
+    # The one documented difference (docs/checks.md): RFC 5280 makes anyExtendedKeyUsage any purpose;
+    # OpenSSL's sslserver purpose wants serverAuth itself.
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    root = make("Root CA", Spec())
+    inter = make("Issuing CA", Spec(eku=(ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,)), root)
+    leaf = make("www.example.test", leaf_spec(), inter)
+    assert _store([root], tmp_path).validate((leaf.der, inter.der), NOW).trusted is True
+    assert openssl_trusts([leaf, inter], [root], tmp_path)[0] is False

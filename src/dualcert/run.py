@@ -138,7 +138,7 @@ class DualcertRun:
         stamp = len(self.observations) + len(self.plaintext)
         if self._view is None or self._view[0] != stamp:
             self._view = (stamp, EstateView(self.inventory, self.observations, self.plaintext, self.options.offers,
-                                            self.policy.intended_state))
+                                            self.policy.intended_state, self.trust, self.now))
         return self._view[1]
 
     def probe_plaintext(self, nodes: set[str]) -> None:

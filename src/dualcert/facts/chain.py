@@ -31,6 +31,7 @@ class CertFacts:
     san_dns: tuple[str, ...]
     san_ip: tuple[str, ...]
     pem: str
+    signature_hash: str | None = None   # "sha256", "sha1", "md5", ...; None for Ed25519/Ed448 or unknown
 
     def days_left(self, now: dt.datetime) -> float:
         return (self.not_after - now).total_seconds() / 86400
@@ -139,6 +140,15 @@ def _self_signed(cert: x509.Certificate) -> bool:
     return True
 
 
+def _signature_hash(cert: x509.Certificate) -> str | None:
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except Exception:  # an OID cryptography does not know (md2, ...): its name says what it is
+        name = getattr(cert.signature_algorithm_oid, "_name", "").lower()
+        return next((h for h in ("md2", "md4", "md5", "sha1") if h in name), None)
+    return algorithm.name if algorithm is not None else None
+
+
 def cert_facts(cert: x509.Certificate) -> CertFacts:
     key_type, key_size, curve = _key_facts(cert)
     dns, ips = _san(cert)
@@ -153,7 +163,7 @@ def cert_facts(cert: x509.Certificate) -> CertFacts:
         signature_algorithm=signature_algorithm, signed_with=_signed_with(cert),
         not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
         self_signed=_self_signed(cert), is_ca=_is_ca(cert), san_dns=dns, san_ip=ips,
-        pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+        pem=cert.public_bytes(serialization.Encoding.PEM).decode(), signature_hash=_signature_hash(cert),
     )
 
 

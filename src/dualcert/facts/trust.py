@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from dualcert.estate.trustbundle import load_pem_bundle
-from dualcert.facts.chain import CertFacts, der_facts
+from dualcert.facts.chain import CertFacts, ChainFacts, der_facts
 from dualcert.facts.names import same_name
 from dualcert.facts.path import find_path, signature_error
 
@@ -75,6 +75,41 @@ class TrustStore:
         # The path's certificates are the presented ones and the bundle's: their facts are cached by DER.
         return Validation(True, found.reason,
                           tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in found.path))
+
+
+@dataclass(frozen=True)
+class ChainAbove:
+    """The chain above the leaf, one reading for every rule: the validated path (leaf, intermediates
+    from the chain or the bundle, anchor) when there is one, else what was presented, marked incomplete."""
+
+    certs: tuple[CertFacts, ...]   # leaf first
+    validated: bool
+
+    @property
+    def leaf(self) -> CertFacts:
+        return self.certs[0]
+
+    @property
+    def unseen(self) -> bool:
+        """Nothing above a CA-signed leaf can be seen: no intermediate sent and no path found."""
+        return not self.validated and len(self.certs) == 1 and not self.leaf.self_signed
+
+    def signed_with(self) -> list[str | None]:
+        return [c.signed_with for c in self.certs]
+
+
+def chain_above(chain: ChainFacts, validation: Validation | None) -> ChainAbove:
+    if validation is not None and validation.trusted and validation.path:
+        return ChainAbove(validation.path, True)
+    return ChainAbove(chain.certs, False)
+
+
+def anchors_of(above: ChainAbove, trust: TrustStore | None) -> frozenset[str]:
+    """SHA-256 of the path's certificates that the trust bundle holds (exempt from weak-key and
+    weak-hash checks unless the policy says otherwise)."""
+    if trust is None or not above.validated:
+        return frozenset()
+    return frozenset(c.sha256 for c in above.certs[1:] if c.sha256 in trust.fingerprints)
 
 
 def _parsed(chain_der: tuple[bytes, ...]) -> list[x509.Certificate]:

@@ -14,6 +14,7 @@ from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.model import (
     CHANGE_KEYS,
     FAMILIES,
+    HASHES,
     LEVELS,
     POLICY_KEYS,
     PRESENTATION_CLASSES,
@@ -181,6 +182,16 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
         if not all(isinstance(c, str) for c in curves):
             raise reader.error("ec_curves", "ec_curves must be a list of curve names", "e.g. [secp256r1, secp384r1]")
         out["ec_curves"] = curves
+    choice("bundle_roots", ("exempt", "checked"))
+    if "signature_hashes" in data:
+        hashes = reader.child("signature_hashes", reader.get("signature_hashes", dict), "signature_hashes")
+        hashes.reject_unknown(frozenset({"forbidden"}))
+        forbidden = hashes.get("forbidden", list)
+        unknown = [h for h in forbidden if not isinstance(h, str) or h.lower() not in HASHES]
+        if unknown:
+            raise hashes.error("forbidden", f"signature_hashes.forbidden names unknown hashes: {unknown}",
+                               f"use names from: {', '.join(HASHES)}")
+        out["signature_hashes"] = {"forbidden": [h.lower() for h in forbidden]}
     if "expiry" in data:
         expiry = reader.child("expiry", reader.get("expiry", dict), "expiry")
         expiry.reject_unknown(frozenset({"warn_days", "fail_days"}))

@@ -25,7 +25,9 @@ FAMILIES = ("ecdsa", "rsa")
 PRESENTS = ("ecdsa", "rsa", "refused", "preferred", "any")
 LEVELS = ("required", "warn", "off")
 RULE_KEYS = frozenset({"presents", "signing", "chain_algorithm", "trust", "hostname", "rsa_min_bits", "ec_curves",
-                       "expiry", "issuer", "versions"})
+                       "expiry", "issuer", "versions", "signature_hashes", "bundle_roots"})
+# Hash names as cryptography spells them (Certificate.signature_hash_algorithm.name), for signature_hashes.forbidden.
+HASHES = ("md2", "md4", "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512")
 POLICY_KEYS = frozenset({"extends", "intended_state", "rules", "services", "nodes", "description",
                          "expected_changes"})
 # What a presentation was before / is after, for `expected_changes` from:/to: (docs/policy.md, "Expected changes").
@@ -72,6 +74,8 @@ class Expectation:
     fail_days: int
     issuers: dict[str, IssuerRule]     # per family, for whatever is presented
     version_required: bool
+    forbidden_hashes: tuple[str, ...] = ("md2", "md4", "md5", "sha1")
+    check_bundle_roots: bool = False   # key_strength and signature_hash also judge the bundle's anchors
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,8 @@ class Policy:
             ec_curves=tuple(merged["ec_curves"]), warn_days=merged["expiry"]["warn_days"],
             fail_days=merged["expiry"]["fail_days"], issuers=issuers,
             version_required=merged["versions"][version.value] == "required",
+            forbidden_hashes=tuple(merged["signature_hashes"]["forbidden"]),
+            check_bundle_roots=merged["bundle_roots"] == "checked",
         )
 
     def check_against(self, inventory: Inventory) -> None:

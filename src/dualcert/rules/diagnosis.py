@@ -20,7 +20,7 @@ from typing import Any
 from dualcert.estate.model import Inventory, Node
 from dualcert.offers import Offer
 from dualcert.probe.observation import Observation, ProbeKey
-from dualcert.rules.presented import ECDSA_WORDS, RSA_WORDS, reading
+from dualcert.rules.presented import ECDSA_WORDS, RSA_WORDS, PathOf, reading
 from dualcert.rules.remedies import ACCEPT_SELF_SIGNED_STEP, state_steps, unreachable_node_step
 
 MIXED, UNKNOWN = "mixed", "unknown"
@@ -112,10 +112,10 @@ class ClusterDiagnosis:
         return "\n       ".join(self.remediation)
 
 
-def _offer_kind(observations: Iterable[Observation], family: str) -> str | None:
+def _offer_kind(observations: Iterable[Observation], family: str, path_of: PathOf | None) -> str | None:
     """Over every TLS version probed: a presented certificate wins over a refusal; the first
     version's certificate wins over the next (versions normally agree; the pair rules flag it if not)."""
-    kinds = [k for k in (reading(o, family) for o in observations) if k is not None]
+    kinds = [k for k in (reading(o, family, path_of) for o in observations) if k is not None]
     presented = [k for k in kinds if k != "refused"]
     if presented:
         return presented[0]
@@ -135,7 +135,7 @@ def by_endpoint(observations: Mapping[ProbeKey, Observation]) -> dict[tuple[str,
     return index
 
 
-def read_service(node: Node, service: str, observed: Observed) -> ServiceReading | None:
+def read_service(node: Node, service: str, observed: Observed, path_of: PathOf | None = None) -> ServiceReading | None:
     spec = next(s for s in node.services if s.name == service)
     if spec.ecdsa_unit is None:
         return None
@@ -143,7 +143,7 @@ def read_service(node: Node, service: str, observed: Observed) -> ServiceReading
     def seen(offer: Offer) -> list[Observation]:
         return [o for o in observed.get((node.name, service), []) if o.key.offer is offer]
 
-    rsa, ecdsa = _offer_kind(seen(Offer.RSA), "RSA"), _offer_kind(seen(Offer.ECDSA), "ECDSA")
+    rsa, ecdsa = _offer_kind(seen(Offer.RSA), "RSA", path_of), _offer_kind(seen(Offer.ECDSA), "ECDSA", path_of)
     state = STATE_OF.get((rsa, ecdsa)) if rsa and ecdsa else None
     if state is None and rsa and ecdsa:
         state = UNKNOWN
@@ -151,8 +151,9 @@ def read_service(node: Node, service: str, observed: Observed) -> ServiceReading
                           rsa, ecdsa, state)
 
 
-def diagnose_node(node: Node, observed: Observed) -> NodeDiagnosis:
-    readings = tuple(r for r in (read_service(node, s.name, observed) for s in node.services) if r is not None)
+def diagnose_node(node: Node, observed: Observed, path_of: PathOf | None = None) -> NodeDiagnosis:
+    readings = tuple(r for r in (read_service(node, s.name, observed, path_of) for s in node.services)
+                     if r is not None)
     read = [r for r in readings if r.state is not None]
 
     def made(state: str, why: str) -> NodeDiagnosis:
@@ -177,17 +178,19 @@ def diagnose_node(node: Node, observed: Observed) -> NodeDiagnosis:
 
 
 def diagnose(inventory: Inventory, observations: Mapping[ProbeKey, Observation],
-             intended: str) -> list[ClusterDiagnosis]:
-    """One diagnosis per cluster, in inventory order."""
+             intended: str, path_of: PathOf | None = None) -> list[ClusterDiagnosis]:
+    """One diagnosis per cluster, in inventory order; `path_of` validates a probe's chain, so that an
+    intermediate the server omits but the bundle holds is read (facts.trust.chain_above)."""
     clusters: dict[str, list[Node]] = {}
     for node in inventory.nodes:
         clusters.setdefault(node.cluster, []).append(node)
     observed = by_endpoint(observations)
-    return [diagnose_cluster(name, nodes, observed, intended) for name, nodes in clusters.items()]
+    return [diagnose_cluster(name, nodes, observed, intended, path_of) for name, nodes in clusters.items()]
 
 
-def diagnose_cluster(name: str, nodes: list[Node], observed: Observed, intended: str) -> ClusterDiagnosis:
-    diagnosed = tuple(diagnose_node(n, observed) for n in nodes)
+def diagnose_cluster(name: str, nodes: list[Node], observed: Observed, intended: str,
+                     path_of: PathOf | None = None) -> ClusterDiagnosis:
+    diagnosed = tuple(diagnose_node(n, observed, path_of) for n in nodes)
     states = [d.state for d in diagnosed]
     known = Counter(s for s in states if s not in (UNKNOWN, MIXED))
     differs: list[str] = []
