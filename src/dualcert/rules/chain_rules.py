@@ -6,7 +6,7 @@ Each reads the chain above the leaf once (Case.above: the validated path, else t
 from __future__ import annotations
 
 from dualcert.facts.chain import CertFacts
-from dualcert.facts.lint import deviations
+from dualcert.facts.lint import deviations, order_deviation
 from dualcert.facts.trust import anchors_of
 from dualcert.rules import remedies
 from dualcert.rules.probe_rules import Case, _no_chain, _where
@@ -131,7 +131,13 @@ def chain_lint(case: Case) -> Verdict:
             said = (f"cannot be read for linting: {exc}",)
         if said:
             found.append(f"{_name(cert)}: {'; '.join(said)}")
+    fixes = [remedies.LINT] if found else []
+    order = order_deviation(case.chain.certs)   # the order is the presented chain's, not the path's
+    if order:
+        found.insert(0, order)
+        fixes.insert(0, remedies.chain_order(case.endpoint, case.family))
     if found:
         return Verdict(rule, Status.WARN, f"{_where(case)}: " + " | ".join(found) + " (report only)",
-                       remedies.LINT)
-    return Verdict(rule, Status.PASS, f"{_where(case)}: {len(case.above.certs)} certificate(s) follow the profile")
+                       "; ".join(fixes))
+    return Verdict(rule, Status.PASS, f"{_where(case)}: {len(case.above.certs)} certificate(s) follow the profile"
+                   " and are sent in order")
