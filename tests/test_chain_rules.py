@@ -102,3 +102,17 @@ def test_chain_lint_names_each_deviation_and_only_warns(endpoint, tmp_path: Path
     clean_inter = make("Issuing CA", Spec(eku=SERVER_ONLY), clean_root)
     clean = case(endpoint, (make(HOST, leaf_spec(dns=(HOST,)), clean_inter), clean_inter), (clean_root,), tmp_path)
     assert chain_lint(clean).status is Status.PASS
+
+
+def test_chain_lint_notes_order_and_strays(endpoint, tmp_path: Path) -> None:
+    root = make("Root CA", Spec())
+    policy = make("Policy CA", Spec(), root)
+    inter = make("Issuing CA", Spec(eku=SERVER_ONLY), policy)
+    leaf = make(HOST, leaf_spec(dns=(HOST,)), inter)
+    stray = make("Unrelated CA", Spec())
+    reversed_ = case(endpoint, (leaf, policy, inter), (root,), tmp_path)
+    assert trust(reversed_).status is Status.PASS
+    assert "out of order" in chain_lint(reversed_).message
+    extra = chain_lint(case(endpoint, (leaf, inter, policy, stray), (root,), tmp_path))
+    assert extra.status is Status.WARN and "1 certificate(s) not on the path: 'Unrelated CA'" in extra.message
+    assert chain_lint(case(endpoint, (leaf, inter, policy, root), (root,), tmp_path)).status is Status.PASS
