@@ -102,3 +102,33 @@ def test_chain_lint_names_each_deviation_and_only_warns(endpoint, tmp_path: Path
     clean_inter = make("Issuing CA", Spec(eku=SERVER_ONLY), clean_root)
     clean = case(endpoint, (make(HOST, leaf_spec(dns=(HOST,)), clean_inter), clean_inter), (clean_root,), tmp_path)
     assert chain_lint(clean).status is Status.PASS
+
+
+def test_chain_lint_notes_order_and_strays(endpoint, tmp_path: Path) -> None:
+    root = make("Root CA", Spec())
+    policy = make("Policy CA", Spec(), root)
+    inter = make("Issuing CA", Spec(eku=SERVER_ONLY), policy)
+    leaf = make(HOST, leaf_spec(dns=(HOST,)), inter)
+    stray = make("Unrelated CA", Spec())
+    reversed_ = case(endpoint, (leaf, policy, inter), (root,), tmp_path)
+    assert trust(reversed_).status is Status.PASS
+    assert "out of order" in chain_lint(reversed_).message
+    extra = chain_lint(case(endpoint, (leaf, inter, policy, stray), (root,), tmp_path))
+    assert extra.status is Status.WARN and "1 certificate(s) not on the path: 'Unrelated CA'" in extra.message
+    assert chain_lint(case(endpoint, (leaf, inter, policy, root), (root,), tmp_path)).status is Status.PASS
+
+
+def test_issuer_pin_fails_for_a_same_name_ca_with_the_pinned_one_appended(endpoint, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import hashes
+
+    from dualcert.policy.model import IssuerRule
+    from dualcert.rules.probe_rules import issuer
+
+    root = make("Root CA", Spec(), key=new_key("rsa"))
+    pinned = make("Issuing CA", Spec(eku=SERVER_ONLY), root, key=new_key("rsa"))
+    impostor = make("Issuing CA", Spec(eku=SERVER_ONLY), root, key=new_key("rsa"))
+    pin = {"rsa": IssuerRule(sha256=pinned.cert.fingerprint(hashes.SHA256()).hex())}
+    good = issuer(case(endpoint, (rsa_leaf(pinned), pinned), (root,), tmp_path, issuers=pin))
+    assert good.status is Status.PASS
+    bad = issuer(case(endpoint, (rsa_leaf(impostor), impostor, pinned), (root,), tmp_path, issuers=pin))
+    assert bad.status is Status.FAIL and "the pinned CA did not sign the leaf" in bad.message

@@ -259,3 +259,15 @@ def test_any_extended_key_usage_is_accepted_where_openssl_refuses(tmp_path: Path
     leaf = make("www.example.test", leaf_spec(), inter)
     assert _store([root], tmp_path).validate((leaf.der, inter.der), NOW).trusted is True
     assert openssl_trusts([leaf, inter], [root], tmp_path)[0] is False
+
+
+def test_look_alike_issuers_cost_bounded_work_and_do_not_hide_the_real_one(tmp_path: Path) -> None:
+    from dualcert.facts.path import MAX_SIGNATURE_CHECKS
+
+    root, inter, leaf = _standard()
+    fakes = [make("Issuing CA", Spec(eku=SERVER_ONLY), root) for _ in range(MAX_SIGNATURE_CHECKS + 20)]
+    store = _store([root], tmp_path)
+    padded = (leaf.der, *(f.der for f in fakes))
+    assert store.validate((*padded, inter.der), NOW).trusted is True   # the AKI picks the real issuer first
+    hopeless = store.validate(padded, NOW)
+    assert hopeless.trusted is False and "does not verify" in hopeless.detail

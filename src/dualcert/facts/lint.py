@@ -10,8 +10,6 @@ from functools import lru_cache
 
 from cryptography import x509
 
-from dualcert.facts.chain import CertFacts
-
 
 def _ext(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.Extension[x509.ExtensionType] | None:
     try:
@@ -53,21 +51,3 @@ def deviations(pem: str, as_leaf: bool) -> tuple[str, ...]:
     if not self_signed and _ext(cert, x509.AuthorityKeyIdentifier) is None:
         found.append("no authorityKeyIdentifier")
     return tuple(found)
-
-
-def order_deviation(presented: tuple[CertFacts, ...]) -> str | None:
-    """Where the presented chain leaves the order TLS 1.2 requires, None when it keeps it: after the
-    leaf, each certificate certifies the one before it (RFC 5246 section 7.4.2, a MUST; RFC 8446
-    section 4.4.2 keeps it as a SHOULD). Clients that build their own path accept any order; strict
-    TLS 1.2 stacks fail on it (SSL Labs reports it as "incorrect order")."""
-    for index in range(1, len(presented)):
-        below, cert = presented[index - 1], presented[index]
-        if cert.subject != below.issuer:
-            return (f"certificate {index + 1} ({_label(cert)}) does not certify certificate {index} "
-                    f"({_label(below)}), issued by {below.issuer!r}: the chain is sent out of order or with an "
-                    "unrelated certificate (TLS 1.2 wants each certificate to certify the one before it)")
-    return None
-
-
-def _label(cert: CertFacts) -> str:
-    return repr(cert.common_name or cert.subject)

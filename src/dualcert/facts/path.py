@@ -100,18 +100,28 @@ def extension(cert: x509.Certificate, kind: type[E]) -> E | None:
         return None
 
 
-def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate],
+class Anchors:
+    """A trust bundle indexed once (by fingerprint and by subject), for every path built against it."""
+
+    def __init__(self, certs: Sequence[x509.Certificate]) -> None:
+        self.prints = {c.fingerprint(hashes.SHA256()) for c in certs}
+        self.by_subject: dict[object, list[x509.Certificate]] = {}
+        for cert in certs:
+            self.by_subject.setdefault(name_key(cert.subject), []).append(cert)
+
+
+def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anchors: Anchors,
               now: dt.datetime) -> PathResult:
     """The first acceptable path from `leaf` to a certificate of `anchors`, through the presented
     certificates and the anchors (a bundle may hold intermediates too). Every candidate path is tried
     (cross-signed CAs give two), so an expired cross-sign does not hide a good path; when none is
     acceptable, the reason is the one of the path that got furthest."""
-    anchor_prints = {a.fingerprint(hashes.SHA256()) for a in anchors}
+    anchor_prints = anchors.prints
     by_subject: dict[object, list[x509.Certificate]] = {}
     seen: set[bytes] = set()
-    for cert in [*presented, *anchors]:   # presented first: what the server sends is what clients try first
+    for cert in presented:   # presented first: what the server sends is what clients try first
         fp = cert.fingerprint(hashes.SHA256())
-        if fp not in seen:
+        if fp not in seen and fp not in anchor_prints:
             seen.add(fp)
             by_subject.setdefault(name_key(cert.subject), []).append(cert)
     budget = [MAX_SIGNATURE_CHECKS]
@@ -138,9 +148,15 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
     def _issuers(path: list[x509.Certificate], anchors_only: bool) -> tuple[x509.Certificate, ...] | None:
         current = path[-1]
         on_path = {c.fingerprint(hashes.SHA256()) for c in path}
-        candidates = [c for c in by_subject.get(name_key(current.issuer), [])
+        named = name_key(current.issuer)
+        candidates = [c for c in [*by_subject.get(named, []), *anchors.by_subject.get(named, [])]
                       if c.fingerprint(hashes.SHA256()) not in on_path
                       and (not anchors_only or c.fingerprint(hashes.SHA256()) in anchor_prints)]
+        # Issuers whose key identifier matches the authorityKeyIdentifier first, as OpenSSL orders them:
+        # a chain padded with look-alike issuers then costs one signature check, not the budget.
+        wanted = _key_id(extension(current, x509.AuthorityKeyIdentifier))
+        if wanted is not None:
+            candidates.sort(key=lambda c: _key_id(extension(c, x509.SubjectKeyIdentifier)) != wanted)
         if not candidates and not anchors_only:
             if self_issued(current) and signature_error(current, current) is None:
                 failures.append((1, f"the path ends at the self-signed {label(current)}, which is not in the "
@@ -166,6 +182,12 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
     if found:
         return PathResult(found, f"chains to {rfc4514(found[-1].subject)}")
     return PathResult((), max(failures, key=lambda f: f[0])[1] if failures else "no path")
+
+
+def _key_id(value: x509.AuthorityKeyIdentifier | x509.SubjectKeyIdentifier | None) -> bytes | None:
+    if isinstance(value, x509.AuthorityKeyIdentifier):
+        return value.key_identifier
+    return value.digest if value is not None else None
 
 
 def path_problem(path: Sequence[x509.Certificate], now: dt.datetime) -> str | None:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from dualcert.estate.trustbundle import load_pem_bundle
 from dualcert.facts.chain import CertFacts, ChainFacts, der_facts
 from dualcert.facts.names import same_name
-from dualcert.facts.path import find_path, signature_error
+from dualcert.facts.path import Anchors, find_path, signature_error
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,10 @@ class TrustStore:
         return cls(tuple(load_pem_bundle(path.read_bytes())), "mozilla (sslyze)")
 
     @cached_property
+    def anchors(self) -> Anchors:
+        return Anchors(self.certs)
+
+    @cached_property
     def fingerprints(self) -> frozenset[str]:
         return frozenset(c.fingerprint(hashes.SHA256()).hex() for c in self.certs)
 
@@ -67,7 +71,7 @@ class TrustStore:
         if leaf.fingerprint(hashes.SHA256()).hex() in self.fingerprints:
             return Validation(True, "the leaf itself is in the trust bundle (pinned)", (der_facts(chain_der[0]),))
         try:
-            found = find_path(leaf, presented, self.certs, now)
+            found = find_path(leaf, presented, self.anchors, now)
         except (ValueError, TypeError) as exc:   # a certificate field the parser rejects only when read
             return Validation(False, f"path validation failed: {exc}")
         if not found.path:

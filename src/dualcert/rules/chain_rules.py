@@ -6,7 +6,7 @@ Each reads the chain above the leaf once (Case.above: the validated path, else t
 from __future__ import annotations
 
 from dualcert.facts.chain import CertFacts
-from dualcert.facts.lint import deviations, order_deviation
+from dualcert.facts.lint import deviations
 from dualcert.facts.trust import anchors_of
 from dualcert.rules import remedies
 from dualcert.rules.probe_rules import Case, _no_chain, _where
@@ -118,6 +118,25 @@ def key_strength(case: Case) -> Verdict:
                                                                     if above else ""))
 
 
+def _presentation(case: Case) -> list[str]:
+    """How the server sends a validated path: in order (RFC 5246 wants each certificate followed by its
+    issuer; clients tolerate other orders), and without certificates that are not on the path."""
+    above = case.above
+    if not above.validated:
+        return []
+    position = {c.sha256: i for i, c in enumerate(above.certs)}
+    sent = [position.get(c.sha256) for c in case.chain.certs]
+    found = []
+    on_path = [p for p in sent if p is not None]
+    if on_path != sorted(on_path):
+        found.append("the server sends its chain out of order (each certificate should be followed by its issuer)")
+    extra = [c for c, p in zip(case.chain.certs, sent, strict=True) if p is None]
+    if extra:
+        found.append(f"the server sends {len(extra)} certificate(s) not on the path: "
+                     f"{', '.join(_name(c) for c in extra)}")
+    return found
+
+
 def chain_lint(case: Case) -> Verdict:
     """Report only: deviations from RFC 5280 / the CA/B profile that clients accept (never "untrusted")."""
     rule = "chain_lint"
@@ -131,13 +150,8 @@ def chain_lint(case: Case) -> Verdict:
             said = (f"cannot be read for linting: {exc}",)
         if said:
             found.append(f"{_name(cert)}: {'; '.join(said)}")
-    fixes = [remedies.LINT] if found else []
-    order = order_deviation(case.chain.certs)   # the order is the presented chain's, not the path's
-    if order:
-        found.insert(0, order)
-        fixes.insert(0, remedies.chain_order(case.endpoint, case.family))
+    found += _presentation(case)
     if found:
         return Verdict(rule, Status.WARN, f"{_where(case)}: " + " | ".join(found) + " (report only)",
-                       "; ".join(fixes))
-    return Verdict(rule, Status.PASS, f"{_where(case)}: {len(case.above.certs)} certificate(s) follow the profile"
-                   " and are sent in order")
+                       remedies.LINT)
+    return Verdict(rule, Status.PASS, f"{_where(case)}: {len(case.above.certs)} certificate(s) follow the profile")

@@ -3,7 +3,7 @@
 A probe rule judges one probe (a Case); a node rule one node over all its probes; a cluster rule
 one cluster. The suites name a rule by its key here, the handles look it up here, and the
 diagnosis, the lab's predictions and the docs use the same names. A new rule is one function in
-probe_rules.py or estate_rules.py and one entry below.
+probe_rules.py, chain_rules.py or estate_rules.py and one entry below.
 """
 
 from __future__ import annotations

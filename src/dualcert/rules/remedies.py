@@ -84,13 +84,6 @@ def send_intermediate_or_bundle() -> str:
             "intermediate (upload it with the certificate, as the CA's chain), so that the chain can be judged")
 
 
-def chain_order(endpoint: Endpoint, family: str) -> str:
-    unit = unit_for(endpoint, family)
-    return (f"report only: on {endpoint.node}, have {endpoint.service.name} send {unit} first, then its issuing CA, "
-            "then each CA above it in turn (re-upload the certificate with its chain in that order); clients that "
-            "build their own path accept any order, strict TLS 1.2 clients do not")
-
-
 def send_chain(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
     return (f"on {endpoint.node}: upload the issuing CA certificate(s) to {trust_store_for(unit)} before the "
