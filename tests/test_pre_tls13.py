@@ -2,12 +2,13 @@
 
 Each stack is real and started by the test; what it answers to a TLS 1.3-only hello is captured
 in the observation's alert: GnuTLS with TLS 1.3 disabled and OpenSSL with a fixed TLS 1.2 method
-(as OpenSSL 1.0.2 servers) answer handshake_failure, tlslite-ng capped at 1.2 answers
-protocol_version. One control hello per endpoint and version tells the two apart from a real
+(as OpenSSL 1.0.2 servers) answer handshake_failure, tlslite-ng and Tomcat (JSSE) capped at 1.2
+answer protocol_version. One control hello per endpoint and version tells the two apart from a real
 refusal: an ECDSA-only offer to these RSA-only servers stays `refused`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -27,12 +28,26 @@ from dualcert.probe.tls import client_context
 from .conftest import run_cli
 from .peers import tcp_peer
 from .test_thirdparty_servers import inventory_for
-from .thirdparty import gnutls_serv_tls12, make_pki, openssl_fixed_tls12, openssl_s_server_tls13, tlslite_tls12
+from .thirdparty import (
+    DualPKI,
+    gnutls_serv_tls12,
+    make_pki,
+    openssl_fixed_tls12,
+    openssl_s_server_tls13,
+    tlslite_tls12,
+    tomcat_dual,
+)
+
+
+def tomcat_tls12(pki: DualPKI) -> contextlib.AbstractContextManager[int]:
+    return tomcat_dual(pki, protocols="TLSv1.2")
+
 
 STACKS = {  # what each answers to a TLS 1.3-only ClientHello (captured with openssl s_client -tls1_3)
     "gnutls-serv NORMAL:-VERS-TLS1.3": (gnutls_serv_tls12, "handshake_failure"),
     "OpenSSL TLSv1_2_method (like 1.0.2)": (openssl_fixed_tls12, "handshake_failure"),
     "tlslite-ng maxVersion 1.2": (tlslite_tls12, "protocol_version"),
+    "Tomcat 10 (JSSE) protocols=TLSv1.2, RSA and EC": (tomcat_tls12, "protocol_version"),
 }
 
 
@@ -57,8 +72,11 @@ def test_tls12_only_stack_is_unsupported_on_tls13_and_still_refuses_ecdsa(tmp_pa
                                            f"{alert}, and a control hello offering every TLS 1.3 cipher suite")
     assert results[(Offer.RSA, TLSVersion.TLS1_2)].outcome is Outcome.OK
     assert results[(Offer.DEFAULT, TLSVersion.TLS1_2)].outcome is Outcome.OK
-    # An RSA-only server refuses an ECDSA-only offer: the control completes, the refusal stands.
     ecdsa = results[(Offer.ECDSA, TLSVersion.TLS1_2)]
+    if server is tomcat_tls12:  # it holds an EC certificate too
+        assert ecdsa.outcome is Outcome.OK, ecdsa
+        return
+    # An RSA-only server refuses an ECDSA-only offer: the control completes, the refusal stands.
     assert ecdsa.outcome is Outcome.REFUSED and ecdsa.alert == "handshake_failure", ecdsa
     assert "a control hello with every TLS 1.2 cipher suite and signature scheme completed" in ecdsa.detail
 
