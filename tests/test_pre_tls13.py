@@ -30,6 +30,7 @@ from .peers import tcp_peer
 from .test_thirdparty_servers import inventory_for
 from .thirdparty import (
     DualPKI,
+    gnutls_serv,
     gnutls_serv_tls12,
     make_pki,
     openssl_fixed_tls12,
@@ -151,3 +152,15 @@ def test_default_policy_has_no_failure_for_missing_tls13_and_required_names_the_
         assert "does not speak TLS 1.3" in test["message"]
         assert "upgrade it to a release that supports TLS 1.3" in test["fix"]
         assert "COP" not in test["fix"] and "certificate" not in test["fix"].lower()
+
+
+def test_dual_certificate_tls12_only_server_in_s3_passes_the_default_policy(tmp_path: Path) -> None:
+    """A VOS 11-14 node in S3 as dualcert sees it: RSA and EC-CA-signed ECDSA certificates, TLS 1.2
+    only. Every rule passes or is n/a; nothing fails because TLS 1.3 is missing."""
+    pki = make_pki(tmp_path)
+    with gnutls_serv(pki, "NORMAL:-VERS-TLS1.3") as port:
+        result = run_cli("run", "--inventory", str(inventory_for(tmp_path, port, pki.roots)), cwd=tmp_path)
+    data = json.loads((tmp_path / "reports" / "thirdparty.json").read_text())
+    assert result.returncode == 0, [t for t in data["tests"] if t["status"] == "fail"]
+    assert {p["outcome"] for p in data["probes"] if p["tls_version"] == "tls1.3"} == {"unsupported"}
+    assert {p["outcome"] for p in data["probes"] if p["tls_version"] == "tls1.2"} == {"ok"}
