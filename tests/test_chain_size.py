@@ -5,6 +5,7 @@ are read. The Python bindings cannot raise SSL_CTX_set_max_cert_list (probe/conn
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -19,6 +20,13 @@ from dualcert.probe.observation import Outcome
 
 from .conftest import debian_binary, free_port, run_cli
 from .thirdparty import running
+
+
+def chain_der_of(path: Path) -> list[bytes]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return [x509.load_pem_x509_certificates(path.read_bytes())[0].public_bytes(Encoding.DER)]
 
 
 @pytest.mark.parametrize("sans", [1_000, 10_000])
@@ -52,6 +60,9 @@ def test_many_sans_against_openssl_s_server(tmp_path: Path, sans: int) -> None:
         assert size * 3 // 4 > 100 * 1024
         assert observation.outcome is Outcome.CHAIN_TOO_LARGE and observation.phase == "handshake", observation
         assert "certificate-list limit of 102,400 bytes" in observation.detail
+        der = sum(len(c) for c in chain_der_of(chain))  # the leaf: s_server sends the first certificate only
+        kib = int(re.search(r"Certificate message \(about ([\d,]+) KiB", observation.detail)[1].replace(",", ""))
+        assert 0.9 * der / 1024 < kib < 1.2 * der / 1024 + 17, (kib, der)
     if sans == 1_000:
         assert verdict["status"] == "pass", verdict
         return

@@ -2,12 +2,13 @@
 
 Each stack is real and started by the test; what it answers to a TLS 1.3-only hello is captured
 in the observation's alert: GnuTLS with TLS 1.3 disabled and OpenSSL with a fixed TLS 1.2 method
-(as OpenSSL 1.0.2 servers) answer handshake_failure, tlslite-ng capped at 1.2 answers
-protocol_version. One control hello per endpoint and version tells the two apart from a real
+(as OpenSSL 1.0.2 servers) answer handshake_failure, tlslite-ng and Tomcat (JSSE) capped at 1.2
+answer protocol_version. One control hello per endpoint and version tells the two apart from a real
 refusal: an ECDSA-only offer to these RSA-only servers stays `refused`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -27,12 +28,27 @@ from dualcert.probe.tls import client_context
 from .conftest import run_cli
 from .peers import tcp_peer
 from .test_thirdparty_servers import inventory_for
-from .thirdparty import gnutls_serv_tls12, make_pki, openssl_fixed_tls12, openssl_s_server_tls13, tlslite_tls12
+from .thirdparty import (
+    DualPKI,
+    gnutls_serv,
+    gnutls_serv_tls12,
+    make_pki,
+    openssl_fixed_tls12,
+    openssl_s_server_tls13,
+    tlslite_tls12,
+    tomcat_dual,
+)
+
+
+def tomcat_tls12(pki: DualPKI) -> contextlib.AbstractContextManager[int]:
+    return tomcat_dual(pki, protocols="TLSv1.2")
+
 
 STACKS = {  # what each answers to a TLS 1.3-only ClientHello (captured with openssl s_client -tls1_3)
     "gnutls-serv NORMAL:-VERS-TLS1.3": (gnutls_serv_tls12, "handshake_failure"),
     "OpenSSL TLSv1_2_method (like 1.0.2)": (openssl_fixed_tls12, "handshake_failure"),
     "tlslite-ng maxVersion 1.2": (tlslite_tls12, "protocol_version"),
+    "Tomcat 10 (JSSE) protocols=TLSv1.2, RSA and EC": (tomcat_tls12, "protocol_version"),
 }
 
 
@@ -57,8 +73,11 @@ def test_tls12_only_stack_is_unsupported_on_tls13_and_still_refuses_ecdsa(tmp_pa
                                            f"{alert}, and a control hello offering every TLS 1.3 cipher suite")
     assert results[(Offer.RSA, TLSVersion.TLS1_2)].outcome is Outcome.OK
     assert results[(Offer.DEFAULT, TLSVersion.TLS1_2)].outcome is Outcome.OK
-    # An RSA-only server refuses an ECDSA-only offer: the control completes, the refusal stands.
     ecdsa = results[(Offer.ECDSA, TLSVersion.TLS1_2)]
+    if server is tomcat_tls12:  # it holds an EC certificate too
+        assert ecdsa.outcome is Outcome.OK, ecdsa
+        return
+    # An RSA-only server refuses an ECDSA-only offer: the control completes, the refusal stands.
     assert ecdsa.outcome is Outcome.REFUSED and ecdsa.alert == "handshake_failure", ecdsa
     assert "a control hello with every TLS 1.2 cipher suite and signature scheme completed" in ecdsa.detail
 
@@ -133,3 +152,15 @@ def test_default_policy_has_no_failure_for_missing_tls13_and_required_names_the_
         assert "does not speak TLS 1.3" in test["message"]
         assert "upgrade it to a release that supports TLS 1.3" in test["fix"]
         assert "COP" not in test["fix"] and "certificate" not in test["fix"].lower()
+
+
+def test_dual_certificate_tls12_only_server_in_s3_passes_the_default_policy(tmp_path: Path) -> None:
+    """A VOS 11-14 node in S3 as dualcert sees it: RSA and EC-CA-signed ECDSA certificates, TLS 1.2
+    only. Every rule passes or is n/a; nothing fails because TLS 1.3 is missing."""
+    pki = make_pki(tmp_path)
+    with gnutls_serv(pki, "NORMAL:-VERS-TLS1.3") as port:
+        result = run_cli("run", "--inventory", str(inventory_for(tmp_path, port, pki.roots)), cwd=tmp_path)
+    data = json.loads((tmp_path / "reports" / "thirdparty.json").read_text())
+    assert result.returncode == 0, [t for t in data["tests"] if t["status"] == "fail"]
+    assert {p["outcome"] for p in data["probes"] if p["tls_version"] == "tls1.3"} == {"unsupported"}
+    assert {p["outcome"] for p in data["probes"] if p["tls_version"] == "tls1.2"} == {"ok"}

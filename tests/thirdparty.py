@@ -144,7 +144,7 @@ TOMCAT_SERVER_XML = """<Server port="-1" shutdown="SHUTDOWN">
   <Service name="Catalina">
     <Connector port="{port}" address="127.0.0.1" protocol="org.apache.coyote.http11.Http11NioProtocol"
                SSLEnabled="true" maxThreads="8">
-      <SSLHostConfig protocols="TLSv1.2+TLSv1.3">
+      <SSLHostConfig protocols="{protocols}">
         <Certificate type="RSA" certificateFile="{rsa_leaf}" certificateKeyFile="{rsa_key}"
                      certificateChainFile="{rsa_issuing}"/>
         <Certificate type="EC" certificateFile="{ec_leaf}" certificateKeyFile="{ec_key}"
@@ -160,7 +160,7 @@ TOMCAT_SERVER_XML = """<Server port="-1" shutdown="SHUTDOWN">
 
 
 @contextlib.contextmanager
-def tomcat_dual(pki: DualPKI) -> Iterator[int]:
+def tomcat_dual(pki: DualPKI, protocols: str = "TLSv1.2+TLSv1.3") -> Iterator[int]:
     """Debian's Tomcat 10 (JSSE) with an RSA and an EC <Certificate> in one SSLHostConfig, as VOS
     Tomcat holds tomcat and tomcat-ECDSA. Runs from a private CATALINA_BASE in the test's directory."""
     catalina = debian_binary("/usr/share/tomcat10/bin/catalina.sh", "tomcat10-common")
@@ -169,7 +169,7 @@ def tomcat_dual(pki: DualPKI) -> Iterator[int]:
     for sub in ("conf", "logs", "webapps", "temp", "work"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     (base / "conf" / "server.xml").write_text(TOMCAT_SERVER_XML.format(
-        port=port, rsa_leaf=pki.rsa_leaf_only, rsa_key=pki.rsa[1], rsa_issuing=pki.rsa_issuing,
+        port=port, protocols=protocols, rsa_leaf=pki.rsa_leaf_only, rsa_key=pki.rsa[1], rsa_issuing=pki.rsa_issuing,
         ec_leaf=pki.ec_leaf_only, ec_key=pki.ec[1], ec_issuing=pki.ec_issuing))
     env = {**os.environ, "CATALINA_BASE": str(base), "CATALINA_HOME": str(Path(catalina).parents[1]),
            "CATALINA_PID": str(base / "tomcat.pid")}
@@ -205,15 +205,21 @@ def s_client_leaf_sha256(port: int, *options: str) -> str | None:
 # --- stacks that speak TLS 1.2 at most (issue 12), each answering a TLS 1.3-only hello its own way ---
 
 @contextlib.contextmanager
-def gnutls_serv_tls12(pki: DualPKI) -> Iterator[int]:
-    """Debian's gnutls-serv with TLS 1.3 disabled by its priority string (RSA certificate only).
-    GnuTLS then ignores supported_versions and answers a TLS 1.3-only hello with handshake_failure."""
+def gnutls_serv(pki: DualPKI, priority: str = "NORMAL", *, dual: bool = True) -> Iterator[int]:
+    """Debian's gnutls-serv with the RSA chain (and the ECDSA one when `dual`) and a priority string."""
     binary = debian_binary("gnutls-serv", "gnutls-bin")
     port = free_port()
-    command = [binary, "--port", str(port), "--priority", "NORMAL:-VERS-TLS1.3", "--x509certfile", str(pki.rsa[0]),
-               "--x509keyfile", str(pki.rsa[1])]
+    command = [binary, "--port", str(port), "--priority", priority]
+    for chain, key in (pki.rsa, pki.ec) if dual else (pki.rsa,):
+        command += ["--x509certfile", str(chain), "--x509keyfile", str(key)]
     with running(command, port):
         yield port
+
+
+def gnutls_serv_tls12(pki: DualPKI) -> contextlib.AbstractContextManager[int]:
+    """gnutls-serv with TLS 1.3 disabled by its priority string, RSA certificate only. GnuTLS then
+    ignores supported_versions and answers a TLS 1.3-only hello with handshake_failure."""
+    return gnutls_serv(pki, "NORMAL:-VERS-TLS1.3", dual=False)
 
 
 @contextlib.contextmanager

@@ -169,7 +169,7 @@ def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None,
             if not any(conn.server_random() or b""):
                 # No ServerHello: the server dropped our hello, as stacks that predate TLS 1.3
                 # often do. A clean close is its refusal; a reset stays an error (a middlebox?).
-                # Both make the engine send its control hello (see engine.ControlHellos).
+                # Both make the engine send its control hello (probe/control.py).
                 raise ProbeFailure(Outcome.ERROR if reset else Outcome.REFUSED,
                                    f"the server {'reset the connection' if reset else 'closed the connection'} "
                                    f"{DROPPED_HELLO}", "handshake") from None
@@ -186,7 +186,9 @@ def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None,
             if "excessive message size" in detail and any(conn.server_random() or b"") \
                     and conn.get_peer_certificate() is None:
                 # After the ServerHello and before a certificate: the Certificate message is too long.
-                outcome, detail = Outcome.CHAIN_TOO_LARGE, _chain_too_large(detail)
+                # OpenSSL stopped at its first record; the rest of the flight tells its size.
+                unread = yield from _drain(sock, MAX_FLIGHT_READ, min(1.0, max(deadline - time.monotonic(), 0)))
+                outcome, detail = Outcome.CHAIN_TOO_LARGE, _chain_too_large(unread)
             raise ProbeFailure(outcome, detail, "handshake", alert) from None
 
 
@@ -194,12 +196,36 @@ def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None,
 # (pyOpenSSL, cryptography's `_lib`) expose no setter and the library they bundle exports no symbol
 # to reach it, so a longer chain cannot be read here: it gets its own outcome rather than `error`.
 MAX_CERT_LIST = 100 * 1024
+# How much of an oversized flight is read to measure it: the bound against a hostile server.
+MAX_FLIGHT_READ = 1024 * 1024
+_RECORD = 5 + 16 * 1024   # the one record OpenSSL read before it stopped (header + largest plaintext)
 
 
-def _chain_too_large(reason: str) -> str:
-    return (f"the server's Certificate message is larger than OpenSSL's certificate-list limit of {MAX_CERT_LIST:,} "
-            f"bytes (100 KiB, SSL_CTX_set_max_cert_list), which the Python bindings cannot raise; clients built on "
-            f"OpenSSL with default settings (curl, Python, most agents) fail the same way ({reason})")
+def _drain(sock: socket.socket, limit: int, seconds: float) -> Generator[Wait, bool, int]:
+    """Count the bytes the server still sends (at most `limit`, within `seconds`, until 0.2 s of quiet)."""
+    total, deadline = 0, time.monotonic() + seconds
+    while total < limit:
+        try:
+            chunk = sock.recv(min(65536, limit - total))
+        except BlockingIOError:
+            if not (yield Wait(sock, False, min(deadline, time.monotonic() + 0.2), "handshake")):
+                break
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        total += len(chunk)
+    return total
+
+
+def _chain_too_large(unread: int) -> str:
+    size = f"more than {MAX_FLIGHT_READ // 1024:,} KiB" if unread >= MAX_FLIGHT_READ else \
+        f"about {(unread + _RECORD) // 1024:,} KiB"
+    return (f"the server's Certificate message ({size}, measured from the bytes it sent) is larger than OpenSSL's "
+            f"certificate-list limit of {MAX_CERT_LIST:,} bytes (100 KiB, SSL_CTX_set_max_cert_list), which the "
+            f"Python bindings cannot raise; clients built on OpenSSL with default settings (curl, Python, most "
+            f"agents) fail the same way (OpenSSL: excessive message size)")
 
 
 def _close_quietly(conn: SSL.Connection) -> None:
