@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
+from dualcert.rules.registry import Scope, rules_of
+
 from .conftest import free_port, run_cli
-from .taxonomy import CASES, CHECKS_DOC, TaxonomyCase, doc_table, render
+from .taxonomy import CASES, CHECKS_DOC, PROBE_RULES, TaxonomyCase, doc_table, render
 from .taxonomy_pki import Served, SharedCAs
 from .thirdparty import nginx_serving
 
@@ -118,6 +120,11 @@ def test_verdict_per_rule(taxonomy: TaxonomyRun, case: TaxonomyCase) -> None:
                          f"got {test['status']}: {test['message']}")
     missing = sorted(set(case.verdicts) - judged)
     assert not missing and not wrong, "\n".join([*(f"{case.id}: no {rule} verdict" for rule in missing), *wrong])
+
+
+def test_every_probe_rule_has_a_column() -> None:
+    """A rule added to the registry is judged on every case of the taxonomy, not silently left out."""
+    assert set(PROBE_RULES) == {rule.name for rule in rules_of(Scope.PROBE)}
 
 
 def test_docs_table_is_the_cases() -> None:
