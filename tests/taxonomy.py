@@ -136,6 +136,11 @@ def _self_signed(cas: SharedCAs, host: str) -> Served:
     return _sent(leaf(host, None))
 
 
+def _self_signed_bundled(cas: SharedCAs, host: str) -> Served:
+    ss = leaf(host, None)
+    return _sent(ss, bundle=(ss.cert,))
+
+
 def _untrusted_root(cas: SharedCAs, host: str) -> Served:
     issuing = ca("Taxonomy Unknown Issuing CA", "unknown-issuing", ca("Taxonomy Unknown Root", "unknown-root", None))
     return _sent(leaf(host, issuing), issuing)
@@ -252,6 +257,12 @@ CASES: dict[str, TaxonomyCase] = {c.id: c for c in [
     TaxonomyCase("self-signed", "self-signed EC leaf, not in the bundle", "ECDSA", _self_signed,
                  {"issuer": fails("expected a CA-signed certificate", "self-signed"),
                   "trust": fails("self-signed"), "chain_algorithm": passes("ECDSA signatures throughout"),
+                  "chain_complete": not_applicable("self-signed leaf")}),
+    TaxonomyCase("self-signed-bundled", "self-signed EC leaf, itself in the bundle (the note's S1, trusted by hand)",
+                 "ECDSA", _self_signed_bundled,
+                 {"issuer": fails("expected a CA-signed certificate", "self-signed"),
+                  "trust": passes("the leaf itself is in the trust bundle"),
+                  "chain_algorithm": passes("ECDSA signatures throughout"),
                   "chain_complete": not_applicable("self-signed leaf")}),
     TaxonomyCase("untrusted-root", "EC leaf and issuing CA under a root the bundle lacks", "ECDSA", _untrusted_root,
                  {"trust": fails("Taxonomy Unknown Root"), "chain_complete": _CANNOT_TELL}),
