@@ -9,15 +9,20 @@ refusal: an ECDSA-only offer to these RSA-only servers stays `refused`."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import socket
 import threading
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from OpenSSL import SSL
 
 from dualcert.estate.inventory import load_inventory
+from dualcert.lab.pki import CA, KeySpec
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import classify_ssl_error
 from dualcert.probe.engine import ProbeRunner, ProbeTask
@@ -25,7 +30,7 @@ from dualcert.probe.hello import OfferSpec
 from dualcert.probe.observation import Outcome
 from dualcert.probe.tls import client_context
 
-from .conftest import run_cli
+from .conftest import debian_binary, free_port, run_cli
 from .peers import tcp_peer
 from .test_thirdparty_servers import inventory_for
 from .thirdparty import (
@@ -35,6 +40,7 @@ from .thirdparty import (
     make_pki,
     openssl_fixed_tls12,
     openssl_s_server_tls13,
+    running,
     tlslite_tls12,
     tomcat_dual,
 )
@@ -79,12 +85,12 @@ def test_tls12_only_stack_is_unsupported_on_tls13_and_still_refuses_ecdsa(tmp_pa
         return
     # An RSA-only server refuses an ECDSA-only offer: the control completes, the refusal stands.
     assert ecdsa.outcome is Outcome.REFUSED and ecdsa.alert == "handshake_failure", ecdsa
-    assert "a control hello with every TLS 1.2 cipher suite and signature scheme completed" in ecdsa.detail
+    assert "(the server speaks TLS 1.2: " in ecdsa.detail   # the control, or the RSA offer, completed
 
 
 def test_tls13_only_server_refusing_ecdsa_stays_refused(tmp_path: Path) -> None:
     """openssl s_server -tls1_3 with only an RSA certificate: TLS 1.2 is unsupported (protocol_version),
-    the TLS 1.3 ECDSA-only offer is a real refusal (the TLS 1.3 control completes)."""
+    the TLS 1.3 ECDSA-only offer is a real refusal."""
     pki = make_pki(tmp_path)
     pki.ec_leaf_only, pki.ec = pki.rsa_leaf_only, pki.rsa   # serve RSA in both slots: no ECDSA certificate
     pki.ec_issuing = pki.rsa_issuing
@@ -94,8 +100,34 @@ def test_tls13_only_server_refusing_ecdsa_stays_refused(tmp_path: Path) -> None:
     assert {results[(o, TLSVersion.TLS1_2)].alert for o in Offer} == {"protocol_version"}
     ecdsa = results[(Offer.ECDSA, TLSVersion.TLS1_3)]
     assert ecdsa.outcome is Outcome.REFUSED, ecdsa
-    assert "a control hello with every TLS 1.3 cipher suite and signature scheme completed" in ecdsa.detail
+    assert "(the server speaks TLS 1.3: " in ecdsa.detail
     assert results[(Offer.RSA, TLSVersion.TLS1_3)].outcome is Outcome.OK
+
+
+def test_server_refusing_every_offer_but_the_control_stays_refused(tmp_path: Path) -> None:
+    """openssl s_server with only an Ed25519 certificate: none of the three offers lists ed25519,
+    so each is refused; the control hello does, completes, and the refusals stand."""
+    leaf_key = ed25519.Ed25519PrivateKey.generate()
+    root = CA.root("Ed25519 test root", KeySpec.ec())
+    leaf = x509.CertificateBuilder().subject_name(x509.Name.from_rfc4514_string("CN=dual.example.test")) \
+        .issuer_name(root.cert.subject).public_key(leaf_key.public_key()).serial_number(x509.random_serial_number()) \
+        .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(days=1)) \
+        .not_valid_after(dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).sign(root.key, hashes.SHA256())
+    (tmp_path / "ed.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "ed.key").write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM,
+                                                             serialization.PrivateFormat.PKCS8,
+                                                             serialization.NoEncryption()))
+    (tmp_path / "roots.pem").write_bytes(root.cert.public_bytes(serialization.Encoding.PEM))
+    port = free_port()
+    command = [debian_binary("openssl", "openssl"), "s_server", "-accept", f"127.0.0.1:{port}", "-quiet", "-www",
+               "-cert", str(tmp_path / "ed.pem"), "-key", str(tmp_path / "ed.key")]
+    with running(command, port):
+        results = probe_all(inventory_for(tmp_path, port, tmp_path / "roots.pem"))
+    assert {o.outcome for o in results.values()} == {Outcome.REFUSED}, results
+    for (_, version), observation in results.items():
+        spoken = version.value.replace("tls", "TLS ")
+        assert observation.detail.endswith(f"(the server speaks {spoken}: a control hello with every {spoken} "
+                                           "cipher suite and signature scheme completed)"), observation
 
 
 def test_server_closing_without_alert_costs_one_control_per_version(tmp_path: Path) -> None:
@@ -116,6 +148,8 @@ def test_server_closing_without_alert_costs_one_control_per_version(tmp_path: Pa
     assert all(o.alert is None and "closed the connection without an alert, before answering the ClientHello, "
                "and a control hello offering every" in o.detail for o in results.values())
     assert len(hellos) == len(Offer) * len(TLSVersion) + len(TLSVersion)   # six probes, two controls
+    # No hello of ours is 256-511 bytes long, which old F5 BIG-IP stacks drop (the control hellos are padded).
+    assert not [len(h) for h in hellos if 256 <= 4 + int.from_bytes(h[6:9], "big") <= 511]
 
 
 def test_local_failure_is_an_error_never_unsupported(tmp_path: Path) -> None:

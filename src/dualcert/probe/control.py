@@ -5,8 +5,9 @@ answers a TLS 1.3 hello with handshake_failure or by dropping the connection, ne
 protocol_version. Stacks that know TLS 1.3 but are capped at 1.2 (and TLS-1.3-only servers asked
 for 1.2) answer protocol_version, which is `unsupported` at once. For the others, when an offer is
 refused with another alert or dropped, the engine sends the version's widest hello once per
-endpoint (`hello.control_spec`): if that is refused too, the version is `unsupported`; if it
-completes, the offer's refusal stands. Pure: the engine runs the handshakes.
+endpoint (`hello.control_spec`): if that is refused too, and no other offer of the version
+completed, the version is `unsupported`; otherwise the offer's refusal stands. Pure: the
+engine runs the handshakes.
 """
 
 from __future__ import annotations
@@ -34,16 +35,20 @@ def _answer(observation: Observation) -> str:
     return observation.detail.removeprefix("the server ")
 
 
-def settle(observation: Observation, control: Observation, spec: OfferSpec) -> Observation:
-    """The probe's outcome in the light of the control hello `control` (sent with `spec`)."""
-    version = spec.version.value.replace("tls", "TLS ")
-    offered = f"a control hello offering {describe(spec)}"
-    if control.outcome is Outcome.UNSUPPORTED or needs_control(control):
+def settle(observation: Observation, evidence: Observation, control: OfferSpec | None) -> Observation:
+    """The probe's outcome in the light of `evidence`: the control hello's observation (sent with
+    `control`), or (control None) another offer of the same endpoint and version that completed."""
+    version = evidence.key.version.value.replace("tls", "TLS ")
+    if control is None:
+        return replace(observation, detail=f"{observation.detail} (the server speaks {version}: the "
+                                           f"{evidence.key.offer.value} offer completed)")
+    offered = f"a control hello offering {describe(control)}"
+    if evidence.outcome is Outcome.UNSUPPORTED or needs_control(evidence):
         return replace(observation, outcome=Outcome.UNSUPPORTED,
                        detail=f"the server does not speak {version}: it answered this offer with "
-                              f"{_answer(observation)}, and {offered}, with {_answer(control)}")
-    if control.outcome in (Outcome.OK, Outcome.NO_CERTIFICATE):
+                              f"{_answer(observation)}, and {offered}, with {_answer(evidence)}")
+    if evidence.outcome in (Outcome.OK, Outcome.NO_CERTIFICATE):
         return replace(observation, detail=f"{observation.detail} (the server speaks {version}: a control hello "
                                            f"with every {version} cipher suite and signature scheme completed)")
     return replace(observation, detail=f"{observation.detail} (whether the server speaks {version} is unknown: "
-                                       f"{offered} got {control.outcome.value}: {control.detail})")
+                                       f"{offered} got {evidence.outcome.value}: {evidence.detail})")

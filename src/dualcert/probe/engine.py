@@ -207,27 +207,44 @@ class ProbeRunner:
             if on_result is not None:
                 on_result(observation)
 
-        # Control hellos, per (node, service, version): the landed ones, and the observations
-        # waiting for one. Only the main loop touches them, so concurrent probes share one control.
-        controls: dict[tuple[str, str, TLSVersion], Observation] = {}
-        awaiting: dict[tuple[str, str, TLSVersion], list[Observation]] = {}
+        # Per (node, service, version): probes not landed yet, the first completed handshake, the
+        # control hello's observation, and refused observations waiting to be settled. Only this
+        # thread touches them, so the endpoint's concurrent probes share one control hello.
+        Where = tuple[str, str, TLSVersion]
+        outstanding: dict[Where, int] = defaultdict(int)
+        for group in by_endpoint.values():
+            for task in group:
+                outstanding[(task.endpoint.node, task.endpoint.service.name, task.version)] += 1
+        spoken: dict[Where, Observation] = {}
+        controls: dict[Where, Observation] = {}
+        awaiting: dict[Where, list[Observation]] = {}
 
         def land(task: ProbeTask, observation: Observation) -> None:
             where = (task.endpoint.node, task.endpoint.service.name, task.version)
             if task.control:
                 controls[where] = observation
-                for waiting in awaiting.pop(where, []):
-                    record(settle(waiting, observation, control_spec(task.version)))
-            elif not needs_control(observation):
-                record(observation)
-            elif where in controls:
-                record(settle(observation, controls[where], control_spec(task.version)))
             else:
-                if where not in awaiting:  # first refusal of this endpoint and version: send the control
-                    awaiting[where] = []
-                    ready[task.endpoint.node].appendleft(ProbeTask(task.endpoint, Offer.DEFAULT, task.version,
-                                                                   control=True))
-                awaiting[where].append(observation)
+                outstanding[where] -= 1
+                if observation.outcome in (Outcome.OK, Outcome.NO_CERTIFICATE):
+                    spoken.setdefault(where, observation)
+                if not needs_control(observation):
+                    record(observation)
+                else:
+                    if where not in awaiting and where not in spoken and where not in controls:
+                        # The first refusal of this endpoint and version: send the control hello.
+                        ready[task.endpoint.node].appendleft(ProbeTask(task.endpoint, Offer.DEFAULT, task.version,
+                                                                       control=True))
+                    awaiting.setdefault(where, []).append(observation)
+            # Settle the refusals once the version is known spoken, or the control and every other
+            # offer of the version have landed (so one offer cannot be `unsupported` beside an `ok`).
+            if where in spoken:
+                evidence, control = spoken[where], None
+            elif where in controls and outstanding[where] <= 0:
+                evidence, control = controls[where], control_spec(task.version)
+            else:
+                return
+            for waiting in awaiting.pop(where, []):
+                record(settle(waiting, evidence, control))
 
         # Nodes that have work and spare capacity, served round-robin so one busy node
         # does not starve the others.

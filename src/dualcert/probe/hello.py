@@ -62,7 +62,6 @@ def offer_spec(offer: Offer, version: TLSVersion) -> OfferSpec:
     return OfferSpec(offer, version, _TLS12_CIPHERS[offer], ":".join(sigalgs))
 
 
-
 # The control hello: the widest offer of a version (every signature scheme and cipher suite
 # OpenSSL knows for it, OpenSSL's default groups, since the bindings cannot set groups). A server
 # that refuses it too does not speak that version; one that accepts it refused only the offer.

@@ -17,6 +17,7 @@ from dualcert.offers import TLSVersion
 from dualcert.probe.hello import OfferSpec
 
 _PROTO = {TLSVersion.TLS1_2: SSL.TLS1_2_VERSION, TLSVersion.TLS1_3: SSL.TLS1_3_VERSION}
+_OP_TLSEXT_PADDING = 0x10  # SSL_OP_TLSEXT_PADDING in OpenSSL's ssl.h; pyOpenSSL does not name it
 
 
 class TLSConfigError(ValueError):
@@ -48,6 +49,10 @@ def client_context(spec: OfferSpec) -> SSL.Context:
     if spec.tls13_suites:
         set_tls13_suites(ctx, spec.tls13_suites)
     ctx.set_options(SSL.OP_NO_TICKET)
+    if spec.control:
+        # The control hello of TLS 1.2 is ~320 bytes: old F5 BIG-IP stacks drop hellos of 256-511
+        # bytes; the padding extension (RFC 7685) takes it past 512, as browsers do.
+        ctx.set_options(_OP_TLSEXT_PADDING)
     return ctx
 
 
