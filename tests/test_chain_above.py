@@ -77,7 +77,9 @@ def test_nothing_above_the_leaf_is_a_warning_not_a_pass(pki, inventory, tmp_path
     leaf_only = case(inventory, (pki["leaf_ec"],), store(tmp_path, pki["rsa_root"]))
     algorithm = chain_algorithm(leaf_only)
     assert algorithm.status is Status.WARN and "nothing above the leaf can be seen" in algorithm.message
-    assert chain_complete(leaf_only).status is Status.FAIL
+    # Its issuer may be a one-tier root or a missing intermediate: a warning, not a failure.
+    incomplete = chain_complete(leaf_only)
+    assert incomplete.status is Status.WARN and "'CN=EC Issuing CA,O=dualcert tests'" in incomplete.message
     seen = observation("socketio", Offer.ECDSA, (pki["leaf_ec"],))
     view = EstateView(inventory, {seen.key: seen}, trust=None, now=NOW)
     assert ecdsa_chain(view, "pub").status is Status.WARN

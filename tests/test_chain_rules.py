@@ -132,3 +132,14 @@ def test_issuer_pin_fails_for_a_same_name_ca_with_the_pinned_one_appended(endpoi
     assert good.status is Status.PASS
     bad = issuer(case(endpoint, (rsa_leaf(impostor), impostor, pinned), (root,), tmp_path, issuers=pin))
     assert bad.status is Status.FAIL and "the pinned CA did not sign the leaf" in bad.message
+
+
+def test_a_sha1_self_signed_certificate_is_self_signed(endpoint, tmp_path: Path) -> None:
+    # cryptography's verify_directly_issued_by refuses SHA-1: the old facts called such a root CA-signed.
+    from dualcert.facts.chain import der_facts
+
+    old = openssl_signed(HOST, None, ca=False)
+    facts = der_facts(old.der)
+    assert facts.self_signed and facts.signature_hash == "sha1"
+    verdict = signature_hash(case(endpoint, (old,), (make("Other Root CA", Spec()),), tmp_path))
+    assert verdict.status is Status.FAIL and f"'{HOST}' is signed with SHA1" in verdict.message

@@ -130,12 +130,33 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def verify_signature(cert: x509.Certificate, issuer: x509.Certificate) -> None:
+    """Raise unless `issuer`'s key verifies `cert`'s signature (InvalidSignature, or ValueError /
+    TypeError / UnsupportedAlgorithm when it cannot be checked). Unlike
+    Certificate.verify_directly_issued_by this verifies SHA-1 and MD5 signatures too: old self-signed
+    and internal-CA certificates use them, and whether that is acceptable is a rule's call."""
+    key = issuer.public_key()
+    algorithm = cert.signature_hash_algorithm
+    params = cert.signature_algorithm_parameters
+    signature, tbs = cert.signature, cert.tbs_certificate_bytes
+    if isinstance(key, rsa.RSAPublicKey) and algorithm is not None and isinstance(params, rsa_padding_types()):
+        key.verify(signature, tbs, params, algorithm)  # type: ignore[arg-type]
+    elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None and isinstance(params, ec.ECDSA):
+        key.verify(signature, tbs, ec.ECDSA(algorithm))
+    elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)) and algorithm is None:
+        key.verify(signature, tbs)
+    elif isinstance(key, dsa.DSAPublicKey) and algorithm is not None and params is None:
+        key.verify(signature, tbs, algorithm)
+    else:
+        raise TypeError("the signature algorithm does not match the issuer's key type")
+
+
 def _self_signed(cert: x509.Certificate) -> bool:
     if cert.subject != cert.issuer:
         return False
     try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, Exception):  # InvalidSignature and unsupported keys alike
+        verify_signature(cert, cert)
+    except Exception:  # InvalidSignature and unsupported keys alike
         return False
     return True
 

@@ -21,10 +21,9 @@ from typing import TypeVar
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from dualcert.facts.chain import rfc4514
+from dualcert.facts.chain import rfc4514, verify_signature
 from dualcert.facts.names import name_key, same_name
 
 MAX_INTERMEDIATES = 10     # a path longer than this is refused (OpenSSL allows 100; real paths have 1-3)
@@ -59,28 +58,14 @@ def label(cert: x509.Certificate) -> str:
 
 
 def signature_error(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
-    """None when `issuer`'s key verifies `cert`'s signature, else why not. Unlike
-    Certificate.verify_directly_issued_by this also verifies SHA-1 and MD5 signatures: whether they are
-    acceptable is the signature_hash rule's call, not the path's."""
+    """None when `issuer`'s key verifies `cert`'s signature (SHA-1 and MD5 included: whether they are
+    acceptable is the signature_hash rule's call, not the path's), else why not."""
     try:
-        key = issuer.public_key()
-        algorithm = cert.signature_hash_algorithm
-        params = cert.signature_algorithm_parameters
-        signature, tbs = cert.signature, cert.tbs_certificate_bytes
-        if isinstance(key, rsa.RSAPublicKey) and algorithm is not None and not isinstance(params, ec.ECDSA):
-            key.verify(signature, tbs, params, algorithm)  # type: ignore[arg-type]
-        elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
-            key.verify(signature, tbs, ec.ECDSA(algorithm))
-        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-            key.verify(signature, tbs)
-        elif isinstance(key, dsa.DSAPublicKey) and algorithm is not None:
-            key.verify(signature, tbs, algorithm)
-        else:
-            return f"the signature of {label(cert)} ({_sig_name(cert)}) does not match the key type of {label(issuer)}"
+        verify_signature(cert, issuer)
     except InvalidSignature:
         return f"the signature of {label(cert)} does not verify with the key of {label(issuer)}"
     except (UnsupportedAlgorithm, ValueError, TypeError) as exc:
-        return f"the signature of {label(cert)} ({_sig_name(cert)}) cannot be verified: {exc}"
+        return f"the signature of {label(cert)} ({_sig_name(cert)}) cannot be verified with {label(issuer)}: {exc}"
     return None
 
 

@@ -37,8 +37,10 @@ def chain_complete(case: Case) -> Verdict:
         return Verdict(rule, Status.PASS, f"{_where(case)}: every certificate between the leaf and "
                        f"{above.certs[-1].common_name or above.certs[-1].subject!r} is sent")
     if above.unseen:
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: the server sends its leaf alone (issued by "
-                       f"{leaf.issuer!r}) and no path to the trust bundle was found: its issuing CA is missing",
+        # Without a path the issuer may be a root (a one-tier CA: nothing to send) or a missing intermediate.
+        return Verdict(rule, Status.WARN, f"{_where(case)}: the server sends its leaf alone and its issuer "
+                       f"{leaf.issuer!r} is neither sent nor in the trust bundle ({case.validation.detail}): if "
+                       "that issuer is an intermediate, clients that do not fetch it (AIA) fail",
                        remedies.send_chain(case.endpoint, case.family))
     return Verdict(rule, Status.NA, f"{_where(case)}: no validated path ({case.validation.detail}); whether an "
                    "intermediate is missing cannot be told (the trust rule judges the path)")
