@@ -104,6 +104,19 @@ def test_tls13_only_server_refusing_ecdsa_stays_refused(tmp_path: Path) -> None:
     assert results[(Offer.RSA, TLSVersion.TLS1_3)].outcome is Outcome.OK
 
 
+def test_tls13_only_gnutls_answers_tls12_with_handshake_failure_and_is_unsupported(tmp_path: Path) -> None:
+    """The other direction: gnutls-serv with TLS 1.3 only answers a TLS 1.2 hello with
+    handshake_failure (not protocol_version); the TLS 1.2 control is refused too."""
+    pki = make_pki(tmp_path)
+    with gnutls_serv(pki, "NORMAL:-VERS-ALL:+VERS-TLS1.3") as port:
+        results = probe_all(inventory_for(tmp_path, port, pki.roots))
+    for offer in Offer:
+        tls12 = results[(offer, TLSVersion.TLS1_2)]
+        assert tls12.outcome is Outcome.UNSUPPORTED and tls12.alert == "handshake_failure", tls12
+        assert "and a control hello offering every TLS 1.2 cipher suite" in tls12.detail
+        assert results[(offer, TLSVersion.TLS1_3)].outcome is Outcome.OK
+
+
 def test_server_refusing_every_offer_but_the_control_stays_refused(tmp_path: Path) -> None:
     """openssl s_server with only an Ed25519 certificate: none of the three offers lists ed25519,
     so each is refused; the control hello does, completes, and the refusals stand."""
@@ -145,8 +158,10 @@ def test_server_closing_without_alert_costs_one_control_per_version(tmp_path: Pa
     with tcp_peer(read_and_close) as port:
         results = probe_all(inventory_for(tmp_path, port, make_pki(tmp_path).roots))
     assert {o.outcome for o in results.values()} == {Outcome.UNSUPPORTED}
-    assert all(o.alert is None and "closed the connection without an alert, before answering the ClientHello, "
-               "and a control hello offering every" in o.detail for o in results.values())
+    assert all(o.alert is None and o.detail.startswith(
+        f"the server does not speak {o.key.version.value.replace('tls', 'TLS ')}: it answered this offer with a "
+        "close without an alert, before any ServerHello, and a control hello offering every") and
+        o.detail.endswith("with a close without an alert, before any ServerHello") for o in results.values())
     assert len(hellos) == len(Offer) * len(TLSVersion) + len(TLSVersion)   # six probes, two controls
     # No hello of ours is 256-511 bytes long, which old F5 BIG-IP stacks drop (the control hellos are padded).
     assert not [len(h) for h in hellos if 256 <= 4 + int.from_bytes(h[6:9], "big") <= 511]

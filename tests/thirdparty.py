@@ -226,7 +226,11 @@ def gnutls_serv_tls12(pki: DualPKI) -> contextlib.AbstractContextManager[int]:
 def tlslite_tls12(pki: DualPKI) -> Iterator[int]:
     """tlslite-ng (pure Python, PyPI) capped at TLS 1.2: a stack that knows TLS 1.3 and answers a
     TLS 1.3-only hello with protocol_version. Serves the RSA chain, one thread per connection."""
-    from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # tlslite-ng imports asyncore
+        from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
 
     chain = X509CertChain()
     chain.parsePemList(pki.rsa[0].read_text())

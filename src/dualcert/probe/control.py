@@ -28,11 +28,13 @@ def needs_control(observation: Observation) -> bool:
 
 
 def _answer(observation: Observation) -> str:
-    if observation.outcome is Outcome.UNSUPPORTED:
-        return f"alert {observation.alert}" if observation.alert else f"no common version ({observation.detail})"
+    """How the server answered a hello, to follow "answered ... with"."""
     if observation.alert:
         return f"alert {observation.alert}"
-    return observation.detail.removeprefix("the server ")
+    if observation.outcome is Outcome.UNSUPPORTED:
+        return f"no common version ({observation.detail})"
+    what = "a TCP reset" if "reset the connection" in observation.detail else "a close"
+    return f"{what} without an alert, before any ServerHello"
 
 
 def settle(observation: Observation, evidence: Observation, control: OfferSpec | None) -> Observation:
