@@ -155,6 +155,10 @@ def _leaf_only(in_bundle: bool) -> Builder:
     return build
 
 
+def _one_tier(cas: SharedCAs, host: str) -> Served:
+    return _sent(leaf(host, cas.ec_root))   # the root signs the leaf: nothing to send but the leaf
+
+
 def _sha1_intermediate(cas: SharedCAs, host: str) -> Served:
     issuing = sha1_ca("Taxonomy Legacy Issuing CA", "sha1-issuing", cas.rsa_root)
     return _sent(leaf(host, issuing, "rsa2048"), issuing)
@@ -271,7 +275,8 @@ CASES: dict[str, TaxonomyCase] = {c.id: c for c in [
     TaxonomyCase("incomplete-unbundled", "EC leaf alone; its issuing CA is nowhere", "ECDSA", _leaf_only(False),
                  {"trust": fails("Taxonomy Unsent Issuing CA (nowhere)"), "chain_algorithm": warns(_UNSEEN),
                   "ecdsa_chain": warns("nothing above the ECDSA leaf can be seen"),
-                  "chain_complete": fails("sends its leaf alone", "Taxonomy Unsent Issuing CA (nowhere)")}),
+                  "chain_complete": warns("sends its leaf alone", "Taxonomy Unsent Issuing CA (nowhere)")}),
+    TaxonomyCase("one-tier", "EC leaf alone, signed by the EC root itself (a one-tier CA)", "ECDSA", _one_tier),
     TaxonomyCase("sha1-intermediate", "RSA leaf under an issuing CA the root signed with SHA-1", "RSA",
                  _sha1_intermediate, {"signature_hash": fails("Taxonomy Legacy Issuing CA", "sha1WithRSAEncryption")},
                  nginx=_SECLEVEL_0),
