@@ -96,8 +96,11 @@ def test_chain_lint_names_each_deviation_and_only_warns(endpoint, tmp_path: Path
     assert lint.status is Status.WARN
     for said in ("'Internal CA': ", "a CA without keyUsage", "basicConstraints not marked critical",
                  "no subjectKeyIdentifier", f"'{HOST}': a server certificate with basicConstraints cA=true",
-                 "no extendedKeyUsage", "'Root CA': basicConstraints not marked critical"):
+                 "no extendedKeyUsage"):
         assert said in lint.message
+    assert "'Root CA'" not in lint.message   # the bundle's anchor, exempt by default
+    checked = chain_lint(case(endpoint, (leaf, inter), (root,), tmp_path, check_bundle_roots=True))
+    assert "'Root CA': basicConstraints not marked critical" in checked.message
     clean_root = make("Root CA", Spec())
     clean_inter = make("Issuing CA", Spec(eku=SERVER_ONLY), clean_root)
     clean = case(endpoint, (make(HOST, leaf_spec(dns=(HOST,)), clean_inter), clean_inter), (clean_root,), tmp_path)
