@@ -88,6 +88,20 @@ def test_tls12_only_stack_is_unsupported_on_tls13_and_still_refuses_ecdsa(tmp_pa
     assert "(the server speaks TLS 1.2: " in ecdsa.detail   # the control, or the RSA offer, completed
 
 
+def test_control_hello_only_when_every_offer_of_a_version_is_refused(tmp_path: Path) -> None:
+    """TLS 1.3: all three offers refused, one control hello. TLS 1.2: the RSA offer completes, so the
+    ECDSA refusal needs none. Six probes, seven connections."""
+    connections: list[int] = []
+    pki = make_pki(tmp_path)
+    with openssl_fixed_tls12(pki, connections) as port:
+        results = probe_all(inventory_for(tmp_path, port, pki.roots))
+    assert len(connections) == len(results) + 1, len(connections)
+    assert {o.outcome for (_, v), o in results.items() if v is TLSVersion.TLS1_3} == {Outcome.UNSUPPORTED}
+    assert results[(Offer.ECDSA, TLSVersion.TLS1_2)].detail.endswith("(the server speaks TLS 1.2: the rsa offer "
+                                                                     "completed)") or \
+        results[(Offer.ECDSA, TLSVersion.TLS1_2)].detail.endswith("the default offer completed)")
+
+
 def test_tls13_only_server_refusing_ecdsa_stays_refused(tmp_path: Path) -> None:
     """openssl s_server -tls1_3 with only an RSA certificate: TLS 1.2 is unsupported (protocol_version),
     the TLS 1.3 ECDSA-only offer is a real refusal."""

@@ -249,10 +249,10 @@ def tlslite_tls12(pki: DualPKI) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def openssl_fixed_tls12(pki: DualPKI) -> Iterator[int]:
+def openssl_fixed_tls12(pki: DualPKI, connections: list[int] | None = None) -> Iterator[int]:
     """The system OpenSSL through Python's ssl module with a fixed-version method (TLSv1_2_method):
     like OpenSSL 1.0.2 servers it ignores supported_versions, finds no common cipher suite in a
-    TLS 1.3-only hello and answers handshake_failure."""
+    TLS 1.3-only hello and answers handshake_failure. `connections` collects one entry per connection."""
     import ssl
     import warnings
 
@@ -262,6 +262,8 @@ def openssl_fixed_tls12(pki: DualPKI) -> Iterator[int]:
     context.load_cert_chain(pki.rsa[0], pki.rsa[1])
 
     def handshake(conn: socket.socket) -> None:
+        if connections is not None:  # counted, for tests of how many handshakes a probe costs
+            connections.append(conn.fileno())
         with conn, context.wrap_socket(conn, server_side=True) as tls:
             tls.unwrap()
 

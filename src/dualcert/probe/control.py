@@ -4,10 +4,10 @@ A stack that predates TLS 1.3 ignores supported_versions and sees only TLS 1.3 c
 answers a TLS 1.3 hello with handshake_failure or by dropping the connection, never with
 protocol_version. Stacks that know TLS 1.3 but are capped at 1.2 (and TLS-1.3-only servers asked
 for 1.2) answer protocol_version, which is `unsupported` at once. For the others, when an offer is
-refused with another alert or dropped, the engine sends the version's widest hello once per
-endpoint (`hello.control_spec`): if that is refused too, and no other offer of the version
-completed, the version is `unsupported`; otherwise the offer's refusal stands. Pure: the
-engine runs the handshakes.
+refused with another alert or dropped, and no other offer of the version completed, the engine
+sends the version's widest hello once per endpoint (`hello.control_spec`): if that is refused
+too, the version is `unsupported`; otherwise the offer's refusal stands. Pure: the engine runs
+the handshakes.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ At most `workers` probes are in flight and `per_node` per node, so a real applia
 flooded; the first probe of an endpoint goes alone, and if it finds the endpoint dead (timeout,
 closed port, not TLS) the endpoint's other probes are recorded from it, not repeated. Probes
 waiting on a slow or silent server are parked on one epoll thread (Parker), not on a worker.
-An offer refused with an alert other than protocol_version, or dropped, waits for one control
-hello per endpoint and version (probe/control.py), which says whether the version is spoken.
+An offer refused with an alert other than protocol_version, or dropped, waits for the other
+offers of its version; if none completes, one control hello per endpoint and version
+(probe/control.py) says whether the version is spoken at all.
 """
 
 from __future__ import annotations
@@ -209,14 +210,15 @@ class ProbeRunner:
 
         # Per (node, service, version): probes not landed yet, the first completed handshake, the
         # control hello's observation, and refused observations waiting to be settled. Only this
-        # thread touches them, so the endpoint's concurrent probes share one control hello.
+        # thread touches them. The control hello goes only when every offer of the version was
+        # refused or dropped: one completed offer already says the version is spoken.
         Where = tuple[str, str, TLSVersion]
         outstanding: dict[Where, int] = defaultdict(int)
         for group in by_endpoint.values():
             for task in group:
                 outstanding[(task.endpoint.node, task.endpoint.service.name, task.version)] += 1
         spoken: dict[Where, Observation] = {}
-        controls: dict[Where, Observation] = {}
+        controls: dict[Where, Observation | None] = {}   # None: sent, not landed yet
         awaiting: dict[Where, list[Observation]] = {}
 
         def land(task: ProbeTask, observation: Observation) -> None:
@@ -227,23 +229,26 @@ class ProbeRunner:
                 outstanding[where] -= 1
                 if observation.outcome in (Outcome.OK, Outcome.NO_CERTIFICATE):
                     spoken.setdefault(where, observation)
-                if not needs_control(observation):
-                    record(observation)
-                else:
-                    if where not in awaiting and where not in spoken and where not in controls:
-                        # The first refusal of this endpoint and version: send the control hello.
-                        ready[task.endpoint.node].appendleft(ProbeTask(task.endpoint, Offer.DEFAULT, task.version,
-                                                                       control=True))
+                if needs_control(observation):
                     awaiting.setdefault(where, []).append(observation)
-            # Settle the refusals once the version is known spoken, or the control and every other
-            # offer of the version have landed (so one offer cannot be `unsupported` beside an `ok`).
+                else:
+                    record(observation)
+            if where not in awaiting:
+                return
             if where in spoken:
                 evidence, control = spoken[where], None
-            elif where in controls and outstanding[where] <= 0:
-                evidence, control = controls[where], control_spec(task.version)
+            elif outstanding[where] > 0:
+                return  # another offer of the version may still complete
+            elif where not in controls:
+                controls[where] = None
+                ready[task.endpoint.node].appendleft(ProbeTask(task.endpoint, Offer.DEFAULT, task.version,
+                                                               control=True))
+                return
+            elif (landed := controls[where]) is not None:
+                evidence, control = landed, control_spec(task.version)
             else:
                 return
-            for waiting in awaiting.pop(where, []):
+            for waiting in awaiting.pop(where):
                 record(settle(waiting, evidence, control))
 
         # Nodes that have work and spare capacity, served round-robin so one busy node
