@@ -21,7 +21,8 @@ EPILOG_RUN = """examples:
   dualcert run --inventory site.yaml -- -k socketio -x    extra pytest arguments after --
 
 writes reports/<site>.html and reports/<site>.json unless told otherwise.
-exit codes: 0 compliant, 1 policy failures, 2 interrupted, 3 internal error, 4 usage error (bad inventory/policy)
+exit codes: 0 compliant, 1 policy failures, 2 interrupted, 3 internal error or disk full,
+  4 usage error (bad inventory/policy, unwritable report path), 5 nothing checked (e.g. -k matched no test)
 warnings (expiry within the warn window, rules set to `warn`) are listed but pass; --strict makes them fail."""
 
 EPILOG_INIT = """writes DIR/inventory.yaml and DIR/policy.yaml, commented, for a UCCX + SocialMiner site;

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dualcert.pytest.items import subject_of
+from dualcert.pytest.items import DUALCERT_FIXTURES, subject_of
 from dualcert.pytest.state import VERDICT_KEY, run_of
 from dualcert.verdict import Verdict
 
@@ -24,6 +24,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report  # JUnit writes a teardown report's properties: only the plain ones below
     verdict = item.stash.get(VERDICT_KEY, None) if call.when == "call" else None
     props: dict[str, Any] = verdict.to_props() if verdict is not None else {"subject": subject_of(item)}
+    if (verdict is None and report.failed and call.excinfo is not None
+            and DUALCERT_FIXTURES.intersection(getattr(item, "fixturenames", ()))):
+        # Nothing was judged: the fixture that builds the handle raised. A dualcert bug, never a policy failure.
+        props["crashed"] = True
+        props["message"] = f"dualcert fixture {call.when} crashed: {call.excinfo.typename}: {call.excinfo.value}"
     props["test"] = getattr(item, "originalname", item.name)
     report.user_properties.append((PROPERTY, props))
     if verdict is not None and verdict.facts.get("scope") == "probe" and not verdict.parts:
