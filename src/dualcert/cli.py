@@ -36,7 +36,8 @@ EPILOG_LAB = """the lab starts real TLS servers on 127.0.0.1 (free ports) holdin
 each deployment state of the UCCX 11.5 ECDSA note (S1, S2, S3, S4, rsa-only), runs the
 suites with the best-practice policy, and checks that the measured outcomes match the
 note's table: S3 passes, every other state fails exactly the rules the note predicts.
-exit code 0 means the table was reproduced and the report written.
+exit code 0 means the table was reproduced (every predicted verdict measured, as predicted) and the
+report written; 1 when a verdict differs or predicted verdicts were left out (-k, --deselect).
 
 upgrade story (see docs/baseline.md):
   dualcert lab --states S4 --pki-dir lab-pki --report-dir before
@@ -154,8 +155,8 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
 def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     from dualcert.errors import UsageError
     from dualcert.lab import Lab
-    from dualcert.lab.estate import default_nodes, open_pki_dir
-    from dualcert.lab.expected import TABLE_COLUMNS, deviations, measured_table
+    from dualcert.lab.estate import PREFERENCE_SOURCE, default_nodes, open_pki_dir
+    from dualcert.lab.expected import TABLE_COLUMNS, deviations, measured_table, predictions, preference_row
     from dualcert.policy.states import STATES
     from dualcert.render.text import diagnosis_lines, table_lines
 
@@ -193,29 +194,38 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
                 signal.pause()
             except KeyboardInterrupt:
                 return 0
+        predicted = predictions(lab.endpoints, nodes)
         code = _run_pytest(_pytest_args(suites_dir(), lab.inventory_path, ns.policy or str(lab.policy_path), html,
                                         results, False, extra, ns.baseline))
-    if code not in (0, 1) or not results.exists():
+    if code not in (0, 1, 5) or not results.exists():
         print(f"dualcert lab: the run ended with exit code {code}", file=sys.stderr)
         return code or 3
     data = json.loads(results.read_text(encoding="utf-8"))
     print("\nThe digest's table, measured (what a browser-like offer gets over TLS 1.2):")
     header = ["state", *[c[0] for c in TABLE_COLUMNS]]
-    for line in table_lines(header, [[state, *cells] for state, cells in measured_table(data, nodes)]):
+    rows = [[state, *cells] for state, cells in measured_table(data, nodes)]
+    for line in table_lines(header, [*rows, ["lab server", *preference_row()]]):
         print(line)
+    print(f"  (lab server: the preference the lab configures, in {PREFERENCE_SOURCE}; RSA first throughout in S2)")
     diagnosis = diagnosis_lines(data.get("diagnosis") or [])
     if diagnosis:
         print("\n" + "\n".join(diagnosis))
     # The digest predicts policy rules; changes since a baseline are judged by the policy's expected_changes.
-    found = deviations({**data, "tests": [t for t in data["tests"] if t.get("rule") != "unchanged"]}, nodes)
+    found, missing = deviations({**data, "tests": [t for t in data["tests"] if t.get("rule") != "unchanged"]},
+                                nodes, predicted)
     print(f"\nreport: {html}\nresults: {results}")
     unexpected = _print_changes(data) if ns.baseline else 0
+    if missing:
+        print(f"\ndualcert lab: {len(missing)} of {len(predicted)} predicted verdicts were not measured "
+              f"(-k, --deselect or --offers left them out), e.g. {', '.join(missing[:5])}", file=sys.stderr)
     if found:
         print(f"\ndualcert lab: {len(found)} results differ from the digest's prediction:", file=sys.stderr)
         for dev in found[:20]:
             print(f"  {dev.test_id} {dev.rule}: predicted {dev.predicted}, measured {dev.measured}", file=sys.stderr)
-        return 1
-    print("dualcert lab: every state fails exactly the rules the digest predicts (S3 passes).")
+    if found or missing:
+        return code if code == 5 else 1
+    print(f"dualcert lab: all {len(predicted)} predicted verdicts measured; every state fails exactly the rules "
+          "the digest predicts (S3 passes).")
     if unexpected:
         print(f"dualcert lab: {unexpected} changes since the baseline are not allowed by the policy's "
               "expected_changes", file=sys.stderr)
