@@ -23,14 +23,14 @@ __all__ = ["servers"]  # the module-scoped lab servers of test_exit_codes, serve
 FAULTS = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
 
 
-def faulty_run(tmp_path: Path, servers: Any, items: str, **planted: str) -> tuple[subprocess.CompletedProcess[str],
-                                                                                      dict[str, Any]]:
+def faulty_run(tmp_path: Path, servers: Any, items: str, *extra: str,
+               **planted: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """`dualcert run` over one lab node with a bug planted by tests/faults.py (env DUALCERT_CRASH_*)."""
     trust, ports = servers
     write_inventory(tmp_path, trust, ports["fresh"])
     env = {**FAULTS, **{f"DUALCERT_CRASH_{k.upper()}": v for k, v in planted.items()}}
     result = run_cli("run", "--inventory", "site.yaml", "--", "-p", "tests.faults", "--dualcert-items", items,
-                     cwd=tmp_path, env=env)
+                     *extra, cwd=tmp_path, env=env)
     return result, results(tmp_path)
 
 
@@ -49,18 +49,19 @@ def test_crashed_node_or_cluster_rule_exits_3(servers, tmp_path: Path, items: st
     assert "passed" in others and "error" not in others
 
 
-@pytest.mark.parametrize(("fixture", "items", "subject", "errors"), [
-    ("case", "rule", "web:https:rsa:tls1.2", 7),      # the 7 probe rules' tests of that probe, each in setup
-    ("case", "endpoint", "web:https", 1),             # the endpoint's one test
-    ("estate", "rule", "web", 4),                     # the node rules' tests (dualcert_node)
-    ("estate", "rule", "expiry", 2),                  # the cluster rules' tests (dualcert_cluster)
+@pytest.mark.parametrize(("fixture", "items", "subject", "errors", "extra"), [
+    ("case", "rule", "web:https:rsa:tls1.2", 7, []),      # the 7 probe rules' tests of that probe, each in setup
+    ("case", "rule", "web:https:rsa:tls1.2", 7, ["-n", "2"]),  # ... in xdist workers, counted by the controller
+    ("case", "endpoint", "web:https", 1, []),             # the endpoint's one test
+    ("estate", "rule", "web", 4, []),                     # the node rules' tests (dualcert_node)
+    ("estate", "rule", "expiry", 2, []),                  # the cluster rules' tests (dualcert_cluster)
 ])
 def test_crashed_fixture_setup_exits_3(servers, tmp_path: Path, fixture: str, items: str, subject: str,
-                                      errors: int) -> None:
+                                      errors: int, extra: list[str]) -> None:
     """A dualcert fixture that raises while building a test's handle is a dualcert bug: exit 3, each such
     test listed in `internal_errors` as `<subject> setup`, never a policy failure (exit 1)."""
     case = "web:https:rsa:tls1.2" if fixture == "case" else subject
-    result, data = faulty_run(tmp_path, servers, items, fixture=fixture, case=case)
+    result, data = faulty_run(tmp_path, servers, items, *extra, fixture=fixture, case=case)
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
     assert data["run"]["internal_errors"] == [f"{subject} setup"] * errors
     errored = [t for t in data["tests"] if t["outcome"] == "error"]
@@ -70,6 +71,7 @@ def test_crashed_fixture_setup_exits_3(servers, tmp_path: Path, fixture: str, it
 
 @pytest.mark.parametrize(("extra", "reason"), [
     (["-k", "no_such_test"], "-k 'no_such_test' left none of the 48 dualcert tests"),
+    (["-n", "2", "-k", "no_such_test"], "-k 'no_such_test' left none of the dualcert tests"),  # workers deselect
     (["--deselect", "suites/test_certificate_policy.py", "--deselect", "suites/test_estate.py"],
      "--deselect left none of the 48 dualcert tests"),
     (["--shard", "2/2"], "shard 2/2 of the inventory has no endpoint to probe (more shards than clusters)"),
@@ -77,7 +79,7 @@ def test_crashed_fixture_setup_exits_3(servers, tmp_path: Path, fixture: str, it
 def test_nothing_checked_exits_5_saying_why(servers, tmp_path: Path, extra: list[str], reason: str) -> None:
     trust, ports = servers
     write_inventory(tmp_path, trust, ports["fresh"])
-    if extra[0] == "--deselect":  # node ids as pytest sees them under `dualcert run` (rootdir: the suites)
+    if "--deselect" in extra:  # node ids as pytest sees them under `dualcert run` (rootdir: the suites)
         extra = ["--deselect", "test_certificate_policy.py", "--deselect", "test_estate.py"]
     result = run_cli("run", "--inventory", "site.yaml", "--", *extra, cwd=tmp_path)
     assert result.returncode == 5, result.stdout[-3000:] + result.stderr[-2000:]
@@ -112,6 +114,7 @@ def test_html_over_the_file_size_limit_keeps_the_json_and_exits_3(servers, tmp_p
     data = results(tmp_path)
     assert data["run"]["exit_status"] == 3 and "cannot write the HTML report" in data["run"]["exit_reason"]
     assert data["run"]["counts"]["passed"] > 0  # the policy passed: only the write failed
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_every_write_over_the_limit_exits_3_naming_each_and_keeps_the_journal(servers, tmp_path: Path) -> None:
@@ -129,6 +132,7 @@ def test_every_write_over_the_limit_exits_3_naming_each_and_keeps_the_journal(se
     journal = (tmp_path / "reports" / "expiry.json.partial.jsonl").read_bytes()
     assert 0 < len(journal) <= 3000 and json.loads(journal.splitlines()[0])["node"] == "web"
     assert not (tmp_path / "reports" / "expiry.json").exists()
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_json_to_a_full_disk_exits_3_and_keeps_the_html(servers, tmp_path: Path) -> None:

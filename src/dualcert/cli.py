@@ -109,7 +109,7 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
         html = Path(ns.html) if ns.html else report_dir / f"{site}.html"
         results = Path(ns.json) if ns.json else report_dir / f"{site}.json"
         for target in (html, results):
-            _check_writable(target.parent)
+            _check_writable(target.parent, target)
     except UsageError as exc:
         print(f"dualcert: {exc}", file=sys.stderr)
         return EXIT_USAGE_ERROR
@@ -118,10 +118,15 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     return _run_pytest([*args, "--inventory-format", ns.inventory_format])
 
 
-def _check_writable(directory: Path) -> None:
+def _check_writable(directory: Path, target: Path | None = None) -> None:
     """Find out before probing that the reports can be written: nothing measured is lost."""
     from dualcert.errors import UsageError
 
+    if target is not None and target.exists() and not target.is_file() and not target.is_dir():
+        # A device or FIFO (/dev/stdout) is written in place (render.results.atomic_write): its own mode counts.
+        if not os.access(target, os.W_OK):
+            raise UsageError(f"cannot write {target}: not writable", fix="choose another --html or --json")
+        return
     existing = next((p for p in [directory, *directory.parents] if p.exists()), Path("."))
     if not existing.is_dir():
         raise UsageError(f"cannot write reports under {directory}: {existing} is not a directory",

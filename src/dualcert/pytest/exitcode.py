@@ -78,11 +78,12 @@ class ExitCodes:
             shard = run.options.shard
             where = f"shard {shard[0]}/{shard[1]} of the inventory" if shard else "the inventory"
             return f"{where} has no endpoint to probe" + (" (more shards than clusters)" if shard else "")
-        if self.deselected:
-            how = [f"-k {config.option.keyword!r}"] if config.option.keyword else []
-            how += [f"-m {config.option.markexpr!r}"] if config.option.markexpr else []
-            how += ["--deselect"] if config.getoption("deselect", None) else []
-            return f"{' and '.join(how) or 'the selection'} left none of the {self.deselected} dualcert tests"
+        how = [f"-k {config.option.keyword!r}"] if config.option.keyword else []
+        how += [f"-m {config.option.markexpr!r}"] if config.option.markexpr else []
+        how += ["--deselect"] if config.getoption("deselect", None) else []
+        if self.deselected or how:  # an xdist controller collects nothing itself: the workers deselected
+            of = f"the {self.deselected}" if self.deselected else "the"
+            return f"{' and '.join(how) or 'the selection'} left none of {of} dualcert tests"
         return "no dualcert test was collected (name the suites, as `dualcert run` does)"
 
 
