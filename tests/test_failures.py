@@ -90,12 +90,12 @@ def test_nothing_checked_exits_5_saying_why(servers, tmp_path: Path, extra: list
 
 
 def limited_run(tmp_path: Path, max_bytes: int, *args: str) -> subprocess.CompletedProcess[str]:
-    """`dualcert run` under RLIMIT_FSIZE: a write past `max_bytes` fails with EFBIG (root included;
+    """`dualcert ARGS` (default: run) under RLIMIT_FSIZE: a write past `max_bytes` fails with EFBIG (root included;
     Python ignores SIGXFSZ, so the write returns the error instead of killing the process)."""
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
 
-    return subprocess.run([sys.executable, "-m", "dualcert.cli", "run", "--inventory", "site.yaml", *args],
+    return subprocess.run([sys.executable, "-m", "dualcert.cli", *(args or ("run", "--inventory", "site.yaml"))],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, preexec_fn=limit)
 
 
@@ -164,3 +164,11 @@ def test_json_under_a_file_exits_4_and_keeps_the_html(servers, tmp_path: Path) -
     assert "dualcert: cannot write the results JSON blocker/results.json: Not a directory" in result.stderr
     assert "results JSON: blocker/results.json (NOT written)" in result.stdout
     assert (tmp_path / "report.html").stat().st_size > 10_000
+
+
+def test_init_over_the_file_size_limit_names_the_file_and_exits_3(tmp_path: Path) -> None:
+    """Outside pytest too (the starter files of `dualcert init`): a failed write names its file, not a bug."""
+    result = limited_run(tmp_path, 100, "init", "starter")
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "dualcert: cannot use starter/inventory.yaml: File too large" in result.stderr
+    assert "internal error" not in result.stderr and "wrote starter/inventory.yaml" not in result.stdout

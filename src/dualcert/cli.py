@@ -150,7 +150,11 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
     target.mkdir(parents=True, exist_ok=True)
     starter = resources.files("dualcert") / "data" / "starter"
     for name in STARTER_FILES:
-        (target / name).write_text(starter.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+        try:
+            (target / name).write_text(starter.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+        except OSError as exc:  # write() names no file: this one failed
+            exc.filename = exc.filename or str(target / name)
+            raise
         print(f"wrote {target / name}")
     print(f"next: edit them, then\n  dualcert run --inventory {target / 'inventory.yaml'} "
           f"--policy {target / 'policy.yaml'}")
@@ -341,6 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _file_error(exc: OSError) -> int:
+    """A file dualcert could not write or read (init's starter files, the lab's --pki-dir): said, not a bug."""
+    from dualcert.pytest.exitcode import PATH_ERRNOS
+
+    print(f"dualcert: cannot use {exc.filename}: {exc.strerror or exc}\n"
+          "  fix: choose a writable path, free space or raise the file-size limit", file=sys.stderr)
+    return EXIT_USAGE_ERROR if exc.errno in PATH_ERRNOS else EXIT_INTERNAL_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
@@ -362,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         print("dualcert: interrupted", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: one clear line and exit code 3, the traceback on request
+        if isinstance(exc, OSError) and exc.filename is not None:
+            return _file_error(exc)
         if os.environ.get("DUALCERT_TRACEBACK"):
             import traceback
 
