@@ -166,9 +166,15 @@ def test_json_under_a_file_exits_4_and_keeps_the_html(servers, tmp_path: Path) -
     assert (tmp_path / "report.html").stat().st_size > 10_000
 
 
-def test_init_over_the_file_size_limit_names_the_file_and_exits_3(tmp_path: Path) -> None:
-    """Outside pytest too (the starter files of `dualcert init`): a failed write names its file, not a bug."""
-    result = limited_run(tmp_path, 100, "init", "starter")
+@pytest.mark.parametrize(("args", "limit", "file"), [
+    (["init", "starter"], 100, "starter/inventory.yaml"),
+    (["lab", "--states", "S3", "--no-collab", "--pki-dir", "kept"], 1500, "kept/rsa-root.key.pem"),
+])
+def test_init_or_lab_over_the_file_size_limit_names_the_file_and_exits_3(tmp_path: Path, args: list[str],
+                                                                          limit: int, file: str) -> None:
+    """Outside the run's reports too (`dualcert init`'s starter files, the lab's kept PKI): a failed write
+    names its file and is not reported as a dualcert bug."""
+    result = limited_run(tmp_path, limit, *args)
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "dualcert: cannot use starter/inventory.yaml: File too large" in result.stderr
-    assert "internal error" not in result.stderr and "wrote starter/inventory.yaml" not in result.stdout
+    assert f"dualcert: cannot use {file}: File too large" in result.stderr
+    assert "internal error" not in result.stderr and f"wrote {file}" not in result.stdout
