@@ -7,7 +7,8 @@ tests of internal errors. Loaded only with `-p tests.faults`.
   a cluster); without it, every case that has a certificate to check, or every node or cluster;
 - DUALCERT_CRASH_FIXTURE=case: instead of a rule, the `dualcert_case` / `dualcert_probe` /
   `dualcert_endpoint` fixtures' setup raises (DualcertRun.case), for DUALCERT_CRASH_CASE or every probe;
-  DUALCERT_CRASH_FIXTURE=estate: the node and cluster fixtures' setup raises."""
+  DUALCERT_CRASH_FIXTURE=estate: the node and cluster fixtures' setup raises;
+  DUALCERT_CRASH_FIXTURE=facts: the handle raises during the test, outside any rule (handles.probe_facts)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,18 @@ def _crashing_estate_init(self: handles.EstateHandle, run: DualcertRun, scope: A
     _original_estate_init(self, run, scope, name, item)
 
 
-if FIXTURE == "case":
+_original_probe_facts = handles.probe_facts
+
+
+def _crashing_probe_facts(case: Case) -> dict[str, Any]:
+    if CASE is None or case.test_id == CASE:
+        raise RuntimeError(f"injected bug in the report columns of {case.test_id}")
+    return _original_probe_facts(case)
+
+
+if FIXTURE == "facts":
+    handles.probe_facts = _crashing_probe_facts
+elif FIXTURE == "case":
     DualcertRun.case = _crashing_case  # type: ignore[method-assign]
 elif FIXTURE == "estate":
     handles.EstateHandle.__init__ = _crashing_estate_init  # type: ignore[method-assign]

@@ -55,17 +55,20 @@ def test_crashed_node_or_cluster_rule_exits_3(servers, tmp_path: Path, items: st
     ("case", "endpoint", "web:https", 1, []),             # the endpoint's one test
     ("estate", "rule", "web", 4, []),                     # the node rules' tests (dualcert_node)
     ("estate", "rule", "expiry", 2, []),                  # the cluster rules' tests (dualcert_cluster)
+    ("facts", "rule", "web:https:rsa:tls1.2", 7, []),     # the handle raises in the test, outside the rule
 ])
 def test_crashed_fixture_setup_exits_3(servers, tmp_path: Path, fixture: str, items: str, subject: str,
                                       errors: int, extra: list[str]) -> None:
-    """A dualcert fixture that raises while building a test's handle is a dualcert bug: exit 3, each such
-    test listed in `internal_errors` as `<subject> setup`, never a policy failure (exit 1)."""
+    """A dualcert fixture that raises while building a test's handle, or the handle raising outside a rule,
+    is a dualcert bug: exit 3, each such test listed in `internal_errors` as `<subject> setup` (or `check`),
+    never a policy failure (exit 1)."""
     case = "web:https:rsa:tls1.2" if fixture == "case" else subject
     result, data = faulty_run(tmp_path, servers, items, *extra, fixture=fixture, case=case)
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
-    assert data["run"]["internal_errors"] == [f"{subject} setup"] * errors
+    where, how = ("check", "check crashed") if fixture == "facts" else ("setup", "fixture setup crashed")
+    assert data["run"]["internal_errors"] == [f"{subject} {where}"] * errors
     errored = [t for t in data["tests"] if t["outcome"] == "error"]
-    assert len(errored) == errors and all("fixture setup crashed: RuntimeError" in t["message"] for t in errored)
+    assert len(errored) == errors and all(f"dualcert {how}: RuntimeError" in t["message"] for t in errored)
     assert "failed" not in data["run"]["counts"] and data["run"]["counts"]["passed"] > 0
 
 

@@ -51,8 +51,9 @@ class ResultsRecorder:
         outcome = "error" if (report.failed and report.when != "call") or crashed else report.outcome
         if verdict is not None:
             self._collect(verdict, "failed" if report.failed else outcome)
-        elif crashed:  # a dualcert fixture raised in setup or teardown: a bug, not a policy failure
-            self.config.stash[CRASHES_KEY].append(f"{props.get('subject', report.nodeid)} {report.when}")
+        elif crashed:  # a dualcert fixture or handle raised before judging: a bug, not a policy failure
+            where = "check" if report.when == "call" else report.when
+            self.config.stash[CRASHES_KEY].append(f"{props.get('subject', report.nodeid)} {where}")
         message = (verdict.message if verdict is not None else str(props.get("message", ""))) or (
             str(report.longrepr) if report.longrepr else "")
         self.writer.add_test({
