@@ -71,11 +71,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _csv(value: str, kind: type[Offer] | type[TLSVersion], option: str) -> tuple[Any, ...]:
+    allowed = ", ".join(m.value for m in kind)
     try:
-        return tuple(kind(v.strip()) for v in value.split(",") if v.strip())
+        chosen = tuple(kind(v.strip()) for v in value.split(",") if v.strip())
     except ValueError:
-        allowed = ", ".join(m.value for m in kind)
         raise pytest.UsageError(f"{option}: {value!r} is not a list of {allowed}") from None
+    if not chosen:  # nothing would be probed: said now, not as an empty run
+        raise pytest.UsageError(f"{option} is empty: give one or more of {allowed}")
+    return chosen
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:
