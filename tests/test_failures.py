@@ -149,6 +149,7 @@ def test_json_to_a_full_disk_exits_3_and_keeps_the_html(servers, tmp_path: Path)
     assert (tmp_path / "reports" / "expiry.html").stat().st_size > 10_000
     after = os.stat("/dev/full")
     assert (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+    assert not Path("/dev/full.partial.jsonl").exists()  # no journal beside a device
 
 
 def test_json_under_a_file_exits_4_and_keeps_the_html(servers, tmp_path: Path) -> None:

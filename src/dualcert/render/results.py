@@ -103,7 +103,9 @@ class ResultsWriter:
         self.sections: dict[str, Any] = {}
         self.certificates: dict[str, str] = {}
         self._cert_json: dict[str, dict[str, object]] = {}
-        self._journal_handle: Any = None
+        # None: not opened yet; False: none from now on (it failed, or the document is written). A device
+        # (--json /dev/stdout) has no journal: it would be a stray file in /dev.
+        self._journal_handle: Any = None if path.is_file() or not path.exists() else False
         # The journal is flushed by a small thread every JOURNAL_FLUSH_S, not per probe: a flush per
         # probe (12,000 on a large estate) cost seconds of GIL hand-overs in the probe phase. A run
         # killed outright (SIGKILL, OOM) loses at most that fraction of a second of probes, even when
