@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from .conftest import REPO, run_cli
+from .hostile import measured
 from .test_exit_codes import results, servers, write_inventory
 
 __all__ = ["servers"]  # the module-scoped lab servers of test_exit_codes, served here too
@@ -47,6 +48,7 @@ def test_crashed_node_or_cluster_rule_exits_3(servers, tmp_path: Path, items: st
     assert [t["outcome"] for t in crashed] == ["error"] and "injected bug" in crashed[0]["message"]
     others = {t["outcome"] for t in data["tests"] if t["rule"] not in (rule, None)}
     assert "passed" in others and "error" not in others
+    measured("estate-rule-crash", f"exit {result.returncode}, named in internal_errors")
 
 
 @pytest.mark.parametrize(("fixture", "items", "subject", "errors", "extra"), [
@@ -70,6 +72,7 @@ def test_crashed_fixture_setup_exits_3(servers, tmp_path: Path, fixture: str, it
     errored = [t for t in data["tests"] if t["outcome"] == "error"]
     assert len(errored) == errors and all(f"dualcert {how}: RuntimeError" in t["message"] for t in errored)
     assert "failed" not in data["run"]["counts"] and data["run"]["counts"]["passed"] > 0
+    measured("fixture-crash", f"exit {result.returncode}, named in internal_errors")
 
 
 @pytest.mark.parametrize(("extra", "reason"), [
@@ -90,6 +93,8 @@ def test_nothing_checked_exits_5_saying_why(servers, tmp_path: Path, extra: list
     name = "expiry.shard-2-of-2" if "--shard" in extra else "expiry"
     data = json.loads((tmp_path / "reports" / f"{name}.json").read_text())
     assert data["run"]["exit_status"] == 5 and reason in data["run"]["exit_reason"]
+    if extra[0] == "-k":
+        measured("nothing-selected", f"exit {result.returncode}, reason named")
 
 
 def limited_run(tmp_path: Path, max_bytes: int, *args: str) -> subprocess.CompletedProcess[str]:
@@ -118,6 +123,7 @@ def test_html_over_the_file_size_limit_keeps_the_json_and_exits_3(servers, tmp_p
     assert data["run"]["exit_status"] == 3 and "cannot write the HTML report" in data["run"]["exit_reason"]
     assert data["run"]["counts"]["passed"] > 0  # the policy passed: only the write failed
     assert "Traceback" not in result.stdout + result.stderr
+    measured("file-size-limit", f"exit {result.returncode}, HTML named, JSON kept")
 
 
 def test_every_write_over_the_limit_exits_3_naming_each_and_keeps_the_journal(servers, tmp_path: Path) -> None:
@@ -150,6 +156,7 @@ def test_json_to_a_full_disk_exits_3_and_keeps_the_html(servers, tmp_path: Path)
     after = os.stat("/dev/full")
     assert (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
     assert not Path("/dev/full.partial.jsonl").exists()  # no journal beside a device
+    measured("disk-full", f"exit {result.returncode}, JSON named, HTML kept")
 
 
 def test_json_under_a_file_exits_4_and_keeps_the_html(servers, tmp_path: Path) -> None:
