@@ -8,7 +8,8 @@ tests of internal errors. Loaded only with `-p tests.faults`.
 - DUALCERT_CRASH_FIXTURE=case: instead of a rule, the `dualcert_case` / `dualcert_probe` /
   `dualcert_endpoint` fixtures' setup raises (DualcertRun.case), for DUALCERT_CRASH_CASE or every probe;
   DUALCERT_CRASH_FIXTURE=estate: the node and cluster fixtures' setup raises;
-  DUALCERT_CRASH_FIXTURE=facts: the handle raises during the test, outside any rule (handles.probe_facts)."""
+  DUALCERT_CRASH_FIXTURE=facts: the handle raises during the test, outside any rule (handles.probe_facts);
+  DUALCERT_CRASH_FIXTURE=probe: the probe phase raises, before any test (DualcertRun.probe)."""
 
 from __future__ import annotations
 
@@ -65,7 +66,13 @@ def _crashing_probe_facts(case: Case) -> dict[str, Any]:
     return _original_probe_facts(case)
 
 
-if FIXTURE == "facts":
+def _crashing_probe(self: DualcertRun, *args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("injected bug in the probe phase")
+
+
+if FIXTURE == "probe":
+    DualcertRun.probe = _crashing_probe  # type: ignore[method-assign]
+elif FIXTURE == "facts":
     handles.probe_facts = _crashing_probe_facts
 elif FIXTURE == "case":
     DualcertRun.case = _crashing_case  # type: ignore[method-assign]

@@ -75,6 +75,15 @@ def test_crashed_fixture_setup_exits_3(servers, tmp_path: Path, fixture: str, it
     measured("fixture-crash", f"exit {result.returncode}, named in internal_errors")
 
 
+def test_crashed_probe_phase_exits_3_and_is_listed(servers, tmp_path: Path) -> None:
+    """A bug in dualcert's own hooks (the probe phase, before any test) is pytest's internal error: exit 3,
+    and the results JSON still says which, in internal_errors and exit_reason."""
+    result, data = faulty_run(tmp_path, servers, "rule", fixture="probe")
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
+    assert data["run"]["internal_errors"] == ["session RuntimeError: injected bug in the probe phase"]
+    assert "injected bug in the probe phase" in data["run"]["exit_reason"] and data["run"]["exit_status"] == 3
+
+
 @pytest.mark.parametrize(("extra", "reason"), [
     (["-k", "no_such_test"], "-k 'no_such_test' left none of the 48 dualcert tests"),
     (["-n", "2", "-k", "no_such_test"], "-k 'no_such_test' left none of the dualcert tests"),  # workers deselect

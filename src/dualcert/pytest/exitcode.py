@@ -51,19 +51,25 @@ def exit_reasons(config: pytest.Config) -> list[str]:
 class ExitCodes:
     """Registered with the run: counts what the selection removed, and settles crashes and empty runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: pytest.Config) -> None:
         self.deselected = 0
+        self.config = config
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         # The other --dualcert-items mode's placeholders are dropped by dualcert itself, not the user.
         self.deselected += sum(1 for item in items if item.get_closest_marker(INACTIVE.name) is None)
+
+    def pytest_internalerror(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """dualcert's own hooks raised (the probe phase, say): pytest prints the traceback and exits 3; the
+        results JSON lists it too."""
+        self.config.stash.setdefault(CRASHES_KEY, []).append(safe(f"session {excinfo.typename}: {excinfo.value}"))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         """Runs first, so that the results JSON and the terminal summary see the final code."""
         config = session.config
         crashes = config.stash.get(CRASHES_KEY, [])
-        if crashes and int(exitstatus) in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        if crashes and int(exitstatus) in (0, pytest.ExitCode.TESTS_FAILED, EXIT_INTERNAL_ERROR):
             session.exitstatus = EXIT_INTERNAL_ERROR
             config.stash[EXIT_REASON_KEY] = (f"internal error: {len(crashes)} check(s) crashed (a dualcert bug; "
                                              f"exit code 3), e.g. {crashes[0]}")

@@ -125,7 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for module, name in ((handles, "dualcert-handles"), (report, "dualcert-report"), (baseline, "dualcert-baseline")):
         if not config.pluginmanager.has_plugin(name):
             config.pluginmanager.register(module, name)
-    config.pluginmanager.register(ExitCodes(), "dualcert-exitcodes")
+    config.pluginmanager.register(ExitCodes(config), "dualcert-exitcodes")
     baseline.load(config)
     site = run.inventory.site
     # Shards of one estate run side by side (a CI matrix): each writes its own default files.
