@@ -17,7 +17,7 @@ from dualcert.pytest.items import INACTIVE
 from dualcert.pytest.state import CRASHES_KEY, EXIT_REASON_KEY, WRITE_FAILURES_KEY, run_of
 from dualcert.safetext import safe
 
-EXIT_INTERNAL_ERROR = int(pytest.ExitCode.INTERNAL_ERROR)
+EXIT_INTERNAL_ERROR = int(pytest.ExitCode.INTERNAL_ERROR)  # pytest's exit codes are dualcert's
 EXIT_USAGE_ERROR = int(pytest.ExitCode.USAGE_ERROR)
 EXIT_NOTHING_CHECKED = int(pytest.ExitCode.NO_TESTS_COLLECTED)
 # Errors the user fixes by choosing another path (exit 4); the others (ENOSPC, EFBIG, EDQUOT, EIO) are 3.

@@ -19,7 +19,6 @@ EXIT_REASON_KEY = pytest.StashKey[str]()                       # one line: why t
 BASELINE_KEY = pytest.StashKey[Snapshot]()
 COMPARISON_KEY = pytest.StashKey[Comparison]()
 VERDICT_KEY = pytest.StashKey[Verdict]()                       # on an item: what its test judged
-EXIT_INTERNAL_ERROR = int(pytest.ExitCode.INTERNAL_ERROR)      # pytest's exit codes are dualcert's
 
 
 def run_of(config: pytest.Config) -> DualcertRun | None:
