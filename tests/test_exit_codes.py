@@ -178,6 +178,7 @@ def test_sigterm_interrupts_with_exit_2_and_keeps_results(tmp_path: Path) -> Non
     (["run", "--inventory", "missing.yaml"], "missing.yaml: inventory file not found"),
     (["run", "--inventory", "site.yaml", "--policy", "no-such-profile"], "no-such-profile"),
     (["run", "--inventory", "site.yaml", "--", "--offers", "dsa"], "--offers: 'dsa' is not a list of"),
+    (["run", "--inventory", "site.yaml", "--", "--tls-versions", ","], "--tls-versions is empty: give one or more of"),
     (["run", "--policy", "rsa-only"], "the following arguments are required: --inventory"),
     (["run", "--inventory", "site.yaml", "--inventory-format", "csv"], "invalid choice: 'csv'"),
     (["lab", "--states", "S9"], "unknown state(s) S9"),

@@ -21,7 +21,8 @@ EPILOG_RUN = """examples:
   dualcert run --inventory site.yaml -- -k socketio -x    extra pytest arguments after --
 
 writes reports/<site>.html and reports/<site>.json unless told otherwise.
-exit codes: 0 compliant, 1 policy failures, 2 interrupted, 3 internal error, 4 usage error (bad inventory/policy)
+exit codes: 0 compliant, 1 policy failures, 2 interrupted, 3 internal error or disk full,
+  4 usage error (bad inventory/policy, unwritable report path), 5 nothing checked (e.g. -k matched no test)
 warnings (expiry within the warn window, rules set to `warn`) are listed but pass; --strict makes them fail."""
 
 EPILOG_INIT = """writes DIR/inventory.yaml and DIR/policy.yaml, commented, for a UCCX + SocialMiner site;
@@ -35,7 +36,8 @@ EPILOG_LAB = """the lab starts real TLS servers on 127.0.0.1 (free ports) holdin
 each deployment state of the UCCX 11.5 ECDSA note (S1, S2, S3, S4, rsa-only), runs the
 suites with the best-practice policy, and checks that the measured outcomes match the
 note's table: S3 passes, every other state fails exactly the rules the note predicts.
-exit code 0 means the table was reproduced and the report written.
+exit code 0 means the table was reproduced (every predicted verdict measured, as predicted) and the
+report written; 1 when a verdict differs or predicted verdicts were left out (-k, --deselect).
 
 upgrade story (see docs/baseline.md):
   dualcert lab --states S4 --pki-dir lab-pki --report-dir before
@@ -107,7 +109,7 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
         html = Path(ns.html) if ns.html else report_dir / f"{site}.html"
         results = Path(ns.json) if ns.json else report_dir / f"{site}.json"
         for target in (html, results):
-            _check_writable(target.parent)
+            _check_writable(target.parent, target)
     except UsageError as exc:
         print(f"dualcert: {exc}", file=sys.stderr)
         return EXIT_USAGE_ERROR
@@ -116,10 +118,15 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     return _run_pytest([*args, "--inventory-format", ns.inventory_format])
 
 
-def _check_writable(directory: Path) -> None:
+def _check_writable(directory: Path, target: Path | None = None) -> None:
     """Find out before probing that the reports can be written: nothing measured is lost."""
     from dualcert.errors import UsageError
 
+    if target is not None and target.exists() and not target.is_file() and not target.is_dir():
+        # A device or FIFO (/dev/stdout) is written in place (render.results.atomic_write): its own mode counts.
+        if not os.access(target, os.W_OK):
+            raise UsageError(f"cannot write {target}: not writable", fix="choose another --html or --json")
+        return
     existing = next((p for p in [directory, *directory.parents] if p.exists()), Path("."))
     if not existing.is_dir():
         raise UsageError(f"cannot write reports under {directory}: {existing} is not a directory",
@@ -143,7 +150,11 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
     target.mkdir(parents=True, exist_ok=True)
     starter = resources.files("dualcert") / "data" / "starter"
     for name in STARTER_FILES:
-        (target / name).write_text(starter.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+        try:
+            (target / name).write_text(starter.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+        except OSError as exc:  # write() names no file: this one failed
+            exc.filename = exc.filename or str(target / name)
+            raise
         print(f"wrote {target / name}")
     print(f"next: edit them, then\n  dualcert run --inventory {target / 'inventory.yaml'} "
           f"--policy {target / 'policy.yaml'}")
@@ -153,8 +164,8 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
 def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     from dualcert.errors import UsageError
     from dualcert.lab import Lab
-    from dualcert.lab.estate import default_nodes, open_pki_dir
-    from dualcert.lab.expected import TABLE_COLUMNS, deviations, measured_table
+    from dualcert.lab.estate import PREFERENCE_SOURCE, default_nodes, open_pki_dir
+    from dualcert.lab.expected import TABLE_COLUMNS, deviations, measured_table, predictions, preference_row
     from dualcert.policy.states import STATES
     from dualcert.render.text import diagnosis_lines, table_lines
 
@@ -192,29 +203,38 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
                 signal.pause()
             except KeyboardInterrupt:
                 return 0
+        predicted = predictions(lab.endpoints, nodes)
         code = _run_pytest(_pytest_args(suites_dir(), lab.inventory_path, ns.policy or str(lab.policy_path), html,
                                         results, False, extra, ns.baseline))
-    if code not in (0, 1) or not results.exists():
+    if code not in (0, 1, 5) or not results.exists():
         print(f"dualcert lab: the run ended with exit code {code}", file=sys.stderr)
         return code or 3
     data = json.loads(results.read_text(encoding="utf-8"))
     print("\nThe digest's table, measured (what a browser-like offer gets over TLS 1.2):")
     header = ["state", *[c[0] for c in TABLE_COLUMNS]]
-    for line in table_lines(header, [[state, *cells] for state, cells in measured_table(data, nodes)]):
+    rows = [[state, *cells] for state, cells in measured_table(data, nodes)]
+    for line in table_lines(header, [*rows, ["lab server", *preference_row()]]):
         print(line)
+    print(f"  (lab server: the preference the lab configures, in {PREFERENCE_SOURCE}; RSA first throughout in S2)")
     diagnosis = diagnosis_lines(data.get("diagnosis") or [])
     if diagnosis:
         print("\n" + "\n".join(diagnosis))
     # The digest predicts policy rules; changes since a baseline are judged by the policy's expected_changes.
-    found = deviations({**data, "tests": [t for t in data["tests"] if t.get("rule") != "unchanged"]}, nodes)
+    found, missing = deviations({**data, "tests": [t for t in data["tests"] if t.get("rule") != "unchanged"]},
+                                nodes, predicted)
     print(f"\nreport: {html}\nresults: {results}")
     unexpected = _print_changes(data) if ns.baseline else 0
+    if missing:
+        print(f"\ndualcert lab: {len(missing)} of {len(predicted)} predicted verdicts were not measured "
+              f"(-k, --deselect or --offers left them out), e.g. {', '.join(missing[:5])}", file=sys.stderr)
     if found:
         print(f"\ndualcert lab: {len(found)} results differ from the digest's prediction:", file=sys.stderr)
         for dev in found[:20]:
             print(f"  {dev.test_id} {dev.rule}: predicted {dev.predicted}, measured {dev.measured}", file=sys.stderr)
-        return 1
-    print("dualcert lab: every state fails exactly the rules the digest predicts (S3 passes).")
+    if found or missing:
+        return code if code == 5 else 1
+    print(f"dualcert lab: all {len(predicted)} predicted verdicts measured; every state fails exactly the rules "
+          "the digest predicts (S3 passes).")
     if unexpected:
         print(f"dualcert lab: {unexpected} changes since the baseline are not allowed by the policy's "
               "expected_changes", file=sys.stderr)
@@ -325,6 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _file_error(exc: OSError) -> int:
+    """A file dualcert could not write or read (init's starter files, the lab's --pki-dir): said, not a bug."""
+    from dualcert.pytest.exitcode import PATH_ERRNOS
+
+    print(f"dualcert: cannot use {exc.filename}: {exc.strerror or exc}\n"
+          "  fix: choose a writable path, free space or raise the file-size limit", file=sys.stderr)
+    return EXIT_USAGE_ERROR if exc.errno in PATH_ERRNOS else EXIT_INTERNAL_ERROR
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
@@ -346,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         print("dualcert: interrupted", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: one clear line and exit code 3, the traceback on request
+        if isinstance(exc, OSError) and exc.filename is not None:
+            return _file_error(exc)
         if os.environ.get("DUALCERT_TRACEBACK"):
             import traceback
 

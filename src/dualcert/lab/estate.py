@@ -36,8 +36,22 @@ DOMAIN = "lab.dualcert.test"
 # Browser-like preference lists for the servers, RSA-first or ECDSA-first: (TLS 1.2 ciphers, sigalgs).
 _RSA_FIRST = (*RSA_SIGALGS, SHA1_SIGALGS[Offer.RSA][0], *ECDSA_SIGALGS, SHA1_SIGALGS[Offer.ECDSA][0])
 _ECDSA_FIRST = (*ECDSA_SIGALGS, SHA1_SIGALGS[Offer.ECDSA][0], *RSA_SIGALGS, SHA1_SIGALGS[Offer.RSA][0])
-_PREFER = {"rsa": ("aRSA:aECDSA:!aNULL:@SECLEVEL=0", ":".join(_RSA_FIRST)),
+PREFERENCE_LISTS = {"rsa": ("aRSA:aECDSA:!aNULL:@SECLEVEL=0", ":".join(_RSA_FIRST)),
            "ecdsa": ("aECDSA:aRSA:!aNULL:@SECLEVEL=0", ":".join(_ECDSA_FIRST))}
+# The lab's servers put ECDSA first on these services and RSA first on every other: the digest's table, row S3
+# (Cisco, "Configure the UCCX solution for ECDSA certificates", UCCX 11.5: a browser gets ECDSA from Socket.IO and
+# SocialMiner Openfire, RSA from the Tomcats and UCCX Openfire). Deliberately not the catalog's `prefers`, which
+# the policy reads: the lab predicts from what its servers are configured to do (lab/expected.py), so a catalog
+# and a policy that agree on a mistake still show as a deviation.
+ECDSA_FIRST = frozenset({("uccx", "socketio"), ("socialminer", "openfire")})
+PREFERENCE_SOURCE = "dualcert/lab/estate.py, server_preference()"
+
+
+def server_preference(node: LabNode, service: str) -> str:
+    """The key family the lab's server for `service` on `node` puts first (ECDSA_FIRST); RSA first in S2,
+    whose row of the digest's table is RSA throughout: Cisco does not show browsers an ECDSA certificate
+    chained through RSA."""
+    return "ecdsa" if node.state != "S2" and (node.role, service) in ECDSA_FIRST else "rsa"
 
 
 @dataclass(frozen=True)
@@ -156,6 +170,7 @@ class LabEndpoint:
     node: LabNode
     service: ServiceSpec
     served: ServedEndpoint
+    families: tuple[str, ...] = ("rsa",)  # the key families of the chains its server holds: rsa, ecdsa
 
 
 def build_endpoints(nodes: list[LabNode], pki: LabPKI, keydir: Path) -> list[LabEndpoint]:
@@ -177,13 +192,11 @@ def build_endpoints(nodes: list[LabNode], pki: LabPKI, keydir: Path) -> list[Lab
             chains = [files(service.rsa_unit or "rsa", "rsa", rsa_kind)]
             if ec_kind and service.ecdsa_unit:
                 chains.append(files(service.ecdsa_unit, "ec", ec_kind))
-            # Cisco does not show browsers an ECDSA certificate chained through RSA (S2).
-            prefers = "rsa" if node.state == "S2" or service.prefers != "ecdsa" else "ecdsa"
-            ciphers, sigalgs = _PREFER[prefers]
+            ciphers, sigalgs = PREFERENCE_LISTS[server_preference(node, service.name)]
             context = server_context(chains, cipher_preference=ciphers, sigalgs_preference=sigalgs,
                                      versions=(TLSVersion.TLS1_2, TLSVersion.TLS1_3))
-            served = ServedEndpoint(context, starttls=service.starttls, domain=node.host)
-            endpoints.append(LabEndpoint(node, service, served))
+            served = ServedEndpoint(context, starttls=service.starttls, domain=node.host, sigalgs_preference=sigalgs)
+            endpoints.append(LabEndpoint(node, service, served, ("rsa", "ecdsa")[:len(chains)]))
     return endpoints
 
 

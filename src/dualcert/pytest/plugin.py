@@ -20,10 +20,11 @@ from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import Timeouts
 from dualcert.probe.engine import DEFAULT_THREADS
 from dualcert.pytest import baseline, handles, items, probing, report
+from dualcert.pytest.exitcode import ExitCodes, exit_reasons
 from dualcert.pytest.html import HtmlReport
 from dualcert.pytest.items import drop_inactive
 from dualcert.pytest.recorder import ResultsRecorder
-from dualcert.pytest.state import CRASHES_KEY, EXIT_INTERNAL_ERROR, RUN_KEY, WARNINGS_KEY, WRITER_KEY, run_of, strict
+from dualcert.pytest.state import CRASHES_KEY, RUN_KEY, WARNINGS_KEY, WRITER_KEY, run_of, strict
 from dualcert.render.results import ResultsWriter
 from dualcert.render.text import warning_lines
 from dualcert.run import DualcertRun, RunOptions
@@ -70,11 +71,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _csv(value: str, kind: type[Offer] | type[TLSVersion], option: str) -> tuple[Any, ...]:
+    allowed = ", ".join(m.value for m in kind)
     try:
-        return tuple(kind(v.strip()) for v in value.split(",") if v.strip())
+        chosen = tuple(kind(v.strip()) for v in value.split(",") if v.strip())
     except ValueError:
-        allowed = ", ".join(m.value for m in kind)
         raise pytest.UsageError(f"{option}: {value!r} is not a list of {allowed}") from None
+    if not chosen:  # nothing would be probed: said now, not as an empty run
+        raise pytest.UsageError(f"{option} is empty: give one or more of {allowed}")
+    return chosen
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:
@@ -121,6 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for module, name in ((handles, "dualcert-handles"), (report, "dualcert-report"), (baseline, "dualcert-baseline")):
         if not config.pluginmanager.has_plugin(name):
             config.pluginmanager.register(module, name)
+    config.pluginmanager.register(ExitCodes(config), "dualcert-exitcodes")
     baseline.load(config)
     site = run.inventory.site
     # Shards of one estate run side by side (a CI matrix): each writes its own default files.
@@ -162,15 +167,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     probing.probe_selected(session)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A crashed check is a dualcert bug: exit code 3 (internal error), not 1 (policy failures).
-    Runs first so that the results JSON and the terminal summary see the final code."""
-    if session.config.stash.get(CRASHES_KEY, []) and int(exitstatus) in (pytest.ExitCode.OK,
-                                                                          pytest.ExitCode.TESTS_FAILED):
-        session.exitstatus = EXIT_INTERNAL_ERROR
-
-
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """Warnings, crashes and where the reports are."""
     writer = config.stash.get(WRITER_KEY, None)
@@ -179,11 +175,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("-", "dualcert")
     for index, line in enumerate(warning_lines(config.stash[WARNINGS_KEY], strict(config))):
         terminalreporter.write_line(line, yellow=index == 0)
-    crashes = config.stash.get(CRASHES_KEY, [])
-    if crashes:
-        terminalreporter.write_line(f"internal error: {len(crashes)} check(s) crashed (a dualcert bug; exit code 3), "
-                                    f"e.g. {crashes[0]}", red=True)
-    terminalreporter.write_line(f"results JSON: {writer.path}")
+    for reason in exit_reasons(config):
+        terminalreporter.write_line(reason, red=True)
+    terminalreporter.write_line(f"results JSON: {writer.path}" + ("" if writer.written else " (NOT written)"))
     html = config.pluginmanager.get_plugin("dualcert-html")
     if isinstance(html, HtmlReport):
-        terminalreporter.write_line(f"HTML report:  {html.report}")
+        terminalreporter.write_line(f"HTML report:  {html.report}" + (" (NOT written)" if html.failed else ""))
