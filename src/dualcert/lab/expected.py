@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dualcert.estate.catalog import load_catalog
-from dualcert.lab.estate import LabNode
+from dualcert.lab.estate import LabNode, lab_services
 
 # Under the ec-ca-signed policy: (rule, offer) pairs that fail in each state. "default*"
 # means the default offer on services that present ECDSA to browsers (Socket.IO, SM Openfire).
@@ -47,6 +47,21 @@ class Deviation:
     measured: str
 
 
+def by_design(node: LabNode) -> bool:
+    """The node's release presents RSA only on every service (e.g. UCCX 12.5): nothing fails, state rsa-only."""
+    services = lab_services(node)
+    return node.version is not None and all(r is not None and r.rsa_only_by_design for _, r in services)
+
+
+def lab_state(node: LabNode) -> str:
+    """The state the diagnosis must name for one lab node."""
+    return "rsa-only" if by_design(node) else node.state
+
+
+def _tls13_absent(node: LabNode, service: str) -> bool:
+    return any(spec.name == service and r is not None and r.tls13 == "absent" for spec, r in lab_services(node))
+
+
 def _predicted_to_fail(state: str, rule: str, offer: str, prefers: str) -> bool:
     predicted = PREDICTED_FAILURES[state]
     return (rule, offer) in predicted or (offer == "default" and prefers == "ecdsa" and (rule, "default*") in predicted)
@@ -54,7 +69,7 @@ def _predicted_to_fail(state: str, rule: str, offer: str, prefers: str) -> bool:
 
 def cluster_state(nodes: list[LabNode]) -> str:
     """The state the diagnosis must name for a lab cluster: its nodes' common state, or mixed."""
-    states = {n.state for n in nodes}
+    states = {lab_state(n) for n in nodes}
     return states.pop() if len(states) == 1 else "mixed"
 
 
@@ -77,12 +92,12 @@ def _estate_predicted_fail(test: dict[str, Any], nodes: list[LabNode]) -> bool |
         if not members:
             return None
         if test["test"] == "test_deployment_state":
-            return cluster_state(members) != "S3"
+            return any(lab_state(n) != ("rsa-only" if by_design(n) else "S3") for n in members)
         return _cluster_roots_fail(members)
     node = next((n for n in nodes if n.name == name), None)
     if node is None or test["rule"] not in NODE_RULE_FAILS:
         return None
-    return node.state in NODE_RULE_FAILS[test["rule"]]
+    return lab_state(node) in NODE_RULE_FAILS[test["rule"]]
 
 
 def diagnosis_deviations(results: dict[str, Any], nodes: list[LabNode]) -> list[Deviation]:
@@ -110,12 +125,13 @@ def deviations(results: dict[str, Any], nodes: list[LabNode]) -> list[Deviation]
                 found.append(Deviation(f'{test["test"]}[{test["id"]}]', test["rule"] or test["test"],
                                        "fail" if estate_fail else "pass or n/a", test["outcome"]))
             continue
-        node_name, service, offer, _version = test["id"].split(":")
+        node_name, service, offer, version = test["id"].split(":")
         node = by_name.get(node_name)
         if node is None or test["rule"] is None:
             continue
         prefers = catalog[node.role].services[service].prefers
-        predicted_fail = _predicted_to_fail(node.state, test["rule"], offer, prefers)
+        predicted_fail = (not by_design(node) and not (version == "tls1.3" and _tls13_absent(node, service))
+                          and _predicted_to_fail(node.state, test["rule"], offer, prefers))
         failed = test["outcome"] in ("failed", "error")
         if predicted_fail != failed:
             found.append(Deviation(test["id"], test["rule"], "fail" if predicted_fail else "pass or n/a",
@@ -127,10 +143,10 @@ def measured_table(results: dict[str, Any], nodes: list[LabNode]) -> list[tuple[
     """Per state, what a browser-like (default) offer over TLS 1.2 got from each column's service."""
     probes = {(p["node"], p["service"], p["offer"], p["tls_version"]): p for p in results["probes"]}
     rows: list[tuple[str, list[str]]] = []
-    for state in dict.fromkeys(n.state for n in nodes):
+    for state in dict.fromkeys(n.state for n in nodes if n.version is None):
         cells: list[str] = []
         for _, role, service in TABLE_COLUMNS:
-            node = next((n for n in nodes if n.state == state and n.role == role), None)
+            node = next((n for n in nodes if n.state == state and n.role == role and n.version is None), None)
             probe = probes.get((node.name, service, "default", "tls1.2")) if node else None
             cells.append(_cell(probe))
         rows.append((state, cells))
@@ -144,3 +160,27 @@ def _cell(probe: dict[str, Any] | None) -> str:
         return str(probe["outcome"])
     leaf = probe["chain"][0]
     return "self-signed" if leaf["self_signed"] else str(leaf["key_type"])
+
+
+# The per-release table: a few services per role, what each offer gets (TLS 1.2; TLS 1.3 for the default offer).
+RELEASE_SERVICES = {"uccx": ("tomcat", "socketio"), "socialminer": ("openfire",), "cucm": ("tomcat", "sip-tls")}
+RELEASE_HEADER = ("release", "node", "service", "ecdsa", "rsa", "default", "default TLS 1.3")
+
+
+def release_table(results: dict[str, Any], nodes: list[LabNode]) -> list[list[str]]:
+    """One row per (role, release) and service: the lab's S3 nodes stand for the seed's release (11.5)."""
+    probes = {(p["node"], p["service"], p["offer"], p["tls_version"]): p for p in results["probes"]}
+    rows: list[list[str]] = []
+    seen: set[tuple[str, str]] = set()
+    for node in nodes:
+        if node.state != "S3" or node.cluster == "mixed":
+            continue
+        release = node.version or ("11.5 (the seed, S3)" if node.role in ("uccx", "socialminer") else "unversioned")
+        if (node.role, release) in seen:
+            continue
+        seen.add((node.role, release))
+        for service in RELEASE_SERVICES.get(node.role, ()):
+            cells = [_cell(probes.get((node.name, service, offer, "tls1.2"))) for offer in ("ecdsa", "rsa", "default")]
+            cells.append(_cell(probes.get((node.name, service, "default", "tls1.3"))))
+            rows.append([f"{node.role} {release}", node.name, service, *cells])
+    return rows

@@ -74,8 +74,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     current = Snapshot.from_observations(
         run.observations.values(), site=run.inventory.site, now=run.now,
         offers=tuple(o.value for o in run.options.offers), versions=tuple(v.value for v in run.options.versions),
-        roles={n.name: n.role for n in run.inventory.nodes})
-    config.stash[COMPARISON_KEY] = compare(baseline, current, run.policy, ids=ids)
+        roles={n.name: n.role for n in run.inventory.nodes}, releases=run.inventory.releases())
+    upgrade = config.getoption("upgrade", None)
+    config.stash[COMPARISON_KEY] = compare(baseline, current, run.policy, ids=ids,
+                                           upgrade=tuple(upgrade.split(":", 1)) if upgrade else None)
 
 
 class ChangeHandle:
