@@ -213,7 +213,8 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
         print(line)
     releases = release_table(data, nodes)
     if releases:
-        print("\nPer release, measured (what each offer gets over TLS 1.2, and a browser-like offer over TLS 1.3):")
+        print("\nPer release, measured (what each offer gets over TLS 1.2, and a browser-like offer over TLS 1.3;\n"
+              "unversioned: the lab's S3 nodes, which behave as the seed's UCCX 11.5):")
         for line in table_lines(list(RELEASE_HEADER), releases):
             print(line)
     diagnosis = diagnosis_lines(data.get("diagnosis") or [])

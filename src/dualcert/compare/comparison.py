@@ -192,9 +192,12 @@ def _judge(key: Key, before: Presentation | None, after: Presentation | None,
                                and (rule.after is None or new & set(rule.after))):
             return True, f"expected by {rule.label}" + (f": {rule.reason}" if rule.reason else "")
     transition = f"{_describe(before)} -> {_describe(after)}"
-    if not rules:
-        return False, f"{transition}; neither a release upgrade nor the policy's expected_changes explain it"
-    return False, f"{transition}; no expected_changes entry of the policy allows it"
+    upgrade = any(rule.origin for rule in rules)
+    if not any(not rule.origin for rule in rules):
+        return False, f"{transition}; " + ("the release upgrade does not explain it and " if upgrade else "") + \
+            "the policy declares no expected_changes"
+    return False, f"{transition}; " + ("neither the release upgrade nor any " if upgrade else "no ") + \
+        "expected_changes entry of the policy allows it"
 
 
 def _selects(rule: ExpectedChange, key: Key, role: str | None) -> bool:

@@ -168,14 +168,15 @@ RELEASE_HEADER = ("release", "node", "service", "ecdsa", "rsa", "default", "defa
 
 
 def release_table(results: dict[str, Any], nodes: list[LabNode]) -> list[list[str]]:
-    """One row per (role, release) and service: the lab's S3 nodes stand for the seed's release (11.5)."""
+    """One row per (role, release) and service: the lab's unversioned S3 nodes show the seed's (11.5) behaviour;
+    versioned nodes in any state (the upgrade story's) are shown too."""
     probes = {(p["node"], p["service"], p["offer"], p["tls_version"]): p for p in results["probes"]}
     rows: list[list[str]] = []
     seen: set[tuple[str, str]] = set()
     for node in nodes:
-        if node.state != "S3" or node.cluster == "mixed":
+        if node.version is None and (node.state != "S3" or node.cluster == "mixed"):
             continue
-        release = node.version or ("11.5 (the seed, S3)" if node.role in ("uccx", "socialminer") else "unversioned")
+        release = node.version or "unversioned"
         if (node.role, release) in seen:
             continue
         seen.add((node.role, release))

@@ -259,9 +259,10 @@ def diagnose_cluster(name: str, nodes: list[Node], observed: Observed, intended:
     designs = {d.design for d in diagnosed}
     design = designs.pop() if len(designs) == 1 else None
     experience = agent_experience(state, diagnosed)
-    agents = {n.release.agent for n in nodes if n.release is not None and design}
-    if design and len(agents) == 1 and None not in agents:
-        experience = f"{design}: {agents.pop()}"
+    if design:  # the release's words, not the COP's (products of one release may word it apart)
+        agents = {n.release.agent for n in nodes if n.release is not None and n.release.agent}
+        experience = f"{design}: " + (agents.pop() if len(agents) == 1 else
+                                      "clients get RSA certificates only, so there is no extra certificate prompt")
     return ClusterDiagnosis(name, state, intended, diagnosed, tuple(differs), experience,
                             tuple(remediation(diagnosed, intended, state)), design)
 
