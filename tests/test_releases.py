@@ -186,3 +186,15 @@ def test_upgrade_story_is_expected_and_a_reissued_certificate_is_not(tmp_path: P
     assert all("leaf_sha256" in e["fields"] and e["id"].split(":")[2] in ("rsa", "default") for e in unexpected)
     offline = run_cli("diff", "before/lab.json", "reissued/lab.json", "--format", "json", cwd=tmp_path)
     assert offline.returncode == 1
+
+
+def test_the_docs_release_table_is_the_catalogs() -> None:
+    from dualcert.render.releases import markdown
+
+    from .conftest import REPO
+
+    page = (REPO / "docs" / "releases.md").read_text(encoding="utf-8")
+    table = page.split("<!-- release-table:start -->\n", 1)[1].split("<!-- release-table:end -->", 1)[0]
+    assert table == markdown(), "regenerate the table: python -c 'from dualcert.render.releases import markdown'"
+    assert "| uccx | 11.6 to 15.0 |" in table and "RSA only by design (11.6+)" in table
+    assert "| cucm | 15SU2 |" in table and "required: sip-tls" in table
