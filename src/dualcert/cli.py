@@ -257,6 +257,7 @@ def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
     from dualcert.compare.comparison import compare
     from dualcert.compare.snapshot import load_snapshot
     from dualcert.estate.inventory import load_inventory
+    from dualcert.estate.release import parse_upgrade
     from dualcert.policy.load import load_policy
     from dualcert.render.diff import render
 
@@ -267,12 +268,15 @@ def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
         old, new = load_snapshot(Path(ns.old)), load_snapshot(Path(ns.new))
         policy = load_policy(ns.policy)
         roles = {n.name: n.role for n in load_inventory(Path(ns.inventory)).nodes} if ns.inventory else {}
-    except UsageError as exc:
+        upgrade = parse_upgrade(ns.upgrade) if ns.upgrade else None
+    except (UsageError, ValueError) as exc:  # ValueError: --upgrade
+        print(f"dualcert: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
         print(f"dualcert: {exc}", file=sys.stderr)
         return EXIT_USAGE_ERROR
     old.roles.update(roles)
     new.roles.update(roles)
-    comparison = compare(old, new, policy, upgrade=tuple(ns.upgrade.split(":", 1)) if ns.upgrade else None)
+    comparison = compare(old, new, policy, upgrade=upgrade)
     sys.stdout.write(render(comparison, ns.format, show_expected=not ns.unexpected_only))
     return 1 if comparison.unexpected else 0
 

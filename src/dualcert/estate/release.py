@@ -100,3 +100,13 @@ def parse_range(text: str) -> ReleaseRange:
     if not bounds:
         raise ValueError("an empty release range")
     return ReleaseRange(text, tuple(bounds))
+
+
+def parse_upgrade(text: str) -> tuple[str, str]:
+    """`--upgrade FROM:TO`: two releases; ValueError saying how to write it otherwise."""
+    before, colon, after = text.partition(":")
+    if not colon or not before.strip() or not after.strip():
+        raise ValueError(f"--upgrade {text!r} is not FROM:TO; write e.g. --upgrade 11.5:12.5(1)")
+    for release in (before, after):
+        parse_release(release)
+    return before.strip(), after.strip()

@@ -90,6 +90,7 @@ class NodeRelease:
     services: dict[str, ServiceRelease] = field(default_factory=dict)
     sources: tuple[Source, ...] = ()
     parameters: dict[str, str] = field(default_factory=dict)
+    matched: tuple[ReleaseRule, ...] = ()     # the rules that hold for this release, in catalog order
 
     @property
     def label(self) -> str:
@@ -178,5 +179,6 @@ def resolve(role: str, release: Release, rules: tuple[ReleaseRule, ...], service
                                  if cited[name] else "uncertain")
             for name in specs}
     node = NodeRelease(release, role, intended, node_design, agent, fix, view,
-                       tuple(dict.fromkeys(s for r in matching for s in r.sources)), dict(parameters))
+                       tuple(dict.fromkeys(s for r in matching for s in r.sources)), dict(parameters),
+                       tuple(matching))
     return node, specs

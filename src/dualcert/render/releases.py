@@ -37,13 +37,14 @@ def release_rows(role: Role, sources: dict[Source, int]) -> list[list[str]]:
                 tls13[level].append(name)
         tls = "; ".join(f"{level}: {', '.join(names) if len(names) < len(specs) else 'all'}"
                         for level, names in tls13.items() if names) or "measured"
-        cited = dict.fromkeys(s for r in view.services.values() for s in r.sources)
-        weakest = max((r.confidence for r in view.services.values()), default="uncertain",
-                      key=("documented", "secondary", "uncertain").index)
-        notes = "".join(f"[{sources.setdefault(s, len(sources) + 1)}]" for s in cited)
+        cited: dict[str, list[str]] = {}
+        for rule in view.matched:
+            notes = cited.setdefault(rule.confidence, [])
+            notes += [f"[{sources.setdefault(s, len(sources) + 1)}]" for s in rule.sources]
+        facts = "; ".join(f"{level} {''.join(dict.fromkeys(notes))}" for level, notes in cited.items())
         every = len(specs)
         row = [role.name, text, _listed(dual, every), _listed(rsa_only, every), tls,
-               view.intended or "measured", view.design or "", f"{weakest} {notes}".strip()]
+               view.intended or "measured", view.design or "", facts or "no release rule: measured"]
         if rows and rows[-1][2:] == row[2:]:  # consecutive releases that present the same: one row
             rows[-1][1] = f"{rows[-1][1].split(' to ')[0]} to {text}"
         else:
