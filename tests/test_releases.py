@@ -198,3 +198,74 @@ def test_the_docs_release_table_is_the_catalogs() -> None:
     assert table == markdown(), "regenerate the table: python -c 'from dualcert.render.releases import markdown'"
     assert "| uccx | 11.6 to 15.0 |" in table and "RSA only by design (11.6+)" in table
     assert "| cucm | 15SU2 |" in table and "required: sip-tls" in table
+
+
+def test_upgrade_changes_come_from_the_catalog_with_reason_and_source() -> None:
+    from dualcert.compare.releases import release_changes
+
+    roles = {"pub": "uccx", "cm": "cucm"}
+    changes = release_changes({"pub": "11.5(1)SU1", "cm": "14SU3"}, {"pub": "12.5(1)", "cm": "15SU2"}, roles)
+    by_node = {(c.nodes, c.services, c.offers, c.tls_versions): c for c in changes}
+    socketio = by_node[(("pub",), ("socketio",), ("default",), None)]
+    assert socketio.after == ("rsa",) and socketio.before is None
+    assert "RSA only by design (11.6+)" in (socketio.reason or "") and "118855" in (socketio.reason or "")
+    assert by_node[(("pub",), ("tomcat",), ("ecdsa",), None)].after == ("rsa", "refused")
+    assert (("pub",), ("tomcat",), ("rsa",), None) not in by_node      # RSA stays RSA: a change there is news
+    tls13 = by_node[(("cm",), ("sip-tls",), None, ("tls1.3",))]
+    assert tls13.before == ("unsupported",) and tls13.after is None
+    assert by_node[(("cm",), ("tomcat",), ("ecdsa",), None)].after == ("rsa", "refused")   # HTTPS stays RSA
+    assert (("cm",), ("sip-tls",), ("ecdsa",), None) not in by_node
+    assert all(c.label == "release upgrade" for c in changes)
+    # An unversioned inventory: --upgrade FROM:TO stands in; the same release twice explains nothing.
+    assert release_changes({}, {}, {"pub": "uccx"}, ("11.5", "12.5")) != ()
+    assert release_changes({"pub": "12.5(1)"}, {"pub": "12.5(1)SU2"}, {"pub": "uccx"}) == ()
+
+
+def test_a_policy_file_can_turn_release_on_for_one_node(tmp_path: Path) -> None:
+    inventory = write(tmp_path / "inv.yaml", "nodes:\n"
+                      "  - {name: a, host: a.example.com, role: uccx, version: \"12.5(1)\"}\n"
+                      "  - {name: b, host: b.example.com, role: uccx, version: \"12.5(1)\"}\n")
+    policy = write(tmp_path / "policy.yaml", "extends: ec-ca-signed\nnodes:\n  a:\n    release: auto\n")
+    inv, pol = load_inventory(inventory), load_policy(policy)
+    ends = {e.node: e for e in inv.endpoints() if e.service.name == "socketio"}
+    assert pol.expectation(ends["a"], Offer.ECDSA, TLSVersion.TLS1_2).presents == "rsa-or-refused"
+    assert pol.expectation(ends["b"], Offer.ECDSA, TLSVersion.TLS1_2).presents == "refused"  # no ECDSA unit
+    assert pol.intended_for(inv.node("a")) == "rsa-only" and pol.intended_for(inv.node("b")) == "S3"
+    write(policy, "release: sometimes\n")
+    with pytest.raises(UsageError) as caught:
+        load_policy(policy)
+    assert caught.value.line == 1 and "auto, off" in str(caught.value)
+
+
+def test_malformed_upgrade_is_a_usage_error(tmp_path: Path) -> None:
+    for name in ("a.json", "b.json"):
+        write(tmp_path / name, json.dumps({"schema": "dualcert-results/1", "run": {}, "probes": []}))
+    assert run_cli("diff", "a.json", "b.json", "--upgrade", "11.5:12.5", cwd=tmp_path).returncode == 0
+    done = run_cli("diff", "a.json", "b.json", "--upgrade", "11.5", cwd=tmp_path)
+    assert done.returncode == 4 and "FROM:TO" in done.stderr
+
+
+def test_cucm_15su2_https_rsa_only_sip_by_signature_algorithms(tmp_path: Path) -> None:
+    with Lab([LabNode("cm", "cucm", "cm", "S3", "15SU2")], site="cm") as lab:
+        site = tmp_path / "site.yaml"
+        write(site, lab.inventory_path.read_text(encoding="utf-8"))
+        done = run_cli("run", "--inventory", str(site), "--report-dir", "plain", cwd=tmp_path)
+        assert done.returncode == 0, done.stdout[-3000:]
+        results = json.loads((tmp_path / "plain" / "cm.json").read_text())
+        probes = {(p["service"], p["offer"], p["tls_version"]): p for p in results["probes"]}
+        # TLS 1.3 on 5061: the certificate follows the client's signature_algorithms.
+        assert probes[("sip-tls", "ecdsa", "tls1.3")]["chain"][0]["key_type"] == "ECDSA"
+        assert probes[("sip-tls", "rsa", "tls1.3")]["chain"][0]["key_type"] == "RSA"
+        assert probes[("tomcat", "ecdsa", "tls1.2")]["outcome"] != "ok"       # HTTPS: RSA only
+        # The inventory says HTTP Ciphers was changed to allow ECDSA: the RSA-only HTTPS now fails, and the
+        # fix names the parameter.
+        write(site, site.read_text().replace("version: 15SU2\n",
+                                             "version: 15SU2\n  parameters: {http_ciphers: rsa-and-ecdsa}\n"))
+        done = run_cli("run", "--inventory", str(site), "--report-dir", "changed", cwd=tmp_path)
+    assert done.returncode == 1
+    tests = json.loads((tmp_path / "changed" / "cm.json").read_text())["tests"]
+    failed = [t for t in tests if t["outcome"] == "failed"]
+    assert failed and {t["id"].split(":")[1] if ":" in t["id"] else t["rule"] for t in failed} <= {
+        "tomcat", "tomcat-443", "tftp-https-6972", "deployment_state"}  # HTTPS RSA only beside dual SIP: mixed
+    sample = next(t for t in failed if t["rule"] == "presented_key" and t["id"].endswith(":ecdsa:tls1.2"))
+    assert "TLS 1.3 Certificate Preference Order" in sample["fix"] or "HTTP Ciphers" in sample["fix"]
