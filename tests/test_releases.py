@@ -269,3 +269,20 @@ def test_cucm_15su2_https_rsa_only_sip_by_signature_algorithms(tmp_path: Path) -
         "tomcat", "tomcat-443", "tftp-https-6972", "deployment_state"}  # HTTPS RSA only beside dual SIP: mixed
     sample = next(t for t in failed if t["rule"] == "presented_key" and t["id"].endswith(":ecdsa:tls1.2"))
     assert "TLS 1.3 Certificate Preference Order" in sample["fix"] or "HTTP Ciphers" in sample["fix"]
+
+
+def test_inventory_units_win_over_the_release_and_defaults_parameters_fit_each_role(tmp_path: Path) -> None:
+    inventory = write(tmp_path / "inv.yaml", "defaults:\n  version: \"12.5(1)\"\n"
+                      "  parameters: {http_ciphers: rsa-only}\nnodes:\n  - name: a\n    host: a.example.com\n    role: uccx\n"
+                      "    services: [{name: socketio, ecdsa_unit: tomcat-ECDSA}]\n"
+                      "  - {name: cm, host: cm.example.com, role: cucm, version: 15SU2}\n")
+    inv = load_inventory(inventory)
+    ends = {(e.node, e.service.name): e for e in inv.endpoints()}
+    assert ends[("a", "socketio")].service.ecdsa_unit == "tomcat-ECDSA" and ends[("a", "socketio")].release is None
+    assert ends[("a", "tomcat")].release is not None and ends[("a", "tomcat")].release.rsa_only_by_design
+    assert inv.node("cm").release is not None and inv.node("cm").release.parameters == {"http_ciphers": "rsa-only"}
+    write(inventory, "nodes:\n  - name: a\n    host: a.example.com\n    role: uccx\n    version: \"12.5(1)\"\n"
+                     "    parameters: {http_ciphers: rsa-only}\n")
+    with pytest.raises(UsageError) as caught:
+        load_inventory(inventory)
+    assert caught.value.line == 6 and "unknown parameter 'http_ciphers' for role 'uccx'" in str(caught.value)

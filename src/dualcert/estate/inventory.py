@@ -140,7 +140,8 @@ def _node(reader: Reader, roles: dict[str, Role], site: str, defaults: Reader) -
     role_name = reader.get("role", str, "generic")
     role = role_or_error(roles, role_name, reader, "role")
     cluster = reader.get("cluster", str, site)
-    services = dict(role.services)
+    # The release first (it may drop or change the role's services), the inventory's own services over it.
+    node_release, services = _release(reader, defaults, role, name, dict(role.services))
     raw_services = reader.get("services", list, [])
     for index, raw in enumerate(raw_services):
         service_reader = reader.child("services", raw, f"service #{index + 1} of node {name!r}")
@@ -153,10 +154,11 @@ def _node(reader: Reader, roles: dict[str, Role], site: str, defaults: Reader) -
             services.pop(service_name, None)
         else:
             services[service_name] = spec
+        if node_release is not None and "ecdsa_unit" in service_reader.data:
+            node_release.services.pop(service_name, None)  # the inventory states the unit: it wins, measured
     if not services:
         raise reader.error(None, f"node {name!r} has no services (role {role_name!r} brings none)",
                            "give the node a role such as uccx, or list its 'services:' with name and port")
-    node_release, services = _release(reader, defaults, role, name, services)
     sni = reader.get("sni", str, None)
     specs = tuple(s if s.sni or not sni else _with_sni(s, sni) for s in services.values())
     return Node(name, host, address, role_name, cluster, specs, role.restart, role.ecdsa_cop, node_release)
@@ -183,6 +185,8 @@ def _release(reader: Reader, defaults: Reader, role: Role, name: str,
     for source in (defaults, reader):
         given = source.child("parameters", source.get("parameters", dict, {}), f"parameters of node {name!r}")
         for key, value in given.data.items():
+            if key not in role.parameters and source is defaults:
+                continue  # `defaults:` serves every role; a parameter of another role is not this node's
             if key not in role.parameters:
                 raise given.error(key, f"unknown parameter {key!r} for role {role.name!r}",
                                   f"use one of: {', '.join(role.parameters) or '(none for this role)'}")
