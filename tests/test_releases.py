@@ -273,7 +273,8 @@ def test_cucm_15su2_https_rsa_only_sip_by_signature_algorithms(tmp_path: Path) -
 
 def test_inventory_units_win_over_the_release_and_defaults_parameters_fit_each_role(tmp_path: Path) -> None:
     inventory = write(tmp_path / "inv.yaml", "defaults:\n  version: \"12.5(1)\"\n"
-                      "  parameters: {http_ciphers: rsa-only}\nnodes:\n  - name: a\n    host: a.example.com\n    role: uccx\n"
+                      "  parameters: {http_ciphers: rsa-only}\n"
+                      "nodes:\n  - name: a\n    host: a.example.com\n    role: uccx\n"
                       "    services: [{name: socketio, ecdsa_unit: tomcat-ECDSA}]\n"
                       "  - {name: cm, host: cm.example.com, role: cucm, version: 15SU2}\n")
     inv = load_inventory(inventory)
