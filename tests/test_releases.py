@@ -287,3 +287,10 @@ def test_inventory_units_win_over_the_release_and_defaults_parameters_fit_each_r
     with pytest.raises(UsageError) as caught:
         load_inventory(inventory)
     assert caught.value.line == 6 and "unknown parameter 'http_ciphers' for role 'uccx'" in str(caught.value)
+
+
+@pytest.mark.parametrize(("release", "says"), [("16", "not a UCCX release the catalog knows"),
+                                               ("sixteen", "is not a release dualcert can read")])
+def test_lab_release_must_be_a_known_uccx_release(tmp_path: Path, release: str, says: str) -> None:
+    done = run_cli("lab", "--release", release, "--report-dir", "r", cwd=tmp_path)
+    assert done.returncode == 4 and says in done.stderr and "Traceback" not in done.stderr

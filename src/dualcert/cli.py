@@ -157,7 +157,7 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
 def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     from dualcert.errors import UsageError
     from dualcert.lab import Lab
-    from dualcert.lab.estate import default_nodes, open_pki_dir
+    from dualcert.lab.estate import default_nodes, open_pki_dir, with_release
     from dualcert.lab.expected import RELEASE_HEADER, TABLE_COLUMNS, deviations, measured_table, release_table
     from dualcert.policy.states import STATES
     from dualcert.render.text import diagnosis_lines, table_lines
@@ -178,10 +178,11 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     pki_dir = Path(ns.pki_dir) if ns.pki_dir else None
     nodes = default_nodes(states, collab=not ns.no_collab, state_names=not (pki_dir and len(states) == 1))
     if ns.release:  # the upgrade story: the UCCX and SocialMiner nodes of the states run this release
-        from dataclasses import replace
-
-        nodes = [replace(n, version=ns.release) if n.role in ("uccx", "socialminer") and n.version is None else n
-                 for n in nodes]
+        try:
+            nodes = with_release(nodes, ns.release)
+        except UsageError as exc:
+            print(f"dualcert: {exc}", file=sys.stderr)
+            return EXIT_USAGE_ERROR
     if pki_dir is not None:
         try:
             open_pki_dir(pki_dir)

@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,20 @@ def release_nodes() -> list[LabNode]:
             LabNode("r125-uccx-sub", "uccx", "r125", "S3", "12.5(1)"),
             LabNode("r125-sm", "socialminer", "r125", "S3", "12.5(1)"),
             LabNode("cucm15-pub", "cucm", "cucm15", "S3", "15SU2")]
+
+
+def with_release(nodes: list[LabNode], release: str) -> list[LabNode]:
+    """`dualcert lab --release`: the UCCX and SocialMiner nodes without a version get this one."""
+    trains = load_catalog()["uccx"].trains
+    try:
+        train = parse_release(release).train
+    except ValueError as exc:
+        raise UsageError(f"--release: {exc}") from None
+    if train not in trains:
+        raise UsageError(f"--release {release}: not a UCCX release the catalog knows ({', '.join(trains)})",
+                         fix="give one of those trains, e.g. --release 11.5(1) or --release 12.5(1)")
+    return [replace(n, version=release) if n.role in ("uccx", "socialminer") and n.version is None else n
+            for n in nodes]
 
 
 def lab_services(node: LabNode) -> list[tuple[ServiceSpec, ServiceRelease | None]]:
