@@ -186,6 +186,8 @@ def test_upgrade_story_is_expected_and_a_reissued_certificate_is_not(tmp_path: P
     assert all("leaf_sha256" in e["fields"] and e["id"].split(":")[2] in ("rsa", "default") for e in unexpected)
     offline = run_cli("diff", "before/lab.json", "reissued/lab.json", "--format", "json", cwd=tmp_path)
     assert offline.returncode == 1
+    # `dualcert diff` reads the releases from the two results files, as the run did.
+    assert run_cli("diff", "before/lab.json", "after/lab.json", cwd=tmp_path).returncode == 0
 
 
 def test_the_docs_release_table_is_the_catalogs() -> None:
