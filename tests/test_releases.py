@@ -296,3 +296,21 @@ def test_inventory_units_win_over_the_release_and_defaults_parameters_fit_each_r
 def test_lab_release_must_be_a_known_uccx_release(tmp_path: Path, release: str, says: str) -> None:
     done = run_cli("lab", "--release", release, "--report-dir", "r", cwd=tmp_path)
     assert done.returncode == 4 and says in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_release_that_presents_ecdsa_anyway_asks_to_check_the_version(tmp_path: Path) -> None:
+    """A node recorded as 12.5 that presents an EC-CA-signed tomcat-ECDSA (really an 11.5): it fails, and the
+    fix is about the inventory's version, not the COP; the release's words do not describe it."""
+    with Lab([LabNode("pub", "uccx", "ccx", "S3")], site="ccx") as lab:   # served as 11.5 S3: both certificates
+        site = write(tmp_path / "site.yaml", lab.inventory_path.read_text(encoding="utf-8").replace(
+            "  role: uccx\n", "  role: uccx\n  version: 12.5(1)\n"))
+        done = run_cli("run", "--inventory", str(site), "--report-dir", "r", cwd=tmp_path)
+    assert done.returncode == 1
+    results = json.loads((tmp_path / "r" / "ccx.json").read_text())
+    (diagnosis,) = results["diagnosis"]
+    assert (diagnosis["state"], diagnosis["intended"]) == ("S3", "rsa-only") and "design" not in diagnosis
+    assert diagnosis["remediation"] and all("check the node's 'version:'" in step and "COP" not in step
+                                            for step in diagnosis["remediation"])
+    presented = [t for t in results["tests"] if t["rule"] == "presented_key" and t["outcome"] == "failed"]
+    assert presented and all(":ecdsa:" in t["id"] or ":default:" in t["id"] for t in presented)
+    assert "RSA only by design (11.6+)" in presented[0]["message"] and "COP" not in presented[0]["fix"]

@@ -257,7 +257,8 @@ def diagnose_cluster(name: str, nodes: list[Node], observed: Observed, intended:
                 differs.append(f"{d.node} is {d.state} ({d.why.split(': ', 1)[-1]}) while "
                                f"{', '.join(peers)} {'is' if len(peers) == 1 else 'are'} {majority}")
     designs = {d.design for d in diagnosed}
-    design = designs.pop() if len(designs) == 1 else None
+    # The release's words describe the cluster only when it presents what the release has (RSA only).
+    design = designs.pop() if len(designs) == 1 and state == "rsa-only" else None
     experience = agent_experience(state, diagnosed)
     if design:  # the release's words, not the COP's (products of one release may word it apart)
         agents = {n.release.agent for n in nodes if n.release is not None and n.release.agent}
