@@ -3,6 +3,7 @@ release, and an upgrade judged against the target release, against the lab's rea
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -314,3 +315,28 @@ def test_a_release_that_presents_ecdsa_anyway_asks_to_check_the_version(tmp_path
     presented = [t for t in results["tests"] if t["rule"] == "presented_key" and t["outcome"] == "failed"]
     assert presented and all(":ecdsa:" in t["id"] or ":default:" in t["id"] for t in presented)
     assert "RSA only by design (11.6+)" in presented[0]["message"] and "COP" not in presented[0]["fix"]
+
+
+def test_a_release_that_requires_tls13_fails_without_it_with_the_release_fix(tmp_path: Path) -> None:
+    from dualcert.probe.observation import Observation, Outcome, ProbeKey
+    from dualcert.rules.probe_rules import Case, presented_key
+    from dualcert.verdict import Status
+
+    inventory = write(tmp_path / "inv.yaml", "nodes:\n"
+                      "  - {name: cm, host: cm.example.com, role: cucm, version: 15SU2}\n"
+                      "  - {name: old, host: old.example.com, role: cucm, version: 15SU1}\n")
+    ends = {(e.node, e.service.name): e for e in load_inventory(inventory).endpoints()}
+    policy = load_policy(None)
+
+    def judged(node: str) -> tuple[Status, str]:
+        endpoint = ends[(node, "sip-tls")]
+        key = ProbeKey(node, "sip-tls", Offer.ECDSA, TLSVersion.TLS1_3)
+        seen = Observation(key, endpoint.host, None, endpoint.port, Outcome.UNSUPPORTED, phase="handshake")
+        case = Case(endpoint, Offer.ECDSA, TLSVersion.TLS1_3, policy.expectation(endpoint, Offer.ECDSA,
+                    TLSVersion.TLS1_3), seen, None, dt.datetime.now(dt.UTC), lambda offer: None)
+        verdict = presented_key(case)
+        return verdict.status, verdict.fix
+
+    status, fix = judged("cm")
+    assert status is Status.FAIL and "Common Criteria" in fix and "TLS 1.3 Certificate Preference Order" in fix
+    assert judged("old")[0] is Status.NA    # before 15SU2 TLS 1.3 is absent: not offering it is right

@@ -83,6 +83,9 @@ def presented_key(case: Case) -> Verdict:
     if o.outcome is Outcome.UNSUPPORTED and not case.expectation.version_required:
         return Verdict(rule, Status.NA, f"{_where(case)}: the server does not offer "
                        f"{case.version.value.replace('tls', 'TLS ')} (the policy makes it optional)")
+    if o.outcome is Outcome.UNSUPPORTED and case.endpoint.release is not None and case.endpoint.release.fix:
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: the node's release should offer "
+                       f"{case.version.value.replace('tls', 'TLS ')}, the server does not", case.endpoint.release.fix)
     if o.outcome is Outcome.OK and case.chain.certs:
         family = case.family
         seen = _seen_leaf(case)
