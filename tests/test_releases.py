@@ -233,6 +233,7 @@ def test_a_policy_file_can_turn_release_on_for_one_node(tmp_path: Path) -> None:
     ends = {e.node: e for e in inv.endpoints() if e.service.name == "socketio"}
     assert pol.expectation(ends["a"], Offer.ECDSA, TLSVersion.TLS1_2).presents == "rsa-or-refused"
     assert pol.expectation(ends["b"], Offer.ECDSA, TLSVersion.TLS1_2).presents == "refused"  # no ECDSA unit
+    assert pol.expectation(ends["b"], Offer.DEFAULT, TLSVersion.TLS1_2).presents == "rsa"   # so browsers get RSA
     assert pol.intended_for(inv.node("a")) == "rsa-only" and pol.intended_for(inv.node("b")) == "S3"
     write(policy, "release: sometimes\n")
     with pytest.raises(UsageError) as caught:

@@ -162,6 +162,8 @@ def resolve(role: str, release: Release, rules: tuple[ReleaseRule, ...], service
                 del specs[name]
                 continue
             changes = {k: overrides[k] for k in ("rsa_unit", "ecdsa_unit", "prefers") if k in overrides}
+            if "ecdsa_unit" in changes and changes["ecdsa_unit"] is None:
+                changes.setdefault("prefers", "rsa")  # no ECDSA certificate: a browser gets RSA
             if changes:
                 specs[name] = replace(specs[name], **changes)
             if measured:
