@@ -41,7 +41,10 @@ report written; 1 when a verdict differs or predicted verdicts were left out (-k
 
 upgrade story (see docs/baseline.md):
   dualcert lab --states S4 --pki-dir lab-pki --report-dir before
-  dualcert lab --states S3 --pki-dir lab-pki --baseline before/lab.json --policy fixtures/lab-s4-to-s3.policy.yaml"""
+  dualcert lab --states S3 --pki-dir lab-pki --baseline before/lab.json --policy fixtures/lab-s4-to-s3.policy.yaml
+release upgrade story, UCCX 11.5 in S4 to 12.5 (see docs/releases.md):
+  dualcert lab --states S4 --pki-dir lab-pki --release "11.5(1)" --report-dir before
+  dualcert lab --states S4 --pki-dir lab-pki --release "12.5(1)" --baseline before/lab.json"""
 
 EPILOG_DIFF = """compares two results JSON files probe by probe (node, service, offer, TLS version):
 outcome, port, presented leaf SHA-256, key family, issuer, self-signed, and days left when
@@ -115,7 +118,8 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
         return EXIT_USAGE_ERROR
     args = _pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, extra,
                          ns.baseline)
-    return _run_pytest([*args, "--inventory-format", ns.inventory_format])
+    upgrade = ["--upgrade", ns.upgrade] if ns.upgrade else []
+    return _run_pytest([*args, "--inventory-format", ns.inventory_format, *upgrade])
 
 
 def _check_writable(directory: Path, target: Path | None = None) -> None:
@@ -164,8 +168,16 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
 def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     from dualcert.errors import UsageError
     from dualcert.lab import Lab
-    from dualcert.lab.estate import PREFERENCE_SOURCE, default_nodes, open_pki_dir
-    from dualcert.lab.expected import TABLE_COLUMNS, deviations, measured_table, predictions, preference_row
+    from dualcert.lab.estate import PREFERENCE_SOURCE, default_nodes, open_pki_dir, with_release
+    from dualcert.lab.expected import (
+        RELEASE_HEADER,
+        TABLE_COLUMNS,
+        deviations,
+        measured_table,
+        predictions,
+        preference_row,
+        release_table,
+    )
     from dualcert.policy.states import STATES
     from dualcert.render.text import diagnosis_lines, table_lines
 
@@ -184,6 +196,12 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     # A kept PKI with one state is one estate moved between states: names without the state.
     pki_dir = Path(ns.pki_dir) if ns.pki_dir else None
     nodes = default_nodes(states, collab=not ns.no_collab, state_names=not (pki_dir and len(states) == 1))
+    if ns.release:  # the upgrade story: the UCCX and SocialMiner nodes of the states run this release
+        try:
+            nodes = with_release(nodes, ns.release)
+        except UsageError as exc:
+            print(f"dualcert: {exc}", file=sys.stderr)
+            return EXIT_USAGE_ERROR
     if pki_dir is not None:
         try:
             open_pki_dir(pki_dir)
@@ -216,6 +234,12 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     for line in table_lines(header, [*rows, ["lab server", *preference_row()]]):
         print(line)
     print(f"  (lab server: the preference the lab configures, in {PREFERENCE_SOURCE}; RSA first throughout in S2)")
+    releases = release_table(data, nodes)
+    if releases:
+        print("\nPer release, measured (what each offer gets over TLS 1.2, and a browser-like offer over TLS 1.3;\n"
+              "unversioned: the lab's S3 nodes, which behave as the seed's UCCX 11.5):")
+        for line in table_lines(list(RELEASE_HEADER), releases):
+            print(line)
     diagnosis = diagnosis_lines(data.get("diagnosis") or [])
     if diagnosis:
         print("\n" + "\n".join(diagnosis))
@@ -262,6 +286,7 @@ def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
     from dualcert.compare.comparison import compare
     from dualcert.compare.snapshot import load_snapshot
     from dualcert.estate.inventory import load_inventory
+    from dualcert.estate.release import parse_upgrade
     from dualcert.policy.load import load_policy
     from dualcert.render.diff import render
 
@@ -272,12 +297,15 @@ def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
         old, new = load_snapshot(Path(ns.old)), load_snapshot(Path(ns.new))
         policy = load_policy(ns.policy)
         roles = {n.name: n.role for n in load_inventory(Path(ns.inventory)).nodes} if ns.inventory else {}
-    except UsageError as exc:
+        upgrade = parse_upgrade(ns.upgrade) if ns.upgrade else None
+    except (UsageError, ValueError) as exc:  # ValueError: --upgrade
+        print(f"dualcert: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
         print(f"dualcert: {exc}", file=sys.stderr)
         return EXIT_USAGE_ERROR
     old.roles.update(roles)
     new.roles.update(roles)
-    comparison = compare(old, new, policy)
+    comparison = compare(old, new, policy, upgrade=upgrade)
     sys.stdout.write(render(comparison, ns.format, show_expected=not ns.unexpected_only))
     return 1 if comparison.unexpected else 0
 
@@ -308,12 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", metavar="FILE",
                      help="results JSON of an earlier run: test_unchanged[...] fails on changes the policy's "
                           "expected_changes do not allow")
+    run.add_argument("--upgrade", metavar="FROM:TO",
+                     help="with --baseline, for an inventory without 'version:': the nodes went from release FROM "
+                          "to TO (e.g. 11.5:12.5); the changes the catalog's releases explain are expected")
     run.set_defaults(handler=cmd_run)
 
     lab = sub.add_parser("lab", help="run the suites against the embedded lab (no cluster needed)",
                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_LAB)
     lab.add_argument("--states", metavar="LIST", help="comma-separated subset of S1,S2,S3,S4,rsa-only")
-    lab.add_argument("--no-collab", action="store_true", help="leave out the CUCM and IM&P nodes")
+    lab.add_argument("--no-collab", action="store_true",
+                     help="leave out the CUCM and IM&P nodes (and the release nodes: UCCX 12.5, CUCM 15SU2)")
+    lab.add_argument("--release", metavar="VERSION",
+                     help="give the UCCX and SocialMiner nodes this 'version:' (e.g. 11.5(1), 12.5(1)): the "
+                          "upgrade story, see docs/releases.md")
     lab.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: %(default)s)")
     lab.add_argument("--serve", action="store_true",
                      help="only start the lab and print its inventory, until Ctrl-C (try it with openssl s_client)")
@@ -335,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--policy", metavar="FILE|PROFILE",
                       help="policy whose expected_changes and expiry thresholds apply (default: ec-ca-signed)")
     diff.add_argument("--inventory", metavar="FILE", help="inventory giving node roles, for expected_changes' role:")
+    diff.add_argument("--upgrade", metavar="FROM:TO", help="nodes without 'version:' went from release FROM to TO: "
+                      "the changes the catalog's releases explain are expected")
     diff.add_argument("--unexpected-only", action="store_true", help="list only the unexpected changes")
     diff.set_defaults(handler=cmd_diff)
     init = sub.add_parser("init", help="write a commented starter inventory and policy (UCCX + SocialMiner)",

@@ -10,8 +10,10 @@ point back into the Ansible file, so errors name the line to fix there.
 Mapping: a group whose name is a catalog role (uccx, socialminer, ...) gives its hosts that
 role, or a `dualcert_role` var says it; `ansible_host` is the address (an IP) or the host
 name; `dualcert_host` names the host the certificate must carry; `dualcert_cluster`,
-`dualcert_sni` map to cluster and sni. `dualcert_site`, `dualcert_trust`, `dualcert_catalog`
-(usually in the `all` group's vars) give the site name, the trust bundle and a catalog.
+`dualcert_sni` map to cluster and sni; `dualcert_version` (or plain `version`) is the node's
+release, on the host or a group, and an error in it names the line that set it. `dualcert_site`,
+`dualcert_trust`, `dualcert_catalog` (usually in the `all` group's vars) give the site name, the
+trust bundle and a catalog.
 Hosts without a role are left out (an Ansible inventory lists more than appliances).
 """
 
@@ -65,6 +67,7 @@ class Group:
     hosts: dict[str, Host] = field(default_factory=dict)
     vars: dict[str, Any] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)
+    var_lines: dict[str, int] = field(default_factory=dict)   # where each of `vars` was set, for errors
 
 
 def detect_format(path: Path, text: str) -> str:
@@ -115,6 +118,7 @@ def _parse_ini(text: str, path: Path) -> dict[str, Group]:
         if kind == "vars":
             key, value = _assignment(line, path, number)
             group.vars[key] = value
+            group.var_lines[key] = number
         elif kind == "children":
             child = line.split()[0]
             groups.setdefault(child, Group(child, number))
@@ -250,7 +254,9 @@ def _yaml_group(groups: dict[str, Group], name: str, body: Any, path: Path, line
                              line=host_line, fix="write 'hostname:' alone, or with indented 'var: value' lines")
         for expanded in _expand(str(host_name), path, host_line, budget):
             group.hosts[expanded] = Host(expanded, host_line, dict(host_vars or {}))
-    group.vars.update(_mapping(body, "vars", path))
+    group_vars = _mapping(body, "vars", path)
+    group.vars.update(group_vars)
+    group.var_lines.update({str(k): _line(group_vars, k) for k in group_vars})
     for child, child_body in _mapping(body, "children", path).items():
         group.children.append(child)
         _yaml_group(groups, child, child_body, path, _line(body["children"], child), budget)
@@ -319,12 +325,15 @@ def _convert(groups: dict[str, Group], path: Path, roles: set[str]) -> Mapping:
     for host_name, member_of in _ancestry(groups).items():
         host = hosts[host_name]
         merged: dict[str, Any] = {}
+        lines: dict[str, int] = {}
         for group_name in member_of:
             merged.update(groups[group_name].vars)
+            lines.update(groups[group_name].var_lines)
         merged.update(host.vars)
+        lines.update(dict.fromkeys(host.vars, host.line))
         role = merged.get("dualcert_role") or _role_from_groups(host, member_of, roles, path)
         if role:
-            nodes.append(_node(host, str(role), merged))
+            nodes.append(_node(host, str(role), merged, lines))
     if not nodes:
         raise UsageError(f"no host of this Ansible inventory has a dualcert role (groups: "
                          f"{', '.join(sorted(g for g in groups if g not in ('all', 'ungrouped'))) or 'none'})",
@@ -342,7 +351,7 @@ def _role_from_groups(host: Host, member_of: list[str], roles: set[str], path: P
     return found[0] if found else None
 
 
-def _node(host: Host, role: str, merged: dict[str, Any]) -> Mapping:
+def _node(host: Host, role: str, merged: dict[str, Any], lines: dict[str, int]) -> Mapping:
     node = Mapping()
     node.line, node.key_lines = host.line, {}
     node["name"] = host.name
@@ -357,5 +366,9 @@ def _node(host: Host, role: str, merged: dict[str, Any]) -> Mapping:
         if merged.get(f"dualcert_{key}") is not None:
             node[key] = str(merged[f"dualcert_{key}"])
     node.key_lines = dict.fromkeys(node, host.line)
+    version_var = next((v for v in ("dualcert_version", "version") if merged.get(v) is not None), None)
+    if version_var:
+        node["version"] = str(merged[version_var])
+        node.key_lines["version"] = lines.get(version_var, host.line)
     return node
 

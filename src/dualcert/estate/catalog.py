@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from dualcert.estate.releases import Parameter, ReleaseRule, read_rules
 from dualcert.estate.yamlfile import Reader, parse_yaml
 
 STARTTLS_PROTOCOLS = ("xmpp", "xmpp-server", "smtp", "imap", "pop3", "ftp", "ldap", "postgres")
@@ -39,6 +40,11 @@ class Role:
     services: dict[str, ServiceSpec]
     restart: str | None = None     # e.g. "restart Cisco UCCX on publisher and subscriber"
     ecdsa_cop: str | None = None   # e.g. "the UCCX COP"
+    # What each release presents (data/catalog.yaml `releases:`; estate/releases.py): the trains
+    # the catalog knows (a `version:` outside them is an error), node parameters, and the rules.
+    trains: tuple[str, ...] = ()
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+    releases: tuple[ReleaseRule, ...] = ()
 
 
 def read_service(reader: Reader, name: str, base: ServiceSpec | None) -> ServiceSpec | None:
@@ -110,8 +116,11 @@ def _parse(text: str, path: Path | str) -> dict[str, Role]:
                                 service_name, None)
             if spec is not None:
                 services[service_name] = spec
+        releases = role.child("releases", role.get("releases", dict, {}), f"releases of role {role_name!r}")
+        trains, parameters, rules = read_rules(releases, role_name)
         roles[role_name] = Role(role_name, role.get("description", str, ""), services,
-                                role.get("restart", str, None), role.get("ecdsa_cop", str, None))
+                                role.get("restart", str, None), role.get("ecdsa_cop", str, None),
+                                trains, parameters, rules)
     return roles
 
 

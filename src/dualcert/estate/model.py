@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dualcert.estate.catalog import ServiceSpec
+from dualcert.estate.releases import NodeRelease, ServiceRelease
 
 MOZILLA = "mozilla"  # `trust: mozilla`: Mozilla's root program instead of a site bundle
 
@@ -21,6 +22,8 @@ class Endpoint:
     host: str
     address: str | None
     service: ServiceSpec
+    # What the node's release says of this service (no `version:`: None); not part of the endpoint's identity.
+    release: ServiceRelease | None = field(default=None, compare=False)
 
     @property
     def port(self) -> int:
@@ -47,6 +50,7 @@ class Node:
     services: tuple[ServiceSpec, ...]
     restart: str | None = None     # the role's restart step in remediation text (catalog `restart:`)
     ecdsa_cop: str | None = None   # the role's ECDSA-disable COP by name (catalog `ecdsa_cop:`)
+    release: NodeRelease | None = None  # the inventory's `version:` resolved against the catalog
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,13 @@ class Inventory:
     nodes: tuple[Node, ...]
 
     def endpoints(self) -> list[Endpoint]:
-        return [Endpoint(n.name, n.cluster, n.role, n.host, n.address, s) for n in self.nodes for s in n.services]
+        return [Endpoint(n.name, n.cluster, n.role, n.host, n.address, s,
+                         n.release.services.get(s.name) if n.release else None)
+                for n in self.nodes for s in n.services]
+
+    def releases(self) -> dict[str, str]:
+        """node -> its `version:` as written, for the nodes that have one."""
+        return {n.name: str(n.release.release) for n in self.nodes if n.release is not None}
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)

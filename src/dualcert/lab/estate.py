@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import serialization
 
 from dualcert.errors import UsageError
 from dualcert.estate.catalog import ServiceSpec, load_catalog
+from dualcert.estate.release import parse_release
+from dualcert.estate.releases import ServiceRelease, resolve
 from dualcert.lab.pki import CA, Issued, KeySpec, self_signed
 from dualcert.lab.server import ServedEndpoint
 from dualcert.offers import Offer, TLSVersion
@@ -60,6 +62,7 @@ class LabNode:
     role: str
     cluster: str
     state: str
+    version: str | None = None   # the inventory's `version:`; the catalog's release then says what is presented
 
     @property
     def host(self) -> str:
@@ -90,7 +93,43 @@ def default_nodes(states: tuple[str, ...] = STATES, collab: bool = True, *,
     if "S3" in states and "S4" in states:
         nodes += [LabNode("mixed-uccx-pub", "uccx", "mixed", "S3"), LabNode("mixed-uccx-sub", "uccx", "mixed", "S4"),
                   LabNode("mixed-sm", "socialminer", "mixed", "S3")]
+    if collab and state_names and "S3" in states:
+        nodes += release_nodes()
     return nodes
+
+
+def release_nodes() -> list[LabNode]:
+    """Release-specific nodes (CA-signed certificates, as S3): a UCCX 12.5 cluster, which presents RSA
+    only by design, and a CUCM 15SU2 node (TLS 1.3 picking the certificate by signature_algorithms on
+    5061; HTTPS RSA only, the HTTP Ciphers parameter's default)."""
+    return [LabNode("r125-uccx-pub", "uccx", "r125", "S3", "12.5(1)"),
+            LabNode("r125-uccx-sub", "uccx", "r125", "S3", "12.5(1)"),
+            LabNode("r125-sm", "socialminer", "r125", "S3", "12.5(1)"),
+            LabNode("cucm15-pub", "cucm", "cucm15", "S3", "15SU2")]
+
+
+def with_release(nodes: list[LabNode], release: str) -> list[LabNode]:
+    """`dualcert lab --release`: the UCCX and SocialMiner nodes without a version get this one."""
+    trains = load_catalog()["uccx"].trains
+    try:
+        train = parse_release(release).train
+    except ValueError as exc:
+        raise UsageError(f"--release: {exc}") from None
+    if train not in trains:
+        raise UsageError(f"--release {release}: not a UCCX release the catalog knows ({', '.join(trains)})",
+                         fix="give one of those trains, e.g. --release 11.5(1) or --release 12.5(1)")
+    return [replace(n, version=release) if n.role in ("uccx", "socialminer") and n.version is None else n
+            for n in nodes]
+
+
+def lab_services(node: LabNode) -> list[tuple[ServiceSpec, ServiceRelease | None]]:
+    """The node's services as its release has them (no version: the catalog's, as today)."""
+    role = load_catalog()[node.role]
+    if node.version is None:
+        return [(spec, None) for spec in role.services.values()]
+    parameters = {p.name: p.default for p in role.parameters.values()}
+    view, specs = resolve(role.name, parse_release(node.version), role.releases, dict(role.services), parameters)
+    return [(spec, view.services.get(name)) for name, spec in specs.items()]
 
 
 class LabPKI:
@@ -174,7 +213,6 @@ class LabEndpoint:
 
 
 def build_endpoints(nodes: list[LabNode], pki: LabPKI, keydir: Path) -> list[LabEndpoint]:
-    catalog = load_catalog()
     endpoints: list[LabEndpoint] = []
     for node in nodes:
         rsa_kind, ec_kind = STATE_CERTS[node.state]
@@ -188,13 +226,14 @@ def build_endpoints(nodes: list[LabNode], pki: LabPKI, keydir: Path) -> list[Lab
                 issued[(unit, family)] = leaf.write(keydir, f"{node.name}-{unit}")
             return issued[(unit, family)]
 
-        for service in catalog[node.role].services.values():
+        for service, release in lab_services(node):
             chains = [files(service.rsa_unit or "rsa", "rsa", rsa_kind)]
-            if ec_kind and service.ecdsa_unit:
+            if ec_kind and service.ecdsa_unit and not (release and release.rsa_only_by_design):
                 chains.append(files(service.ecdsa_unit, "ec", ec_kind))
             ciphers, sigalgs = PREFERENCE_LISTS[server_preference(node, service.name)]
-            context = server_context(chains, cipher_preference=ciphers, sigalgs_preference=sigalgs,
-                                     versions=(TLSVersion.TLS1_2, TLSVersion.TLS1_3))
+            absent = release is not None and release.tls13 == "absent"
+            versions = (TLSVersion.TLS1_2,) if absent else (TLSVersion.TLS1_2, TLSVersion.TLS1_3)
+            context = server_context(chains, cipher_preference=ciphers, sigalgs_preference=sigalgs, versions=versions)
             served = ServedEndpoint(context, starttls=service.starttls, domain=node.host, sigalgs_preference=sigalgs)
             endpoints.append(LabEndpoint(node, service, served, ("rsa", "ecdsa")[:len(chains)]))
     return endpoints
@@ -205,7 +244,7 @@ def write_inventory(path: Path, site: str, endpoints: list[LabEndpoint], trust_f
     for ep in endpoints:
         entry = nodes.setdefault(ep.node.name, {
             "name": ep.node.name, "host": ep.node.host, "address": ep.served.host, "role": ep.node.role,
-            "cluster": ep.node.cluster, "services": []})
+            "cluster": ep.node.cluster, **({"version": ep.node.version} if ep.node.version else {}), "services": []})
         service: dict[str, Any] = {"name": ep.service.name, "port": ep.served.port}
         if ep.service.plaintext_port is not None:
             # The catalog's plain-text twin port means nothing on loopback's random ports.
@@ -220,6 +259,8 @@ def write_policy(path: Path, pki: LabPKI) -> None:
     document = {
         "extends": "ec-ca-signed",
         "intended_state": "S3",
+        # Nodes with a `version:` are judged by what their release presents (the others as S3).
+        "release": "auto",
         "rules": {"issuer": {
             "ecdsa": {"dn": pki.ec_issuing.cert.subject.rfc4514_string()},
             "rsa": {"dn": pki.rsa_issuing.cert.subject.rfc4514_string()},

@@ -13,7 +13,7 @@ from typing import Any
 
 from OpenSSL import SSL
 
-from dualcert.lab.estate import LabEndpoint, LabNode, server_preference
+from dualcert.lab.estate import LabEndpoint, LabNode, lab_services, server_preference
 from dualcert.offers import Offer, TLSVersion
 from dualcert.rules.registry import Scope, rules_of
 
@@ -76,15 +76,34 @@ def browser_family(endpoint: LabEndpoint, version: str) -> str:
     return next((f for f in order if f in endpoint.families), endpoint.families[0])
 
 
+def by_design(node: LabNode) -> bool:
+    """The node's release presents RSA only on every service (e.g. UCCX 12.5): nothing fails, state rsa-only."""
+    services = lab_services(node)
+    return node.version is not None and all(r is not None and r.rsa_only_by_design for _, r in services)
+
+
+def lab_state(node: LabNode) -> str:
+    """The state the diagnosis must name for one lab node."""
+    return "rsa-only" if by_design(node) else node.state
+
+
+def _tls13_absent(node: LabNode, service: str) -> bool:
+    return any(spec.name == service and r is not None and r.tls13 == "absent" for spec, r in lab_services(node))
+
+
 def predictions(endpoints: list[LabEndpoint], nodes: list[LabNode]) -> dict[tuple[str, str], bool]:
-    """Every verdict the lab predicts, (test id or node or cluster, rule) -> predicted to fail."""
+    """Every verdict the lab predicts, (test id or node or cluster, rule) -> predicted to fail. A node whose
+    release presents RSA only by design fails nothing; nor does a TLS 1.3 probe of a release without TLS 1.3."""
     predicted: dict[tuple[str, str], bool] = {}
     for endpoint in endpoints:
-        node, failing = endpoint.node, PREDICTED_FAILURES[endpoint.node.state]
+        node = endpoint.node
+        failing = frozenset() if by_design(node) else PREDICTED_FAILURES[node.state]
         # Best practice (S3): the family this server would put first with both certificates good.
         intended = server_preference(LabNode(node.name, node.role, node.cluster, "S3"), endpoint.service.name)
         for version in TLSVersion:
             browser = browser_family(endpoint, version.value)
+            judged = not by_design(node) and not (
+                version is TLSVersion.TLS1_3 and _tls13_absent(node, endpoint.service.name))
             for offer in Offer:
                 test_id = f"{node.name}:{endpoint.service.name}:{offer.value}:{version.value}"
                 for probe_rule in rules_of(Scope.PROBE):
@@ -93,20 +112,21 @@ def predictions(endpoints: list[LabEndpoint], nodes: list[LabNode]) -> dict[tupl
                             probe_rule.name == "presented_key" and browser != intended)
                     else:
                         fails = (probe_rule.name, offer.value) in failing
-                    predicted[(test_id, probe_rule.name)] = fails
+                    predicted[(test_id, probe_rule.name)] = judged and fails
     for node in nodes:
         for name, states in NODE_RULE_FAILS.items():
-            predicted[(node.name, name)] = node.state in states
+            predicted[(node.name, name)] = lab_state(node) in states
     for cluster in dict.fromkeys(n.cluster for n in nodes):
         members = [n for n in nodes if n.cluster == cluster]
-        predicted[(cluster, "deployment_state")] = cluster_state(members) != "S3"
+        predicted[(cluster, "deployment_state")] = any(
+            lab_state(n) != ("rsa-only" if by_design(n) else "S3") for n in members)
         predicted[(cluster, "cluster_roots")] = _cluster_roots_fail(members)
     return predicted
 
 
 def cluster_state(nodes: list[LabNode]) -> str:
     """The state the diagnosis must name for a lab cluster: its nodes' common state, or mixed."""
-    states = {n.state for n in nodes}
+    states = {lab_state(n) for n in nodes}
     return states.pop() if len(states) == 1 else "mixed"
 
 
@@ -157,10 +177,10 @@ def measured_table(results: dict[str, Any], nodes: list[LabNode]) -> list[tuple[
     """Per state, what a browser-like (default) offer over TLS 1.2 got from each column's service."""
     probes = {(p["node"], p["service"], p["offer"], p["tls_version"]): p for p in results["probes"]}
     rows: list[tuple[str, list[str]]] = []
-    for state in dict.fromkeys(n.state for n in nodes):
+    for state in dict.fromkeys(n.state for n in nodes if n.version is None):
         cells: list[str] = []
         for _, role, service in TABLE_COLUMNS:
-            node = next((n for n in nodes if n.state == state and n.role == role), None)
+            node = next((n for n in nodes if n.state == state and n.role == role and n.version is None), None)
             probe = probes.get((node.name, service, "default", "tls1.2")) if node else None
             cells.append(_cell(probe))
         rows.append((state, cells))
@@ -180,3 +200,28 @@ def _cell(probe: dict[str, Any] | None) -> str:
         return str(probe["outcome"])
     leaf = probe["chain"][0]
     return "self-signed" if leaf["self_signed"] else str(leaf["key_type"])
+
+
+# The per-release table: a few services per role, what each offer gets (TLS 1.2; TLS 1.3 for the default offer).
+RELEASE_SERVICES = {"uccx": ("tomcat", "socketio"), "socialminer": ("openfire",), "cucm": ("tomcat", "sip-tls")}
+RELEASE_HEADER = ("release", "node", "service", "ecdsa", "rsa", "default", "default TLS 1.3")
+
+
+def release_table(results: dict[str, Any], nodes: list[LabNode]) -> list[list[str]]:
+    """One row per (role, release) and service: the lab's unversioned S3 nodes show the seed's (11.5) behaviour;
+    versioned nodes in any state (the upgrade story's) are shown too."""
+    probes = {(p["node"], p["service"], p["offer"], p["tls_version"]): p for p in results["probes"]}
+    rows: list[list[str]] = []
+    seen: set[tuple[str, str]] = set()
+    for node in nodes:
+        if node.version is None and (node.state != "S3" or node.cluster == "mixed"):
+            continue
+        release = node.version or "unversioned"
+        if (node.role, release) in seen:
+            continue
+        seen.add((node.role, release))
+        for service in RELEASE_SERVICES.get(node.role, ()):
+            cells = [_cell(probes.get((node.name, service, offer, "tls1.2"))) for offer in ("ecdsa", "rsa", "default")]
+            cells.append(_cell(probes.get((node.name, service, "default", "tls1.3"))))
+            rows.append([f"{node.role} {release}", node.name, service, *cells])
+    return rows

@@ -58,6 +58,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline", metavar="FILE",
                     help="results JSON of an earlier run: adds test_unchanged[...] per probe, failing on changes "
                          "the policy's expected_changes do not allow")
+    group.addoption("--upgrade", metavar="FROM:TO",
+                    help="with --baseline: nodes without 'version:' went from release FROM to TO (e.g. 11.5:12.5); "
+                         "the changes the catalog's releases explain are expected")
     group.addoption("--shard", metavar="I/N",
                     help="run only the I-th of N shards of the estate (clusters dealt round-robin in inventory order), "
                          "for CI matrices; the N shards together are the whole estate")

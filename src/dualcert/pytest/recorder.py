@@ -102,6 +102,7 @@ class ResultsRecorder:
             warnings=len(warned), internal_errors=config.stash.get(CRASHES_KEY, []),
             offers=[o.value for o in run.options.offers], tls_versions=[v.value for v in run.options.versions],
             roles={node.name: node.role for node in run.inventory.nodes},  # for expected_changes' role: in diffs
+            releases=run.inventory.releases(),  # a later run judges an upgrade by them (compare/releases.py)
         ))
         for what, path, exc in writer.errors:  # the document itself (its journal is kept)
             write_failed(config, what, path, exc)

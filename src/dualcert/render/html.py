@@ -185,8 +185,9 @@ def _cell(run: DualcertRun, tally: OutcomeTally, node: str, service: str) -> str
 
 def _diagnosis_html(diagnosis: ClusterDiagnosis) -> str:
     state, intended = diagnosis.state, diagnosis.intended
-    parts = [f'<aside class="dc-diagnosis {"dc-pass" if state == intended else "dc-fail"}"><h4>Diagnosed state '
-             f'<span class="dc-state">{esc(state)}</span> (intended {esc(intended)})</h4>']
+    design = f", {diagnosis.design}" if diagnosis.design else ""  # the release's behaviour (docs/releases.md)
+    parts = [f'<aside class="dc-diagnosis {"dc-pass" if diagnosis.as_intended else "dc-fail"}"><h4>Diagnosed state '
+             f'<span class="dc-state">{esc(state)}</span> (intended {esc(intended)}{esc(design)})</h4>']
     if diagnosis.agent_experience:
         parts.append(f'<p><b>Agents:</b> {esc(diagnosis.agent_experience)}</p>')
     if diagnosis.differs:

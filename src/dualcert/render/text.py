@@ -48,10 +48,13 @@ def diagnosis_lines(diagnoses: Sequence[Mapping[str, Any]]) -> list[str]:
     pad = "".ljust(width)
     for d in diagnoses:
         nodes = ", ".join(f"{n} {s}" for n, s in d["nodes"].items())
-        verdict = "as intended" if d["state"] == d["intended"] else f"intended {d['intended']}"
+        as_intended = d.get("as_intended", d["state"] == d["intended"])
+        verdict = "as intended" if as_intended else f"intended {d['intended']}"
+        if d.get("design"):
+            verdict = f"{verdict} ({d['design']})"
         lines.append(f"  {str(d['cluster']).ljust(width)}  {str(d['state']).ljust(8)}  {verdict}: {nodes}")
         lines += [f"  {pad}  differs: {line}" for line in d["differs"]]
-        if d["state"] != d["intended"]:
+        if not as_intended:
             lines.append(f"  {pad}  agent experience: {d['agent_experience']}")
         lines += [f"  {pad}  fix: {step}" for step in d["remediation"]]
     return [safe(line) for line in lines]

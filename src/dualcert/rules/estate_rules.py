@@ -47,6 +47,7 @@ class EstateView:
     plaintext: Mapping[tuple[str, str], PlainCheck] = field(default_factory=dict)
     offers: tuple[Offer, ...] = ALL_OFFERS
     intended: str = "S3"
+    intended_by_node: Mapping[str, str] = field(default_factory=dict)   # a node's release's intended state
 
     def __post_init__(self) -> None:
         self.observed = by_endpoint(self.observations)
@@ -71,7 +72,8 @@ class EstateView:
     @cached_property
     def diagnoses(self) -> dict[str, ClusterDiagnosis]:
         """Each cluster's deployment state, in inventory order."""
-        return {d.cluster: d for d in diagnose(self.inventory, self.observations, self.intended)}
+        return {d.cluster: d for d in diagnose(self.inventory, self.observations, self.intended,
+                                               self.intended_by_node)}
 
 
 def _port(endpoint: Endpoint) -> str:
@@ -260,8 +262,9 @@ def deployment_state(view: EstateView, cluster: str) -> Verdict:
     if all(not node.readings for node in diagnosis.nodes):
         return Verdict(rule, Status.NA, f"cluster {cluster}: no service has an ECDSA certificate in the catalog "
                        "(ecdsa_unit: null), so the deployment states S1-S4 do not apply")
-    if diagnosis.state == diagnosis.intended:
-        return Verdict(rule, Status.PASS, f"cluster {cluster}: measured state {diagnosis.state}, as intended "
+    if diagnosis.as_intended:
+        design = f" ({diagnosis.design})" if diagnosis.design else ""
+        return Verdict(rule, Status.PASS, f"cluster {cluster}: measured state {diagnosis.state}{design}, as intended "
                        f"({', '.join(f'{n} {s}' for n, s in diagnosis.node_states.items())}); agent experience: "
                        f"{diagnosis.agent_experience}")
     return Verdict(rule, Status.FAIL, diagnosis.message(), diagnosis.fix())

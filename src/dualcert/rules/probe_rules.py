@@ -83,14 +83,21 @@ def presented_key(case: Case) -> Verdict:
     if o.outcome is Outcome.UNSUPPORTED and not case.expectation.version_required:
         return Verdict(rule, Status.NA, f"{_where(case)}: the server does not offer "
                        f"{case.version.value.replace('tls', 'TLS ')} (the policy makes it optional)")
+    if o.outcome is Outcome.UNSUPPORTED and case.endpoint.release is not None and case.endpoint.release.fix:
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: the node's release should offer "
+                       f"{case.version.value.replace('tls', 'TLS ')}, the server does not", case.endpoint.release.fix)
     if o.outcome is Outcome.OK and case.chain.certs:
         family = case.family
         seen = _seen_leaf(case)
         if expected == "refused":
             return Verdict(rule, Status.FAIL, f"{_where(case)}: expected no certificate (refused), saw {seen}",
                            remedies.stop_ecdsa(case.endpoint))
-        if expected == "any" or expected.upper() == family:
+        if expected == "any" or expected.upper() == family or (expected == "rsa-or-refused" and family == "RSA"):
             return Verdict(rule, Status.PASS, f"{_where(case)}: {seen}")
+        if expected == "rsa-or-refused":
+            return Verdict(rule, Status.FAIL, f"{_where(case)}: expected no ECDSA certificate "
+                           f"({remedies.release_design(case.endpoint)}), saw {seen}",
+                           remedies.stop_ecdsa(case.endpoint))
         fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
         if expected == "ecdsa" and case.offer is Offer.DEFAULT:
             fix = _why_no_ecdsa_for_browsers(case)
@@ -100,7 +107,7 @@ def presented_key(case: Case) -> Verdict:
                        f"that cannot be read: {case.chain.parse_error}",
                        remedies.reissue_malformed(case.endpoint))
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
-    if expected == "refused" and refused(o):
+    if expected in ("refused", "rsa-or-refused") and refused(o):
         return Verdict(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
     if o.outcome is Outcome.REFUSED:
         fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
@@ -111,7 +118,7 @@ def presented_key(case: Case) -> Verdict:
 
 
 def _a(expected: str) -> str:
-    return {"ecdsa": "an ECDSA", "rsa": "an RSA", "any": "a"}.get(expected, expected)
+    return {"ecdsa": "an ECDSA", "rsa": "an RSA", "any": "a", "rsa-or-refused": "an RSA or no"}.get(expected, expected)
 
 
 def _why_no_ecdsa_for_browsers(case: Case) -> str:

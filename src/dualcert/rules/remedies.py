@@ -39,11 +39,25 @@ def ecdsa_signed_by_rsa(endpoint: Endpoint) -> str:
 
 def present_ecdsa(endpoint: Endpoint) -> str:
     unit = unit_for(endpoint, "ECDSA")
+    release = endpoint.release
+    if release is not None and release.fix:
+        return f"on {endpoint.node}: make {endpoint.service.name} present {unit}: {release.fix}"
     return (f"on {endpoint.node}: make {endpoint.service.name} present {unit}: if the ECDSA-disable COP is "
             f"installed, install the rollback COP; then have {unit} signed by an EC CA and restart")
 
 
+def release_design(endpoint: Endpoint) -> str:
+    """The node's release behaviour in words (catalog `design:`), e.g. "RSA only by design (11.6+)"."""
+    release = endpoint.release
+    return (release.design if release and release.design else "") or "the policy is RSA-only"
+
+
 def stop_ecdsa(endpoint: Endpoint) -> str:
+    release = endpoint.release
+    if release is not None and release.rsa_only_by_design:
+        return (f"on {endpoint.node}: {endpoint.service.name} should present no ECDSA certificate "
+                f"({release_design(endpoint)}): {release.fix or 'check the node release in the inventory'}; "
+                "if the inventory's 'version:' is wrong, correct it")
     return (f"on {endpoint.node}: the policy is RSA-only: install the ECDSA-disable COP so {endpoint.service.name} "
             f"stops presenting {unit_for(endpoint, 'ECDSA')}, or change the policy if ECDSA is now intended")
 
@@ -142,9 +156,17 @@ def sign_ecdsa_step(node: str, unit: str, restart: str | None, why: str) -> str:
 
 
 def state_steps(node: str, restart: str | None, cop: str | None, rsa_unit: str, ecdsa_unit: str,
-                rsa: str | None, ecdsa: str | None, intended: str) -> list[str]:
-    """The steps that bring one service from its readings (rules.presented.reading) to the intended state."""
+                rsa: str | None, ecdsa: str | None, intended: str, design: str | None = None) -> list[str]:
+    """The steps that bring one service from its readings (rules.presented.reading) to the intended state;
+    `design`: the node's release presents RSA only by design (no COP to install, nothing to sign for ECDSA)."""
     steps: list[str] = []
+    if design:
+        if rsa == "self":
+            steps.append(sign_rsa_step(node, rsa_unit, restart))
+        if ecdsa in ("self", "ec-ca", "rsa-ca"):
+            steps.append(f"{node}: an ECDSA certificate is presented although the release presents RSA only "
+                         f"({design}): check the node's 'version:' in the inventory")
+        return steps
     if intended in ("S3", "rsa-only") and rsa == "self":
         steps.append(sign_rsa_step(node, rsa_unit, restart))
     if intended == "S3":
