@@ -76,6 +76,12 @@ def test_kinds_of_single_observations() -> None:
     assert reading(seen("a", "s", Offer.ECDSA, "rsa_self"), "ECDSA") == "wrong-family"
     assert reading(seen("a", "s", Offer.ECDSA, None), "ECDSA") == "refused"
     assert reading(seen("a", "s", Offer.RSA, None, Outcome.TIMEOUT), "RSA") is None
+    # Only an alert (or a typed close before any certificate) is a refusal; a reset may hide a certificate.
+    reset = Observation(ProbeKey("a", "s", Offer.ECDSA, TLSVersion.TLS1_2), "a", None, 443, Outcome.ERROR,
+                        detail="connection reset by the server during the handshake", phase="handshake")
+    assert reading(reset, "ECDSA") is None
+    unreadable = seen("a", "s", Offer.ECDSA, (b"\x30\x03\x02\x01\x00",))
+    assert reading(unreadable, "ECDSA") == "unknown"
 
 
 def test_s2_fix_is_the_digests_procedure_naming_node_and_unit(tmp_path: Path) -> None:

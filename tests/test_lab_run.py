@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from dualcert.rules.registry import Scope, rules_of
+
 from .conftest import run_cli
 
-RULES = {"presented_key", "chain_algorithm", "issuer", "trust", "hostname", "key_strength", "expiry"}
+RULES = {rule.name for rule in rules_of(Scope.PROBE)}
 # The digest's table, row by row (UCCX Tomcat, UCCX Openfire, Socket.IO, SM Tomcat, SM Openfire).
 DIGEST_TABLE = {
     "S1": ["self-signed"] * 5,

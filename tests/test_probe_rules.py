@@ -48,9 +48,8 @@ def status(case: Case, rule: str) -> Status:
 
 def test_best_practice_chain_passes_every_rule(endpoints) -> None:
     case = make_case(endpoints, "ec_by_ec_ca")
-    assert {rule: status(case, rule) for rule in PROBE_RULES} == {
-        "presented_key": Status.PASS, "chain_algorithm": Status.PASS, "issuer": Status.PASS,
-        "trust": Status.PASS, "hostname": Status.PASS, "key_strength": Status.PASS, "expiry": Status.PASS}
+    assert {rule: status(case, rule) for rule in PROBE_RULES} == dict.fromkeys(PROBE_RULES, Status.PASS)
+    assert {"presented_key", "chain_algorithm", "chain_complete", "issuer", "trust"} <= set(PROBE_RULES)
 
 
 def test_ecdsa_signed_by_rsa_fails_chain_algorithm_with_the_cscvb58580_fix(endpoints) -> None:
@@ -89,6 +88,27 @@ def test_refused_is_what_the_rsa_only_policy_wants(endpoints) -> None:
     presented = make_case(endpoints, "ec_by_ec_ca", policy="rsa-only")
     finding = PROBE_RULES["presented_key"](presented)
     assert finding.status is Status.FAIL and "ECDSA-disable COP" in finding.fix
+
+
+@pytest.mark.parametrize("outcome, detail", [
+    (Outcome.ERROR, "connection reset by the server during the handshake"),
+    (Outcome.ERROR, "the server's handshake message exceeds OpenSSL's limit (a huge certificate chain)"),
+    (Outcome.ERROR, "the server sent a certificate OpenSSL cannot parse: bad length"),
+    (Outcome.NO_CERTIFICATE, "handshake completed without a certificate"),
+])
+def test_only_a_servers_refusal_is_refused_as_intended(endpoints, outcome: Outcome, detail: str) -> None:
+    # A reset or a chain too big to read may carry an ECDSA certificate: passing it would hide one.
+    finding = PROBE_RULES["presented_key"](make_case(endpoints, None, outcome=outcome, policy="rsa-only",
+                                                     detail=detail))
+    assert finding.status is Status.FAIL and "not a refusal" in finding.message and detail in finding.message
+
+
+def test_an_unreadable_certificate_under_rsa_only_is_not_refused(endpoints) -> None:
+    case = make_case(endpoints, None, policy="rsa-only")
+    case.observation = Observation(case.observation.key, "h", None, 443, Outcome.OK,
+                                   chain_der=(b"\x30\x03\x02\x01\x00",))
+    finding = PROBE_RULES["presented_key"](case)
+    assert finding.status is Status.FAIL and "cannot be read" in finding.message
 
 
 def test_refused_under_best_practice_fails_presented_key(endpoints) -> None:

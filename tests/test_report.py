@@ -23,6 +23,7 @@ from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.render.html import OutcomeTally, changes_html, detail_data, json_for_script, matrix_html
 from dualcert.render.timeline import TIMELINE_MAX_CERTS, distinct_certs, timeline_svg
 from dualcert.rules.diagnosis import ClusterDiagnosis, NodeDiagnosis
+from dualcert.rules.registry import Scope, rules_of
 from dualcert.run import DualcertRun
 
 from .conftest import FIXED_NOW, REPO, chain_der, run_cli
@@ -127,7 +128,7 @@ def test_each_test_has_its_finding_and_one_shared_detail_per_probe(lab_report: d
     tests = pytest_html_tests(html)
     extras = [e["content"] for nodeid, runs in tests.items() if nodeid.endswith("[s2-sm:openfire:ecdsa:tls1.3]")
               for e in runs[0]["extras"]]
-    assert len(extras) == 7
+    assert len(extras) == len(rules_of(Scope.PROBE))   # one finding per probe rule
     assert all("<details class=dc-probe data-case=s2-sm:openfire:ecdsa:tls1.3>" in e for e in extras)
     assert all("BEGIN CERTIFICATE" not in e for e in extras)
     # A failure's message and fix are in its log; a pass says what was seen in its detail.

@@ -139,7 +139,7 @@ class DualcertRun:
         if self._view is None or self._view[0] != stamp:
             by_node = {n.name: self.policy.intended_for(n) for n in self.inventory.nodes if n.release is not None}
             self._view = (stamp, EstateView(self.inventory, self.observations, self.plaintext, self.options.offers,
-                                            self.policy.intended_state, by_node))
+                                            self.policy.intended_state, by_node, self.trust, self.now))
         return self._view[1]
 
     def probe_plaintext(self, nodes: set[str]) -> None:

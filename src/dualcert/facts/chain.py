@@ -31,6 +31,7 @@ class CertFacts:
     san_dns: tuple[str, ...]
     san_ip: tuple[str, ...]
     pem: str
+    signature_hash: str | None = None   # "sha256", "sha1", "md5", ...; None for Ed25519/Ed448 or unknown
 
     def days_left(self, now: dt.datetime) -> float:
         return (self.not_after - now).total_seconds() / 86400
@@ -129,14 +130,44 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def verify_signature(cert: x509.Certificate, issuer: x509.Certificate) -> None:
+    """Raise unless `issuer`'s key verifies `cert`'s signature (InvalidSignature, or ValueError /
+    TypeError / UnsupportedAlgorithm when it cannot be checked). Unlike
+    Certificate.verify_directly_issued_by this verifies SHA-1 and MD5 signatures too: old self-signed
+    and internal-CA certificates use them, and whether that is acceptable is a rule's call."""
+    key = issuer.public_key()
+    algorithm = cert.signature_hash_algorithm
+    params = cert.signature_algorithm_parameters
+    signature, tbs = cert.signature, cert.tbs_certificate_bytes
+    if isinstance(key, rsa.RSAPublicKey) and algorithm is not None and isinstance(params, rsa_padding_types()):
+        key.verify(signature, tbs, params, algorithm)  # type: ignore[arg-type]
+    elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None and isinstance(params, ec.ECDSA):
+        key.verify(signature, tbs, ec.ECDSA(algorithm))
+    elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)) and algorithm is None:
+        key.verify(signature, tbs)
+    elif isinstance(key, dsa.DSAPublicKey) and algorithm is not None and params is None:
+        key.verify(signature, tbs, algorithm)
+    else:
+        raise TypeError("the signature algorithm does not match the issuer's key type")
+
+
 def _self_signed(cert: x509.Certificate) -> bool:
     if cert.subject != cert.issuer:
         return False
     try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, Exception):  # InvalidSignature and unsupported keys alike
+        verify_signature(cert, cert)
+    except Exception:  # InvalidSignature and unsupported keys alike
         return False
     return True
+
+
+def _signature_hash(cert: x509.Certificate) -> str | None:
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except Exception:  # an OID cryptography does not know (md2, ...): its name says what it is
+        name = getattr(cert.signature_algorithm_oid, "_name", "").lower()
+        return next((h for h in ("md2", "md4", "md5", "sha1") if h in name), None)
+    return algorithm.name if algorithm is not None else None
 
 
 def cert_facts(cert: x509.Certificate) -> CertFacts:
@@ -153,7 +184,7 @@ def cert_facts(cert: x509.Certificate) -> CertFacts:
         signature_algorithm=signature_algorithm, signed_with=_signed_with(cert),
         not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
         self_signed=_self_signed(cert), is_ca=_is_ca(cert), san_dns=dns, san_ip=ips,
-        pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+        pem=cert.public_bytes(serialization.Encoding.PEM).decode(), signature_hash=_signature_hash(cert),
     )
 
 

@@ -1,6 +1,6 @@
-"""Path validation of a presented chain to the site's trust bundle (cryptography's x509.verification).
+"""Path validation of a presented chain to the site's trust bundle, as a server's path (facts/path.py).
 
-The end-entity extension policy is relaxed so that trust and hostname stay separate rules.
+Hostname is its own rule; so are the deviations from the Web PKI profile a client still accepts.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509 import verification
 
 from dualcert.estate.trustbundle import load_pem_bundle
-from dualcert.facts.chain import CertFacts, ChainFacts, der_facts, rfc4514
+from dualcert.facts.chain import CertFacts, ChainFacts, der_facts
+from dualcert.facts.names import same_name
+from dualcert.facts.path import Anchors, find_path, signature_error
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ class TrustStore:
         return cls(tuple(load_pem_bundle(path.read_bytes())), "mozilla (sslyze)")
 
     @cached_property
+    def anchors(self) -> Anchors:
+        return Anchors(self.certs)
+
+    @cached_property
     def fingerprints(self) -> frozenset[str]:
         return frozenset(c.fingerprint(hashes.SHA256()).hex() for c in self.certs)
 
@@ -60,36 +65,81 @@ class TrustStore:
 
     def _validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
         try:
-            leaf, *intermediates = [x509.load_der_x509_certificate(d) for d in chain_der]
+            leaf, *presented = [x509.load_der_x509_certificate(d) for d in chain_der]
         except ValueError as exc:
             return Validation(False, f"chain cannot be parsed: {exc}")
         if leaf.fingerprint(hashes.SHA256()).hex() in self.fingerprints:
             return Validation(True, "the leaf itself is in the trust bundle (pinned)", (der_facts(chain_der[0]),))
-        builder = (
-            verification.PolicyBuilder().store(verification.Store(list(self.certs))).time(now)
-            # Name and EKU are judged by their own rules; keep validation about the path.
-            .extension_policies(ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                                ee_policy=verification.ExtensionPolicy.permit_all())
-        )
         try:
-            # The client verifier needs no subject; with a permissive EE policy it checks the path only.
-            path = builder.build_client_verifier().verify(leaf, intermediates).chain
-        except verification.VerificationError as exc:
-            reason = str(exc)
-            if "candidates exhausted" in reason:
-                reason = "no issuer in the presented chain or the bundle signs it"
-            return Validation(False, f"no trusted path: {reason}")
-        except (ValueError, TypeError) as exc:
+            found = find_path(leaf, presented, self.anchors, now)
+        except (ValueError, TypeError) as exc:   # a certificate field the parser rejects only when read
             return Validation(False, f"path validation failed: {exc}")
+        if not found.path:
+            return Validation(False, f"no trusted path: {found.reason}")
         # The path's certificates are the presented ones and the bundle's: their facts are cached by DER.
-        return Validation(True, f"chains to {rfc4514(path[-1].subject)}",
-                          tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in path))
+        return Validation(True, found.reason,
+                          tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in found.path))
 
 
-def issuer_sha256_candidates(chain: ChainFacts, validation: Validation | None) -> list[CertFacts]:
-    """Certificates that may have issued the leaf: the presented second certificate and the
-    validated path's second element (they differ when the server omits the intermediate)."""
-    found = list(chain.certs[1:2])
-    if validation and len(validation.path) > 1:
-        found.append(validation.path[1])
+@dataclass(frozen=True)
+class ChainAbove:
+    """The chain above the leaf, one reading for every rule: the validated path (leaf, intermediates
+    from the chain or the bundle, anchor) when there is one, else what was presented, marked incomplete."""
+
+    certs: tuple[CertFacts, ...]   # leaf first
+    validated: bool
+
+    @property
+    def leaf(self) -> CertFacts:
+        return self.certs[0]
+
+    @property
+    def unseen(self) -> bool:
+        """Nothing above a CA-signed leaf can be seen: no intermediate sent and no path found."""
+        return not self.validated and len(self.certs) == 1 and not self.leaf.self_signed
+
+    def signed_with(self) -> list[str | None]:
+        return [c.signed_with for c in self.certs]
+
+
+def chain_above(chain: ChainFacts, validation: Validation | None) -> ChainAbove:
+    if validation is not None and validation.trusted and validation.path:
+        return ChainAbove(validation.path, True)
+    return ChainAbove(chain.certs, False)
+
+
+def anchors_of(above: ChainAbove, trust: TrustStore | None) -> frozenset[str]:
+    """SHA-256 of the path's certificates that the trust bundle holds (exempt from weak-key and
+    weak-hash checks unless the policy says otherwise)."""
+    if trust is None or not above.validated:
+        return frozenset()
+    return frozenset(c.sha256 for c in above.certs[1:] if c.sha256 in trust.fingerprints)
+
+
+def _parsed(chain_der: tuple[bytes, ...]) -> list[x509.Certificate]:
+    found = []
+    for der in chain_der:
+        try:
+            found.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            continue   # an unreadable chain certificate signs nothing
     return found
+
+
+def signed_by_pin(chain_der: tuple[bytes, ...], pin: str, trust: TrustStore | None) -> bool:
+    """The pinned CA (SHA-256 of its certificate, in the presented chain or the trust bundle) signed
+    the leaf: its name is the leaf's issuer and its key verifies the leaf's signature. Being merely
+    present in the chain is not enough: a leaf from another CA with the same name would pass."""
+    leaf = _parsed(chain_der[:1])
+    if not leaf:
+        return False
+    for candidate in [*_parsed(chain_der[1:]), *(trust.certs if trust else ())]:
+        if candidate.fingerprint(hashes.SHA256()).hex() == pin and same_name(leaf[0].issuer, candidate.subject):
+            return signature_error(leaf[0], candidate) is None
+    return False
+
+
+def issuer_named(chain_der: tuple[bytes, ...], wanted: x509.Name | None) -> bool:
+    """The leaf's issuer is `wanted`, compared as parsed, normalised RDN sequences."""
+    leaf = _parsed(chain_der[:1])
+    return wanted is not None and bool(leaf) and same_name(wanted, leaf[0].issuer)

@@ -15,6 +15,7 @@ from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.model import (
     CHANGE_KEYS,
     FAMILIES,
+    HASHES,
     LEVELS,
     POLICY_KEYS,
     PRESENTATION_CLASSES,
@@ -25,6 +26,7 @@ from dualcert.policy.model import (
     ExpectedChange,
     Policy,
     merge,
+    parse_dn,
 )
 from dualcert.policy.states import STATES
 
@@ -190,6 +192,16 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
         if not all(isinstance(c, str) for c in curves):
             raise reader.error("ec_curves", "ec_curves must be a list of curve names", "e.g. [secp256r1, secp384r1]")
         out["ec_curves"] = curves
+    choice("bundle_roots", ("exempt", "checked"))
+    if "signature_hashes" in data:
+        hashes = reader.child("signature_hashes", reader.get("signature_hashes", dict), "signature_hashes")
+        hashes.reject_unknown(frozenset({"forbidden"}))
+        forbidden = hashes.get("forbidden", list)
+        unknown = [h for h in forbidden if not isinstance(h, str) or h.lower() not in HASHES]
+        if unknown:
+            raise hashes.error("forbidden", f"signature_hashes.forbidden names unknown hashes: {unknown}",
+                               f"use names from: {', '.join(HASHES)}")
+        out["signature_hashes"] = {"forbidden": [h.lower() for h in forbidden]}
     if "expiry" in data:
         expiry = reader.child("expiry", reader.get("expiry", dict), "expiry")
         expiry.reject_unknown(frozenset({"warn_days", "fail_days"}))
@@ -222,6 +234,10 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
                     raise rule.error("sha256", f"issuer.{family}.sha256 is not a SHA-256 fingerprint",
                                      "give 64 hex digits (colons allowed), e.g. from "
                                      "`openssl x509 -fingerprint -sha256`")
+            if dn is not None and parse_dn(dn) is None:
+                raise rule.error("dn", f"issuer.{family}.dn {dn!r} is not an RFC 4514 distinguished name",
+                                 "write it as `openssl x509 -noout -issuer -nameopt RFC2253` prints it, "
+                                 "e.g. CN=Example Issuing CA,O=Example")
             if dn is None and sha is None:
                 raise rule.error(None, f"issuer.{family} names neither dn nor sha256", "give 'dn:' or 'sha256:'")
             out["issuer"][family] = {"dn": dn, "sha256": sha}
@@ -230,3 +246,4 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
         if missing:
             raise reader.error(None, f"the rules lack {', '.join(missing)}", "add them, or use 'extends: ec-ca-signed'")
     return out
+

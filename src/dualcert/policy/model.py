@@ -8,9 +8,12 @@ specific last: `rules`, `services.<service>`, `nodes.<node>.rules`, `nodes.<node
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
 
 from dualcert.errors import UsageError
 from dualcert.estate.catalog import load_catalog
@@ -26,7 +29,9 @@ PRESENTS = ("ecdsa", "rsa", "refused", "preferred", "any", "rsa-or-refused")
 RELEASE_MODES = ("auto", "off")
 LEVELS = ("required", "warn", "off")
 RULE_KEYS = frozenset({"presents", "signing", "chain_algorithm", "trust", "hostname", "rsa_min_bits", "ec_curves",
-                       "expiry", "issuer", "versions", "release"})
+                       "expiry", "issuer", "versions", "release", "signature_hashes", "bundle_roots"})
+# Hash names as cryptography spells them (Certificate.signature_hash_algorithm.name), for signature_hashes.forbidden.
+HASHES = ("md2", "md4", "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512")
 POLICY_KEYS = frozenset({"extends", "intended_state", "rules", "services", "nodes", "description",
                          "expected_changes", "release"})
 # What a presentation was before / is after, for `expected_changes` from:/to: (docs/policy.md, "Expected changes").
@@ -40,6 +45,23 @@ CHANGE_KEYS = frozenset({"nodes", "role", "services", "offers", "tls_versions", 
 class IssuerRule:
     dn: str | None = None
     sha256: str | None = None
+
+    @property
+    def name(self) -> x509.Name | None:
+        """The DN parsed (RFC 4514; attribute types in any case), None when absent or unparseable."""
+        return parse_dn(self.dn) if self.dn is not None else None
+
+
+# An attribute type at the start of an RDN (after an unescaped "," or "+"): RFC 4514 makes its case free.
+_ATTRIBUTE_TYPE = re.compile(r"(^|(?<!\\)[,+])\s*([A-Za-z][A-Za-z0-9-]*)\s*=")
+
+
+def parse_dn(text: str) -> x509.Name | None:
+    """An RFC 4514 string (as `openssl x509 -nameopt RFC2253` prints it) parsed, None when it does not parse."""
+    try:
+        return x509.Name.from_rfc4514_string(_ATTRIBUTE_TYPE.sub(lambda m: m[1] + m[2].upper() + "=", text))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -55,6 +77,8 @@ class Expectation:
     fail_days: int
     issuers: dict[str, IssuerRule]     # per family, for whatever is presented
     version_required: bool
+    forbidden_hashes: tuple[str, ...] = ("md2", "md4", "md5", "sha1")
+    check_bundle_roots: bool = False   # key_strength and signature_hash also judge the bundle's anchors
 
 
 @dataclass(frozen=True)
@@ -117,6 +141,8 @@ class Policy:
             ec_curves=tuple(merged["ec_curves"]), warn_days=merged["expiry"]["warn_days"],
             fail_days=merged["expiry"]["fail_days"], issuers=issuers,
             version_required=merged["versions"][version.value] == "required",
+            forbidden_hashes=tuple(merged["signature_hashes"]["forbidden"]),
+            check_bundle_roots=merged["bundle_roots"] == "checked",
         )
 
     def check_against(self, inventory: Inventory) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 from dualcert.estate.model import Inventory, Node
 from dualcert.offers import Offer
 from dualcert.probe.observation import Observation, ProbeKey
-from dualcert.rules.presented import ECDSA_WORDS, RSA_WORDS, reading
+from dualcert.rules.presented import ECDSA_WORDS, RSA_WORDS, PathOf, reading
 from dualcert.rules.remedies import ACCEPT_SELF_SIGNED_STEP, state_steps, unreachable_node_step
 
 MIXED, UNKNOWN = "mixed", "unknown"
@@ -135,10 +135,10 @@ class ClusterDiagnosis:
         return "\n       ".join(self.remediation)
 
 
-def _offer_kind(observations: Iterable[Observation], family: str) -> str | None:
+def _offer_kind(observations: Iterable[Observation], family: str, path_of: PathOf | None) -> str | None:
     """Over every TLS version probed: a presented certificate wins over a refusal; the first
     version's certificate wins over the next (versions normally agree; the pair rules flag it if not)."""
-    kinds = [k for k in (reading(o, family) for o in observations) if k is not None]
+    kinds = [k for k in (reading(o, family, path_of) for o in observations) if k is not None]
     presented = [k for k in kinds if k != "refused"]
     if presented:
         return presented[0]
@@ -164,7 +164,8 @@ def by_design(node: Node, service: str) -> bool:
     return release is not None and release.rsa_only_by_design
 
 
-def read_service(node: Node, service: str, observed: Observed, *, design: bool = False) -> ServiceReading | None:
+def read_service(node: Node, service: str, observed: Observed, path_of: PathOf | None = None, *,
+                 design: bool = False) -> ServiceReading | None:
     """One service's readings; `design` reads the services the release makes RSA-only (None otherwise)."""
     spec = next(s for s in node.services if s.name == service)
     if by_design(node, service) != design or (spec.ecdsa_unit is None and not design):
@@ -173,7 +174,7 @@ def read_service(node: Node, service: str, observed: Observed, *, design: bool =
     def seen(offer: Offer) -> list[Observation]:
         return [o for o in observed.get((node.name, service), []) if o.key.offer is offer]
 
-    rsa, ecdsa = _offer_kind(seen(Offer.RSA), "RSA"), _offer_kind(seen(Offer.ECDSA), "ECDSA")
+    rsa, ecdsa = _offer_kind(seen(Offer.RSA), "RSA", path_of), _offer_kind(seen(Offer.ECDSA), "ECDSA", path_of)
     if design and ecdsa == "wrong-family":
         ecdsa = "refused"  # answered with the RSA certificate: no ECDSA certificate, as the release has it
     state = STATE_OF.get((rsa, ecdsa)) if rsa and ecdsa else None
@@ -183,12 +184,14 @@ def read_service(node: Node, service: str, observed: Observed, *, design: bool =
                           spec.ecdsa_unit or "no ECDSA certificate", rsa, ecdsa, state)
 
 
-def diagnose_node(node: Node, observed: Observed, intended: str | None = None) -> NodeDiagnosis:
-    readings = tuple(r for r in (read_service(node, s.name, observed) for s in node.services) if r is not None)
+def diagnose_node(node: Node, observed: Observed, intended: str | None = None,
+                  path_of: PathOf | None = None) -> NodeDiagnosis:
+    readings = tuple(r for r in (read_service(node, s.name, observed, path_of) for s in node.services)
+                     if r is not None)
     design = None
     if not readings and node.release is not None:  # RSA only by design: read what the release has
-        readings = tuple(r for r in (read_service(node, s.name, observed, design=True) for s in node.services)
-                         if r is not None)
+        readings = tuple(r for r in (read_service(node, s.name, observed, path_of, design=True)
+                                     for s in node.services) if r is not None)
         design = node.release.design if readings else None
     read = [r for r in readings if r.state is not None]
 
@@ -217,23 +220,25 @@ def diagnose_node(node: Node, observed: Observed, intended: str | None = None) -
 
 
 def diagnose(inventory: Inventory, observations: Mapping[ProbeKey, Observation], intended: str,
-             by_node: Mapping[str, str] | None = None) -> list[ClusterDiagnosis]:
+             by_node: Mapping[str, str] | None = None, path_of: PathOf | None = None) -> list[ClusterDiagnosis]:
     """One diagnosis per cluster, in inventory order; `by_node` gives nodes an intended state of their
-    own (their release's), the others intend `intended`."""
+    own (their release's), the others intend `intended`; `path_of` validates a probe's chain, so that an
+    intermediate the server omits but the bundle holds is read (facts.trust.chain_above)."""
     clusters: dict[str, list[Node]] = {}
     for node in inventory.nodes:
         clusters.setdefault(node.cluster, []).append(node)
     observed = by_endpoint(observations)
-    return [diagnose_cluster(name, nodes, observed, intended, by_node or {}) for name, nodes in clusters.items()]
+    return [diagnose_cluster(name, nodes, observed, intended, by_node or {}, path_of)
+            for name, nodes in clusters.items()]
 
 
 def diagnose_cluster(name: str, nodes: list[Node], observed: Observed, intended: str,
-                     by_node: Mapping[str, str] | None = None) -> ClusterDiagnosis:
+                     by_node: Mapping[str, str] | None = None, path_of: PathOf | None = None) -> ClusterDiagnosis:
     own = {n.name: by_node[n.name] for n in nodes if by_node and n.name in by_node}
     intents = {own.get(n.name, intended) for n in nodes}
     if own and len(intents) == 1:
         intended = intents.pop()  # the cluster's release says what it intends
-    diagnosed = tuple(diagnose_node(n, observed, own.get(n.name)) for n in nodes)
+    diagnosed = tuple(diagnose_node(n, observed, own.get(n.name), path_of) for n in nodes)
     states = [d.state for d in diagnosed]
     known = Counter(s for s in states if s not in (UNKNOWN, MIXED))
     differs: list[str] = []

@@ -13,12 +13,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from dualcert.estate.model import Endpoint, Inventory, Node
 from dualcert.facts.chain import ChainFacts
+from dualcert.facts.trust import TrustStore, Validation, chain_above
 from dualcert.offers import ALL_OFFERS, Offer
 from dualcert.probe.observation import Observation, ProbeKey
 from dualcert.rules import remedies
@@ -48,10 +50,18 @@ class EstateView:
     offers: tuple[Offer, ...] = ALL_OFFERS
     intended: str = "S3"
     intended_by_node: Mapping[str, str] = field(default_factory=dict)   # a node's release's intended state
+    trust: TrustStore | None = None     # the site's bundle: chains are read through their validated path
+    now: dt.datetime | None = None      # the run's one clock, for that validation
 
     def __post_init__(self) -> None:
         self.observed = by_endpoint(self.observations)
         self.endpoints = {(e.node, e.service.name): e for e in self.inventory.endpoints()}
+
+    def path_of(self, observation: Observation) -> Validation | None:
+        """The probe's chain validated to the bundle (memoised by the TrustStore), None without one."""
+        if self.trust is None or self.now is None or not observation.chain_der:
+            return None
+        return self.trust.validate(observation.chain_der, self.now)
 
     def node(self, name: str) -> Node:
         return self.inventory.node(name)
@@ -73,7 +83,7 @@ class EstateView:
     def diagnoses(self) -> dict[str, ClusterDiagnosis]:
         """Each cluster's deployment state, in inventory order."""
         return {d.cluster: d for d in diagnose(self.inventory, self.observations, self.intended,
-                                               self.intended_by_node)}
+                                               self.intended_by_node, self.path_of)}
 
 
 def _port(endpoint: Endpoint) -> str:
@@ -89,9 +99,9 @@ def twin_signing(view: EstateView, name: str) -> Verdict:
         seen = view.observed.get((name, spec.name), [])
         ca_rsa, self_ec = pairs.setdefault((spec.rsa_unit or "RSA", spec.ecdsa_unit), ([], []))
         label = _port(view.endpoints[(name, spec.name)])
-        if any(reading(o, "RSA") == "ca" for o in seen if o.key.offer is Offer.RSA):
+        if any(reading(o, "RSA", view.path_of) == "ca" for o in seen if o.key.offer is Offer.RSA):
             ca_rsa.append(label)
-        if any(reading(o, "ECDSA") == "self" for o in seen if o.key.offer is not Offer.RSA):
+        if any(reading(o, "ECDSA", view.path_of) == "self" for o in seen if o.key.offer is not Offer.RSA):
             self_ec.append(label)
     bad = [(units, self_ec) for units, (ca_rsa, self_ec) in pairs.items() if ca_rsa and self_ec]
     if bad:
@@ -135,13 +145,23 @@ def ecdsa_chain(view: EstateView, name: str) -> Verdict:
     if not ecdsa:
         return Verdict(rule, Status.NA, f"{name}: no ECDSA certificate was presented")
     bad: dict[str, Endpoint] = {}
+    unseen: list[str] = []
     for endpoint, observation, facts in ecdsa:
-        if rsa_signed(c.signed_with for c in facts.certs):
-            bad.setdefault(f"{_port(endpoint)} to the {observation.key.offer.value} offer", endpoint)
+        # The validated path, so that an RSA-signed intermediate the server omits is still seen.
+        above = chain_above(facts, view.path_of(observation))
+        where = f"{_port(endpoint)} to the {observation.key.offer.value} offer"
+        if rsa_signed(above.signed_with()):
+            bad.setdefault(where, endpoint)
+        elif above.unseen:
+            unseen.append(where)
     if bad:
         first = next(iter(bad.values()))
         return Verdict(rule, Status.FAIL, f"{name}: an ECDSA leaf with an RSA signature in its chain is presented by "
                        f"{'; '.join(bad)}", remedies.ecdsa_signed_by_rsa(first))
+    if unseen:
+        return Verdict(rule, Status.WARN, f"{name}: nothing above the ECDSA leaf can be seen on {'; '.join(unseen)} "
+                       "(no intermediate sent, no path to the trust bundle): whether an RSA CA signed the chain "
+                       "cannot be told", remedies.send_intermediate_or_bundle())
     return Verdict(rule, Status.PASS, f"{name}: every ECDSA chain is ECDSA-signed throughout ({len(ecdsa)} probes)")
 
 

@@ -7,10 +7,14 @@ means the same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from dualcert.facts.chain import ChainFacts, chain_facts
+from dualcert.facts.trust import ChainAbove, Validation, chain_above
 from dualcert.probe.observation import Observation, Outcome
+
+# The path validation of a probe's chain (TrustStore.validate at the run's time), None without a bundle.
+PathOf = Callable[[Observation], Validation | None]
 
 # The readings in words, for the diagnosis and its fixes.
 ECDSA_WORDS = {"self": "self-signed", "ec-ca": "signed by an EC CA", "rsa-ca": "signed by an RSA CA (CSCvb58580)",
@@ -22,11 +26,11 @@ RSA_WORDS = {"self": "self-signed", "ca": "CA-signed", "refused": "not presented
 
 
 def refused(observation: Observation) -> bool:
-    """The server answered this offer without a certificate: an alert, a handshake without a
-    certificate, or a connection dropped during the handshake (what older stacks do)."""
-    outcome = observation.outcome
-    return outcome in (Outcome.REFUSED, Outcome.NO_CERTIFICATE) or (
-        outcome is Outcome.ERROR and observation.phase == "handshake")
+    """The server itself declined this offer: a TLS alert, or a close before any Certificate message
+    that the probe typed as `refused` or `unsupported`. An unreadable certificate, an oversized chain
+    or a TCP reset is not a refusal: a certificate may have been on its way, so "refused as intended"
+    would hide it. The one definition for presented_key, the diagnosis and the comparison."""
+    return observation.outcome in (Outcome.REFUSED, Outcome.UNSUPPORTED)
 
 
 def presented_chain(observation: Observation) -> ChainFacts | None:
@@ -52,12 +56,22 @@ def signing(key: str, self_signed: bool, signatures: Iterable[str | None]) -> st
     return "ca"
 
 
-def chain_signing(facts: ChainFacts) -> str:
-    leaf = facts.leaf
-    return signing(leaf.key_type, leaf.self_signed, (c.signed_with for c in facts.certs))
+def above_leaf(observation: Observation, path_of: PathOf | None = None) -> ChainAbove | None:
+    """What a probe got, read through the one helper every rule shares: the validated path when the
+    trust bundle gives one (an intermediate the server does not send still signs the leaf), else the
+    presented chain, marked incomplete. None when the probe got no readable certificate."""
+    facts = presented_chain(observation)
+    if facts is None:
+        return None
+    return chain_above(facts, path_of(observation) if path_of is not None else None)
 
 
-def reading(observation: Observation, family: str) -> str | None:
+def chain_signing(above: ChainAbove) -> str:
+    leaf = above.leaf
+    return signing(leaf.key_type, leaf.self_signed, above.signed_with())
+
+
+def reading(observation: Observation, family: str, path_of: PathOf | None = None) -> str | None:
     """What one probe that offered only `family` ("RSA" or "ECDSA") got, in the diagnosis' words:
     self | ca | ec-ca | rsa-ca | refused | wrong-family | unknown; None when the probe says
     nothing about the certificate (unreachable, unsupported version)."""
@@ -65,9 +79,9 @@ def reading(observation: Observation, family: str) -> str | None:
         return "refused"
     if observation.outcome is not Outcome.OK or not observation.chain_der:
         return None
-    facts = presented_chain(observation)
-    if facts is None:
+    above = above_leaf(observation, path_of)
+    if above is None:
         return "unknown"
-    if facts.leaf.key_type != family:
+    if above.leaf.key_type != family:
         return "wrong-family"
-    return chain_signing(facts)
+    return chain_signing(above)

@@ -10,12 +10,12 @@ from functools import cached_property
 from dualcert.estate.model import Endpoint
 from dualcert.facts.chain import ChainFacts, chain_facts
 from dualcert.facts.hostname import hostname_matches
-from dualcert.facts.trust import TrustStore, Validation, issuer_sha256_candidates
+from dualcert.facts.trust import ChainAbove, TrustStore, Validation, chain_above, issuer_named, signed_by_pin
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.model import Expectation
 from dualcert.probe.observation import Observation, Outcome
 from dualcert.rules import remedies
-from dualcert.rules.presented import presented_chain, refused, rsa_signed
+from dualcert.rules.presented import above_leaf, refused, rsa_signed
 from dualcert.verdict import Status, Verdict
 
 
@@ -47,6 +47,11 @@ class Case:
         if self.trust is None:
             return Validation(None, "no trust bundle configured")
         return self.trust.validate(self.observation.chain_der, self.now)
+
+    @cached_property
+    def above(self) -> ChainAbove:
+        """The chain above the leaf: the validated path, else the presented chain (incomplete)."""
+        return chain_above(self.chain, self.validation)
 
     @property
     def has_chain(self) -> bool:
@@ -109,6 +114,11 @@ def presented_key(case: Case) -> Verdict:
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
     if expected in ("refused", "rsa-or-refused") and refused(o):
         return Verdict(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
+    if expected == "refused":
+        # Not a refusal (a reset, an oversized or unreadable chain): a certificate may have been sent.
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected the server to refuse the offer (an alert), "
+                       f"the probe got {seen}; that is not a refusal, a certificate may have been sent",
+                       remedies.not_a_refusal(case.endpoint))
     if o.outcome is Outcome.REFUSED:
         fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
         return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, "
@@ -125,8 +135,13 @@ def _why_no_ecdsa_for_browsers(case: Case) -> str:
     """A browser got RSA where ECDSA is intended: the ECDSA-only probe of the same endpoint says why."""
     ecdsa = case.sibling(Offer.ECDSA)
     answered = ecdsa is not None and ecdsa.outcome is Outcome.OK
-    facts = presented_chain(ecdsa) if ecdsa is not None and answered else None
-    by_rsa_ca = facts is not None and rsa_signed(c.signed_with for c in facts.certs)
+    trust = case.trust
+
+    def path_of(observation: Observation) -> Validation | None:
+        return trust.validate(observation.chain_der, case.now) if trust is not None else None
+
+    above = above_leaf(ecdsa, path_of) if ecdsa is not None and answered else None
+    by_rsa_ca = above is not None and rsa_signed(above.signed_with())
     return remedies.browser_gets_rsa(case.endpoint, ecdsa_answered=answered, ecdsa_by_rsa_ca=by_rsa_ca)
 
 
@@ -138,16 +153,21 @@ def chain_algorithm(case: Case) -> Verdict:
         return Verdict(rule, Status.NA, "chain algorithm not constrained by the policy")
     if case.family != "ECDSA":
         return Verdict(rule, Status.NA, f"{_where(case)}: {case.family} leaf; the rule concerns ECDSA leaves")
-    certs = list(case.chain.certs)
-    if case.validation.trusted:
-        certs += [c for c in case.validation.path if c.sha256 not in {x.sha256 for x in certs}]
-    bad = [c for c in certs if c.signed_with != "ECDSA"]
+    above = case.above
+    bad = [c for c in above.certs if c.signed_with != "ECDSA"]
     if bad:
         names = ", ".join(f"{c.common_name or c.subject} ({c.signature_algorithm})" for c in bad)
         return Verdict(rule, Status.FAIL, f"{_where(case)}: expected ECDSA signatures from the ECDSA leaf up to "
                        f"its root, saw non-ECDSA signatures on: {names}",
                        remedies.ecdsa_signed_by_rsa(case.endpoint))
-    return Verdict(rule, Status.PASS, f"{_where(case)}: ECDSA signatures throughout ({len(certs)} certificates)")
+    if above.unseen:
+        return Verdict(rule, Status.WARN, f"{_where(case)}: nothing above the leaf can be seen: the server sends no "
+                       f"intermediate and no path to the trust bundle was found ({case.validation.detail}); only the "
+                       f"leaf's own signature ({case.chain.leaf.signature_algorithm}) is known",
+                       remedies.send_intermediate_or_bundle())
+    which = "validated path" if above.validated else "presented chain, no validated path"
+    return Verdict(rule, Status.PASS, f"{_where(case)}: ECDSA signatures throughout ({len(above.certs)} "
+                   f"certificates, {which})")
 
 
 def issuer(case: Case) -> Verdict:
@@ -163,24 +183,17 @@ def issuer(case: Case) -> Verdict:
                        remedies.CA_SIGNED_NOW)
     wanted = exp.issuers.get("ecdsa" if family == "ECDSA" else "rsa")
     if wanted and not leaf.self_signed:
-        candidates = [leaf.issuer]
-        shas = {c.sha256 for c in issuer_sha256_candidates(case.chain, case.validation)}
-        dn_ok = wanted.dn is None or _same_dn(wanted.dn, leaf.issuer)
-        sha_ok = wanted.sha256 is None or wanted.sha256 in shas
+        chain_der = case.observation.chain_der
+        dn_ok = wanted.dn is None or issuer_named(chain_der, wanted.name)
+        sha_ok = wanted.sha256 is None or signed_by_pin(chain_der, wanted.sha256, case.trust)
         if not (dn_ok and sha_ok):
             want = " and ".join(x for x in (wanted.dn and f"DN {wanted.dn!r}",
-                                            wanted.sha256 and f"SHA-256 {wanted.sha256[:16]}…") if x)
-            return Verdict(rule, Status.FAIL, f"{_where(case)}: expected issuer {want}, saw {candidates[0]!r}",
+                                            wanted.sha256 and f"the CA with SHA-256 {wanted.sha256[:16]}…") if x)
+            why = "" if sha_ok else " (the pinned CA did not sign the leaf, or is in neither the chain nor the bundle)"
+            return Verdict(rule, Status.FAIL, f"{_where(case)}: expected issuer {want}, saw {leaf.issuer!r}{why}",
                            remedies.sign_with_ca(case.endpoint, family))
     what = "self-signed" if leaf.self_signed else f"issued by {leaf.issuer}"
     return Verdict(rule, Status.PASS, f"{_where(case)}: {family} leaf {what}")
-
-
-def _same_dn(a: str, b: str) -> bool:
-    def norm(dn: str) -> list[str]:
-        return sorted(part.strip().lower() for part in dn.split(","))
-
-    return norm(a) == norm(b)
 
 
 def _unchecked(case: Case, rule: str, level: str, off: str) -> Verdict | None:
@@ -223,26 +236,6 @@ def hostname(case: Case) -> Verdict:
     return Verdict(rule, Status.FAIL if level == "required" else Status.WARN,
                    f"{_where(case)}: {detail}; the certificate names {names}",
                    remedies.hostname(case.endpoint, case.family))
-
-
-def key_strength(case: Case) -> Verdict:
-    rule, exp = "key_strength", case.expectation
-    if not case.has_chain:
-        return _no_chain(case, rule)
-    leaf = case.chain.leaf
-    if leaf.key_type == "RSA":
-        ok = (leaf.key_size or 0) >= exp.rsa_min_bits
-        want = f"RSA of at least {exp.rsa_min_bits} bits"
-        seen = f"RSA {leaf.key_size} bits"
-    elif leaf.key_type == "ECDSA":
-        ok = leaf.curve in exp.ec_curves
-        want, seen = f"a curve in {', '.join(exp.ec_curves)}", f"curve {leaf.curve}"
-    else:
-        ok, want, seen = False, "an RSA or ECDSA key", leaf.key_type
-    if ok:
-        return Verdict(rule, Status.PASS, f"{_where(case)}: {seen}")
-    return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {want}, saw {seen}",
-                   remedies.weak_key(case.endpoint, case.family))
 
 
 def expiry(case: Case) -> Verdict:

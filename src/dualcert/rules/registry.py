@@ -3,7 +3,7 @@
 A probe rule judges one probe (a Case); a node rule one node over all its probes; a cluster rule
 one cluster. The suites name a rule by its key here, the handles look it up here, and the
 diagnosis, the lab's predictions and the docs use the same names. A new rule is one function in
-probe_rules.py or estate_rules.py and one entry below.
+probe_rules.py, chain_rules.py or estate_rules.py and one entry below.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dualcert.rules import estate_rules, probe_rules
+from dualcert.rules import chain_rules, estate_rules, probe_rules
 from dualcert.verdict import Status, Verdict
 
 
@@ -35,11 +35,18 @@ _PROBE = "the probe's chain, its expectation, and (for fixes) the same endpoint'
 RULES: dict[str, Rule] = {rule.name: rule for rule in (
     Rule("presented_key", Scope.PROBE, probe_rules.presented_key, _PROBE),
     Rule("chain_algorithm", Scope.PROBE, probe_rules.chain_algorithm, "the probe's chain and its validated path"),
+    Rule("chain_complete", Scope.PROBE, chain_rules.chain_complete,
+         "the probe's chain and its validated path (which intermediates the server sends)"),
     Rule("issuer", Scope.PROBE, probe_rules.issuer, "the probe's leaf and issuing certificate"),
     Rule("trust", Scope.PROBE, probe_rules.trust, "the probe's chain and the inventory's trust bundle"),
     Rule("hostname", Scope.PROBE, probe_rules.hostname, "the probe's leaf and the node's host name"),
-    Rule("key_strength", Scope.PROBE, probe_rules.key_strength, "the probe's leaf key"),
+    Rule("key_strength", Scope.PROBE, chain_rules.key_strength,
+         "the keys of the leaf and the certificates above it (bundle roots exempt by default)"),
     Rule("expiry", Scope.PROBE, probe_rules.expiry, "every certificate of the probe's chain"),
+    Rule("signature_hash", Scope.PROBE, chain_rules.signature_hash,
+         "every certificate of the validated path (or the presented chain), bundle roots exempt by default"),
+    Rule("chain_lint", Scope.PROBE, chain_rules.chain_lint,
+         "every certificate of the validated path (or the presented chain)", fails_as=Status.WARN),
     Rule("twin_signing", Scope.NODE, estate_rules.twin_signing, "the node's ECDSA-only and RSA-only probes"),
     Rule("unit_consistency", Scope.NODE, estate_rules.unit_consistency, "every chain the node presents"),
     Rule("ecdsa_chain", Scope.NODE, estate_rules.ecdsa_chain, "every ECDSA chain the node presents"),

@@ -72,6 +72,46 @@ def unreachable(endpoint: Endpoint) -> str:
             f"{endpoint.port} is reachable from here (firewall, port, service state), or fix the inventory")
 
 
+def not_a_refusal(endpoint: Endpoint) -> str:
+    return (f"probe {endpoint.connect_to}:{endpoint.port} again with an ECDSA-only client (openssl s_client "
+            f"-sigalgs ECDSA+SHA256 -showcerts): if {endpoint.service.name} presents a certificate, "
+            f"{stop_ecdsa(endpoint)}")
+
+
+def send_intermediate_or_bundle() -> str:
+    return ("add the issuing CA to the inventory's trust bundle (with its root), or have the server send its "
+            "intermediate (upload it with the certificate, as the CA's chain), so that the chain can be judged")
+
+
+def send_chain(endpoint: Endpoint, family: str) -> str:
+    unit = unit_for(endpoint, family)
+    return (f"on {endpoint.node}: upload the issuing CA certificate(s) to {trust_store_for(unit)} before the "
+            f"{unit} certificate (or re-upload {unit} with its full chain), so that {endpoint.service.name} sends "
+            "its intermediate with the leaf")
+
+
+def weak_signature(endpoint: Endpoint, family: str, names: list[str], *, leaf: bool) -> str:
+    unit = unit_for(endpoint, family)
+    if leaf:
+        return (f"on {endpoint.node}: generate a new {unit} CSR and have the CA sign it with SHA-256 or stronger, "
+                f"then upload it as {unit} (a CA that still signs with SHA-1 or MD5 must be reconfigured)")
+    return (f"the CA certificate(s) {', '.join(names)} carry a weak signature: have the CA re-issue them with "
+            f"SHA-256 or stronger, upload them to {trust_store_for(unit)} on {endpoint.node}, and re-upload {unit} "
+            "with the new chain")
+
+
+def weak_ca_key(endpoint: Endpoint, family: str) -> str:
+    unit = unit_for(endpoint, family)
+    return (f"the issuing CA's key is weaker than the policy allows: have {unit} signed by a CA with a strong key "
+            f"(RSA 2048+ or P-256/P-384), upload that CA chain to {trust_store_for(unit)} on {endpoint.node} and "
+            f"re-upload {unit}")
+
+
+LINT = ("report only: have the CA issue certificates per RFC 5280 / the CA/Browser Forum profile at their next "
+        "renewal (critical basicConstraints and keyUsage on CAs, key identifiers, serverAuth EKU and SANs on "
+        "server certificates); clients accept these today, stricter ones may not")
+
+
 def renew(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
     return f"on {endpoint.node}: renew {unit} (regenerate or have the CA re-sign it) before it expires"

@@ -1,0 +1,303 @@
+"""Building and checking a server certificate's path to the site's trust anchors, as mainstream clients do.
+
+Why not cryptography's x509.verification: its verifier applies the CA/Browser Web PKI profile with
+no way to relax it (v3 only, SHA-2 signatures only, RSA of 2048 bits or more, a critical
+basicConstraints even on the trust anchor). An internal CA that OpenSSL (`verify -purpose
+sslserver`), Java and browsers accept would be "untrusted" with a misleading reason. Here a path
+is what those clients accept (RFC 5280 section 6 for the checks that matter: signatures, validity,
+cA and keyCertSign, path length, name constraints, unhandled critical extensions, serverAuth
+purpose); deviations from the profiles are reported by their own rules (chain_lint,
+signature_hash, key_strength), never as "untrusted". Hostname is its own rule too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+
+from dualcert.facts.chain import rfc4514, verify_signature
+from dualcert.facts.names import name_key, same_name
+
+MAX_INTERMEDIATES = 10     # a path longer than this is refused (OpenSSL allows 100; real paths have 1-3)
+MAX_SIGNATURE_CHECKS = 256  # a hostile chain of look-alike issuers costs at most this many verifications
+# Critical extensions OpenSSL handles (x509_vfy.c / v3_purp.c supported_nids); any other critical one fails a path.
+HANDLED_CRITICAL = frozenset({
+    ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.KEY_USAGE, ExtensionOID.EXTENDED_KEY_USAGE,
+    ExtensionOID.SUBJECT_ALTERNATIVE_NAME, ExtensionOID.NAME_CONSTRAINTS, ExtensionOID.CERTIFICATE_POLICIES,
+    ExtensionOID.POLICY_CONSTRAINTS, ExtensionOID.POLICY_MAPPINGS, ExtensionOID.INHIBIT_ANY_POLICY,
+    x509.ObjectIdentifier("2.16.840.1.113730.1.1"),   # Netscape certificate type
+    x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14"),      # proxyCertInfo
+    x509.ObjectIdentifier("1.3.6.1.5.5.7.1.7"),       # sbgp-ipAddrBlock
+    x509.ObjectIdentifier("1.3.6.1.5.5.7.1.8"),       # sbgp-autonomousSysNum
+})
+E = TypeVar("E", bound=x509.ExtensionType)
+SERVER_EKUS = frozenset({ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE})
+
+
+@dataclass(frozen=True)
+class PathResult:
+    path: tuple[x509.Certificate, ...]   # leaf ... anchor when found, else ()
+    reason: str                           # why no path, or a one-line summary of the path
+
+
+def label(cert: x509.Certificate) -> str:
+    """A certificate by name, for messages: its CN, else its whole subject."""
+    try:
+        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        cns = []
+    return repr(str(cns[0].value)) if cns else repr(rfc4514(cert.subject))
+
+
+def signature_error(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
+    """None when `issuer`'s key verifies `cert`'s signature (SHA-1 and MD5 included: whether they are
+    acceptable is the signature_hash rule's call, not the path's), else why not."""
+    try:
+        verify_signature(cert, issuer)
+    except InvalidSignature:
+        return f"the signature of {label(cert)} does not verify with the key of {label(issuer)}"
+    except (UnsupportedAlgorithm, ValueError, TypeError) as exc:
+        return f"the signature of {label(cert)} ({_sig_name(cert)}) cannot be verified with {label(issuer)}: {exc}"
+    return None
+
+
+def _sig_name(cert: x509.Certificate) -> str:
+    return getattr(cert.signature_algorithm_oid, "_name", cert.signature_algorithm_oid.dotted_string)
+
+
+def self_issued(cert: x509.Certificate) -> bool:
+    return same_name(cert.subject, cert.issuer)
+
+
+def extension(cert: x509.Certificate, kind: type[E]) -> E | None:
+    """The value of one extension, None when absent (malformed extensions fail the path in _critical)."""
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+class Anchors:
+    """A trust bundle indexed once (by fingerprint and by subject), for every path built against it."""
+
+    def __init__(self, certs: Sequence[x509.Certificate]) -> None:
+        self.prints = {c.fingerprint(hashes.SHA256()) for c in certs}
+        self.by_subject: dict[object, list[x509.Certificate]] = {}
+        for cert in certs:
+            self.by_subject.setdefault(name_key(cert.subject), []).append(cert)
+
+
+def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anchors: Anchors,
+              now: dt.datetime) -> PathResult:
+    """The first acceptable path from `leaf` to a certificate of `anchors`, through the presented
+    certificates and the anchors (a bundle may hold intermediates too). Every candidate path is tried
+    (cross-signed CAs give two), so an expired cross-sign does not hide a good path; when none is
+    acceptable, the reason is the one of the path that got furthest."""
+    anchor_prints = anchors.prints
+    by_subject: dict[object, list[x509.Certificate]] = {}
+    seen: set[bytes] = set()
+    for cert in presented:   # presented first: what the server sends is what clients try first
+        fp = cert.fingerprint(hashes.SHA256())
+        if fp not in seen and fp not in anchor_prints:
+            seen.add(fp)
+            by_subject.setdefault(name_key(cert.subject), []).append(cert)
+    budget = [MAX_SIGNATURE_CHECKS]
+    failures: list[tuple[int, str]] = []   # (rank, reason): 2 = a complete path failed a check, 1 = bad signature
+
+    def extend(path: list[x509.Certificate]) -> tuple[x509.Certificate, ...] | None:
+        current = path[-1]
+        if current.fingerprint(hashes.SHA256()) in anchor_prints and len(path) > 1:
+            # A bundle certificate is an anchor whatever it is; go on to its own issuer in the bundle if there is one.
+            if not self_issued(current):
+                longer = _issuers(path, anchors_only=True)
+                if longer:
+                    return longer
+            problem = path_problem(path, now)
+            if problem is None:
+                return tuple(path)
+            failures.append((2 + len(path), problem))
+            return None
+        if len(path) > MAX_INTERMEDIATES + 1:
+            failures.append((0, f"the path is longer than {MAX_INTERMEDIATES} intermediates"))
+            return None
+        return _issuers(path, anchors_only=False)
+
+    def _issuers(path: list[x509.Certificate], anchors_only: bool) -> tuple[x509.Certificate, ...] | None:
+        current = path[-1]
+        on_path = {c.fingerprint(hashes.SHA256()) for c in path}
+        named = name_key(current.issuer)
+        candidates = [c for c in [*by_subject.get(named, []), *anchors.by_subject.get(named, [])]
+                      if c.fingerprint(hashes.SHA256()) not in on_path
+                      and (not anchors_only or c.fingerprint(hashes.SHA256()) in anchor_prints)]
+        # Issuers whose key identifier matches the authorityKeyIdentifier first, as OpenSSL orders them:
+        # a chain padded with look-alike issuers then costs one signature check, not the budget.
+        wanted = _key_id(extension(current, x509.AuthorityKeyIdentifier))
+        if wanted is not None:
+            candidates.sort(key=lambda c: _key_id(extension(c, x509.SubjectKeyIdentifier)) != wanted)
+        if not candidates and not anchors_only:
+            if self_issued(current) and signature_error(current, current) is None:
+                failures.append((1, f"the path ends at the self-signed {label(current)}, which is not in the "
+                                    "trust bundle"))
+            else:
+                failures.append((0, f"no certificate in the presented chain or the trust bundle is named "
+                                    f"{rfc4514(current.issuer)!r}, the issuer of {label(current)}"))
+        for candidate in candidates:
+            if budget[0] <= 0:
+                failures.append((0, f"gave up after {MAX_SIGNATURE_CHECKS} signature checks"))
+                return None
+            budget[0] -= 1
+            bad = signature_error(current, candidate)
+            if bad:
+                failures.append((1, bad))
+                continue
+            found = extend([*path, candidate])
+            if found:
+                return found
+        return None
+
+    found = extend([leaf])
+    if found:
+        return PathResult(found, f"chains to {rfc4514(found[-1].subject)}")
+    return PathResult((), max(failures, key=lambda f: f[0])[1] if failures else "no path")
+
+
+def _key_id(value: x509.AuthorityKeyIdentifier | x509.SubjectKeyIdentifier | None) -> bytes | None:
+    if isinstance(value, x509.AuthorityKeyIdentifier):
+        return value.key_identifier
+    return value.digest if value is not None else None
+
+
+def path_problem(path: Sequence[x509.Certificate], now: dt.datetime) -> str | None:
+    """Why a built path (leaf first, anchor last) is not acceptable to a TLS client, None when it is."""
+    for index, cert in enumerate(path):
+        problem = _validity(cert, now) or _critical(cert) or _purpose(cert, is_ca=index > 0)
+        if problem:
+            return problem
+        if index > 0:
+            problem = _ca_problem(cert) or _path_length(path, index) or _name_constraints(path, index)
+            if problem:
+                return problem
+    return None
+
+
+def _validity(cert: x509.Certificate, now: dt.datetime) -> str | None:
+    if now < cert.not_valid_before_utc:
+        return f"{label(cert)} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    if now > cert.not_valid_after_utc:
+        return f"{label(cert)} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    return None
+
+
+def _critical(cert: x509.Certificate) -> str | None:
+    try:
+        extensions = list(cert.extensions)
+    except ValueError as exc:   # duplicate or malformed extensions
+        return f"the extensions of {label(cert)} cannot be parsed: {exc}"
+    for ext in extensions:
+        if ext.critical and ext.oid not in HANDLED_CRITICAL:
+            name = getattr(ext.oid, "_name", "") or ext.oid.dotted_string
+            return f"{label(cert)} has a critical extension clients do not handle ({name})"
+    return None
+
+
+def _purpose(cert: x509.Certificate, *, is_ca: bool) -> str | None:
+    """serverAuth purpose: EKU absent, or it names serverAuth or anyExtendedKeyUsage (leaf and CAs);
+    a leaf's keyUsage, when present, allows a TLS key exchange or signature."""
+    eku = extension(cert, x509.ExtendedKeyUsage)
+    if eku is not None and not SERVER_EKUS & set(eku):
+        names = ", ".join(getattr(o, "_name", o.dotted_string) for o in eku)
+        return f"{label(cert)} has an extendedKeyUsage without serverAuth ({names})"
+    ku = extension(cert, x509.KeyUsage)
+    if not is_ca and ku is not None and not (ku.digital_signature or ku.key_encipherment or ku.key_agreement):
+        return f"the keyUsage of {label(cert)} allows neither digitalSignature nor keyEncipherment"
+    return None
+
+
+def _ca_problem(cert: x509.Certificate) -> str | None:
+    """OpenSSL's check_ca: keyUsage, if present, has keyCertSign; basicConstraints, if present, says cA;
+    without it a v1 self-signed root, or a certificate with keyUsage keyCertSign, is still a CA."""
+    usage = extension(cert, x509.KeyUsage)
+    if usage is not None and not usage.key_cert_sign:
+        return f"{label(cert)} signs certificates but its keyUsage lacks keyCertSign"
+    constraints = extension(cert, x509.BasicConstraints)
+    if constraints is not None:
+        return None if constraints.ca else f"{label(cert)} is not a CA (basicConstraints cA is false)"
+    if usage is not None or (cert.version is x509.Version.v1 and self_issued(cert)):
+        return None
+    return f"{label(cert)} signs certificates but has no basicConstraints (it is not a CA)"
+
+
+def _path_length(path: Sequence[x509.Certificate], index: int) -> str | None:
+    constraints = extension(path[index], x509.BasicConstraints)
+    limit = constraints.path_length if constraints is not None else None
+    if limit is None:
+        return None
+    below = sum(1 for c in path[1:index] if not self_issued(c))
+    if below > limit:
+        return f"{label(path[index])} allows {limit} intermediate(s) below it (pathLenConstraint), the path has {below}"
+    return None
+
+
+def _name_constraints(path: Sequence[x509.Certificate], index: int) -> str | None:
+    nc = extension(path[index], x509.NameConstraints)
+    if nc is None:
+        return None
+    for below, cert in enumerate(path[:index]):
+        if below > 0 and self_issued(cert):
+            continue
+        for name in _names(cert, is_leaf=below == 0):
+            if not _allowed(name, nc):
+                return f"the name constraints of {label(path[index])} do not allow {_show(name)} in {label(cert)}"
+    return None
+
+
+def _names(cert: x509.Certificate, *, is_leaf: bool) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [x509.DirectoryName(cert.subject)] if cert.subject.rdns else []
+    san = extension(cert, x509.SubjectAlternativeName)
+    if san is not None:
+        names += list(san)
+    if is_leaf and not any(isinstance(n, x509.DNSName) for n in names):
+        # Like OpenSSL, a leaf without DNS SANs has its CN checked as a host name.
+        for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+            value = str(attr.value)
+            if "." in value and " " not in value:
+                names.append(x509.DNSName(value))
+    return names
+
+
+def _show(name: x509.GeneralName) -> str:
+    value = name.value
+    return rfc4514(value) if isinstance(value, x509.Name) else repr(str(value))
+
+
+def _allowed(name: x509.GeneralName, nc: x509.NameConstraints) -> bool:
+    same = [s for s in nc.permitted_subtrees or [] if type(s) is type(name)]
+    if same and not any(_within(name, s) for s in same):
+        return False
+    return not any(_within(name, s) for s in nc.excluded_subtrees or [] if type(s) is type(name))
+
+
+def _within(name: x509.GeneralName, subtree: x509.GeneralName) -> bool:
+    if isinstance(name, x509.DNSName):
+        host, base = name.value.lower().rstrip("."), str(subtree.value).lower().rstrip(".")
+        if base.startswith("."):
+            return host.endswith(base)
+        return not base or host == base or host.endswith("." + base)
+    if isinstance(name, x509.IPAddress) and isinstance(subtree.value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        address = name.value
+        return isinstance(address, (ipaddress.IPv4Address, ipaddress.IPv6Address)) and address in subtree.value
+    if isinstance(name, x509.DirectoryName) and isinstance(subtree.value, x509.Name):
+        prefix = name_key(subtree.value)
+        return name_key(name.value)[:len(prefix)] == prefix
+    if isinstance(name, (x509.RFC822Name, x509.UniformResourceIdentifier)):
+        text, base = str(name.value).lower(), str(subtree.value).lower()
+        return text == base or text.endswith("@" + base) or text.endswith("." + base.lstrip("."))
+    return False
