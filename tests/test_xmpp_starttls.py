@@ -20,7 +20,7 @@ from dualcert.lab.pki import CA, KeySpec
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import Timeouts
 from dualcert.probe.engine import ProbeRunner, ProbeTask
-from dualcert.probe.observation import Outcome
+from dualcert.probe.observation import Observation, Outcome
 from dualcert.probe.tls import server_context
 
 from .peers import tcp_peer
@@ -136,3 +136,76 @@ def test_silence_after_the_header_times_out_within_the_starttls_budget() -> None
         observation = probe(port, starttls_timeout=0.5)
     assert observation.outcome is Outcome.TIMEOUT and observation.phase == "starttls"
     assert time.monotonic() - started < 3
+
+
+# The hostile drip runs in its own process, so the CPU time measured here is the probe's alone:
+# the stream header, then 64 KiB of features that never end, in 16-byte segments, so that every
+# recv of the probe gets a few bytes (the old reader re-searched all it had after each recv).
+HOSTILE_DRIP = f"""
+import socket, sys, time
+server = socket.create_server(("127.0.0.1", 0))
+print(server.getsockname()[1], flush=True)
+server.settimeout(30)
+conn, _ = server.accept()
+conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+conn.settimeout(30)
+data = b""
+while b"version='1.0'>" not in data and len(data) < 16384:
+    data += conn.recv(4096)
+conn.sendall({HEADER!r} + b"<stream:features>")
+payload = (b"<mechanism>PLAIN</mechanism>" * 3000)[:64 * 1024 + 64]
+for start in range(0, len(payload), 16):
+    conn.sendall(payload[start:start + 16])
+    time.sleep(0.0002)
+time.sleep(2)
+"""
+
+
+def test_hostile_drip_costs_milliseconds_of_cpu_and_delays_no_other_probe(tmp_path: Path) -> None:
+    """While the drip is under way, a probe of a normal TLS server completes at once."""
+    import subprocess
+    import sys
+    import threading
+
+    from .thirdparty import make_pki, openssl_fixed_tls12
+
+    pki = make_pki(tmp_path)
+    peer = subprocess.Popen([sys.executable, "-c", HOSTILE_DRIP], stdout=subprocess.PIPE, text=True)
+    try:
+        assert peer.stdout is not None
+        drip_task = ProbeTask(endpoint(int(peer.stdout.readline())), Offer.RSA, TLSVersion.TLS1_2)
+        dripped: dict[str, object] = {}
+
+        def run_drip() -> None:
+            started = time.monotonic()
+            dripped["observation"] = probe_with(drip_task)
+            dripped["wall"] = time.monotonic() - started
+
+        with openssl_fixed_tls12(pki) as normal_port:
+            normal = Endpoint("normal", "-", "generic", "dual.example.test", "127.0.0.1",
+                              ServiceSpec("https", normal_port))
+            cpu = time.process_time()
+            drip_thread = threading.Thread(target=run_drip)
+            drip_thread.start()
+            time.sleep(0.6)  # the drip is half way: the old reader searched ~30 KiB per recv by now
+            started = time.monotonic()
+            beside = probe_with(ProbeTask(normal, Offer.RSA, TLSVersion.TLS1_2))
+            beside_s = time.monotonic() - started
+            drip_thread.join(timeout=30)
+            cpu = time.process_time() - cpu
+    finally:
+        peer.kill()
+        peer.wait()
+    drip = dripped["observation"]
+    assert isinstance(drip, Observation) and drip.outcome is Outcome.STARTTLS_FAILED, drip
+    assert "65536 bytes" in drip.detail and beside.outcome is Outcome.OK
+    print(f"hostile drip: {dripped['wall']:.2f}s wall, the probe's process {cpu * 1000:.0f} ms CPU; "
+          f"a probe beside it took {beside_s * 1000:.0f} ms")
+    assert beside_s < 0.5, beside_s
+    # Measured on 2 cores: about 0.1 s with the linear reader (the normal probe and its server
+    # included), 0.75 s with the reader that re-searched its whole buffer after every recv.
+    assert cpu < 0.3, f"{cpu:.2f}s of CPU for a 64 KiB drip"
+
+
+def probe_with(task: ProbeTask) -> Observation:
+    return ProbeRunner(workers=1, timeouts=Timeouts(1.0, 20.0, 3.0)).run([task])[task.key]

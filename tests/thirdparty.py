@@ -18,6 +18,7 @@ from pathlib import Path
 from dualcert.lab.pki import CA, KeySpec
 
 from .conftest import debian_binary, free_port
+from .peers import tcp_peer
 
 
 @dataclass
@@ -131,7 +132,7 @@ TOMCAT_SERVER_XML = """<Server port="-1" shutdown="SHUTDOWN">
   <Service name="Catalina">
     <Connector port="{port}" address="127.0.0.1" protocol="org.apache.coyote.http11.Http11NioProtocol"
                SSLEnabled="true" maxThreads="8">
-      <SSLHostConfig protocols="TLSv1.2+TLSv1.3">
+      <SSLHostConfig protocols="{protocols}">
         <Certificate type="RSA" certificateFile="{rsa_leaf}" certificateKeyFile="{rsa_key}"
                      certificateChainFile="{rsa_issuing}"/>
         <Certificate type="EC" certificateFile="{ec_leaf}" certificateKeyFile="{ec_key}"
@@ -147,7 +148,7 @@ TOMCAT_SERVER_XML = """<Server port="-1" shutdown="SHUTDOWN">
 
 
 @contextlib.contextmanager
-def tomcat_dual(pki: DualPKI) -> Iterator[int]:
+def tomcat_dual(pki: DualPKI, protocols: str = "TLSv1.2+TLSv1.3") -> Iterator[int]:
     """Debian's Tomcat 10 (JSSE) with an RSA and an EC <Certificate> in one SSLHostConfig, as VOS
     Tomcat holds tomcat and tomcat-ECDSA. Runs from a private CATALINA_BASE in the test's directory."""
     catalina = debian_binary("/usr/share/tomcat10/bin/catalina.sh", "tomcat10-common")
@@ -156,7 +157,7 @@ def tomcat_dual(pki: DualPKI) -> Iterator[int]:
     for sub in ("conf", "logs", "webapps", "temp", "work"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     (base / "conf" / "server.xml").write_text(TOMCAT_SERVER_XML.format(
-        port=port, rsa_leaf=pki.rsa_leaf_only, rsa_key=pki.rsa[1], rsa_issuing=pki.rsa_issuing,
+        port=port, protocols=protocols, rsa_leaf=pki.rsa_leaf_only, rsa_key=pki.rsa[1], rsa_issuing=pki.rsa_issuing,
         ec_leaf=pki.ec_leaf_only, ec_key=pki.ec[1], ec_issuing=pki.ec_issuing))
     env = {**os.environ, "CATALINA_BASE": str(base), "CATALINA_HOME": str(Path(catalina).parents[1]),
            "CATALINA_PID": str(base / "tomcat.pid")}
@@ -187,3 +188,72 @@ def s_client_leaf_sha256(port: int, *options: str) -> str | None:
     if not match:
         return None
     return x509.load_pem_x509_certificate(match.group()).fingerprint(hashes.SHA256()).hex()
+
+
+# --- stacks that speak TLS 1.2 at most (issue 12), each answering a TLS 1.3-only hello its own way ---
+
+@contextlib.contextmanager
+def gnutls_serv(pki: DualPKI, priority: str = "NORMAL", *, dual: bool = True) -> Iterator[int]:
+    """Debian's gnutls-serv with the RSA chain (and the ECDSA one when `dual`) and a priority string."""
+    binary = debian_binary("gnutls-serv", "gnutls-bin")
+    port = free_port()
+    command = [binary, "--port", str(port), "--priority", priority]
+    for chain, key in (pki.rsa, pki.ec) if dual else (pki.rsa,):
+        command += ["--x509certfile", str(chain), "--x509keyfile", str(key)]
+    with running(command, port):
+        yield port
+
+
+def gnutls_serv_tls12(pki: DualPKI) -> contextlib.AbstractContextManager[int]:
+    """gnutls-serv with TLS 1.3 disabled by its priority string, RSA certificate only. GnuTLS then
+    ignores supported_versions and answers a TLS 1.3-only hello with handshake_failure."""
+    return gnutls_serv(pki, "NORMAL:-VERS-TLS1.3", dual=False)
+
+
+@contextlib.contextmanager
+def tlslite_tls12(pki: DualPKI) -> Iterator[int]:
+    """tlslite-ng (pure Python, PyPI) capped at TLS 1.2: a stack that knows TLS 1.3 and answers a
+    TLS 1.3-only hello with protocol_version. Serves the RSA chain, one thread per connection."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # tlslite-ng imports asyncore
+        from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
+
+    chain = X509CertChain()
+    chain.parsePemList(pki.rsa[0].read_text())
+    key = parsePEMKey(pki.rsa[1].read_text(), private=True)
+    settings = HandshakeSettings()
+    settings.maxVersion = (3, 3)
+
+    def handshake(conn: socket.socket) -> None:
+        tls = TLSConnection(conn)
+        with conn, contextlib.suppress(Exception):  # tlslite raises on every refused hello: that is the point
+            tls.handshakeServer(certChain=chain, privateKey=key, settings=settings)
+            tls.close()
+
+    with tcp_peer(handshake) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def openssl_fixed_tls12(pki: DualPKI, connections: list[int] | None = None) -> Iterator[int]:
+    """The system OpenSSL through Python's ssl module with a fixed-version method (TLSv1_2_method):
+    like OpenSSL 1.0.2 servers it ignores supported_versions, finds no common cipher suite in a
+    TLS 1.3-only hello and answers handshake_failure. `connections` collects one entry per connection."""
+    import ssl
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # PROTOCOL_TLSv1_2 is the old API on purpose
+        context = ssl.SSLContext(ssl.PROTOCOL_TLSv1_2)
+    context.load_cert_chain(pki.rsa[0], pki.rsa[1])
+
+    def handshake(conn: socket.socket) -> None:
+        if connections is not None:  # counted, for tests of how many handshakes a probe costs
+            connections.append(conn.fileno())
+        with conn, context.wrap_socket(conn, server_side=True) as tls:
+            tls.unwrap()
+
+    with tcp_peer(handshake) as port:
+        yield port

@@ -34,9 +34,15 @@ class Endpoint:
         return self.address or self.host
 
     @property
+    def server_name(self) -> str:
+        """The name the certificate must carry: the service's SNI override or the host, without the
+        trailing dot of an absolute DNS name (RFC 6066: SNI carries none; certificates name hosts without it)."""
+        return (self.service.sni or self.host).removesuffix(".")
+
+    @property
     def sni(self) -> str | None:
         """SNI is a host name; RFC 6066 forbids sending an IP address."""
-        name = self.service.sni or self.host
+        name = self.server_name
         return None if is_ip(name) else name
 
 

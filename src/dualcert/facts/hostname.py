@@ -8,8 +8,9 @@ from cryptography import x509
 
 
 def hostname_matches(chain_der: tuple[bytes, ...], hostname: str) -> tuple[bool, str]:
-    """RFC 6125 matching of `hostname` (DNS name or IP) against the leaf."""
-    return _leaf_matches(chain_der[0] if chain_der else b"", hostname)
+    """RFC 6125 matching of `hostname` (DNS name or IP) against the leaf; the trailing dot of an
+    absolute name ("host.example.") is not part of the name a certificate carries."""
+    return _leaf_matches(chain_der[0] if chain_der else b"", hostname.removesuffix("."))
 
 
 @lru_cache(maxsize=16384)

@@ -35,11 +35,16 @@ class Timeouts:
     handshake: float = 5.0
 
 
+# The end of a probe's detail when the server dropped the ClientHello without an alert.
+DROPPED_HELLO = "without an alert, before answering the ClientHello"
+
 _NOT_TLS_REASONS = ("wrong version number", "packet length too long", "unknown protocol", "http request",
                     "record layer failure", "record_layer_failure", "wrong ssl version", "bad record type",
                     "unexpected record", "decryption failed or bad record mac")
-_UNSUPPORTED_REASONS = ("alert protocol version", "unsupported protocol", "no protocols available",
-                        "tlsv1 alert protocol version", "version too low", "version too high")
+_UNSUPPORTED_REASONS = ("alert protocol version", "unsupported protocol", "tlsv1 alert protocol version",
+                        "version too low", "version too high")
+# Raised by our own OpenSSL before a byte is sent: a fault of the probe's hello, never the server's.
+_LOCAL_REASONS = ("no protocols available", "no ciphers available", "no cipher match", "no suitable signature")
 
 
 def classify_ssl_error(exc: SSL.Error) -> tuple[Outcome, str, str | None]:
@@ -48,6 +53,8 @@ def classify_ssl_error(exc: SSL.Error) -> tuple[Outcome, str, str | None]:
         if exc.args and isinstance(exc.args[0], list) else []
     text = "; ".join(reasons) or str(exc) or type(exc).__name__
     lowered = text.lower()
+    if any(r in lowered for r in _LOCAL_REASONS):
+        return Outcome.ERROR, f"local: OpenSSL could not build this ClientHello: {text}", None
     if any(r in lowered for r in _UNSUPPORTED_REASONS):
         return Outcome.UNSUPPORTED, text, "protocol_version" if "alert" in lowered else None
     if "alert" in lowered:
@@ -56,8 +63,7 @@ def classify_ssl_error(exc: SSL.Error) -> tuple[Outcome, str, str | None]:
     if any(r in lowered for r in _NOT_TLS_REASONS):
         return Outcome.NOT_TLS, text, None
     if "excessive message size" in lowered:
-        return Outcome.ERROR, f"the server's handshake message exceeds OpenSSL's limit (a huge certificate " \
-                              f"chain?): {text}", None
+        return Outcome.ERROR, f"a handshake message of the server exceeds OpenSSL's limit for it: {text}", None
     if "asn1" in lowered:
         return Outcome.ERROR, f"the server sent a certificate OpenSSL cannot parse: {text}", None
     return Outcome.ERROR, text, None
@@ -159,7 +165,15 @@ def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None,
                 raise _timed_out("handshake", timeout) from None
         except SSL.SysCallError as exc:
             code = exc.args[0] if exc.args else None
-            if code in (errno.ECONNRESET, errno.EPIPE):
+            reset = code in (errno.ECONNRESET, errno.EPIPE)
+            if not any(conn.server_random() or b""):
+                # No ServerHello: the server dropped our hello, as stacks that predate TLS 1.3
+                # often do. A clean close is its refusal; a reset stays an error (a middlebox?).
+                # Both make the engine send its control hello (probe/control.py).
+                raise ProbeFailure(Outcome.ERROR if reset else Outcome.REFUSED,
+                                   f"the server {'reset the connection' if reset else 'closed the connection'} "
+                                   f"{DROPPED_HELLO}", "handshake") from None
+            if reset:
                 raise ProbeFailure(Outcome.ERROR, "connection reset by the server during the handshake",
                                     "handshake") from None
             raise ProbeFailure(Outcome.ERROR, "connection closed by the server during the handshake",
@@ -169,7 +183,49 @@ def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None,
                                 "handshake") from None
         except SSL.Error as exc:
             outcome, detail, alert = classify_ssl_error(exc)
+            if "excessive message size" in detail and any(conn.server_random() or b"") \
+                    and conn.get_peer_certificate() is None:
+                # After the ServerHello and before a certificate: the Certificate message is too long.
+                # OpenSSL stopped at its first record; the rest of the flight tells its size.
+                unread = yield from _drain(sock, MAX_FLIGHT_READ, min(1.0, max(deadline - time.monotonic(), 0)))
+                outcome, detail = Outcome.CHAIN_TOO_LARGE, _chain_too_large(unread)
             raise ProbeFailure(outcome, detail, "handshake", alert) from None
+
+
+# OpenSSL's default certificate-list limit (SSL_CTX_set_max_cert_list, 100 KiB). The Python bindings
+# (pyOpenSSL, cryptography's `_lib`) expose no setter and the library they bundle exports no symbol
+# to reach it, so a longer chain cannot be read here: it gets its own outcome rather than `error`.
+MAX_CERT_LIST = 100 * 1024
+# How much of an oversized flight is read to measure it: the bound against a hostile server.
+MAX_FLIGHT_READ = 1024 * 1024
+_RECORD = 5 + 16 * 1024   # the one record OpenSSL read before it stopped (header + largest plaintext)
+
+
+def _drain(sock: socket.socket, limit: int, seconds: float) -> Generator[Wait, bool, int]:
+    """Count the bytes the server still sends (at most `limit`, within `seconds`, until 0.2 s of quiet)."""
+    total, deadline = 0, time.monotonic() + seconds
+    while total < limit:
+        try:
+            chunk = sock.recv(min(65536, limit - total))
+        except BlockingIOError:
+            if not (yield Wait(sock, False, min(deadline, time.monotonic() + 0.2), "handshake")):
+                break
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        total += len(chunk)
+    return total
+
+
+def _chain_too_large(unread: int) -> str:
+    size = f"more than {MAX_FLIGHT_READ // 1024:,} KiB" if unread >= MAX_FLIGHT_READ else \
+        f"about {(unread + _RECORD) // 1024:,} KiB"
+    return (f"the server's Certificate message ({size}, measured from the bytes it sent) is larger than OpenSSL's "
+            f"certificate-list limit of {MAX_CERT_LIST:,} bytes (100 KiB, SSL_CTX_set_max_cert_list), which the "
+            f"Python bindings cannot raise; clients built on OpenSSL with default settings (curl, Python, most "
+            f"agents) fail the same way (OpenSSL: excessive message size)")
 
 
 def _close_quietly(conn: SSL.Connection) -> None:

@@ -4,6 +4,9 @@ At most `workers` probes are in flight and `per_node` per node, so a real applia
 flooded; the first probe of an endpoint goes alone, and if it finds the endpoint dead (timeout,
 closed port, not TLS) the endpoint's other probes are recorded from it, not repeated. Probes
 waiting on a slow or silent server are parked on one epoll thread (Parker), not on a worker.
+An offer refused with an alert other than protocol_version, or dropped, waits for the other
+offers of its version; if none completes, one control hello per endpoint and version
+(probe/control.py) says whether the version is spoken at all.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from OpenSSL import SSL
 from dualcert.estate.model import Endpoint
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import OpenSockets, Timeouts, Wait, poll, probe_steps
-from dualcert.probe.hello import OfferSpec, offer_spec
-from dualcert.probe.observation import ENDPOINT_WIDE, Observation, ProbeKey
+from dualcert.probe.control import needs_control, settle
+from dualcert.probe.hello import OfferSpec, control_spec, offer_spec
+from dualcert.probe.observation import ENDPOINT_WIDE, Observation, Outcome, ProbeKey
 from dualcert.probe.tls import client_context
 
 # A worker thread checks the socket once without waiting (loopback and LAN servers often have
@@ -119,6 +123,7 @@ class ProbeTask:
     endpoint: Endpoint
     offer: Offer
     version: TLSVersion
+    control: bool = False   # the version's widest hello (hello.control_spec), not a probe of its own
 
     @property
     def key(self) -> ProbeKey:
@@ -137,21 +142,27 @@ class ProbeRunner:
         self.workers, self.per_node = workers, per_node
         self.threads = threads or min(workers, DEFAULT_THREADS)
         self.timeouts = timeouts or Timeouts()
-        self._contexts: dict[tuple[Offer, TLSVersion], tuple[OfferSpec, SSL.Context]] = {}
+        self._contexts: dict[str, tuple[OfferSpec, SSL.Context]] = {}
         self._lock = threading.Lock()
         self._open = OpenSockets()
 
-    def _context(self, offer: Offer, version: TLSVersion) -> tuple[OfferSpec, SSL.Context]:
+    def _context(self, spec: OfferSpec) -> SSL.Context:
         with self._lock:
-            if (offer, version) not in self._contexts:
-                spec = offer_spec(offer, version)
-                self._contexts[(offer, version)] = (spec, client_context(spec))
-            return self._contexts[(offer, version)]
+            if spec.label not in self._contexts:
+                self._contexts[spec.label] = (spec, client_context(spec))
+            return self._contexts[spec.label][1]
 
     def _start(self, task: ProbeTask, pool: ThreadPoolExecutor, parker: Parker) -> Future[Observation]:
         """Run the probe's steps on `pool`; park it whenever its server keeps it waiting."""
         future: Future[Observation] = Future()
-        spec, context = self._context(task.offer, task.version)
+        spec = control_spec(task.version) if task.control else offer_spec(task.offer, task.version)
+        try:
+            context = self._context(spec)
+        except (SSL.Error, ValueError) as exc:  # our hello, not the server: never `unsupported`
+            future.set_result(Observation(task.key, task.endpoint.host, task.endpoint.address, task.endpoint.port,
+                                          Outcome.ERROR, f"local: could not build the {spec.label} ClientHello: "
+                                                         f"{exc}"))
+            return future
         steps = probe_steps(task.endpoint, spec, context, self.timeouts, self._open)
 
         def step(ready: bool | None) -> None:
@@ -197,6 +208,49 @@ class ProbeRunner:
             if on_result is not None:
                 on_result(observation)
 
+        # Per (node, service, version): probes not landed yet, the first completed handshake, the
+        # control hello's observation, and refused observations waiting to be settled. Only this
+        # thread touches them. The control hello goes only when every offer of the version was
+        # refused or dropped: one completed offer already says the version is spoken.
+        Where = tuple[str, str, TLSVersion]
+        outstanding: dict[Where, int] = defaultdict(int)
+        for group in by_endpoint.values():
+            for task in group:
+                outstanding[(task.endpoint.node, task.endpoint.service.name, task.version)] += 1
+        spoken: dict[Where, Observation] = {}
+        controls: dict[Where, Observation | None] = {}   # None: sent, not landed yet
+        awaiting: dict[Where, list[Observation]] = {}
+
+        def land(task: ProbeTask, observation: Observation) -> None:
+            where = (task.endpoint.node, task.endpoint.service.name, task.version)
+            if task.control:
+                controls[where] = observation
+            else:
+                outstanding[where] -= 1
+                if observation.outcome in (Outcome.OK, Outcome.NO_CERTIFICATE):
+                    spoken.setdefault(where, observation)
+                if needs_control(observation):
+                    awaiting.setdefault(where, []).append(observation)
+                else:
+                    record(observation)
+            if where not in awaiting:
+                return
+            if where in spoken:
+                evidence, control = spoken[where], None
+            elif outstanding[where] > 0:
+                return  # another offer of the version may still complete
+            elif where not in controls:
+                controls[where] = None
+                ready[task.endpoint.node].appendleft(ProbeTask(task.endpoint, Offer.DEFAULT, task.version,
+                                                               control=True))
+                return
+            elif (landed := controls[where]) is not None:
+                evidence, control = landed, control_spec(task.version)
+            else:
+                return
+            for waiting in awaiting.pop(where):
+                record(settle(waiting, evidence, control))
+
         # Nodes that have work and spare capacity, served round-robin so one busy node
         # does not starve the others.
         runnable: deque[str] = deque(first)
@@ -241,7 +295,7 @@ class ProbeRunner:
                     node = task.endpoint.node
                     in_flight[node] -= 1
                     observation = future.result()
-                    record(observation)
+                    land(task, observation)
                     if rest and observation.outcome in ENDPOINT_WIDE:
                         for other in rest:
                             record(replace(observation, key=other.key, probed=False,
@@ -254,6 +308,9 @@ class ProbeRunner:
             # Ctrl-C or SIGTERM: keep what landed, do not wait for probes in flight.
             interrupted = True
             self._open.abort_all()
+            for waiting in awaiting.values():  # what landed stands, without its control
+                for observation in waiting:
+                    record(observation)
             raise
         finally:
             parker.stop()

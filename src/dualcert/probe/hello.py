@@ -48,10 +48,12 @@ class OfferSpec:
     version: TLSVersion
     cipher_list: str
     sigalgs: str
+    tls13_suites: str | None = None   # None: OpenSSL's default TLS 1.3 cipher suites
+    control: bool = False             # the widest hello of its version (see `control_spec`)
 
     @property
     def label(self) -> str:
-        return f"{self.offer.value}:{self.version.value}"
+        return f"control:{self.version.value}" if self.control else f"{self.offer.value}:{self.version.value}"
 
 
 def offer_spec(offer: Offer, version: TLSVersion) -> OfferSpec:
@@ -59,3 +61,31 @@ def offer_spec(offer: Offer, version: TLSVersion) -> OfferSpec:
     sigalgs = base + SHA1_SIGALGS[offer] if version is TLSVersion.TLS1_2 else base
     return OfferSpec(offer, version, _TLS12_CIPHERS[offer], ":".join(sigalgs))
 
+
+# The control hello: the widest offer of a version (every signature scheme and cipher suite
+# OpenSSL knows for it, OpenSSL's default groups, since the bindings cannot set groups). A server
+# that refuses it too does not speak that version; one that accepts it refused only the offer.
+_WIDEST_SIGALGS = ECDSA_SIGALGS + RSA_SIGALGS + (
+    "ed25519", "ed448", "ecdsa_brainpoolP256r1tls13_sha256", "ecdsa_brainpoolP384r1tls13_sha384",
+    "ecdsa_brainpoolP512r1tls13_sha512")
+_WIDEST_TLS12_EXTRA = ("ecdsa_sha224", "rsa_pkcs1_sha224", "dsa_sha256", "dsa_sha224", "ecdsa_sha1", "rsa_pkcs1_sha1",
+                       "dsa_sha1")
+_ALL_TLS13_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:" \
+                    "TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256"
+
+
+def control_spec(version: TLSVersion) -> OfferSpec:
+    """The widest ClientHello of `version`, sent once per endpoint when an offer is refused."""
+    sigalgs = _WIDEST_SIGALGS + _WIDEST_TLS12_EXTRA if version is TLSVersion.TLS1_2 else _WIDEST_SIGALGS
+    return OfferSpec(Offer.DEFAULT, version, "ALL:COMPLEMENTOFALL:@SECLEVEL=0", ":".join(sigalgs),
+                     tls13_suites=_ALL_TLS13_SUITES, control=True)
+
+
+def describe(spec: OfferSpec) -> str:
+    """What a control hello offered, in a phrase for the evidence in a probe's detail."""
+    if spec.version is TLSVersion.TLS1_3:
+        suites = "every TLS 1.3 cipher suite" if spec.tls13_suites else "OpenSSL's default TLS 1.3 cipher suites"
+    else:
+        suites = f"every TLS 1.2 cipher suite ({spec.cipher_list})"
+    return f"{suites}, {spec.sigalgs.count(':') + 1} signature schemes (ECDSA, RSA-PSS, RSA PKCS#1, EdDSA" \
+           f"{', SHA-1' if 'sha1' in spec.sigalgs else ''}) and OpenSSL's default groups"

@@ -20,6 +20,7 @@ class Outcome(StrEnum):
     NOT_TLS = "not-tls"                        # the port answered with something that is not TLS
     NO_CERTIFICATE = "no-certificate"          # handshake completed without a peer certificate
     STARTTLS_FAILED = "starttls-failed"        # the plain-text upgrade was not accepted
+    CHAIN_TOO_LARGE = "chain-too-large"        # the Certificate message exceeds OpenSSL's certificate-list limit
     ERROR = "error"                            # anything else; `detail` says what
 
 

@@ -10,7 +10,6 @@ import io
 import re
 import socket
 import time
-from collections.abc import Callable
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
@@ -130,7 +129,10 @@ def starttls(sock: socket.socket, endpoint: Endpoint, timeout: float) -> None:
 # needs is complete, within the STARTTLS deadline and a byte budget.
 _XMPP_NAMESPACES = {"xmpp": "jabber:client", "xmpp-server": "jabber:server"}
 _XMPP_MAX_BYTES = 64 * 1024
+# Whole tags (`_read_until` matches each complete tag once): the end of the features, the end of a
+# stream error, the answer to <starttls/>.
 _XMPP_FEATURES_END = re.compile(rb"</(?:stream:)?features\s*>|<(?:stream:)?features(?:\s[^>]*)?/>")
+_XMPP_ERROR_END = re.compile(rb"</(?:stream:)?error\s*>")
 _XMPP_STREAM_ERROR = re.compile(rb"<(?:stream:)?error[\s>].*?</(?:stream:)?error\s*>", re.S)
 _XMPP_TLS_ANSWER = re.compile(rb"<(proceed|failure)\b[^>]*>")
 
@@ -140,8 +142,7 @@ def _xmpp_starttls(sock: socket.socket, protocol: str, domain: str, deadline: fl
                f"xmlns:stream='http://etherx.jabber.org/streams' to='{xml_escape(domain, {chr(39): '&apos;'})}' "
                "version='1.0'>")
     _send(sock, opening.encode(), deadline)
-    features = _read_until(sock, deadline, lambda b: bool(_XMPP_FEATURES_END.search(b) or
-                                                           _XMPP_STREAM_ERROR.search(b)), protocol)
+    features = _read_until(sock, deadline, _XMPP_FEATURES_END, protocol)
     error = _XMPP_STREAM_ERROR.search(features)
     if error:
         condition = re.search(rb"<([a-z-]+)\s+xmlns=['\"]urn:ietf:params:xml:ns:xmpp-streams", error.group())
@@ -153,8 +154,7 @@ def _xmpp_starttls(sock: socket.socket, protocol: str, domain: str, deadline: fl
         raise ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}): the server does not offer STARTTLS",
                             "starttls")
     _send(sock, b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", deadline)
-    answer = _read_until(sock, deadline, lambda b: bool(_XMPP_TLS_ANSWER.search(b) or
-                                                         _XMPP_STREAM_ERROR.search(b)), protocol)
+    answer = _read_until(sock, deadline, _XMPP_TLS_ANSWER, protocol)
     found = _XMPP_TLS_ANSWER.search(answer)
     if not found or found.group(1) != b"proceed":
         raise ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}): the server answered <starttls/> "
@@ -171,10 +171,24 @@ def _send(sock: socket.socket, data: bytes, deadline: float) -> None:
         raise ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS failed: {exc.strerror or exc}", "starttls") from None
 
 
-def _read_until(sock: socket.socket, deadline: float, complete: Callable[[bytes], bool], protocol: str) -> bytes:
-    """Read until `complete(buffer)`; never past the deadline or the byte budget."""
-    buffer = b""
-    while not complete(buffer):
+def _read_until(sock: socket.socket, deadline: float, wanted: re.Pattern[bytes], protocol: str) -> bytes:
+    """Read until a whole tag matching `wanted`, or the end of a stream error, has arrived; never
+    past the deadline or the byte budget. Linear in the bytes received, however they are split:
+    each byte is searched for '>' once, and each complete tag is matched once (a server that drips
+    its features must not cost a search of everything received after every recv)."""
+    buffer = bytearray()
+    searched = 0     # bytes already searched for '>'
+    tag_from = 0     # where the next tag can start: just after the last '>'
+    while True:
+        end = buffer.find(b">", searched)
+        while end != -1:
+            start = buffer.rfind(b"<", tag_from, end)
+            tag = bytes(buffer[start:end + 1]) if start != -1 else b""
+            tag_from = end + 1
+            if tag and (wanted.fullmatch(tag) or _XMPP_ERROR_END.fullmatch(tag)):
+                return bytes(buffer)
+            end = buffer.find(b">", tag_from)
+        searched = len(buffer)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise ProbeFailure(Outcome.TIMEOUT, f"STARTTLS ({protocol}) timed out", "starttls")
@@ -193,4 +207,3 @@ def _read_until(sock: socket.socket, deadline: float, complete: Callable[[bytes]
             raise ProbeFailure(Outcome.STARTTLS_FAILED, f"STARTTLS ({protocol}): the server closed the connection",
                                 "starttls")
         buffer += chunk
-    return buffer

@@ -1,8 +1,8 @@
 """The one place that builds pyOpenSSL contexts, for the probe and the lab servers alike.
 
 pyOpenSSL has no public setter for signature_algorithms; cryptography's OpenSSL binding
-exposes SSL_CTX_set1_sigalgs_list, reached through pyOpenSSL's private `_lib`. That
-private reach is confined to `set_sigalgs` below.
+exposes SSL_CTX_set1_sigalgs_list and SSL_CTX_set_ciphersuites, reached through pyOpenSSL's private `_lib`. That
+private reach is confined to `set_sigalgs` and `set_tls13_suites` below.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dualcert.offers import TLSVersion
 from dualcert.probe.hello import OfferSpec
 
 _PROTO = {TLSVersion.TLS1_2: SSL.TLS1_2_VERSION, TLSVersion.TLS1_3: SSL.TLS1_3_VERSION}
+_OP_TLSEXT_PADDING = 0x10  # SSL_OP_TLSEXT_PADDING in OpenSSL's ssl.h; pyOpenSSL does not name it
 
 
 class TLSConfigError(ValueError):
@@ -29,6 +30,12 @@ def set_sigalgs(context: SSL.Context, sigalgs: str) -> None:
         raise TLSConfigError(f"OpenSSL rejected signature algorithms {sigalgs!r}")
 
 
+def set_tls13_suites(context: SSL.Context, suites: str) -> None:
+    """The TLS 1.3 cipher suites of `context` (pyOpenSSL has no setter for them)."""
+    if _lib.SSL_CTX_set_ciphersuites(context._context, _ffi.new("char[]", suites.encode())) != 1:
+        raise TLSConfigError(f"OpenSSL rejected TLS 1.3 cipher suites {suites!r}")
+
+
 def client_context(spec: OfferSpec) -> SSL.Context:
     """A context whose ClientHello offers exactly `spec`. Verification is off on purpose:
     the chain is judged afterwards, from its DER bytes, by `dualcert.chain`."""
@@ -39,7 +46,13 @@ def client_context(spec: OfferSpec) -> SSL.Context:
     ctx.set_verify(SSL.VERIFY_NONE)
     ctx.set_cipher_list(spec.cipher_list.encode())
     set_sigalgs(ctx, spec.sigalgs)
+    if spec.tls13_suites:
+        set_tls13_suites(ctx, spec.tls13_suites)
     ctx.set_options(SSL.OP_NO_TICKET)
+    if spec.control:
+        # The control hello of TLS 1.2 is ~320 bytes: old F5 BIG-IP stacks drop hellos of 256-511
+        # bytes; the padding extension (RFC 7685) takes it past 512, as browsers do.
+        ctx.set_options(_OP_TLSEXT_PADDING)
     return ctx
 
 

@@ -85,12 +85,16 @@ def _no_chain(case: Case, rule: str) -> Verdict:
 
 def presented_key(case: Case) -> Verdict:
     rule, expected, o = "presented_key", case.expectation.presents, case.observation
-    if o.outcome is Outcome.UNSUPPORTED and not case.expectation.version_required:
-        return Verdict(rule, Status.NA, f"{_where(case)}: the server does not offer "
-                       f"{case.version.value.replace('tls', 'TLS ')} (the policy makes it optional)")
-    if o.outcome is Outcome.UNSUPPORTED and case.endpoint.release is not None and case.endpoint.release.fix:
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: the node's release should offer "
-                       f"{case.version.value.replace('tls', 'TLS ')}, the server does not", case.endpoint.release.fix)
+    if o.outcome is Outcome.UNSUPPORTED:
+        version = case.version.value.replace("tls", "TLS ")
+        if not case.expectation.version_required:
+            return Verdict(rule, Status.NA, f"{_where(case)}: {o.detail or f'the server does not offer {version}'} "
+                           f"(the policy makes {version} optional)")
+        if case.endpoint.release is not None and case.endpoint.release.fix:
+            return Verdict(rule, Status.FAIL, f"{_where(case)}: the node's release should offer {version}, the "
+                           f"server does not: {o.detail}", case.endpoint.release.fix)
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: the policy requires {version}, the server does not "
+                       f"speak it: {o.detail}", remedies.version_missing(case.endpoint, version))
     if o.outcome is Outcome.OK and case.chain.certs:
         family = case.family
         seen = _seen_leaf(case)
@@ -112,6 +116,10 @@ def presented_key(case: Case) -> Verdict:
                        f"that cannot be read: {case.chain.parse_error}",
                        remedies.reissue_malformed(case.endpoint))
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
+    if o.outcome is Outcome.CHAIN_TOO_LARGE:
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: the server sent a certificate chain that cannot be "
+                       f"read: {o.detail}", remedies.shorten_chain(case.endpoint, "ECDSA" if case.offer is Offer.ECDSA
+                                                                    else "RSA"))
     if expected in ("refused", "rsa-or-refused") and refused(o):
         return Verdict(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
     if expected == "refused":
@@ -227,8 +235,7 @@ def hostname(case: Case) -> Verdict:
     unchecked = _unchecked(case, rule, level, "hostname not checked by the policy")
     if unchecked is not None:
         return unchecked
-    name = case.endpoint.service.sni or case.endpoint.host
-    ok, detail = hostname_matches(case.observation.chain_der, name)
+    ok, detail = hostname_matches(case.observation.chain_der, case.endpoint.server_name)
     if ok:
         return Verdict(rule, Status.PASS, f"{_where(case)}: {detail}")
     leaf = case.chain.leaf

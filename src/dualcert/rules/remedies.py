@@ -112,6 +112,21 @@ LINT = ("report only: have the CA issue certificates per RFC 5280 / the CA/Brows
         "server certificates); clients accept these today, stricter ones may not")
 
 
+def shorten_chain(endpoint: Endpoint, family: str) -> str:
+    """The Certificate message is over OpenSSL's 100 KiB certificate-list limit."""
+    unit = unit_for(endpoint, family)
+    return (f"on {endpoint.node}: reissue {unit} with fewer subject alternative names (a multi-server certificate "
+            f"per cluster, not one name list for every host) and upload only the issuing chain, so that the "
+            f"certificate list stays under 100 KiB: OpenSSL-based clients reject longer ones")
+
+
+def version_missing(endpoint: Endpoint, version: str) -> str:
+    """The server does not speak a TLS version the policy requires: a software matter, not a certificate one."""
+    return (f"{endpoint.service.name} on {endpoint.node} does not speak {version}: upgrade it to a release that "
+            f"supports {version} (and enable {version} in its TLS settings), or make {version} optional in the "
+            f"policy (versions: {{{version.lower().replace(' ', '')}: optional}})")
+
+
 def renew(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
     return f"on {endpoint.node}: renew {unit} (regenerate or have the CA re-sign it) before it expires"
