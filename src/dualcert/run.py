@@ -143,8 +143,8 @@ class DualcertRun:
 
     def probe_plaintext(self, nodes: set[str]) -> None:
         """TCP-connect to each service's plain-text twin port (report-only rule), a few at a time."""
-        todo = [e for e in self.endpoints.values() if e.node in nodes and e.service.plaintext_port is not None
-                and (e.node, e.service.name) not in self.plaintext]
+        twins = {(n.name, service) for n in self.inventory.nodes if n.name in nodes for service in n.plaintext_twins()}
+        todo = [e for key, e in self.endpoints.items() if key in twins and key not in self.plaintext]
         timeout = self.options.timeouts.connect
 
         def check(endpoint: Endpoint) -> None:
