@@ -111,8 +111,10 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     except UsageError as exc:
         print(f"dualcert: {exc}", file=sys.stderr)
         return EXIT_USAGE_ERROR
-    args = _pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, extra,
-                         ns.baseline)
+    operate = [*(["--dualcert-summary", "full"] if ns.verbose else []), *(["--metrics", ns.metrics] if ns.metrics
+                                                                          else [])]
+    args = _pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, [*operate, *extra],
+                        ns.baseline)
     return _run_pytest([*args, "--inventory-format", ns.inventory_format])
 
 
@@ -192,8 +194,10 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
                 signal.pause()
             except KeyboardInterrupt:
                 return 0
+        # The lab's failures are the digest's predictions: it prints the diagnosis and deviations itself.
+        quiet = [] if any(a.startswith("--dualcert-summary") for a in extra) else ["--dualcert-summary", "off"]
         code = _run_pytest(_pytest_args(suites_dir(), lab.inventory_path, ns.policy or str(lab.policy_path), html,
-                                        results, False, extra, ns.baseline))
+                                        results, False, [*quiet, *extra], ns.baseline))
     if code not in (0, 1) or not results.exists():
         print(f"dualcert lab: the run ended with exit code {code}", file=sys.stderr)
         return code or 3
@@ -285,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--html", metavar="FILE", help="HTML report path (default: <report-dir>/<site>.html)")
     run.add_argument("--json", metavar="FILE", help="results JSON path (default: <report-dir>/<site>.json)")
     run.add_argument("--strict", action="store_true", help="warnings (e.g. expiry within the warn window) fail")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="the whole verdict after pytest's line, not its first 40 lines (--dualcert-summary full)")
+    run.add_argument("--metrics", metavar="FILE",
+                     help="OpenMetrics text for node_exporter's textfile collector (docs/scheduled-runs.md)")
     run.add_argument("--baseline", metavar="FILE",
                      help="results JSON of an earlier run: test_unchanged[...] fails on changes the policy's "
                           "expected_changes do not allow")

@@ -19,13 +19,12 @@ from dualcert.estate.inventory import FORMATS
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import Timeouts
 from dualcert.probe.engine import DEFAULT_THREADS
-from dualcert.pytest import baseline, handles, items, probing, report
+from dualcert.pytest import baseline, handles, items, probing, report, summary
 from dualcert.pytest.html import HtmlReport
 from dualcert.pytest.items import drop_inactive
 from dualcert.pytest.recorder import ResultsRecorder
-from dualcert.pytest.state import CRASHES_KEY, EXIT_INTERNAL_ERROR, RUN_KEY, WARNINGS_KEY, WRITER_KEY, run_of, strict
+from dualcert.pytest.state import CRASHES_KEY, EXIT_INTERNAL_ERROR, RUN_KEY, WARNINGS_KEY, WRITER_KEY, run_of
 from dualcert.render.results import ResultsWriter
-from dualcert.render.text import warning_lines
 from dualcert.run import DualcertRun, RunOptions
 from dualcert.signals import sigterm_interrupts
 
@@ -67,6 +66,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"and rule); auto (default): rule up to {items.AUTO_PROBE_ITEMS_ABOVE} probes, endpoint above")
     group.addoption("--dualcert-progress", choices=("auto", "on", "off"), default="auto",
                     help="probe progress line: auto = only on an interactive terminal outside CI")
+    summary.add_options(group)
 
 
 def _csv(value: str, kind: type[Offer] | type[TLSVersion], option: str) -> tuple[Any, ...]:
@@ -135,6 +135,8 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.htmlpath = f"reports/{stem}.html"
             config.option.self_contained_html = True
         config.pluginmanager.register(HtmlReport(run, Path(config.option.htmlpath)), "dualcert-html")
+    if not is_worker:
+        config.pluginmanager.register(summary.VerdictSummary(config, getattr(config.option, "htmlpath", None)))
     if not is_worker and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(probing.XdistController(config), "dualcert-xdist")
     sigterm_interrupts()
@@ -172,18 +174,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Warnings, crashes and where the reports are."""
-    writer = config.stash.get(WRITER_KEY, None)
-    if writer is None:
-        return
-    terminalreporter.write_sep("-", "dualcert")
-    for index, line in enumerate(warning_lines(config.stash[WARNINGS_KEY], strict(config))):
-        terminalreporter.write_line(line, yellow=index == 0)
+    """Crashed checks; the verdict, warnings and report paths follow pytest's line (pytest/summary.py)."""
     crashes = config.stash.get(CRASHES_KEY, [])
-    if crashes:
+    if config.stash.get(WRITER_KEY, None) is not None and crashes:
+        terminalreporter.write_sep("-", "dualcert")
         terminalreporter.write_line(f"internal error: {len(crashes)} check(s) crashed (a dualcert bug; exit code 3), "
                                     f"e.g. {crashes[0]}", red=True)
-    terminalreporter.write_line(f"results JSON: {writer.path}")
-    html = config.pluginmanager.get_plugin("dualcert-html")
-    if isinstance(html, HtmlReport):
-        terminalreporter.write_line(f"HTML report:  {html.report}")

@@ -82,4 +82,5 @@ class ResultsRecorder:
             warnings=len(warned), internal_errors=config.stash.get(CRASHES_KEY, []),
             offers=[o.value for o in run.options.offers], tls_versions=[v.value for v in run.options.versions],
             roles={node.name: node.role for node in run.inventory.nodes},  # for expected_changes' role: in diffs
+            shard=list(run.options.shard) if run.options.shard else None,  # dualcert merge checks the set
         ))

@@ -23,10 +23,11 @@ from dualcert.compare.comparison import Comparison
 from dualcert.facts.chain import chain_facts
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.render.results import file_digest
+from dualcert.render.summary import certificate_text
 from dualcert.rules.diagnosis import ClusterDiagnosis
 from dualcert.run import DualcertRun
 from dualcert.safetext import safe
-from dualcert.verdict import Status, Verdict, worst
+from dualcert.verdict import Status, worst
 
 
 @cache
@@ -235,18 +236,47 @@ def changes_html(comparison: Comparison | None) -> str:
     return "".join(parts)
 
 
-# ---------------------------------------------------------------- warnings
+# ---------------------------------------------------------------- the verdict, grouped
 
-def warnings_html(warned: list[Verdict], strict: bool, limit: int = 200) -> str:
-    """Warnings pass by default (expiry in the warn window, report-only rules): list them up front."""
-    if not warned:
-        return ""
-    how = "made fatal by --strict" if strict else "passing; <code>--strict</code> makes them fail"
-    items = "".join(f"<li><code>{escape(v.subject)}</code> {escape(v.rule)}: {escape(v.message)}"
-                    f"{'<br>fix: ' + escape(v.fix) if v.fix else ''}</li>" for v in warned[:limit])
-    more = f"<li>... and {len(warned) - limit} more (see the results JSON)</li>" if len(warned) > limit else ""
-    return (f'<div class="dualcert-warnings"><p><b>{len(warned)} policy warning(s)</b>, {how}:</p>'
-            f"<ul>{items}{more}</ul></div>")
+WHERE_LISTED = 500   # nodes listed under a finding; a shared certificate on 10,000 endpoints stays readable
+
+
+def summary_html(summary: dict[str, Any], strict: bool) -> str:
+    """The report's head: failures and warnings by cause and certificate (render.summary), one finding
+    per certificate with the endpoints presenting it folded behind their count, the fix once."""
+    failures, warnings = summary.get("failures", []), summary.get("warnings", [])
+    parts = ['<section id="dc-summary" class="dc-section"><h2>Verdict</h2>']
+    if failures:
+        parts.append(f'<p class="dc-fail"><b>{summary["failed_tests"]} failed test(s)</b> in {len(failures)} '
+                     "finding(s), by cause and certificate:</p>")
+        parts.append(_findings_html(failures))
+    if warnings:
+        how = "made fatal by --strict" if strict else "passing; <code>--strict</code> makes them fail"
+        parts.append(f'<div class="dualcert-warnings"><p><b>{summary["warned_tests"]} policy warning(s)</b>, {how}, '
+                     f"in {len(warnings)} finding(s):</p>{_findings_html(warnings)}</div>")
+    if not failures and not warnings:
+        parts.append('<p class="dc-pass">No failures, no warnings.</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _findings_html(findings: list[dict[str, Any]]) -> str:
+
+    items = []
+    for finding in findings:
+        cls = "dc-fail" if finding["status"] == "fail" else "dc-warn"
+        cert = finding.get("certificate")
+        cert_html = f"<div>certificate: {esc(certificate_text(cert))}</div>" if cert else ""
+        nodes = list(finding["where"].items())
+        where = "".join(f"<li><code>{esc(node)}</code> {esc(', '.join(services))}</li>"
+                        for node, services in nodes[:WHERE_LISTED])
+        if len(nodes) > WHERE_LISTED:
+            where += f"<li>... and {len(nodes) - WHERE_LISTED} more node(s): the results JSON's summary lists them</li>"
+        fix = f"<div><b>fix:</b> {esc(finding['fix'])}</div>" if finding.get("fix") else ""
+        items.append(f'<li class="{cls}"><b>{esc(finding["rule"])}</b>: {esc(finding["cause"])}{cert_html}'
+                     f'<details><summary>on {finding["endpoints"]} endpoint(s) of {finding["nodes"]} node(s), '
+                     f'{finding["tests"]} test(s)</summary><ul>{where}</ul></details>{fix}</li>')
+    return f'<ul class="dc-findings">{"".join(items)}</ul>'
 
 
 # ---------------------------------------------------------------- metadata

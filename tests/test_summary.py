@@ -1,0 +1,88 @@
+"""The verdict after pytest's line, in the results JSON and at the head of the HTML report: failures and
+warnings grouped by cause and by certificate, against real peers (nginx sharing one certificate pair
+on many ports; the embedded lab in every deployment state)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from dualcert.lab import Lab
+
+from .conftest import REPO, run_cli
+from .estates import SharedEstate, nginx_shared
+
+ENDPOINTS = 12
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedEstate]:
+    """12 endpoints presenting one RSA and one ECDSA certificate that expire in 20 days (warn window 30)."""
+    with nginx_shared(tmp_path_factory.mktemp("shared"), ENDPOINTS, days=20) as estate:
+        yield estate
+
+
+def verdict_block(stdout: str) -> str:
+    return stdout[stdout.index("dualcert verdict"):]
+
+
+def test_one_finding_per_shared_certificate_everywhere(shared: SharedEstate, tmp_path: Path) -> None:
+    inventory = shared.inventory(tmp_path / "site.yaml")
+    result = run_cli("run", "--inventory", str(inventory), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    data = json.loads((tmp_path / "reports" / "shared.json").read_text())
+    jsonschema.validate(data, json.loads((REPO / "schema" / "results.schema.json").read_text()))
+    summary = data["summary"]
+    # 12 endpoints x (RSA-only + browser-like, or ECDSA-only + browser-like) x 2 TLS versions warn; two findings.
+    assert summary["warned_tests"] == len([t for t in data["tests"] if t["status"] == "warn"]) >= 4 * ENDPOINTS
+    assert summary["failures"] == [] and len(summary["warnings"]) == 2, summary["warnings"]
+    assert {w["certificate"]["key_type"] for w in summary["warnings"]} == {"RSA", "ECDSA"}
+    assert all(w["rule"] == "expiry" and w["endpoints"] == ENDPOINTS and w["nodes"] == ENDPOINTS
+               for w in summary["warnings"])
+    # The fix once, in a generic server's words, for every node.
+    fixes = {w["certificate"]["key_type"]: w["fix"] for w in summary["warnings"]}
+    assert fixes["ECDSA"] == "on each node: renew the ECDSA certificate (regenerate or have the CA re-sign it) " \
+                             "before it expires", fixes
+    assert "tomcat" not in result.stdout and "tomcat" not in json.dumps(summary)
+    # Terminal: after pytest's line, two findings with their endpoints collapsed behind a count, then the paths.
+    block = verdict_block(result.stdout)
+    assert result.stdout.index(" passed") < result.stdout.index("dualcert verdict")
+    assert block.count("WARN expiry:") == 2 and f"{ENDPOINTS} endpoints on {ENDPOINTS} node(s)" in block
+    assert "policy warning(s), passed; --strict makes them fail" in block
+    assert block.rstrip().endswith("report: " + str(Path("reports") / "shared.json")), block[-500:]
+    assert not ANSI.search(result.stdout)  # not a terminal: no colour
+    # HTML: the verdict heads the report, two findings instead of a line per warned test.
+    html = (tmp_path / "reports" / "shared.html").read_text()
+    section = html[html.index('id="dc-summary"'):html.index("</section>", html.index('id="dc-summary"'))]
+    assert section.count('<li class="dc-warn">') == 2
+    assert html.index('id="dc-summary"') < html.index('id="dc-matrix"')
+
+
+def test_colour_only_when_asked_and_never_with_no_color(shared: SharedEstate, tmp_path: Path) -> None:
+    inventory = shared.inventory(tmp_path / "site.yaml")
+    coloured = run_cli("run", "--inventory", str(inventory), cwd=tmp_path, env={"FORCE_COLOR": "1"})
+    plain = run_cli("run", "--inventory", str(inventory), cwd=tmp_path, env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert ANSI.search(verdict_block(coloured.stdout)) and not ANSI.search(plain.stdout)
+
+
+def test_summary_modes_cap_and_full(lab: Lab, tmp_path: Path) -> None:
+    """The lab fails in many ways: short caps the verdict and names the report, -v shows it all, off hides it."""
+    args = ("run", "--inventory", str(lab.inventory_path), "--policy", str(lab.policy_path))
+    short = verdict_block(run_cli(*args, cwd=tmp_path).stdout)
+    full = verdict_block(run_cli(*args, "-v", cwd=tmp_path).stdout)
+    off = run_cli(*args, "--", "--dualcert-summary", "off", cwd=tmp_path).stdout
+    data = json.loads((tmp_path / "reports" / "lab.json").read_text())
+    findings = data["summary"]["failures"]
+    assert len(findings) > 10 and data["summary"]["failed_tests"] > len(findings)
+    more = re.search(r"\.\.\. (\d+) more line\(s\) in (\S+)", short)
+    assert more and more.group(2).endswith("lab.html"), short
+    body = [line for line in short.splitlines()[1:] if not line.startswith("report: ")]
+    assert len(body) == 40
+    assert "more line(s)" not in full and full.count("  FAIL ") == len(findings)
+    assert "Deployment state per cluster" in full and "FAIL" not in off and "report: " in off
