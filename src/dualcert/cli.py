@@ -106,7 +106,7 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
             site = f"{site}.shard-{extra[extra.index('--shard') + 1].replace('/', '-of-')}"
         html = Path(ns.html) if ns.html else report_dir / f"{site}.html"
         results = Path(ns.json) if ns.json else report_dir / f"{site}.json"
-        for target in (html, results):
+        for target in (html, results, *([Path(ns.metrics)] if ns.metrics else [])):
             _check_writable(target.parent)
     except UsageError as exc:
         print(f"dualcert: {exc}", file=sys.stderr)

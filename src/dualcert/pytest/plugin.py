@@ -19,7 +19,7 @@ from dualcert.estate.inventory import FORMATS
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import Timeouts
 from dualcert.probe.engine import DEFAULT_THREADS
-from dualcert.pytest import baseline, handles, items, probing, report, summary
+from dualcert.pytest import baseline, handles, items, metrics, probing, report, summary
 from dualcert.pytest.html import HtmlReport
 from dualcert.pytest.items import drop_inactive
 from dualcert.pytest.recorder import ResultsRecorder
@@ -137,6 +137,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(HtmlReport(run, Path(config.option.htmlpath)), "dualcert-html")
     if not is_worker:
         config.pluginmanager.register(summary.VerdictSummary(config, getattr(config.option, "htmlpath", None)))
+        if config.getoption("metrics", None):
+            config.pluginmanager.register(metrics.MetricsFile(config, Path(config.getoption("metrics"))))
     if not is_worker and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(probing.XdistController(config), "dualcert-xdist")
     sigterm_interrupts()
