@@ -62,3 +62,37 @@ def test_systemd_units_are_valid_and_run_an_accepted_command(tmp_path: Path) -> 
     result = subprocess.run([analyze, "verify", str(tmp_path / "dualcert.service"), str(tmp_path / "dualcert.timer")],
                             capture_output=True, text=True, timeout=60, cwd=REPO)
     assert result.returncode == 0 and "dualcert" not in result.stderr, result.stderr
+
+
+GITHUB_SHARDED, GITLAB_SHARDED = EXAMPLES / "github-actions-sharded.yml", EXAMPLES / "gitlab-ci-sharded.yml"
+
+
+def _commands(scripts: list[str]) -> list[list[str]]:
+    from .test_examples import dualcert_commands
+
+    return [c for script in scripts for c in dualcert_commands(script)]
+
+
+def test_github_sharded_example_fans_in_every_shard() -> None:
+    data = yaml.safe_load(GITHUB_SHARDED.read_text())
+    shard, merge = data["jobs"]["shard"], data["jobs"]["merge"]
+    assert shard["strategy"]["matrix"]["shard"] == list(range(1, int(data["env"]["SHARDS"]) + 1))
+    assert shard["strategy"]["fail-fast"] is False
+    assert merge["needs"] == "shard" and merge["if"] == "always()"
+    runs = [c for job in (shard, merge) for c in _commands([s["run"] for s in job["steps"] if "run" in s])]
+    assert any(c[0] == "run" and "--shard" in c for c in runs) and any(c[0] == "merge" for c in runs)
+    for argv in runs:
+        check_command(argv)
+
+
+def test_gitlab_sharded_example_fans_in_every_shard() -> None:
+    data = yaml.safe_load(GITLAB_SHARDED.read_text())
+    shard, merge = data["dualcert-shard"], data["dualcert-merge"]
+    assert shard["parallel"] == 4 and shard["artifacts"]["when"] == "always"
+    assert merge["needs"] == [{"job": "dualcert-shard", "artifacts": True}]
+    assert all(rule["when"] == "always" for rule in merge["rules"])
+    commands = _commands(shard["script"] + merge["script"])
+    merge_cmd = next(c for c in commands if c[0] == "merge")
+    assert merge_cmd[1].endswith(f"-of-{shard['parallel']}.json")
+    for argv in commands:
+        check_command(argv)

@@ -130,8 +130,10 @@ class DualcertRun:
         return [k for k in self.keys() if k.node in nodes]
 
     def diagnosis(self) -> list[ClusterDiagnosis]:
-        """Every cluster's deployment state, in inventory order."""
-        return list(self.estate_view().diagnoses.values())
+        """Every cluster's deployment state, in inventory order; under --shard, only the shard's clusters
+        (the others were not probed here: their "unknown" would contradict the shard that probed them)."""
+        shard_nodes = {n.cluster: n.name for n in self.inventory.nodes}
+        return [d for d in self.estate_view().diagnoses.values() if self.in_shard(shard_nodes[d.cluster])]
 
     def estate_view(self) -> EstateView:
         """One indexed view for every node and cluster rule, rebuilt only when measurements change."""

@@ -157,7 +157,7 @@ def matrix_html(run: DualcertRun, tally: OutcomeTally, diagnoses: Iterable[Clust
             parts.append("</tr>")
         parts.append("</tbody></table></div>")
         if diagnosis is not None:
-            parts.append(_diagnosis_html(diagnosis))
+            parts.append(diagnosis_html(diagnosis.to_json()))
         parts.append("</div>")
     parts.append("</section>")
     return "".join(parts)
@@ -184,17 +184,18 @@ def _cell(run: DualcertRun, tally: OutcomeTally, node: str, service: str) -> str
             f'title="show the tests of {esc(node)} {esc(service)}">{"".join(lines)}</a></td>')
 
 
-def _diagnosis_html(diagnosis: ClusterDiagnosis) -> str:
-    state, intended = diagnosis.state, diagnosis.intended
+def diagnosis_html(diagnosis: dict[str, Any]) -> str:
+    """One cluster's diagnosis, from its results JSON entry (ClusterDiagnosis.to_json)."""
+    state, intended = diagnosis["state"], diagnosis["intended"]
     parts = [f'<aside class="dc-diagnosis {"dc-pass" if state == intended else "dc-fail"}"><h4>Diagnosed state '
              f'<span class="dc-state">{esc(state)}</span> (intended {esc(intended)})</h4>']
-    if diagnosis.agent_experience:
-        parts.append(f'<p><b>Agents:</b> {esc(diagnosis.agent_experience)}</p>')
-    if diagnosis.differs:
+    if diagnosis.get("agent_experience"):
+        parts.append(f'<p><b>Agents:</b> {esc(diagnosis["agent_experience"])}</p>')
+    if diagnosis.get("differs"):
         parts.append("<p><b>Differs from the intended state:</b></p><ul>")
-        parts += [f"<li>{esc(d)}</li>" for d in diagnosis.differs]
+        parts += [f"<li>{esc(d)}</li>" for d in diagnosis["differs"]]
         parts.append("</ul>")
-    remediation = diagnosis.remediation
+    remediation = diagnosis.get("remediation") or []
     if remediation:
         # Folded: a cluster's steps (one per node and unit) would push the other clusters off the first screen.
         parts.append(f"<details><summary><b>Remediation</b> ({len(remediation)} step"
