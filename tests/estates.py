@@ -43,17 +43,20 @@ class SharedEstate:
 
 
 @contextlib.contextmanager
-def nginx_shared(directory: Path, endpoints: int, days: int) -> Iterator[SharedEstate]:
-    """nginx on `endpoints` ports, all presenting one RSA and one ECDSA leaf valid for `days` more days."""
+def nginx_shared(directory: Path, endpoints: int, days: int, ports: list[int] | None = None,
+                 roots: tuple[CA, CA] | None = None) -> Iterator[SharedEstate]:
+    """nginx on `endpoints` ports (or the given ones, to serve an estate again), all presenting one RSA
+    and one ECDSA leaf valid for `days` more days, issued under `roots` (new roots by default)."""
     from cryptography.hazmat.primitives import serialization
 
     binary = debian_binary("nginx", "nginx-light")
-    rsa_root, ec_root = CA.root("Shared RSA Root", KeySpec.rsa()), CA.root("Shared EC Root", KeySpec.ec("secp384r1"))
+    rsa_root, ec_root = roots or (CA.root("Shared RSA Root", KeySpec.rsa()), CA.root("Shared EC Root",
+                                                                                      KeySpec.ec("secp384r1")))
     rsa = rsa_root.sub_ca("Shared RSA Issuing CA").issue([HOST], KeySpec.rsa(), days=days).write(directory, "rsa")
     ec = ec_root.sub_ca("Shared EC Issuing CA").issue([HOST], KeySpec.ec(), days=days).write(directory, "ec")
     roots = directory / "roots.pem"
     roots.write_bytes(b"".join(c.cert.public_bytes(serialization.Encoding.PEM) for c in (rsa_root, ec_root)))
-    ports = [free_port() for _ in range(endpoints)]
+    ports = ports or [free_port() for _ in range(endpoints)]
     servers = "".join(SERVER.format(port=p, rsa_chain=rsa[0], rsa_key=rsa[1], ec_chain=ec[0], ec_key=ec[1])
                       for p in ports)
     conf = directory / "nginx.conf"

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from dualcert.lab import Lab
+from dualcert.lab.pki import CA, KeySpec
 
 from .conftest import REPO, run_cli
 from .estates import SharedEstate, nginx_shared
@@ -53,7 +54,7 @@ def test_one_finding_per_shared_certificate_everywhere(shared: SharedEstate, tmp
     # Terminal: after pytest's line, two findings with their endpoints collapsed behind a count, then the paths.
     block = verdict_block(result.stdout)
     assert result.stdout.index(" passed") < result.stdout.index("dualcert verdict")
-    assert block.count("WARN expiry:") == 2 and f"{ENDPOINTS} endpoints on {ENDPOINTS} node(s)" in block
+    assert block.count("WARN expiry:") == 2 and f"{ENDPOINTS} endpoints of {ENDPOINTS} node(s)" in block
     assert "policy warning(s), passed; --strict makes them fail" in block
     assert block.rstrip().endswith("report: " + str(Path("reports") / "shared.json")), block[-500:]
     assert not ANSI.search(result.stdout)  # not a terminal: no colour
@@ -86,3 +87,21 @@ def test_summary_modes_cap_and_full(lab: Lab, tmp_path: Path) -> None:
     assert len(body) == 40
     assert "more line(s)" not in full and full.count("  FAIL ") == len(findings)
     assert "Deployment state per cluster" in full and "FAIL" not in off and "report: " in off
+
+
+def test_diff_groups_a_renewal_on_every_endpoint_into_one_line_per_certificate(tmp_path: Path) -> None:
+    """Both shared certificates renewed (same roots, new leaves): `dualcert diff` says so in two lines."""
+    roots = (CA.root("Shared RSA Root", KeySpec.rsa()), CA.root("Shared EC Root", KeySpec.ec("secp384r1")))
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    with nginx_shared(tmp_path / "old", 6, days=200, roots=roots) as old:
+        inventory = old.inventory(tmp_path / "site.yaml")
+        assert run_cli("run", "--inventory", str(inventory), "--json", "old.json", cwd=tmp_path).returncode == 0
+    with nginx_shared(tmp_path / "new", 6, days=300, ports=old.ports, roots=roots):
+        assert run_cli("run", "--inventory", str(inventory), "--json", "new.json", cwd=tmp_path).returncode == 0
+    text = run_cli("diff", "old.json", "new.json", cwd=tmp_path)
+    grouped = [line for line in text.stdout[text.stdout.index("grouped ("):].splitlines() if line.startswith("  ")]
+    assert text.returncode == 1 and len(grouped) == 2, text.stdout
+    assert all("UNEXPECTED changed: leaf_sha256" in line and "6 endpoints of 6 node(s)" in line for line in grouped)
+    document = json.loads(run_cli("diff", "old.json", "new.json", "--format", "json", cwd=tmp_path).stdout)
+    assert len(document["groups"]) == 2 and sum(g["probes"] for g in document["groups"]) == len(document["entries"])

@@ -128,7 +128,7 @@ def where_text(where: Mapping[str, Sequence[str]], shown: int = WHERE_SHOWN) -> 
     total = sum(max(1, len(s)) for s in where.values())
     if total <= count:
         return "; ".join(parts)
-    return f"{total} endpoints on {len(where)} node(s): {'; '.join(parts)} and {total - count} more"
+    return f"{total} endpoints of {len(where)} node(s): {'; '.join(parts)} and {total - count} more"
 
 
 def certificate_text(cert: Mapping[str, Any]) -> str:
