@@ -85,6 +85,8 @@ def test_summary_modes_cap_and_full(lab: Lab, tmp_path: Path) -> None:
     assert more and more.group(2).endswith("lab.html"), short
     body = [line for line in short.splitlines()[1:] if not line.startswith("report: ")]
     assert len(body) == 40
+    # Short keeps room for the failures: the clusters as intended on one line, the others in half the lines.
+    assert "2 cluster(s) as intended: s3, collab" in short and "  s3  " not in short and "Failures: " in short
     assert "more line(s)" not in full and full.count("  FAIL ") == len(findings)
     assert "Deployment state per cluster" in full and "FAIL" not in off and "report: " in off
 

@@ -157,6 +157,29 @@ class Line:
     colour: str = ""      # red | yellow | green | ""
 
 
+def _coloured(texts: Iterable[str]) -> list[Line]:
+    return [Line(t, "green" if " as intended: " in t else "red" if " intended " in t else "") for t in texts]
+
+
+def _diagnosis(diagnosis: Sequence[Mapping[str, Any]], mode: str, limit: int) -> list[Line]:
+    """The clusters' diagnosis as `dualcert lab` prints it. Short: the clusters as intended on one line and
+    the others in at most half the budget, so that a thousand clusters leave room for the failures."""
+    if mode != "short" or not diagnosis:
+        return _coloured(diagnosis_lines(diagnosis))
+    intended = [str(d["cluster"]) for d in diagnosis if d["state"] == d["intended"]]
+    header, *others = diagnosis_lines(diagnosis[:1]) + diagnosis_lines(
+        [d for d in diagnosis if d["state"] != d["intended"]])[1:]
+    lines = _coloured([header])
+    if intended:
+        more = f" and {len(intended) - WHERE_SHOWN} more" if len(intended) > WHERE_SHOWN else ""
+        lines.append(Line(safe(f"  {len(intended)} cluster(s) as intended: {', '.join(intended[:WHERE_SHOWN])}{more}"),
+                          "green"))
+    lines += _coloured(others)
+    if len(lines) > limit // 2:
+        lines = [*lines[:limit // 2 - 1], Line(f"  ... {len(lines) - limit // 2 + 1} more diagnosis line(s)")]
+    return lines
+
+
 def summary_lines(summary: Mapping[str, Any], diagnosis: Sequence[Mapping[str, Any]], *, strict: bool,
                   reports: Sequence[str], mode: str = "short", limit: int = DEFAULT_LINES) -> list[Line]:
     """The verdict after pytest's line: each cluster's diagnosis, the failures, the warnings, capped at
@@ -164,10 +187,7 @@ def summary_lines(summary: Mapping[str, Any], diagnosis: Sequence[Mapping[str, A
     if mode == "off":
         return [Line(f"report: {path}") for path in reports]
     failures, warnings = summary.get("failures", []), summary.get("warnings", [])
-    body: list[Line] = []
-    for text in diagnosis_lines(diagnosis):
-        intended = " as intended: " in text
-        body.append(Line(text, "green" if intended else "red" if " intended " in text else ""))
+    body = _diagnosis(diagnosis, mode, limit)
     if failures:
         body.append(Line(f"Failures: {summary['failed_tests']} failed test(s) in {len(failures)} finding(s), "
                          "by cause and certificate:", "red"))
