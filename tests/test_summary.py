@@ -107,3 +107,13 @@ def test_diff_groups_a_renewal_on_every_endpoint_into_one_line_per_certificate(t
     assert all("UNEXPECTED changed: leaf_sha256" in line and "6 endpoints of 6 node(s)" in line for line in grouped)
     document = json.loads(run_cli("diff", "old.json", "new.json", "--format", "json", cwd=tmp_path).stdout)
     assert len(document["groups"]) == 2 and sum(g["probes"] for g in document["groups"]) == len(document["entries"])
+
+
+def test_the_fix_is_said_once_naming_each_node_only_where_that_is_the_difference() -> None:
+    from dualcert.render.summary import common_fix
+
+    assert common_fix({"web1": "on web1: renew it", "web10": "on web10: renew it"}) == "on each node: renew it"
+    # A host name that starts with the node's name is not the node: the fixes differ, the first is shown.
+    assert common_fix({"web1": "on web1: see web1.example.com", "web2": "on web2: see web2.example.com"}) == \
+        "on web1: see web1.example.com"
+    assert common_fix({"pub": "same text", "sub": "same text"}) == "same text" and common_fix({}) == ""

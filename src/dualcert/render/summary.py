@@ -8,6 +8,7 @@ and `dualcert report` all say the same thing. Pure: records in, JSON-ready dicts
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,7 +55,8 @@ def common_fix(fixes: Mapping[str, str]) -> str:
     texts = list(dict.fromkeys(fixes.values()))
     if len(texts) <= 1:
         return texts[0] if texts else ""
-    general = {fix.replace(node, EACH_NODE) for node, fix in fixes.items()}
+    # The node's name as a whole word: "web1" must not rewrite "web10" or a longer host name.
+    general = {re.sub(rf"(?<![\w.-]){re.escape(node)}(?![\w-]|\.\w)", EACH_NODE, fix) for node, fix in fixes.items()}
     return general.pop() if len(general) == 1 else texts[0]
 
 
