@@ -47,6 +47,11 @@ def test_merged_shards_equal_the_whole_run(runs: dict[str, Any]) -> None:
     data = json.loads((directory / "merged" / "lab.json").read_text())
     assert runs["whole"].returncode == 1 and merged.returncode == runs["whole"].returncode == data["run"]["exit_status"]
     assert {s.returncode for s in runs["shards"]} <= {0, 1}
+    # A shard's report and diagnosis hold its own clusters (dealt round-robin: shard 1 of 3 has s1, s4, mixed).
+    first = json.loads(runs["paths"][0].read_text())
+    assert [d["cluster"] for d in first["diagnosis"]] == ["s1", "s4", "mixed"]
+    shard_html = runs["paths"][0].with_suffix(".html").read_text()
+    assert "Cluster s1<" in shard_html and "Cluster s2<" not in shard_html
     assert verdicts(data) == verdicts(whole) and len(data["tests"]) == len(whole["tests"])
     assert presented(data) == presented(whole)
     assert sorted(data["diagnosis"], key=lambda d: d["cluster"]) == sorted(whole["diagnosis"],

@@ -128,7 +128,8 @@ def matrix_html(run: DualcertRun, tally: OutcomeTally, diagnoses: Iterable[Clust
     """Per cluster, a table of node x service cells (what each offer got) and the cluster's diagnosis."""
     clusters: dict[str, list[Any]] = {}
     for node in run.inventory.nodes:
-        clusters.setdefault(node.cluster, []).append(node)
+        if run.in_shard(node.name):  # a --shard run's report holds its own clusters, not the others' "not probed"
+            clusters.setdefault(node.cluster, []).append(node)
     diagnosed = {d.cluster: d for d in diagnoses}
     parts = ['<section id="dc-matrix" class="dc-section"><h2>Estate</h2>',
              '<p class="dc-legend">Each cell: what each offer got (ECDSA only, RSA only, both like a browser), '
