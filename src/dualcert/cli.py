@@ -1,4 +1,8 @@
-"""The `dualcert` command: run the suites against a site, or against the embedded lab."""
+"""The `dualcert` command: run the suites against a site, or against the embedded lab; compare, merge and
+re-render results.
+
+It is longer than 400 lines because each subcommand's options and help text are spelt out here, the one
+place a user reads them; the work of each lives in the stage that does it (render.fanin for merge and report)."""
 
 from __future__ import annotations
 
@@ -51,6 +55,14 @@ outcome, port, presented leaf SHA-256, key family, issuer, self-signed, and days
 they cross the policy's expiry thresholds. Changes the policy's expected_changes allow are
 listed as expected.
 exit codes: 0 no unexpected change, 1 unexpected changes, 4 usage error"""
+
+
+EPILOG_MERGE = """checks that the shards belong together (one inventory and policy, each shard I of N given
+once, no probe in two shards), then writes one results JSON and one HTML report for the whole estate.
+example (a CI fan-in job):
+  dualcert merge reports/site.shard-*-of-4.json -o reports/site.json
+exit codes: the shards' combined code (3 if any shard had an internal error, else 2 if any was
+interrupted, else 1 if any had policy failures, else 0); 4 a missing, repeated or foreign shard"""
 
 
 def suites_dir() -> Path:
@@ -111,13 +123,15 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
             site = f"{site}.shard-{extra[extra.index('--shard') + 1].replace('/', '-of-')}"
         html = Path(ns.html) if ns.html else report_dir / f"{site}.html"
         results = Path(ns.json) if ns.json else report_dir / f"{site}.json"
-        for target in (html, results):
+        for target in (html, results, *([Path(ns.metrics)] if ns.metrics else [])):
             _check_writable(target.parent, target)
     except UsageError as exc:
         print(f"dualcert: {exc}", file=sys.stderr)
         return EXIT_USAGE_ERROR
-    args = _pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, extra,
-                         ns.baseline)
+    operate = [*(["--dualcert-summary", "full"] if ns.verbose else []), *(["--metrics", ns.metrics] if ns.metrics
+                                                                          else [])]
+    args = _pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, [*operate, *extra],
+                        ns.baseline)
     upgrade = ["--upgrade", ns.upgrade] if ns.upgrade else []
     return _run_pytest([*args, "--inventory-format", ns.inventory_format, *upgrade])
 
@@ -222,8 +236,10 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
             except KeyboardInterrupt:
                 return 0
         predicted = predictions(lab.endpoints, nodes)
+        # The lab's failures are the digest's predictions: it prints the diagnosis and deviations itself.
+        quiet = [] if any(a.startswith("--dualcert-summary") for a in extra) else ["--dualcert-summary", "off"]
         code = _run_pytest(_pytest_args(suites_dir(), lab.inventory_path, ns.policy or str(lab.policy_path), html,
-                                        results, False, extra, ns.baseline))
+                                        results, False, [*quiet, *extra], ns.baseline))
     if code not in (0, 1, 5) or not results.exists():
         print(f"dualcert lab: the run ended with exit code {code}", file=sys.stderr)
         return code or 3
@@ -310,6 +326,37 @@ def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
     return 1 if comparison.unexpected else 0
 
 
+def cmd_merge(ns: argparse.Namespace, extra: list[str]) -> int:
+    from dualcert.render.fanin import merge_files
+
+    try:
+        document, results, html = merge_files([Path(p) for p in ns.shards], _path(ns.output), _path(ns.html),
+                                              _path(ns.metrics), ["dualcert", "merge", *ns.shards])
+    except UsageError as exc:
+        print(f"dualcert merge: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    run = document["run"]
+    print(f"merged {len(ns.shards)} shards of {run['site']}: {len(document['probes'])} probes, "
+          f"{len(document['tests'])} tests, exit status {run['exit_status']}\nresults JSON: {results}\n"
+          f"HTML report:  {html}")
+    return int(run["exit_status"])
+
+
+def cmd_report(ns: argparse.Namespace, extra: list[str]) -> int:
+    from dualcert.render.fanin import report_file
+
+    try:
+        print(f"HTML report: {report_file(Path(ns.results), _path(ns.html))}")
+    except UsageError as exc:
+        print(f"dualcert report: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    return 0
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dualcert",
@@ -333,6 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--html", metavar="FILE", help="HTML report path (default: <report-dir>/<site>.html)")
     run.add_argument("--json", metavar="FILE", help="results JSON path (default: <report-dir>/<site>.json)")
     run.add_argument("--strict", action="store_true", help="warnings (e.g. expiry within the warn window) fail")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="the whole verdict after pytest's line, not its first 40 lines (--dualcert-summary full)")
+    run.add_argument("--metrics", metavar="FILE",
+                     help="OpenMetrics text for node_exporter's textfile collector (docs/scheduled-runs.md)")
     run.add_argument("--baseline", metavar="FILE",
                      help="results JSON of an earlier run: test_unchanged[...] fails on changes the policy's "
                           "expected_changes do not allow")
@@ -374,6 +425,17 @@ def build_parser() -> argparse.ArgumentParser:
                       "the changes the catalog's releases explain are expected")
     diff.add_argument("--unexpected-only", action="store_true", help="list only the unexpected changes")
     diff.set_defaults(handler=cmd_diff)
+    merge = sub.add_parser("merge", help="join the results JSON of --shard I/N runs into one JSON and HTML report",
+                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_MERGE)
+    merge.add_argument("shards", nargs="+", metavar="SHARD.json", help="every shard's results JSON, once each")
+    merge.add_argument("-o", "--output", metavar="FILE", help="merged results JSON (default: reports/<site>.json)")
+    merge.add_argument("--html", metavar="FILE", help="merged HTML report (default: beside -o, .html)")
+    merge.add_argument("--metrics", metavar="FILE", help="also write the merged run's metrics (--metrics of run)")
+    merge.set_defaults(handler=cmd_merge)
+    report = sub.add_parser("report", help="the HTML report of a results JSON, without probing")
+    report.add_argument("results", metavar="RESULTS.json")
+    report.add_argument("--html", metavar="FILE", help="where (default: RESULTS.report.html beside it)")
+    report.set_defaults(handler=cmd_report)
     init = sub.add_parser("init", help="write a commented starter inventory and policy (UCCX + SocialMiner)",
                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_INIT)
     init.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where to write them (default: .)")

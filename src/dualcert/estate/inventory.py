@@ -149,7 +149,7 @@ def _node(reader: Reader, roles: dict[str, Role], site: str, defaults: Reader) -
         if not _NAME.match(service_name):
             raise service_reader.error("name", f"service name {service_name!r} has unusable characters",
                                        "use letters, digits, '.', '_' or '-'")
-        spec = read_service(service_reader, service_name, services.get(service_name))
+        spec = read_service(service_reader, service_name, services.get(service_name), role.units)
         if spec is None:
             services.pop(service_name, None)
         else:

@@ -58,6 +58,14 @@ class Node:
     ecdsa_cop: str | None = None   # the role's ECDSA-disable COP by name (catalog `ecdsa_cop:`)
     release: NodeRelease | None = None  # the inventory's `version:` resolved against the catalog
 
+    def plaintext_twins(self) -> dict[str, int]:
+        """Each service's plain-text twin port worth a look. A twin on a port this node serves TLS or
+        STARTTLS on is no twin: an inventory that moves notification-xmpp to 5222 with `starttls: xmpp`
+        makes the catalog's plain-text 5222 the service itself, where plain text is the protocol."""
+        served = {s.port for s in self.services}
+        return {s.name: s.plaintext_port for s in self.services
+                if s.plaintext_port is not None and s.plaintext_port not in served}
+
 
 @dataclass(frozen=True)
 class Inventory:

@@ -18,7 +18,7 @@ import pytest
 from dualcert import __version__
 from dualcert.pytest.exitcode import write_failed
 from dualcert.pytest.report import report_props, report_verdict
-from dualcert.pytest.state import COMPARISON_KEY, VERDICT_KEY, WARNINGS_KEY, strict
+from dualcert.pytest.state import COMPARISON_KEY, VERDICT_KEY, WRITER_KEY, strict
 from dualcert.render.html import (
     OutcomeTally,
     asset,
@@ -30,7 +30,7 @@ from dualcert.render.html import (
     json_for_script,
     matrix_html,
     metadata_html,
-    warnings_html,
+    summary_html,
 )
 from dualcert.render.results import atomic_write
 from dualcert.render.timeline import distinct_certs, timeline_html
@@ -109,7 +109,9 @@ class HtmlReport:
             f"<p>Site <b>{escape(run.inventory.site)}</b>, policy <b>{escape(run.policy.name)}</b> "
             f"(intended state {escape(run.policy.intended_state)}), {len(run.endpoints)} endpoints, "
             f"{len(observations)} probes, status <b>{status}</b>.</p>")
-        prefix.append(warnings_html(config.stash[WARNINGS_KEY], strict(config)))
+        writer = config.stash.get(WRITER_KEY, None)
+        if writer is not None:
+            prefix.append(summary_html(writer.summary(), strict(config)))
         prefix.append(matrix_html(run, self.tally, run.diagnosis() if run.measured else ()))
         prefix.append(changes_html(config.stash.get(COMPARISON_KEY, None)))
         prefix.append(timeline_html(run, distinct_certs(observations, run.policy.expiry_days)))

@@ -19,14 +19,13 @@ from dualcert.estate.inventory import FORMATS
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import Timeouts
 from dualcert.probe.engine import DEFAULT_THREADS
-from dualcert.pytest import baseline, handles, items, probing, report
+from dualcert.pytest import baseline, handles, items, metrics, probing, report, summary
 from dualcert.pytest.exitcode import ExitCodes, exit_reasons
 from dualcert.pytest.html import HtmlReport
 from dualcert.pytest.items import drop_inactive
 from dualcert.pytest.recorder import ResultsRecorder
-from dualcert.pytest.state import CRASHES_KEY, RUN_KEY, WARNINGS_KEY, WRITER_KEY, run_of, strict
+from dualcert.pytest.state import CRASHES_KEY, RUN_KEY, WARNINGS_KEY, WRITER_KEY, run_of
 from dualcert.render.results import ResultsWriter
-from dualcert.render.text import warning_lines
 from dualcert.run import DualcertRun, RunOptions
 from dualcert.signals import sigterm_interrupts
 
@@ -71,6 +70,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"and rule); auto (default): rule up to {items.AUTO_PROBE_ITEMS_ABOVE} probes, endpoint above")
     group.addoption("--dualcert-progress", choices=("auto", "on", "off"), default="auto",
                     help="probe progress line: auto = only on an interactive terminal outside CI")
+    summary.add_options(group)
 
 
 def _csv(value: str, kind: type[Offer] | type[TLSVersion], option: str) -> tuple[Any, ...]:
@@ -143,6 +143,10 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.htmlpath = f"reports/{stem}.html"
             config.option.self_contained_html = True
         config.pluginmanager.register(HtmlReport(run, Path(config.option.htmlpath)), "dualcert-html")
+    if not is_worker:
+        config.pluginmanager.register(summary.VerdictSummary(config, getattr(config.option, "htmlpath", None)))
+        if config.getoption("metrics", None):
+            config.pluginmanager.register(metrics.MetricsFile(config, Path(config.getoption("metrics"))))
     if not is_worker and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(probing.XdistController(config), "dualcert-xdist")
     sigterm_interrupts()
@@ -171,16 +175,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Warnings, crashes and where the reports are."""
-    writer = config.stash.get(WRITER_KEY, None)
-    if writer is None:
-        return
-    terminalreporter.write_sep("-", "dualcert")
-    for index, line in enumerate(warning_lines(config.stash[WARNINGS_KEY], strict(config))):
-        terminalreporter.write_line(line, yellow=index == 0)
-    for reason in exit_reasons(config):
+    """Why the run exits as it does (crashes, reports not written, nothing collected); the verdict,
+    warnings and report paths follow pytest's line (pytest/summary.py)."""
+    reasons = exit_reasons(config) if config.stash.get(WRITER_KEY, None) is not None else []
+    if reasons:
+        terminalreporter.write_sep("-", "dualcert")
+    for reason in reasons:
         terminalreporter.write_line(reason, red=True)
-    terminalreporter.write_line(f"results JSON: {writer.path}" + ("" if writer.written else " (NOT written)"))
-    html = config.pluginmanager.get_plugin("dualcert-html")
-    if isinstance(html, HtmlReport):
-        terminalreporter.write_line(f"HTML report:  {html.report}" + (" (NOT written)" if html.failed else ""))

@@ -103,6 +103,7 @@ class ResultsRecorder:
             offers=[o.value for o in run.options.offers], tls_versions=[v.value for v in run.options.versions],
             roles={node.name: node.role for node in run.inventory.nodes},  # for expected_changes' role: in diffs
             releases=run.inventory.releases(),  # a later run judges an upgrade by them (compare/releases.py)
+            shard=list(run.options.shard) if run.options.shard else None,  # dualcert merge checks the set
         ))
         for what, path, exc in writer.errors:  # the document itself (its journal is kept)
             write_failed(config, what, path, exc)

@@ -22,6 +22,7 @@ from dualcert import __version__
 from dualcert.compare.snapshot import SCHEMA
 from dualcert.facts.chain import chain_facts
 from dualcert.probe.observation import Observation
+from dualcert.render.summary import summarize
 
 JOURNAL_FLUSH_S = 0.2
 WRITE_SLICE = 1 << 20
@@ -126,6 +127,8 @@ class ResultsWriter:
         if handle:
             with contextlib.suppress(OSError):  # its buffer cannot be written either: already reported
                 handle.close()
+        self._summary: tuple[int, dict[str, Any]] | None = None   # (tests it was built from, summary)
+        self.run: dict[str, Any] = {}   # the run metadata last written (for --metrics)
 
     def add_probe(self, observation: Observation) -> dict[str, Any]:
         record = probe_record(observation, self.certificates, self._cert_json)
@@ -158,6 +161,12 @@ class ResultsWriter:
     def add_test(self, record: dict[str, Any]) -> None:
         self.tests.append(record)
 
+    def summary(self) -> dict[str, Any]:
+        """The grouped verdict (render.summary), built once for the JSON, the HTML and the terminal."""
+        if self._summary is None or self._summary[0] != len(self.tests):
+            self._summary = (len(self.tests), summarize(self.tests, self.probes))
+        return self._summary[1]
+
     def document(self, run: dict[str, Any]) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for test in self.tests:
@@ -168,6 +177,7 @@ class ResultsWriter:
         return {
             "schema": SCHEMA,
             "run": {**run, "counts": counts, "probe_counts": probe_counts},
+            "summary": self.summary(),
             "probes": self.probes,
             "tests": self.tests,
             **self.sections,
@@ -177,6 +187,8 @@ class ResultsWriter:
     def write(self, run: dict[str, Any]) -> bool:
         """The document, atomically; then the journal goes. A failed write is added to `errors` and
         the journal is kept: it holds every probe that landed. True when the document was written."""
+        document = self.document(run)
+        self.run = document["run"]
         self._stop_flusher.set()
         if self._flusher is not None:
             self._flusher.join(timeout=2)
@@ -190,7 +202,7 @@ class ResultsWriter:
         try:
             # No indent: json's C encoder only serves indent=None; with indent=1 the pure-Python
             # encoder took 2 s of a 2,000-endpoint run. `jq . FILE` pretty-prints it.
-            atomic_write(self.path, json.dumps(self.document(run), sort_keys=False))
+            atomic_write(self.path, json.dumps(document, sort_keys=False))
         except OSError as exc:
             self.errors.append(("results JSON", self.path, exc))
             return False

@@ -1,4 +1,4 @@
-"""Terminal text: the warnings and changes summaries of a run, the diagnosis and tables `dualcert lab` prints.
+"""Terminal text: the changes summary of a run, the diagnosis and tables `dualcert lab` prints.
 
 Every line passes through `safe`: certificate and server text never reaches a terminal raw.
 """
@@ -10,19 +10,6 @@ from typing import Any
 
 from dualcert.compare.comparison import Comparison
 from dualcert.safetext import safe
-from dualcert.verdict import Verdict
-
-
-def warning_lines(warned: list[Verdict], strict: bool, limit: int = 40) -> list[str]:
-    """Warnings pass by default, so they must be impossible to miss: count and list them."""
-    if not warned:
-        return []
-    how = "failed (--strict)" if strict else "passed; --strict makes them fail"
-    lines = [f"{len(warned)} policy warning(s), {how}:"]
-    lines += [safe(f"  WARN {v.subject} {v.rule}: {v.message}") for v in warned[:limit]]
-    if len(warned) > limit:
-        lines.append(f"  ... and {len(warned) - limit} more (see the report and the JSON)")
-    return lines
 
 
 def change_lines(comparison: Comparison, limit: int = 20) -> list[str]:

@@ -167,8 +167,8 @@ def ecdsa_chain(view: EstateView, name: str) -> Verdict:
 
 def plaintext_listener(view: EstateView, name: str) -> Verdict:
     rule, node = "plaintext_listener", view.node(name)
-    checks = [(view.endpoints[(name, s.name)], view.plaintext.get((name, s.name))) for s in node.services
-              if s.plaintext_port is not None]
+    checks = [(view.endpoints[(name, service)], view.plaintext.get((name, service)))
+              for service in node.plaintext_twins()]
     if not checks:
         return Verdict(rule, Status.NA, f"{name}: no service has a plain-text twin port (catalog or inventory "
                        "'plaintext_port')")

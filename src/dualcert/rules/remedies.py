@@ -249,7 +249,7 @@ def state_steps(node: str, restart: str | None, cop: str | None, rsa_unit: str, 
                          "the rollback COP, or set intended_state: rsa-only")
     else:  # S2 and S4 are the digest's broken states; intending one is a policy mistake
         steps.append(f"{node}: the policy intends {intended}, a state the digest shows breaking agents' gadgets: "
-                     "set intended_state: S3 (tomcat-ECDSA signed by an EC CA) or rsa-only (the COP)")
+                     f"set intended_state: S3 ({ecdsa_unit} signed by an EC CA) or rsa-only (the COP)")
     return steps
 
 
