@@ -119,6 +119,8 @@ class ResultsWriter:
         # Writes that failed, (what, path, error): the journal's stop the journal and the run goes
         # on (the final document still holds every probe); the caller reports them and exits non-zero.
         self.errors: list[tuple[str, Path, OSError]] = []
+        self._summary: tuple[int, dict[str, Any]] | None = None   # (tests it was built from, summary)
+        self.run: dict[str, Any] = {}   # the run metadata last written (for --metrics)
 
     def _journal_failed(self, exc: OSError) -> None:
         """Called with the journal lock held: no more journal lines, the partial file stays as written."""
@@ -127,8 +129,6 @@ class ResultsWriter:
         if handle:
             with contextlib.suppress(OSError):  # its buffer cannot be written either: already reported
                 handle.close()
-        self._summary: tuple[int, dict[str, Any]] | None = None   # (tests it was built from, summary)
-        self.run: dict[str, Any] = {}   # the run metadata last written (for --metrics)
 
     def add_probe(self, observation: Observation) -> dict[str, Any]:
         record = probe_record(observation, self.certificates, self._cert_json)

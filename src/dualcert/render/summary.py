@@ -168,9 +168,12 @@ def _diagnosis(diagnosis: Sequence[Mapping[str, Any]], mode: str, limit: int) ->
     the others in at most half the budget, so that a thousand clusters leave room for the failures."""
     if mode != "short" or not diagnosis:
         return _coloured(diagnosis_lines(diagnosis))
-    intended = [str(d["cluster"]) for d in diagnosis if d["state"] == d["intended"]]
-    header, *others = diagnosis_lines(diagnosis[:1]) + diagnosis_lines(
-        [d for d in diagnosis if d["state"] != d["intended"]])[1:]
+    def as_intended(d: Mapping[str, Any]) -> bool:
+        return bool(d.get("as_intended", d["state"] == d["intended"]))
+
+    intended = [str(d["cluster"]) for d in diagnosis if as_intended(d)]
+    header = diagnosis_lines(diagnosis[:1])[0]
+    others = diagnosis_lines([d for d in diagnosis if not as_intended(d)])[1:]
     lines = _coloured([header])
     if intended:
         more = f" and {len(intended) - WHERE_SHOWN} more" if len(intended) > WHERE_SHOWN else ""
