@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 _O, _V = ("ecdsa", "rsa", "default"), ("tls1.2", "tls1.3")
@@ -105,13 +106,15 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+# Each listening socket takes one of a worker's connections and a file descriptor: at 10,000 endpoints
+# the worker needs 10,000 connections for the listeners alone, plus the probes in flight.
 NGINX_HEAD = """daemon off;
 master_process on;
 worker_processes {workers};
-worker_rlimit_nofile 16384;
+worker_rlimit_nofile {nofile};
 pid {dir}/nginx.pid;
 error_log {dir}/error.log crit;
-events {{ worker_connections 8192; }}
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fastcgi;
@@ -157,7 +160,8 @@ def nginx(directory: Path, count: int, workers: int) -> Iterator[list[int]]:
     pki = make_pki(directory, count)
     ports = free_ports(count)
     conf = directory / "nginx.conf"
-    conf.write_text(NGINX_HEAD.format(dir=directory, workers=workers)
+    conf.write_text(NGINX_HEAD.format(dir=directory, workers=workers, connections=max(8192, count + 4096),
+                                      nofile=max(16384, 2 * count + 8192))
                     + "".join(NGINX_SERVER.format(port=p, index=i, suffix=HOST_SUFFIX, rsa_chain=rsa, ec_chain=ec,
                                                   rsa_key=pki.rsa_key, ec_key=pki.ec_key)
                               for i, (p, (rsa, ec)) in enumerate(zip(ports, pki.chains, strict=True)))
@@ -200,10 +204,14 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
 
+CLUSTER_SIZE = 10   # nodes per cluster: --shard deals whole clusters, so the estate needs several
+
+
 def write_inventory(path: Path, site: str, ports: list[int], roots: Path) -> Path:
     lines = [f"site: {site}", f"trust: {roots}", "nodes:"]
     for index, port in enumerate(ports):
         lines += [f"  - name: n{index:05d}", f"    host: n{index:05d}.{HOST_SUFFIX}", "    address: 127.0.0.1",
+                  f"    cluster: c{index // CLUSTER_SIZE:04d}",
                   "    services:", f"      - {{name: https, port: {port}, prefers: either}}"]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -357,6 +365,11 @@ def main() -> int:
     parser.add_argument("--sslyze", choices=("auto", "on", "off"), default="auto",
                         help="auto: run sslyze up to 500 endpoints (it takes ~30 ms per endpoint)")
     parser.add_argument("--skip", default="", help="comma-separated phases to leave out: a,b,c,p,n,t,d,e")
+    parser.add_argument("--shards", type=int, default=0, metavar="N",
+                        help="also run the endpoint run as N --shard runs (one after the other) and `dualcert merge` "
+                             "them, and check that the merge gives the endpoint run's verdicts and exit code")
+    parser.add_argument("--open-report", choices=("auto", "on", "off"), default="auto",
+                        help="open the endpoint run's HTML report in headless Chromium (auto: when installed)")
     parser.add_argument("--serve", type=float, metavar="SECONDS",
                         help="only start the estate, print its inventories and serve for SECONDS (for profiling)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (reports, configs)")
@@ -386,6 +399,7 @@ def bench(ns: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    raise_fd_limit()
     skip = set(filter(None, ns.skip.split(",")))
     server = ns.server
     if server == "auto":
@@ -448,20 +462,27 @@ def bench(ns: argparse.Namespace) -> int:
                 return [py, "-m", "dualcert.cli", "run", "--inventory", str(inventory),
                         "--report-dir", str(directory / "reports"), "--", *dualcert_opts, *more]
 
-            def outcomes(m: Measure | None, site: str) -> None:
-                """What the run's results JSON says it measured: its probes' outcomes."""
+            def outcomes(m: Measure | None, site: str, keep: str = "") -> None:
+                """What the run's results JSON says it measured: its probes' outcomes. `keep`: rename
+                the JSON and HTML to that stem (for the fan-in and report figures) instead of deleting."""
                 path = directory / "reports" / f"{site}.json"
                 if m is not None and path.exists():
                     counts = json.loads(path.read_text())["run"]["probe_counts"]
                     m.handshakes, m.note = counts.get("ok", 0) + counts.get("refused", 0), f"probes {counts}"
-                    path.unlink()
+                    if keep:
+                        path.replace(path.with_name(f"{keep}.json"))
+                        path.with_suffix(".html").replace(path.with_name(f"{keep}.html"))
+                    else:
+                        path.unlink()
 
             per_rule = step("c", "(c) run, a test per rule", run_cli(clean, "--dualcert-items", "rule"))
             outcomes(per_rule, "bench")
             whole = step("p", "(c) run, a test per probe", run_cli(clean, "--dualcert-items", "probe"))
             outcomes(whole, "bench")
             per_endpoint = step("n", "(c) run, a test per endpoint", run_cli(clean, "--dualcert-items", "endpoint"))
-            outcomes(per_endpoint, "bench")
+            outcomes(per_endpoint, "bench", keep="whole")
+            operated = operate(ns, directory, per_endpoint, step, lambda *more: run_cli(clean, "--dualcert-items",
+                                                                                     "endpoint", *more))
             pitted = None
             if tarpits:
                 pitted = step("t", f"(c') per endpoint, {ns.tarpit:.0%} tarpits",
@@ -481,6 +502,7 @@ def bench(ns: argparse.Namespace) -> int:
         print_table(results, bare, sslyze)
         print_targets(n, probes, bare, probe, (per_rule, whole, per_endpoint), pitted, sslyze, sslyze_tuned, tarpits,
                       accepted)
+        print_operated(n, probes, per_endpoint, sslyze, operated)
         for text in extra:
             print("\n" + text)
     finally:
@@ -489,6 +511,90 @@ def bench(ns: argparse.Namespace) -> int:
         else:
             shutil.rmtree(directory, ignore_errors=True)
     return 0
+
+
+def raise_fd_limit() -> None:
+    """10,000 endpoints are 10,000 ports held at once (free_ports) and listened on by nginx (which inherits
+    the limit): lift the soft limit on open files to the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def operate(ns: argparse.Namespace, directory: Path, whole: Measure | None, step: Any, run_cli: Any) -> dict[str, Any]:
+    """Issue 15's figures on the endpoint run's reports: HTML size and time to render in headless Chromium,
+    `dualcert diff` loading its results JSON, and with --shards N the sharded runs and their merge."""
+    found: dict[str, Any] = {}
+    reports = directory / "reports"
+    whole_json, whole_html = reports / "whole.json", reports / "whole.html"
+    if whole is None or not whole_json.exists():
+        return found
+    found["html_mb"], found["json_mb"] = whole_html.stat().st_size / 1e6, whole_json.stat().st_size / 1e6
+    chromium = shutil.which("chromium")
+    if ns.open_report == "on" or (ns.open_report == "auto" and chromium):
+        from report_open import open_in_chromium
+
+        wall, rows, ready = open_in_chromium(chromium or "chromium", whole_html, "")
+        found["open"] = (wall, rows, ready)
+    py = sys.executable
+    found["diff"] = step("f", "(f) dualcert diff, the run vs itself",
+                         [py, "-m", "dualcert.cli", "diff", str(whole_json), str(whole_json)])
+    if ns.shards > 1:
+        shard_runs = [step("s", f"(g) shard {i}/{ns.shards}", run_cli("--shard", f"{i}/{ns.shards}"))
+                      for i in range(1, ns.shards + 1)]
+        paths = sorted(reports.glob(f"bench.shard-*-of-{ns.shards}.json"))
+        merge = step("m", f"(h) dualcert merge {ns.shards} shards",
+                     [py, "-m", "dualcert.cli", "merge", *map(str, paths), "-o", str(reports / "merged.json")])
+        found["shards"], found["merge"] = shard_runs, merge
+        merged = reports / "merged.json"
+        if merge is not None and merged.exists():
+            one, joined = json.loads(whole_json.read_text()), json.loads(merged.read_text())
+
+            def verdicts(doc: dict[str, Any]) -> set[tuple[Any, ...]]:
+                return {(t["id"], t["rule"], t["outcome"], t["status"]) for t in doc["tests"]}
+
+            found["same"] = (verdicts(one) == verdicts(joined),
+                             one["run"]["exit_status"], joined["run"]["exit_status"], merge.exit_code)
+    return found
+
+
+def print_operated(n: int, probes: int, whole: Measure | None, sslyze: Measure | None, found: dict[str, Any]) -> None:
+    if not found:
+        return
+    print("\ntargets (issue 15; the limits are the 10,000-endpoint ones):")
+
+    def line(ok: bool, text: str) -> None:
+        print(f"  [{'ok' if ok else 'MISSED'}] {text}")
+
+    at_scale = n >= 10000
+    if whole is not None:
+        line(not at_scale or whole.wall_s <= 120, f"whole run (a test per endpoint) {whole.wall_s:.1f}s (<= 120 s)")
+        line(not at_scale or whole.rss_mb <= 800, f"whole run peak RSS {whole.rss_mb:.0f} MB (<= 800 MB)")
+    line(not at_scale or found["html_mb"] <= 60,
+         f"HTML report {found['html_mb']:.1f} MB (<= 60 MB); results JSON {found['json_mb']:.1f} MB")
+    if "open" in found:
+        wall, rows, ready = found["open"]
+        ready_s = int(ready) / 1000 if ready.isdigit() else float("inf")
+        line(not at_scale or ready_s <= 5, f"report rendered in headless Chromium at {ready} ms ({rows} rows; "
+                                           f"chromium wall {wall:.1f}s) (<= 5 s)")
+    diff = found.get("diff")
+    if diff is not None:
+        line(not at_scale or diff.wall_s <= 10,
+             f"dualcert diff loads and compares the JSON in {diff.wall_s:.1f}s, peak RSS {diff.rss_mb:.0f} MB "
+             "(<= 10 s)")
+    if "same" in found:
+        same, one, merged, code = found["same"]
+        shards = " + ".join(f"{m.wall_s:.1f}" for m in found["shards"] if m is not None)
+        merge = found["merge"]
+        line(same and one == merged == code,
+             f"{len(found['shards'])} shards ({shards} s) + merge ({merge.wall_s:.1f}s, {merge.rss_mb:.0f} MB): "
+             f"same verdicts {same}, exit codes whole {one} / merged {merged} / merge {code}")
+    if (n, probes) == (200, 6) and whole is not None and sslyze is not None:
+        line(whole.wall_s * 2.5 <= sslyze.wall_s,
+             f"whole run {whole.wall_s:.2f}s vs sslyze defaults {sslyze.wall_s:.2f}s: "
+             f"{sslyze.wall_s / whole.wall_s:.1f}x (>= 2.5x)")
 
 
 def print_table(results: list[Measure], bare: Measure | None, sslyze: Measure | None) -> None:

@@ -111,6 +111,18 @@ CASES: dict[str, HostileCase] = {c.id: c for c in [
     HostileCase("terminal-escape", _SECURITY,
                 "ESC sequences from a certificate CN and an SMTP reply, in terminal and report",
                 "no raw control bytes"),
+
+    # Failures that cannot hide (issue 12), appended so that the numbers above stay.
+    HostileCase("ansible-range-bomb", _FILE, "Ansible host `web[000:999]-[000:999]` (a million hosts)",
+                "exit 4, line 2"),
+    HostileCase("estate-rule-crash", _LOST, "a node or cluster rule raises", "exit 3, named in internal_errors"),
+    HostileCase("fixture-crash", _LOST, "a dualcert fixture raises while building a test's handle",
+                "exit 3, named in internal_errors"),
+    HostileCase("nothing-selected", _LOST, "`-k` that matches no test", "exit 5, reason named"),
+    HostileCase("file-size-limit", _LOST, "HTML report past the file-size limit (`ulimit -f`, RLIMIT_FSIZE)",
+                "exit 3, HTML named, JSON kept"),
+    HostileCase("disk-full", _LOST, "results JSON to a full disk (`--json /dev/full`)",
+                "exit 3, JSON named, HTML kept"),
 ]}
 
 MEASURED: dict[str, str] = {}

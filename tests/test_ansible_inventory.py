@@ -117,11 +117,22 @@ def test_dualcert_format_is_still_detected(tmp_path: Path) -> None:
     ("hosts.ini", "[uccx]\na ansible_host=127.0.0.1\n[uccx:nonsense]\n", 3, "unknown section"),
     ("hosts.ini", "[uccx]\na ansible_host='127.0.0.1\n", 2, "cannot split this line"),
     ("hosts.ini", "[uccx]\na dualcert_role=nope\n", 2, "unknown role 'nope'"),
-    ("hosts.ini", "[uccx]\nweb[a:c] ansible_host=127.0.0.1\n", 2, "host pattern 'web[a:c]' is not supported"),
+    ("hosts.ini", "[uccx]\nweb[1-3] ansible_host=127.0.0.1\n", 2, "host pattern 'web[1-3]' is not supported"),
     ("hosts.yml", "all:\n  children:\n    uccx:\n      hosts:\n        a:\n          ansible_host: 127.0.0.1\n"
                   "      colour: blue\n", 7, "unknown key 'colour' in group 'uccx'"),
     ("hosts.yml", "all:\n  children:\n    uccx:\n      hosts:\n        a:\n          ansible_host: [1\n", 7,
      "not valid YAML"),
+    # Host ranges past estate/ansible.py's MAX_HOSTS, refused before anything is expanded.
+    # One pattern: 1,000 x 1,000 hosts.
+    ("hosts.ini", "[all:vars]\ndualcert_site=x\n[uccx]\nweb[000:999]-[000:999] ansible_host=127.0.0.1\n", 4,
+     "host pattern 'web[000:999]-[000:999]' expands to more than 100,000 hosts"),
+    ("hosts.ini", "[uccx]\nweb[0:99999999999999999999][a:z] ansible_host=127.0.0.1\n", 2,
+     "expands to more than 100,000 hosts"),
+    # In all: two nested groups of 60,000 each; the second pattern is the one past the limit.
+    ("hosts.yml", "all:\n  children:\n    uccx:\n      children:\n        east:\n          hosts:\n"
+                  "            e[0:59999]:\n        west:\n          hosts:\n            w[0:5][0:9999]:\n", 10,
+     "host pattern 'w[0:5][0:9999]' brings the file past 100,000 hosts (60,000 before it, 60,000 from it)"),
+    ("hosts.ini", "[uccx]\nweb[9:1] ansible_host=127.0.0.1\n", 2, "host range [9:1] is empty"),
 ])
 def test_errors_name_the_ansible_file_and_line(tmp_path: Path, name: str, text: str, line: int,
                                                message: str) -> None:
@@ -180,3 +191,28 @@ def test_the_docs_ini_example_reads_as_documented(tmp_path: Path) -> None:
         "uccx-sub": ("uccx-sub.example.com", None, "uccx", "uccx"),
         "cucm01": ("cucm01", "10.0.0.21", "cucm", "uccx"),
     }
+
+
+# --- host ranges, nested ones bounded (estate/ansible.py MAX_HOSTS) --------------------------
+
+def test_nested_alphabetic_and_strided_ranges_expand(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.ini"
+    path.write_text("[uccx]\nweb[01:03:2]-[a:b].example.com ansible_host=127.0.0.1\n")
+    assert set(nodes(path)) == {"web01-a.example.com", "web01-b.example.com", "web03-a.example.com",
+                                "web03-b.example.com"}
+
+
+def test_deeply_nested_groups_sharing_parents_load(tmp_path: Path) -> None:
+    """40 levels of two groups, each the child of both groups above: 2^40 paths from the host to `all`.
+    Variable precedence orders groups by depth; walking every path never finished."""
+    levels = 40
+    lines = ["[all:vars]", "dualcert_site=deep"]
+    for level in range(levels):
+        for side in "ab":
+            lines += [f"[g{level}{side}:children]", f"g{level + 1}a", f"g{level + 1}b"]
+    lines += [f"[g{levels}a]", "node1 ansible_host=127.0.0.1 dualcert_role=uccx", "[g0a:vars]",
+              "dualcert_cluster=from-the-top-group"]
+    path = tmp_path / "hosts.ini"
+    path.write_text("\n".join(lines) + "\n")
+    inventory = load_inventory(path)
+    assert [(n.name, n.role, n.cluster) for n in inventory.nodes] == [("node1", "uccx", "from-the-top-group")]

@@ -196,3 +196,20 @@ def test_plaintext_listener_is_a_warning_not_a_failure(tmp_path: Path) -> None:
     assert RULES["plaintext_listener"].fails_as is Status.WARN  # the registry says so too (report only)
     closed = {k: PlainCheck(v.port, False, "refused") for k, v in listening.items()}
     assert RULES["plaintext_listener"].check(view(inv, [], plaintext=closed), "uccx").status is Status.PASS
+
+
+def test_a_twin_on_a_port_the_node_serves_is_no_twin(tmp_path: Path) -> None:
+    """notification-xmpp moved to the catalog's plain-text 5222 with STARTTLS: 5222 is the service
+    itself, so neither its own twin nor notification-bosh's twin on a served port is reported."""
+    path = tmp_path / "inv.yaml"
+    path.write_text("site: t\nnodes:\n  - name: uccx\n    host: uccx.example.test\n    role: uccx\n    services:\n"
+                    "      - {name: notification-xmpp, port: 5222, starttls: xmpp}\n"
+                    "      - {name: notification-bosh, plaintext_port: 5222}\n")
+    inv = load_inventory(path)
+    twins = inv.node("uccx").plaintext_twins()
+    assert "notification-xmpp" not in twins and "notification-bosh" not in twins and twins["socketio"] == 12014
+    listening = {("uccx", "notification-xmpp"): PlainCheck(5222, True, "accepts"),
+                 ("uccx", "notification-bosh"): PlainCheck(5222, True, "accepts"),
+                 ("uccx", "socketio"): PlainCheck(12014, False, "refused")}
+    finding = RULES["plaintext_listener"].check(view(inv, [], plaintext=listening), "uccx")
+    assert finding.status is Status.PASS and "5222" not in finding.message, finding

@@ -77,7 +77,9 @@ def test_expiry_in_warn_window_passes_but_shows_everywhere(servers, tmp_path: Pa
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     # Terminal: counted and listed, with the way to make them fail.
     assert "policy warning(s), passed; --strict makes them fail" in result.stdout
-    assert "WARN web:https:rsa:tls1.2 expiry:" in result.stdout and "10 days left" in result.stdout
+    # One finding for the one certificate, its endpoint named once, not one line per probe.
+    assert "WARN expiry:" in result.stdout and "10 days left" in result.stdout and "on web: https (4 test(s))" \
+        in result.stdout, result.stdout[-3000:]
     # JSON: the run counts them, the tests carry status warn, and a warnings section lists them.
     data = results(tmp_path)
     warned = [t for t in data["tests"] if t["status"] == "warn"]
@@ -178,6 +180,7 @@ def test_sigterm_interrupts_with_exit_2_and_keeps_results(tmp_path: Path) -> Non
     (["run", "--inventory", "missing.yaml"], "missing.yaml: inventory file not found"),
     (["run", "--inventory", "site.yaml", "--policy", "no-such-profile"], "no-such-profile"),
     (["run", "--inventory", "site.yaml", "--", "--offers", "dsa"], "--offers: 'dsa' is not a list of"),
+    (["run", "--inventory", "site.yaml", "--", "--tls-versions", ","], "--tls-versions is empty: give one or more of"),
     (["run", "--policy", "rsa-only"], "the following arguments are required: --inventory"),
     (["run", "--inventory", "site.yaml", "--inventory-format", "csv"], "invalid choice: 'csv'"),
     (["lab", "--states", "S9"], "unknown state(s) S9"),

@@ -67,6 +67,8 @@ FILES: dict[str, tuple[dict[str, str | bytes], list[str]]] = {
     "policy-empty-value": ({"site.yaml": GOOD, "policy.yaml": "rules:\n  ec_curves:\n"}, ["--policy", "policy.yaml"]),
     "policy-missing": ({"site.yaml": GOOD}, ["--policy", "nope.yaml"]),
     "bad-option": ({"site.yaml": GOOD}, ["--", "--offers", "foo"]),
+    "ansible-range-bomb": ({"hosts.ini": "[uccx]\nweb[000:999]-[000:999] ansible_host=127.0.0.1\n"},
+                           ["--inventory", "hosts.ini"]),
 }
 
 

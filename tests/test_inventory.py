@@ -114,3 +114,20 @@ def test_trust_bundle_with_garbage_is_a_usage_error(tmp_path: Path) -> None:
 def test_missing_inventory_file(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="inventory file not found"):
         load_inventory(tmp_path / "nope.yaml")
+
+
+def test_a_generic_server_is_told_about_its_ecdsa_and_rsa_certificates(tmp_path: Path) -> None:
+    """A plain nginx estate has no tomcat-ECDSA: its fix text names the certificate by family,
+    while a service added to a VOS node still presents tomcat/tomcat-ECDSA."""
+    from dualcert.rules import remedies
+
+    path = tmp_path / "inv.yaml"
+    path.write_text("site: s\nnodes:\n  - {name: web, host: web.example.test, services: [{name: https, port: 443}]}\n"
+                    "  - {name: pub, host: pub.example.test, role: uccx, services: [{name: extra, port: 9443}]}\n")
+    endpoints = {(e.node, e.service.name): e for e in load_inventory(path).endpoints()}
+    web, extra = endpoints[("web", "https")], endpoints[("pub", "extra")]
+    texts = [remedies.renew(web, "ECDSA"), remedies.sign_with_ca(web, "RSA"), remedies.ecdsa_signed_by_rsa(web),
+             remedies.browser_gets_rsa(web, ecdsa_answered=False, ecdsa_by_rsa_ca=False)]
+    assert all("tomcat" not in text for text in texts), texts
+    assert "renew the ECDSA certificate" in texts[0] and "sign it, upload the CA root" in texts[1]
+    assert (extra.service.rsa_unit, extra.service.ecdsa_unit) == ("tomcat", "tomcat-ECDSA")

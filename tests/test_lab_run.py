@@ -88,13 +88,18 @@ def test_usage_error_exit_code(tmp_path: Path) -> None:
 # What the diagnosis must name for each lab cluster (the mixed one: publisher S3, subscriber S4).
 LAB_STATES = {"s1": "S1", "s2": "S2", "s3": "S3", "s4": "S4", "rsa-only": "rsa-only", "collab": "S3",
               "mixed": "mixed"}
+# The release nodes (docs/releases.md): UCCX 12.5 presents RSA only by design, CUCM 15SU2 is S3 on SIP/CTI.
+RELEASE_STATES = {"r125": "rsa-only", "cucm15": "S3"}
 
 
 def test_diagnosis_names_every_clusters_state(lab_run) -> None:
     cwd, _ = lab_run
     diagnosis = json.loads((cwd / "reports" / "lab.json").read_text())["diagnosis"]
-    assert {d["cluster"]: d["state"] for d in diagnosis} == LAB_STATES
-    for d in diagnosis:
+    assert {d["cluster"]: d["state"] for d in diagnosis} == LAB_STATES | RELEASE_STATES
+    released = [d for d in diagnosis if d["cluster"] in RELEASE_STATES]
+    assert all(d["as_intended"] and not d["remediation"] for d in released)
+    assert next(d for d in released if d["cluster"] == "r125")["design"] == "RSA only by design (11.6+)"
+    for d in (d for d in diagnosis if d["cluster"] in LAB_STATES):
         assert set(d) == {"cluster", "state", "intended", "nodes", "differs", "agent_experience", "remediation"}
         assert d["intended"] == "S3" and d["agent_experience"]
         assert bool(d["remediation"]) == (d["state"] != "S3"), d
@@ -109,7 +114,8 @@ def test_deployment_state_tests_name_the_measured_state_experience_and_fix(lab_r
     cwd, result = lab_run
     tests = json.loads((cwd / "reports" / "lab.json").read_text())["tests"]
     states = {t["id"]: t for t in tests if t["test"] == "test_deployment_state"}
-    assert set(states) == set(LAB_STATES)
+    assert set(states) == set(LAB_STATES) | set(RELEASE_STATES)
+    assert all(states[cluster]["outcome"] == "passed" for cluster in RELEASE_STATES)
     for cluster, state in LAB_STATES.items():
         test = states[cluster]
         if state == "S3":
@@ -135,3 +141,15 @@ def test_pair_rules_fail_where_the_digest_says(lab_run) -> None:
     assert {i for r, i in failed if r == "test_ecdsa_chain"} == {"s2-uccx-pub", "s2-uccx-sub", "s2-sm"}
     assert {i for r, i in failed if r == "test_cluster_roots"} == {"mixed"}
     assert not {i for r, i in failed if r in ("test_unit_consistency", "test_plaintext_listener")}
+
+
+def test_lab_prints_the_per_release_table(lab_run) -> None:
+    _, result = lab_run
+    table = result.stdout.split("Per release, measured", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
+    rows = {(line.split()[0], line.split()[1], line.split()[3]): line.split()[4:] for line in table}
+    # UCCX 12.5: the ECDSA-only offer gets no certificate, RSA and browsers get RSA; 11.5 (S3) presents both.
+    assert rows[("uccx", "12.5(1)", "socketio")] == ["refused", "RSA", "RSA", "RSA"]
+    assert rows[("uccx", "unversioned", "socketio")] == ["ECDSA", "RSA", "ECDSA", "ECDSA"]
+    # CUCM 15SU2: HTTPS RSA only (HTTP Ciphers' default), SIP both, TLS 1.3 answered.
+    assert rows[("cucm", "15SU2", "tomcat")][:2] == ["refused", "RSA"]
+    assert rows[("cucm", "15SU2", "sip-tls")][:2] == ["ECDSA", "RSA"] and rows[("cucm", "15SU2", "sip-tls")][3] != "-"

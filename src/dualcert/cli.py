@@ -1,4 +1,8 @@
-"""The `dualcert` command: run the suites against a site, or against the embedded lab."""
+"""The `dualcert` command: run the suites against a site, or against the embedded lab; compare, merge and
+re-render results.
+
+It is longer than 400 lines because each subcommand's options and help text are spelt out here, the one
+place a user reads them; the work of each lives in the stage that does it (render.fanin for merge and report)."""
 
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ EPILOG_RUN = """examples:
   dualcert run --inventory site.yaml -- -k socketio -x    extra pytest arguments after --
 
 writes reports/<site>.html and reports/<site>.json unless told otherwise.
-exit codes: 0 compliant, 1 policy failures, 2 interrupted, 3 internal error, 4 usage error (bad inventory/policy)
+exit codes: 0 compliant, 1 policy failures, 2 interrupted, 3 internal error or disk full,
+  4 usage error (bad inventory/policy, unwritable report path), 5 nothing checked (e.g. -k matched no test)
 warnings (expiry within the warn window, rules set to `warn`) are listed but pass; --strict makes them fail."""
 
 EPILOG_INIT = """writes DIR/inventory.yaml and DIR/policy.yaml, commented, for a UCCX + SocialMiner site;
@@ -35,17 +40,29 @@ EPILOG_LAB = """the lab starts real TLS servers on 127.0.0.1 (free ports) holdin
 each deployment state of the UCCX 11.5 ECDSA note (S1, S2, S3, S4, rsa-only), runs the
 suites with the best-practice policy, and checks that the measured outcomes match the
 note's table: S3 passes, every other state fails exactly the rules the note predicts.
-exit code 0 means the table was reproduced and the report written.
+exit code 0 means the table was reproduced (every predicted verdict measured, as predicted) and the
+report written; 1 when a verdict differs or predicted verdicts were left out (-k, --deselect).
 
 upgrade story (see docs/baseline.md):
   dualcert lab --states S4 --pki-dir lab-pki --report-dir before
-  dualcert lab --states S3 --pki-dir lab-pki --baseline before/lab.json --policy fixtures/lab-s4-to-s3.policy.yaml"""
+  dualcert lab --states S3 --pki-dir lab-pki --baseline before/lab.json --policy fixtures/lab-s4-to-s3.policy.yaml
+release upgrade story, UCCX 11.5 in S4 to 12.5 (see docs/releases.md):
+  dualcert lab --states S4 --pki-dir lab-pki --release "11.5(1)" --report-dir before
+  dualcert lab --states S4 --pki-dir lab-pki --release "12.5(1)" --baseline before/lab.json"""
 
 EPILOG_DIFF = """compares two results JSON files probe by probe (node, service, offer, TLS version):
 outcome, port, presented leaf SHA-256, key family, issuer, self-signed, and days left when
 they cross the policy's expiry thresholds. Changes the policy's expected_changes allow are
 listed as expected.
 exit codes: 0 no unexpected change, 1 unexpected changes, 4 usage error"""
+
+
+EPILOG_MERGE = """checks that the shards belong together (one inventory and policy, each shard I of N given
+once, no probe in two shards), then writes one results JSON and one HTML report for the whole estate.
+example (a CI fan-in job):
+  dualcert merge reports/site.shard-*-of-4.json -o reports/site.json
+exit codes: the shards' combined code (3 if any shard had an internal error, else 2 if any was
+interrupted, else 1 if any had policy failures, else 0); 4 a missing, repeated or foreign shard"""
 
 
 def suites_dir() -> Path:
@@ -106,20 +123,28 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
             site = f"{site}.shard-{extra[extra.index('--shard') + 1].replace('/', '-of-')}"
         html = Path(ns.html) if ns.html else report_dir / f"{site}.html"
         results = Path(ns.json) if ns.json else report_dir / f"{site}.json"
-        for target in (html, results):
-            _check_writable(target.parent)
+        for target in (html, results, *([Path(ns.metrics)] if ns.metrics else [])):
+            _check_writable(target.parent, target)
     except UsageError as exc:
         print(f"dualcert: {exc}", file=sys.stderr)
         return EXIT_USAGE_ERROR
-    args = _pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, extra,
-                         ns.baseline)
-    return _run_pytest([*args, "--inventory-format", ns.inventory_format])
+    operate = [*(["--dualcert-summary", "full"] if ns.verbose else []), *(["--metrics", ns.metrics] if ns.metrics
+                                                                          else [])]
+    args = _pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, [*operate, *extra],
+                        ns.baseline)
+    upgrade = ["--upgrade", ns.upgrade] if ns.upgrade else []
+    return _run_pytest([*args, "--inventory-format", ns.inventory_format, *upgrade])
 
 
-def _check_writable(directory: Path) -> None:
+def _check_writable(directory: Path, target: Path | None = None) -> None:
     """Find out before probing that the reports can be written: nothing measured is lost."""
     from dualcert.errors import UsageError
 
+    if target is not None and target.exists() and not target.is_file() and not target.is_dir():
+        # A device or FIFO (/dev/stdout) is written in place (render.results.atomic_write): its own mode counts.
+        if not os.access(target, os.W_OK):
+            raise UsageError(f"cannot write {target}: not writable", fix="choose another --html or --json")
+        return
     existing = next((p for p in [directory, *directory.parents] if p.exists()), Path("."))
     if not existing.is_dir():
         raise UsageError(f"cannot write reports under {directory}: {existing} is not a directory",
@@ -143,7 +168,11 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
     target.mkdir(parents=True, exist_ok=True)
     starter = resources.files("dualcert") / "data" / "starter"
     for name in STARTER_FILES:
-        (target / name).write_text(starter.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+        try:
+            (target / name).write_text(starter.joinpath(name).read_text(encoding="utf-8"), encoding="utf-8")
+        except OSError as exc:  # write() names no file: this one failed
+            exc.filename = exc.filename or str(target / name)
+            raise
         print(f"wrote {target / name}")
     print(f"next: edit them, then\n  dualcert run --inventory {target / 'inventory.yaml'} "
           f"--policy {target / 'policy.yaml'}")
@@ -153,8 +182,16 @@ def cmd_init(ns: argparse.Namespace, extra: list[str]) -> int:
 def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     from dualcert.errors import UsageError
     from dualcert.lab import Lab
-    from dualcert.lab.estate import default_nodes, open_pki_dir
-    from dualcert.lab.expected import TABLE_COLUMNS, deviations, measured_table
+    from dualcert.lab.estate import PREFERENCE_SOURCE, default_nodes, open_pki_dir, with_release
+    from dualcert.lab.expected import (
+        RELEASE_HEADER,
+        TABLE_COLUMNS,
+        deviations,
+        measured_table,
+        predictions,
+        preference_row,
+        release_table,
+    )
     from dualcert.policy.states import STATES
     from dualcert.render.text import diagnosis_lines, table_lines
 
@@ -173,6 +210,12 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     # A kept PKI with one state is one estate moved between states: names without the state.
     pki_dir = Path(ns.pki_dir) if ns.pki_dir else None
     nodes = default_nodes(states, collab=not ns.no_collab, state_names=not (pki_dir and len(states) == 1))
+    if ns.release:  # the upgrade story: the UCCX and SocialMiner nodes of the states run this release
+        try:
+            nodes = with_release(nodes, ns.release)
+        except UsageError as exc:
+            print(f"dualcert: {exc}", file=sys.stderr)
+            return EXIT_USAGE_ERROR
     if pki_dir is not None:
         try:
             open_pki_dir(pki_dir)
@@ -192,29 +235,46 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
                 signal.pause()
             except KeyboardInterrupt:
                 return 0
+        predicted = predictions(lab.endpoints, nodes)
+        # The lab's failures are the digest's predictions: it prints the diagnosis and deviations itself.
+        quiet = [] if any(a.startswith("--dualcert-summary") for a in extra) else ["--dualcert-summary", "off"]
         code = _run_pytest(_pytest_args(suites_dir(), lab.inventory_path, ns.policy or str(lab.policy_path), html,
-                                        results, False, extra, ns.baseline))
-    if code not in (0, 1) or not results.exists():
+                                        results, False, [*quiet, *extra], ns.baseline))
+    if code not in (0, 1, 5) or not results.exists():
         print(f"dualcert lab: the run ended with exit code {code}", file=sys.stderr)
         return code or 3
     data = json.loads(results.read_text(encoding="utf-8"))
     print("\nThe digest's table, measured (what a browser-like offer gets over TLS 1.2):")
     header = ["state", *[c[0] for c in TABLE_COLUMNS]]
-    for line in table_lines(header, [[state, *cells] for state, cells in measured_table(data, nodes)]):
+    rows = [[state, *cells] for state, cells in measured_table(data, nodes)]
+    for line in table_lines(header, [*rows, ["lab server", *preference_row()]]):
         print(line)
+    print(f"  (lab server: the preference the lab configures, in {PREFERENCE_SOURCE}; RSA first throughout in S2)")
+    releases = release_table(data, nodes)
+    if releases:
+        print("\nPer release, measured (what each offer gets over TLS 1.2, and a browser-like offer over TLS 1.3;\n"
+              "unversioned: the lab's S3 nodes, which behave as the seed's UCCX 11.5):")
+        for line in table_lines(list(RELEASE_HEADER), releases):
+            print(line)
     diagnosis = diagnosis_lines(data.get("diagnosis") or [])
     if diagnosis:
         print("\n" + "\n".join(diagnosis))
     # The digest predicts policy rules; changes since a baseline are judged by the policy's expected_changes.
-    found = deviations({**data, "tests": [t for t in data["tests"] if t.get("rule") != "unchanged"]}, nodes)
+    found, missing = deviations({**data, "tests": [t for t in data["tests"] if t.get("rule") != "unchanged"]},
+                                nodes, predicted)
     print(f"\nreport: {html}\nresults: {results}")
     unexpected = _print_changes(data) if ns.baseline else 0
+    if missing:
+        print(f"\ndualcert lab: {len(missing)} of {len(predicted)} predicted verdicts were not measured "
+              f"(-k, --deselect or --offers left them out), e.g. {', '.join(missing[:5])}", file=sys.stderr)
     if found:
         print(f"\ndualcert lab: {len(found)} results differ from the digest's prediction:", file=sys.stderr)
         for dev in found[:20]:
             print(f"  {dev.test_id} {dev.rule}: predicted {dev.predicted}, measured {dev.measured}", file=sys.stderr)
-        return 1
-    print("dualcert lab: every state fails exactly the rules the digest predicts (S3 passes).")
+    if found or missing:
+        return code if code == 5 else 1
+    print(f"dualcert lab: all {len(predicted)} predicted verdicts measured; every state fails exactly the rules "
+          "the digest predicts (S3 passes).")
     if unexpected:
         print(f"dualcert lab: {unexpected} changes since the baseline are not allowed by the policy's "
               "expected_changes", file=sys.stderr)
@@ -242,6 +302,7 @@ def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
     from dualcert.compare.comparison import compare
     from dualcert.compare.snapshot import load_snapshot
     from dualcert.estate.inventory import load_inventory
+    from dualcert.estate.release import parse_upgrade
     from dualcert.policy.load import load_policy
     from dualcert.render.diff import render
 
@@ -252,14 +313,48 @@ def cmd_diff(ns: argparse.Namespace, extra: list[str]) -> int:
         old, new = load_snapshot(Path(ns.old)), load_snapshot(Path(ns.new))
         policy = load_policy(ns.policy)
         roles = {n.name: n.role for n in load_inventory(Path(ns.inventory)).nodes} if ns.inventory else {}
-    except UsageError as exc:
+        upgrade = parse_upgrade(ns.upgrade) if ns.upgrade else None
+    except (UsageError, ValueError) as exc:  # ValueError: --upgrade
+        print(f"dualcert: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
         print(f"dualcert: {exc}", file=sys.stderr)
         return EXIT_USAGE_ERROR
     old.roles.update(roles)
     new.roles.update(roles)
-    comparison = compare(old, new, policy)
+    comparison = compare(old, new, policy, upgrade=upgrade)
     sys.stdout.write(render(comparison, ns.format, show_expected=not ns.unexpected_only))
     return 1 if comparison.unexpected else 0
+
+
+def cmd_merge(ns: argparse.Namespace, extra: list[str]) -> int:
+    from dualcert.render.fanin import merge_files
+
+    try:
+        document, results, html = merge_files([Path(p) for p in ns.shards], _path(ns.output), _path(ns.html),
+                                              _path(ns.metrics), ["dualcert", "merge", *ns.shards])
+    except UsageError as exc:
+        print(f"dualcert merge: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    run = document["run"]
+    print(f"merged {len(ns.shards)} shards of {run['site']}: {len(document['probes'])} probes, "
+          f"{len(document['tests'])} tests, exit status {run['exit_status']}\nresults JSON: {results}\n"
+          f"HTML report:  {html}")
+    return int(run["exit_status"])
+
+
+def cmd_report(ns: argparse.Namespace, extra: list[str]) -> int:
+    from dualcert.render.fanin import report_file
+
+    try:
+        print(f"HTML report: {report_file(Path(ns.results), _path(ns.html))}")
+    except UsageError as exc:
+        print(f"dualcert report: {exc}", file=sys.stderr)
+        return EXIT_USAGE_ERROR
+    return 0
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,15 +380,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--html", metavar="FILE", help="HTML report path (default: <report-dir>/<site>.html)")
     run.add_argument("--json", metavar="FILE", help="results JSON path (default: <report-dir>/<site>.json)")
     run.add_argument("--strict", action="store_true", help="warnings (e.g. expiry within the warn window) fail")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="the whole verdict after pytest's line, not its first 40 lines (--dualcert-summary full)")
+    run.add_argument("--metrics", metavar="FILE",
+                     help="OpenMetrics text for node_exporter's textfile collector (docs/scheduled-runs.md)")
     run.add_argument("--baseline", metavar="FILE",
                      help="results JSON of an earlier run: test_unchanged[...] fails on changes the policy's "
                           "expected_changes do not allow")
+    run.add_argument("--upgrade", metavar="FROM:TO",
+                     help="with --baseline, for an inventory without 'version:': the nodes went from release FROM "
+                          "to TO (e.g. 11.5:12.5); the changes the catalog's releases explain are expected")
     run.set_defaults(handler=cmd_run)
 
     lab = sub.add_parser("lab", help="run the suites against the embedded lab (no cluster needed)",
                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_LAB)
     lab.add_argument("--states", metavar="LIST", help="comma-separated subset of S1,S2,S3,S4,rsa-only")
-    lab.add_argument("--no-collab", action="store_true", help="leave out the CUCM and IM&P nodes")
+    lab.add_argument("--no-collab", action="store_true",
+                     help="leave out the CUCM and IM&P nodes (and the release nodes: UCCX 12.5, CUCM 15SU2)")
+    lab.add_argument("--release", metavar="VERSION",
+                     help="give the UCCX and SocialMiner nodes this 'version:' (e.g. 11.5(1), 12.5(1)): the "
+                          "upgrade story, see docs/releases.md")
     lab.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: %(default)s)")
     lab.add_argument("--serve", action="store_true",
                      help="only start the lab and print its inventory, until Ctrl-C (try it with openssl s_client)")
@@ -315,14 +421,36 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--policy", metavar="FILE|PROFILE",
                       help="policy whose expected_changes and expiry thresholds apply (default: ec-ca-signed)")
     diff.add_argument("--inventory", metavar="FILE", help="inventory giving node roles, for expected_changes' role:")
+    diff.add_argument("--upgrade", metavar="FROM:TO", help="nodes without 'version:' went from release FROM to TO: "
+                      "the changes the catalog's releases explain are expected")
     diff.add_argument("--unexpected-only", action="store_true", help="list only the unexpected changes")
     diff.set_defaults(handler=cmd_diff)
+    merge = sub.add_parser("merge", help="join the results JSON of --shard I/N runs into one JSON and HTML report",
+                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_MERGE)
+    merge.add_argument("shards", nargs="+", metavar="SHARD.json", help="every shard's results JSON, once each")
+    merge.add_argument("-o", "--output", metavar="FILE", help="merged results JSON (default: reports/<site>.json)")
+    merge.add_argument("--html", metavar="FILE", help="merged HTML report (default: beside -o, .html)")
+    merge.add_argument("--metrics", metavar="FILE", help="also write the merged run's metrics (--metrics of run)")
+    merge.set_defaults(handler=cmd_merge)
+    report = sub.add_parser("report", help="the HTML report of a results JSON, without probing")
+    report.add_argument("results", metavar="RESULTS.json")
+    report.add_argument("--html", metavar="FILE", help="where (default: RESULTS.report.html beside it)")
+    report.set_defaults(handler=cmd_report)
     init = sub.add_parser("init", help="write a commented starter inventory and policy (UCCX + SocialMiner)",
                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_INIT)
     init.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where to write them (default: .)")
     init.add_argument("--force", action="store_true", help="overwrite existing inventory.yaml / policy.yaml")
     init.set_defaults(handler=cmd_init)
     return parser
+
+
+def _file_error(exc: OSError) -> int:
+    """A file dualcert could not write or read (init's starter files, the lab's --pki-dir): said, not a bug."""
+    from dualcert.pytest.exitcode import PATH_ERRNOS
+
+    print(f"dualcert: cannot use {exc.filename}: {exc.strerror or exc}\n"
+          "  fix: choose a writable path, free space or raise the file-size limit", file=sys.stderr)
+    return EXIT_USAGE_ERROR if exc.errno in PATH_ERRNOS else EXIT_INTERNAL_ERROR
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         print("dualcert: interrupted", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: one clear line and exit code 3, the traceback on request
+        if isinstance(exc, OSError) and exc.filename is not None:
+            return _file_error(exc)
         if os.environ.get("DUALCERT_TRACEBACK"):
             import traceback
 

@@ -130,21 +130,24 @@ class DualcertRun:
         return [k for k in self.keys() if k.node in nodes]
 
     def diagnosis(self) -> list[ClusterDiagnosis]:
-        """Every cluster's deployment state, in inventory order."""
-        return list(self.estate_view().diagnoses.values())
+        """Every cluster's deployment state, in inventory order; under --shard, only the shard's clusters
+        (the others were not probed here: their "unknown" would contradict the shard that probed them)."""
+        shard_nodes = {n.cluster: n.name for n in self.inventory.nodes}
+        return [d for d in self.estate_view().diagnoses.values() if self.in_shard(shard_nodes[d.cluster])]
 
     def estate_view(self) -> EstateView:
         """One indexed view for every node and cluster rule, rebuilt only when measurements change."""
         stamp = len(self.observations) + len(self.plaintext)
         if self._view is None or self._view[0] != stamp:
+            by_node = {n.name: self.policy.intended_for(n) for n in self.inventory.nodes if n.release is not None}
             self._view = (stamp, EstateView(self.inventory, self.observations, self.plaintext, self.options.offers,
-                                            self.policy.intended_state, self.trust, self.now))
+                                            self.policy.intended_state, by_node, self.trust, self.now))
         return self._view[1]
 
     def probe_plaintext(self, nodes: set[str]) -> None:
         """TCP-connect to each service's plain-text twin port (report-only rule), a few at a time."""
-        todo = [e for e in self.endpoints.values() if e.node in nodes and e.service.plaintext_port is not None
-                and (e.node, e.service.name) not in self.plaintext]
+        twins = {(n.name, service) for n in self.inventory.nodes if n.name in nodes for service in n.plaintext_twins()}
+        todo = [e for key, e in self.endpoints.items() if key in twins and key not in self.plaintext]
         timeout = self.options.timeouts.connect
 
         def check(endpoint: Endpoint) -> None:

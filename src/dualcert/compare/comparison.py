@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from dualcert.compare.releases import release_changes
 from dualcert.compare.snapshot import Key, Presentation, Snapshot, key_id, short_value
 from dualcert.policy.load import DEFAULT_PROFILE, builtin_profile
 from dualcert.policy.model import ExpectedChange, Policy
@@ -121,11 +122,13 @@ class Comparison:
 
 
 def compare(baseline: Snapshot, current: Snapshot, policy: Policy | None = None, *,
-            ids: Iterable[str] | None = None) -> Comparison:
+            ids: Iterable[str] | None = None, upgrade: tuple[str, str] | None = None) -> Comparison:
     """Every key either run probed, over the offers and TLS versions both probed.
 
     `ids` restricts the comparison (the tests pytest selected); `policy` gives the expiry
-    thresholds and `expected_changes` (None: every change is unexpected, default thresholds)."""
+    thresholds and `expected_changes` (None: every change is unexpected, default thresholds).
+    Nodes whose release differs between the two runs (or `upgrade` FROM, TO for unversioned ones)
+    add the changes their catalog releases explain (compare/releases.py), before the policy's."""
     offers = tuple(o for o in current.offers if o in baseline.offers)
     versions = tuple(v for v in current.versions if v in baseline.versions)
     keys = [k for k in set(current.presentations) | set(baseline.presentations)
@@ -136,8 +139,9 @@ def compare(baseline: Snapshot, current: Snapshot, policy: Policy | None = None,
     else:
         keys.sort()
     thresholds: Thresholds = (policy or builtin_profile(DEFAULT_PROFILE)).expiry_days
-    rules = policy.expected_changes if policy is not None else ()
     roles = {**baseline.roles, **current.roles}
+    derived = release_changes(baseline.releases, current.releases, roles, upgrade)
+    rules = derived + (policy.expected_changes if policy is not None else ())
     changes = tuple(_compare_one(k, baseline, current, thresholds, rules, roles.get(k[0])) for k in keys)
     return Comparison(baseline, current, changes, offers, versions)
 
@@ -188,9 +192,12 @@ def _judge(key: Key, before: Presentation | None, after: Presentation | None,
                                and (rule.after is None or new & set(rule.after))):
             return True, f"expected by {rule.label}" + (f": {rule.reason}" if rule.reason else "")
     transition = f"{_describe(before)} -> {_describe(after)}"
-    if not rules:
-        return False, f"{transition}; the policy declares no expected_changes"
-    return False, f"{transition}; no expected_changes entry of the policy allows it"
+    upgrade = any(rule.origin for rule in rules)
+    if not any(not rule.origin for rule in rules):
+        return False, f"{transition}; " + ("the release upgrade does not explain it and " if upgrade else "") + \
+            "the policy declares no expected_changes"
+    return False, f"{transition}; " + ("neither the release upgrade nor any " if upgrade else "no ") + \
+        "expected_changes entry of the policy allows it"
 
 
 def _selects(rule: ExpectedChange, key: Key, role: str | None) -> bool:

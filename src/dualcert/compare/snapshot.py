@@ -104,6 +104,7 @@ class Snapshot:
     versions: tuple[str, ...]
     presentations: dict[Key, Presentation]
     roles: dict[str, str] = field(default_factory=dict)   # node -> role, when known
+    releases: dict[str, str] = field(default_factory=dict)  # node -> its inventory `version:`, when given
     status: str = "complete"               # "interrupted": probes may be missing (they then show as new)
 
     @classmethod
@@ -119,16 +120,18 @@ class Snapshot:
         stamp = run.get("started") or run.get("written")
         now = dt.datetime.fromisoformat(stamp) if stamp else dt.datetime.now(dt.UTC)
         roles = {str(k): str(v) for k, v in (run.get("roles") or {}).items()}
+        releases = {str(k): str(v) for k, v in (run.get("releases") or {}).items()}
         return cls(str(path), run.get("site"), run.get("written"), now, offers, versions, presentations, roles,
-                   str(run.get("status") or "complete"))
+                   releases, str(run.get("status") or "complete"))
 
     @classmethod
     def from_observations(cls, observations: Iterable[Observation], *, site: str, now: dt.datetime,
-                          offers: tuple[str, ...], versions: tuple[str, ...], roles: dict[str, str]) -> Snapshot:
+                          offers: tuple[str, ...], versions: tuple[str, ...], roles: dict[str, str],
+                          releases: dict[str, str] | None = None) -> Snapshot:
         """This run, as it stands, to compare with a baseline."""
         presentations = {(o.key.node, o.key.service, o.key.offer.value, o.key.version.value):
                          Presentation.from_observation(o) for o in observations}
-        return cls("(this run)", site, None, now, offers, versions, presentations, roles)
+        return cls("(this run)", site, None, now, offers, versions, presentations, roles, releases or {})
 
 
 def load_snapshot(path: Path) -> Snapshot:

@@ -10,13 +10,16 @@ point back into the Ansible file, so errors name the line to fix there.
 Mapping: a group whose name is a catalog role (uccx, socialminer, ...) gives its hosts that
 role, or a `dualcert_role` var says it; `ansible_host` is the address (an IP) or the host
 name; `dualcert_host` names the host the certificate must carry; `dualcert_cluster`,
-`dualcert_sni` map to cluster and sni. `dualcert_site`, `dualcert_trust`, `dualcert_catalog`
-(usually in the `all` group's vars) give the site name, the trust bundle and a catalog.
+`dualcert_sni` map to cluster and sni; `dualcert_version` (or plain `version`) is the node's
+release, on the host or a group, and an error in it names the line that set it. `dualcert_site`,
+`dualcert_trust`, `dualcert_catalog` (usually in the `all` group's vars) give the site name, the
+trust bundle and a catalog.
 Hosts without a role are left out (an Ansible inventory lists more than appliances).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from collections.abc import Callable
@@ -29,7 +32,25 @@ from dualcert.estate.model import is_ip
 from dualcert.estate.yamlfile import Mapping, parse_yaml
 
 _FIX_ROLE = "set 'dualcert_role=<role>' on the host or its group, or put it in one group named after its role"
-_RANGE = re.compile(r"\[(\d+):(\d+)\]")
+# Ansible's host ranges: numeric with leading zeros kept (web[01:20]), alphabetic (web[a:f]), with a stride ([1:9:2]).
+_RANGE = re.compile(r"\[(?:(\d+):(\d+)|([a-z]):([a-z])|([A-Z]):([A-Z]))(?::(\d+))?\]")
+# Hosts that one pattern (web[01:99]-[a:z]: 2,574) and one file may expand to. Nested ranges multiply, so the
+# count is known before anything is expanded; a real estate is thousands of hosts, not a hundred thousand.
+MAX_HOSTS = 100_000
+
+
+class _Budget:
+    """The hosts one inventory file may still expand to (MAX_HOSTS in all)."""
+
+    def __init__(self) -> None:
+        self.left = MAX_HOSTS
+
+    def take(self, count: int, pattern: str, path: Path, number: int) -> None:
+        if count > self.left:
+            raise UsageError(f"host pattern {pattern!r} brings the file past {MAX_HOSTS:,} hosts "
+                             f"({MAX_HOSTS - self.left:,} before it, {count:,} from it)", file=path, line=number,
+                             fix="split the estate into several inventories (or use --shard on one)")
+        self.left -= count
 
 
 @dataclass
@@ -46,6 +67,7 @@ class Group:
     hosts: dict[str, Host] = field(default_factory=dict)
     vars: dict[str, Any] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)
+    var_lines: dict[str, int] = field(default_factory=dict)   # where each of `vars` was set, for errors
 
 
 def detect_format(path: Path, text: str) -> str:
@@ -81,6 +103,7 @@ def to_inventory_data(path: Path, text: str, fmt: str, roles_for: Callable[[str 
 # --- INI ------------------------------------------------------------------------------------
 
 def _parse_ini(text: str, path: Path) -> dict[str, Group]:
+    budget = _Budget()
     groups: dict[str, Group] = {"all": Group("all", 1), "ungrouped": Group("ungrouped", 1)}
     section, kind = "ungrouped", "hosts"
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -95,12 +118,13 @@ def _parse_ini(text: str, path: Path) -> dict[str, Group]:
         if kind == "vars":
             key, value = _assignment(line, path, number)
             group.vars[key] = value
+            group.var_lines[key] = number
         elif kind == "children":
             child = line.split()[0]
             groups.setdefault(child, Group(child, number))
             group.children.append(child)
         else:
-            for host in _host_line(line, path, number):
+            for host in _host_line(line, path, number, budget):
                 group.hosts[host.name] = host
     return groups
 
@@ -136,31 +160,60 @@ def _assignment(text: str, path: Path, number: int) -> tuple[str, str]:
     return key.strip(), " ".join(words)
 
 
-def _host_line(line: str, path: Path, number: int) -> list[Host]:
+def _host_line(line: str, path: Path, number: int, budget: _Budget) -> list[Host]:
     words = _words(line, path, number)
     if not words:
         return []
     host_vars = dict(_assignment(word, path, number) for word in words[1:])
-    return [Host(name, number, dict(host_vars)) for name in _expand(words[0], path, number)]
+    return [Host(name, number, dict(host_vars)) for name in _expand(words[0], path, number, budget)]
 
 
-def _expand(pattern: str, path: Path, number: int) -> list[str]:
-    """Ansible's numeric host ranges, e.g. uccx[01:02].example.com; other patterns are refused."""
-    match = _RANGE.search(pattern)
-    if match is None:
-        if "[" in pattern or "]" in pattern:
-            raise UsageError(f"host pattern {pattern!r} is not supported", file=path, line=number,
-                             fix="use a numeric range such as host[01:03] or list the hosts one per line")
+def _expand(pattern: str, path: Path, number: int, budget: _Budget) -> list[str]:
+    """Ansible's host ranges, nested ones included (web[01:99]-[a:z]); other patterns are refused.
+    The count is checked against MAX_HOSTS (one pattern, and the file so far) before expanding."""
+    ranges = list(_RANGE.finditer(pattern))
+    if "[" in _RANGE.sub("", pattern) or "]" in _RANGE.sub("", pattern):
+        raise UsageError(f"host pattern {pattern!r} is not supported", file=path, line=number,
+                         fix="use a range such as host[01:03] or host[a:c], or list the hosts one per line")
+    if not ranges:
+        budget.take(1, pattern, path, number)
         return [pattern]
-    first, last = match.group(1), match.group(2)
-    width = len(first) if first.startswith("0") else 0
-    if int(last) < int(first) or int(last) - int(first) > 1000:
-        raise UsageError(f"host range {match.group()} is empty or too large", file=path, line=number,
-                         fix="write the range as [first:last] with first <= last")
-    names = []
-    for value in range(int(first), int(last) + 1):
-        names += _expand(pattern[:match.start()] + str(value).zfill(width) + pattern[match.end():], path, number)
-    return names
+    count = 1
+    for match in ranges:
+        count *= _range_size(match, path, number)
+        if count > MAX_HOSTS:
+            raise UsageError(f"host pattern {pattern!r} expands to more than {MAX_HOSTS:,} hosts", file=path,
+                             line=number, fix="write smaller ranges, or split the estate into several inventories")
+    budget.take(count, pattern, path, number)
+    literals = [pattern[a.end():b.start()] for a, b in itertools.pairwise(ranges)]
+    parts = [[pattern[:ranges[0].start()]]]
+    for match, after in zip(ranges, [*literals, pattern[ranges[-1].end():]], strict=True):
+        parts += [_range_values(match), [after]]
+    return ["".join(combination) for combination in itertools.product(*parts)]
+
+
+def _range_bounds(match: re.Match[str]) -> tuple[int, int, int, bool]:
+    """(first, last, stride, numeric) of one range."""
+    num_first, num_last, low_first, low_last, up_first, up_last, stride = match.groups()
+    if num_first is not None:
+        return int(num_first), int(num_last), int(stride or 1), True
+    return ord(low_first or up_first), ord(low_last or up_last), int(stride or 1), False
+
+
+def _range_size(match: re.Match[str], path: Path, number: int) -> int:
+    first, last, stride, _ = _range_bounds(match)
+    if last < first or stride < 1:
+        raise UsageError(f"host range {match.group()} is empty", file=path, line=number,
+                         fix="write the range as [first:last] or [first:last:stride] with first <= last, stride >= 1")
+    return (last - first) // stride + 1
+
+
+def _range_values(match: re.Match[str]) -> list[str]:
+    first, last, stride, numeric = _range_bounds(match)
+    if not numeric:
+        return [chr(value) for value in range(first, last + 1, stride)]
+    width = len(match.group(1)) if match.group(1).startswith("0") else 0  # Ansible keeps the leading zeros
+    return [str(value).zfill(width) for value in range(first, last + 1, stride)]
 
 
 # --- YAML -----------------------------------------------------------------------------------
@@ -171,8 +224,9 @@ def _parse_yaml(text: str, path: Path) -> dict[str, Group]:
         raise UsageError("an Ansible YAML inventory must be a mapping of groups (all: ...)", file=path,
                          fix="start the file with 'all:' and put hosts under 'hosts:' or 'children:'")
     groups: dict[str, Group] = {"all": Group("all", 1)}
+    budget = _Budget()
     for name, body in data.items():
-        _yaml_group(groups, name, body, path, _line(data, name))
+        _yaml_group(groups, name, body, path, _line(data, name), budget)
         if name != "all" and name not in groups["all"].children:
             groups["all"].children.append(name)
     return groups
@@ -182,7 +236,7 @@ def _line(mapping: Any, key: str) -> int:
     return (mapping.line_of(key) if isinstance(mapping, Mapping) else None) or 1
 
 
-def _yaml_group(groups: dict[str, Group], name: str, body: Any, path: Path, line: int) -> None:
+def _yaml_group(groups: dict[str, Group], name: str, body: Any, path: Path, line: int, budget: _Budget) -> None:
     group = groups.setdefault(name, Group(name, line))
     if body is None:
         return
@@ -198,12 +252,14 @@ def _yaml_group(groups: dict[str, Group], name: str, body: Any, path: Path, line
         if host_vars is not None and not isinstance(host_vars, dict):
             raise UsageError(f"host {host_name!r} must have a mapping of vars or nothing", file=path,
                              line=host_line, fix="write 'hostname:' alone, or with indented 'var: value' lines")
-        for expanded in _expand(str(host_name), path, host_line):
+        for expanded in _expand(str(host_name), path, host_line, budget):
             group.hosts[expanded] = Host(expanded, host_line, dict(host_vars or {}))
-    group.vars.update(_mapping(body, "vars", path))
+    group_vars = _mapping(body, "vars", path)
+    group.vars.update(group_vars)
+    group.var_lines.update({str(k): _line(group_vars, k) for k in group_vars})
     for child, child_body in _mapping(body, "children", path).items():
         group.children.append(child)
-        _yaml_group(groups, child, child_body, path, _line(body["children"], child))
+        _yaml_group(groups, child, child_body, path, _line(body["children"], child), budget)
 
 
 def _mapping(body: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
@@ -225,9 +281,14 @@ def _ancestry(groups: dict[str, Group]) -> dict[str, list[str]]:
         for child in group.children:
             parents.setdefault(child, set()).add(group.name)
 
+    depths: dict[str, int] = {}
+
     def depth(name: str, seen: frozenset[str] = frozenset()) -> int:
-        above = [p for p in parents.get(name, ()) if p not in seen]
-        return 1 + max((depth(p, seen | {name}) for p in above), default=0)
+        # Memoised: nested groups sharing parents (a diamond per level) made this exponential in the levels.
+        if name not in depths:
+            above = [p for p in parents.get(name, ()) if p not in seen]
+            depths[name] = 1 + max((depth(p, seen | {name}) for p in above), default=0)
+        return depths[name]
 
     def closure(name: str) -> set[str]:
         found, todo = {name}, [name]
@@ -264,12 +325,15 @@ def _convert(groups: dict[str, Group], path: Path, roles: set[str]) -> Mapping:
     for host_name, member_of in _ancestry(groups).items():
         host = hosts[host_name]
         merged: dict[str, Any] = {}
+        lines: dict[str, int] = {}
         for group_name in member_of:
             merged.update(groups[group_name].vars)
+            lines.update(groups[group_name].var_lines)
         merged.update(host.vars)
+        lines.update(dict.fromkeys(host.vars, host.line))
         role = merged.get("dualcert_role") or _role_from_groups(host, member_of, roles, path)
         if role:
-            nodes.append(_node(host, str(role), merged))
+            nodes.append(_node(host, str(role), merged, lines))
     if not nodes:
         raise UsageError(f"no host of this Ansible inventory has a dualcert role (groups: "
                          f"{', '.join(sorted(g for g in groups if g not in ('all', 'ungrouped'))) or 'none'})",
@@ -287,7 +351,7 @@ def _role_from_groups(host: Host, member_of: list[str], roles: set[str], path: P
     return found[0] if found else None
 
 
-def _node(host: Host, role: str, merged: dict[str, Any]) -> Mapping:
+def _node(host: Host, role: str, merged: dict[str, Any], lines: dict[str, int]) -> Mapping:
     node = Mapping()
     node.line, node.key_lines = host.line, {}
     node["name"] = host.name
@@ -302,5 +366,9 @@ def _node(host: Host, role: str, merged: dict[str, Any]) -> Mapping:
         if merged.get(f"dualcert_{key}") is not None:
             node[key] = str(merged[f"dualcert_{key}"])
     node.key_lines = dict.fromkeys(node, host.line)
+    version_var = next((v for v in ("dualcert_version", "version") if merged.get(v) is not None), None)
+    if version_var:
+        node["version"] = str(merged[version_var])
+        node.key_lines["version"] = lines.get(version_var, host.line)
     return node
 

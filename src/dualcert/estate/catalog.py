@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from dualcert.estate.releases import Parameter, ReleaseRule, read_rules
 from dualcert.estate.yamlfile import Reader, parse_yaml
 
 STARTTLS_PROTOCOLS = ("xmpp", "xmpp-server", "smtp", "imap", "pop3", "ftp", "ldap", "postgres")
 PREFERENCES = ("rsa", "ecdsa", "either")
 SERVICE_KEYS = frozenset({"name", "port", "starttls", "rsa_unit", "ecdsa_unit", "prefers", "label", "note",
                           "xmpp_domain", "sni", "enabled", "plaintext_port"})
+VOS_UNITS = ("tomcat", "tomcat-ECDSA")  # what a Cisco VOS service presents to RSA and to ECDSA offers
 
 
 @dataclass(frozen=True)
@@ -20,8 +22,8 @@ class ServiceSpec:
     name: str
     port: int
     starttls: str | None = None
-    rsa_unit: str | None = "tomcat"
-    ecdsa_unit: str | None = "tomcat-ECDSA"
+    rsa_unit: str | None = VOS_UNITS[0]
+    ecdsa_unit: str | None = VOS_UNITS[1]
     prefers: str = "either"
     label: str = ""
     note: str = ""
@@ -39,11 +41,20 @@ class Role:
     services: dict[str, ServiceSpec]
     restart: str | None = None     # e.g. "restart Cisco UCCX on publisher and subscriber"
     ecdsa_cop: str | None = None   # e.g. "the UCCX COP"
+    # What each release presents (data/catalog.yaml `releases:`; estate/releases.py): the trains
+    # the catalog knows (a `version:` outside them is an error), node parameters, and the rules.
+    trains: tuple[str, ...] = ()
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+    releases: tuple[ReleaseRule, ...] = ()
+    # The certificate units of services the catalog does not list for this role (catalog `units:`):
+    # a VOS node's extra service presents tomcat/tomcat-ECDSA; a generic server's, its RSA/ECDSA certificate.
+    units: tuple[str, str] = VOS_UNITS
 
 
-def read_service(reader: Reader, name: str, base: ServiceSpec | None) -> ServiceSpec | None:
-    """Read one service mapping, on top of `base` (the role's default) when there is one.
-    Returns None for `enabled: false`."""
+def read_service(reader: Reader, name: str, base: ServiceSpec | None,
+                 units: tuple[str, str] | None = None) -> ServiceSpec | None:
+    """Read one service mapping, on top of `base` (the role's default) when there is one, else with
+    the role's default certificate `units` (RSA, ECDSA). Returns None for `enabled: false`."""
     reader.reject_unknown(SERVICE_KEYS)
     if reader.get("enabled", bool, True) is False:
         return None
@@ -61,7 +72,8 @@ def read_service(reader: Reader, name: str, base: ServiceSpec | None) -> Service
     if prefers not in PREFERENCES:
         raise reader.error("prefers", f"'prefers' must be one of {', '.join(PREFERENCES)}, got {prefers!r}",
                            "say which family a browser offering both should get, or 'either'")
-    template = base or ServiceSpec(name=name, port=port)
+    rsa_unit, ecdsa_unit = units or VOS_UNITS
+    template = base or ServiceSpec(name=name, port=port, rsa_unit=rsa_unit, ecdsa_unit=ecdsa_unit)
     plaintext_port = template.plaintext_port
     if "plaintext_port" in reader.data:
         plaintext_port = reader.get("plaintext_port", int, None)  # null: no plain-text twin to look for
@@ -104,14 +116,20 @@ def _parse(text: str, path: Path | str) -> dict[str, Role]:
     for role_name, role_data in roles_reader.data.items():
         role = roles_reader.child(role_name, role_data, f"role {role_name!r}")
         services_reader = role.child("services", role.get("services", dict, {}), f"services of role {role_name!r}")
+        unit_names = role.child("units", role.get("units", dict, {}), f"units of role {role_name!r}")
+        unit_names.reject_unknown(frozenset({"rsa", "ecdsa"}))
+        units = (unit_names.get("rsa", str, VOS_UNITS[0]), unit_names.get("ecdsa", str, VOS_UNITS[1]))
         services: dict[str, ServiceSpec] = {}
         for service_name, service_data in services_reader.data.items():
             spec = read_service(services_reader.child(service_name, service_data, f"service {service_name!r}"),
-                                service_name, None)
+                                service_name, None, units)
             if spec is not None:
                 services[service_name] = spec
+        releases = role.child("releases", role.get("releases", dict, {}), f"releases of role {role_name!r}")
+        trains, parameters, rules = read_rules(releases, role_name)
         roles[role_name] = Role(role_name, role.get("description", str, ""), services,
-                                role.get("restart", str, None), role.get("ecdsa_cop", str, None))
+                                role.get("restart", str, None), role.get("ecdsa_cop", str, None),
+                                trains, parameters, rules, units)
     return roles
 
 

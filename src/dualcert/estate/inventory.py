@@ -9,10 +9,12 @@ from dualcert.errors import UsageError
 from dualcert.estate import ansible
 from dualcert.estate.catalog import Role, ServiceSpec, load_catalog, read_service, role_or_error
 from dualcert.estate.model import MOZILLA, Inventory, Node, is_ip
+from dualcert.estate.release import KNOWN_FORMS, parse_release
+from dualcert.estate.releases import NodeRelease, resolve
 from dualcert.estate.yamlfile import Reader, load_text, load_yaml, parse_yaml
 
 INVENTORY_KEYS = frozenset({"site", "trust", "nodes", "catalog", "defaults"})
-NODE_KEYS = frozenset({"name", "host", "address", "role", "cluster", "services", "sni"})
+NODE_KEYS = frozenset({"name", "host", "address", "role", "cluster", "services", "sni", "version", "parameters"})
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -41,8 +43,10 @@ def load_inventory(path: Path, fmt: str = "auto") -> Inventory:
         raise top.error("nodes", "the inventory lists no nodes", "add at least one node under 'nodes:'")
     nodes: list[Node] = []
     seen: dict[str, int | None] = {}
+    # `defaults:` gives every node a `version:` and `parameters:` it does not set itself.
+    defaults = top.child("defaults", top.get("defaults", dict, {}), "defaults")
     for index, raw in enumerate(raw_nodes):
-        node = _node(top.child("nodes", raw, f"node #{index + 1}"), roles, site)
+        node = _node(top.child("nodes", raw, f"node #{index + 1}"), roles, site, defaults)
         if node.name in seen:
             raise UsageError(f"duplicate node name {node.name!r} (first at line {seen[node.name]})",
                              file=path, line=getattr(raw, "line", None),
@@ -119,7 +123,7 @@ def _trust(top: Reader, path: Path) -> Path | str | None:
     return bundle
 
 
-def _node(reader: Reader, roles: dict[str, Role], site: str) -> Node:
+def _node(reader: Reader, roles: dict[str, Role], site: str, defaults: Reader) -> Node:
     reader.reject_unknown(NODE_KEYS)
     name = reader.get("name", str, required=True, hint="give every node a 'name:'")
     if not _NAME.match(name):
@@ -136,7 +140,8 @@ def _node(reader: Reader, roles: dict[str, Role], site: str) -> Node:
     role_name = reader.get("role", str, "generic")
     role = role_or_error(roles, role_name, reader, "role")
     cluster = reader.get("cluster", str, site)
-    services = dict(role.services)
+    # The release first (it may drop or change the role's services), the inventory's own services over it.
+    node_release, services = _release(reader, defaults, role, name, dict(role.services))
     raw_services = reader.get("services", list, [])
     for index, raw in enumerate(raw_services):
         service_reader = reader.child("services", raw, f"service #{index + 1} of node {name!r}")
@@ -144,17 +149,53 @@ def _node(reader: Reader, roles: dict[str, Role], site: str) -> Node:
         if not _NAME.match(service_name):
             raise service_reader.error("name", f"service name {service_name!r} has unusable characters",
                                        "use letters, digits, '.', '_' or '-'")
-        spec = read_service(service_reader, service_name, services.get(service_name))
+        spec = read_service(service_reader, service_name, services.get(service_name), role.units)
         if spec is None:
             services.pop(service_name, None)
         else:
             services[service_name] = spec
+        if node_release is not None and "ecdsa_unit" in service_reader.data:
+            node_release.services.pop(service_name, None)  # the inventory states the unit: it wins, measured
     if not services:
         raise reader.error(None, f"node {name!r} has no services (role {role_name!r} brings none)",
                            "give the node a role such as uccx, or list its 'services:' with name and port")
     sni = reader.get("sni", str, None)
     specs = tuple(s if s.sni or not sni else _with_sni(s, sni) for s in services.values())
-    return Node(name, host, address, role_name, cluster, specs, role.restart, role.ecdsa_cop)
+    return Node(name, host, address, role_name, cluster, specs, role.restart, role.ecdsa_cop, node_release)
+
+
+def _release(reader: Reader, defaults: Reader, role: Role, name: str,
+             services: dict[str, ServiceSpec]) -> tuple[NodeRelease | None, dict[str, ServiceSpec]]:
+    """The node's `version:` (or the defaults') resolved against its role's release rules."""
+    where = reader if "version" in reader.data else defaults
+    raw = where.get("version", (str, int, float), None)
+    if raw is None:
+        return None, services
+    try:
+        release = parse_release(raw)
+    except ValueError as exc:
+        raise where.error("version", f"node {name!r}: {exc}", "use the release as Cisco writes it; the forms "
+                          f"dualcert reads: {', '.join(KNOWN_FORMS)}") from None
+    if role.trains and release.train not in role.trains:
+        raise where.error("version", f"node {name!r}: release {str(raw)!r} ({release.train}) is not one the "
+                          f"catalog knows for role {role.name!r}",
+                          f"use a release of the trains {', '.join(role.trains)} (written like "
+                          f"{', '.join(KNOWN_FORMS[:4])}), or drop 'version:' to have the suite measure everything")
+    parameters = {p.name: p.default for p in role.parameters.values()}
+    for source in (defaults, reader):
+        given = source.child("parameters", source.get("parameters", dict, {}), f"parameters of node {name!r}")
+        for key, value in given.data.items():
+            if key not in role.parameters and source is defaults:
+                continue  # `defaults:` serves every role; a parameter of another role is not this node's
+            if key not in role.parameters:
+                raise given.error(key, f"unknown parameter {key!r} for role {role.name!r}",
+                                  f"use one of: {', '.join(role.parameters) or '(none for this role)'}")
+            if str(value) not in role.parameters[key].values:
+                raise given.error(key, f"parameter {key!r} must be one of {', '.join(role.parameters[key].values)}",
+                                  f"e.g. {key}: {role.parameters[key].default}")
+            parameters[key] = str(value)
+    node_release, resolved = resolve(role.name, release, role.releases, services, parameters)
+    return node_release, resolved
 
 
 def _with_sni(spec: ServiceSpec, sni: str) -> ServiceSpec:

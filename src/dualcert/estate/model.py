@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dualcert.estate.catalog import ServiceSpec
+from dualcert.estate.releases import NodeRelease, ServiceRelease
 
 MOZILLA = "mozilla"  # `trust: mozilla`: Mozilla's root program instead of a site bundle
 
@@ -21,6 +22,8 @@ class Endpoint:
     host: str
     address: str | None
     service: ServiceSpec
+    # What the node's release says of this service (no `version:`: None); not part of the endpoint's identity.
+    release: ServiceRelease | None = field(default=None, compare=False)
 
     @property
     def port(self) -> int:
@@ -53,6 +56,15 @@ class Node:
     services: tuple[ServiceSpec, ...]
     restart: str | None = None     # the role's restart step in remediation text (catalog `restart:`)
     ecdsa_cop: str | None = None   # the role's ECDSA-disable COP by name (catalog `ecdsa_cop:`)
+    release: NodeRelease | None = None  # the inventory's `version:` resolved against the catalog
+
+    def plaintext_twins(self) -> dict[str, int]:
+        """Each service's plain-text twin port worth a look. A twin on a port this node serves TLS or
+        STARTTLS on is no twin: an inventory that moves notification-xmpp to 5222 with `starttls: xmpp`
+        makes the catalog's plain-text 5222 the service itself, where plain text is the protocol."""
+        served = {s.port for s in self.services}
+        return {s.name: s.plaintext_port for s in self.services
+                if s.plaintext_port is not None and s.plaintext_port not in served}
 
 
 @dataclass(frozen=True)
@@ -63,7 +75,13 @@ class Inventory:
     nodes: tuple[Node, ...]
 
     def endpoints(self) -> list[Endpoint]:
-        return [Endpoint(n.name, n.cluster, n.role, n.host, n.address, s) for n in self.nodes for s in n.services]
+        return [Endpoint(n.name, n.cluster, n.role, n.host, n.address, s,
+                         n.release.services.get(s.name) if n.release else None)
+                for n in self.nodes for s in n.services]
+
+    def releases(self) -> dict[str, str]:
+        """node -> its `version:` as written, for the nodes that have one."""
+        return {n.name: str(n.release.release) for n in self.nodes if n.release is not None}
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)

@@ -7,7 +7,7 @@ import datetime as dt
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import serialization
 
 from dualcert.errors import UsageError
 from dualcert.estate.catalog import ServiceSpec, load_catalog
+from dualcert.estate.release import parse_release
+from dualcert.estate.releases import ServiceRelease, resolve
 from dualcert.lab.pki import CA, Issued, KeySpec, self_signed
 from dualcert.lab.server import ServedEndpoint
 from dualcert.offers import Offer, TLSVersion
@@ -36,8 +38,22 @@ DOMAIN = "lab.dualcert.test"
 # Browser-like preference lists for the servers, RSA-first or ECDSA-first: (TLS 1.2 ciphers, sigalgs).
 _RSA_FIRST = (*RSA_SIGALGS, SHA1_SIGALGS[Offer.RSA][0], *ECDSA_SIGALGS, SHA1_SIGALGS[Offer.ECDSA][0])
 _ECDSA_FIRST = (*ECDSA_SIGALGS, SHA1_SIGALGS[Offer.ECDSA][0], *RSA_SIGALGS, SHA1_SIGALGS[Offer.RSA][0])
-_PREFER = {"rsa": ("aRSA:aECDSA:!aNULL:@SECLEVEL=0", ":".join(_RSA_FIRST)),
+PREFERENCE_LISTS = {"rsa": ("aRSA:aECDSA:!aNULL:@SECLEVEL=0", ":".join(_RSA_FIRST)),
            "ecdsa": ("aECDSA:aRSA:!aNULL:@SECLEVEL=0", ":".join(_ECDSA_FIRST))}
+# The lab's servers put ECDSA first on these services and RSA first on every other: the digest's table, row S3
+# (Cisco, "Configure the UCCX solution for ECDSA certificates", UCCX 11.5: a browser gets ECDSA from Socket.IO and
+# SocialMiner Openfire, RSA from the Tomcats and UCCX Openfire). Deliberately not the catalog's `prefers`, which
+# the policy reads: the lab predicts from what its servers are configured to do (lab/expected.py), so a catalog
+# and a policy that agree on a mistake still show as a deviation.
+ECDSA_FIRST = frozenset({("uccx", "socketio"), ("socialminer", "openfire")})
+PREFERENCE_SOURCE = "dualcert/lab/estate.py, server_preference()"
+
+
+def server_preference(node: LabNode, service: str) -> str:
+    """The key family the lab's server for `service` on `node` puts first (ECDSA_FIRST); RSA first in S2,
+    whose row of the digest's table is RSA throughout: Cisco does not show browsers an ECDSA certificate
+    chained through RSA."""
+    return "ecdsa" if node.state != "S2" and (node.role, service) in ECDSA_FIRST else "rsa"
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,7 @@ class LabNode:
     role: str
     cluster: str
     state: str
+    version: str | None = None   # the inventory's `version:`; the catalog's release then says what is presented
 
     @property
     def host(self) -> str:
@@ -76,7 +93,43 @@ def default_nodes(states: tuple[str, ...] = STATES, collab: bool = True, *,
     if "S3" in states and "S4" in states:
         nodes += [LabNode("mixed-uccx-pub", "uccx", "mixed", "S3"), LabNode("mixed-uccx-sub", "uccx", "mixed", "S4"),
                   LabNode("mixed-sm", "socialminer", "mixed", "S3")]
+    if collab and state_names and "S3" in states:
+        nodes += release_nodes()
     return nodes
+
+
+def release_nodes() -> list[LabNode]:
+    """Release-specific nodes (CA-signed certificates, as S3): a UCCX 12.5 cluster, which presents RSA
+    only by design, and a CUCM 15SU2 node (TLS 1.3 picking the certificate by signature_algorithms on
+    5061; HTTPS RSA only, the HTTP Ciphers parameter's default)."""
+    return [LabNode("r125-uccx-pub", "uccx", "r125", "S3", "12.5(1)"),
+            LabNode("r125-uccx-sub", "uccx", "r125", "S3", "12.5(1)"),
+            LabNode("r125-sm", "socialminer", "r125", "S3", "12.5(1)"),
+            LabNode("cucm15-pub", "cucm", "cucm15", "S3", "15SU2")]
+
+
+def with_release(nodes: list[LabNode], release: str) -> list[LabNode]:
+    """`dualcert lab --release`: the UCCX and SocialMiner nodes without a version get this one."""
+    trains = load_catalog()["uccx"].trains
+    try:
+        train = parse_release(release).train
+    except ValueError as exc:
+        raise UsageError(f"--release: {exc}") from None
+    if train not in trains:
+        raise UsageError(f"--release {release}: not a UCCX release the catalog knows ({', '.join(trains)})",
+                         fix="give one of those trains, e.g. --release 11.5(1) or --release 12.5(1)")
+    return [replace(n, version=release) if n.role in ("uccx", "socialminer") and n.version is None else n
+            for n in nodes]
+
+
+def lab_services(node: LabNode) -> list[tuple[ServiceSpec, ServiceRelease | None]]:
+    """The node's services as its release has them (no version: the catalog's, as today)."""
+    role = load_catalog()[node.role]
+    if node.version is None:
+        return [(spec, None) for spec in role.services.values()]
+    parameters = {p.name: p.default for p in role.parameters.values()}
+    view, specs = resolve(role.name, parse_release(node.version), role.releases, dict(role.services), parameters)
+    return [(spec, view.services.get(name)) for name, spec in specs.items()]
 
 
 class LabPKI:
@@ -156,10 +209,10 @@ class LabEndpoint:
     node: LabNode
     service: ServiceSpec
     served: ServedEndpoint
+    families: tuple[str, ...] = ("rsa",)  # the key families of the chains its server holds: rsa, ecdsa
 
 
 def build_endpoints(nodes: list[LabNode], pki: LabPKI, keydir: Path) -> list[LabEndpoint]:
-    catalog = load_catalog()
     endpoints: list[LabEndpoint] = []
     for node in nodes:
         rsa_kind, ec_kind = STATE_CERTS[node.state]
@@ -173,17 +226,16 @@ def build_endpoints(nodes: list[LabNode], pki: LabPKI, keydir: Path) -> list[Lab
                 issued[(unit, family)] = leaf.write(keydir, f"{node.name}-{unit}")
             return issued[(unit, family)]
 
-        for service in catalog[node.role].services.values():
+        for service, release in lab_services(node):
             chains = [files(service.rsa_unit or "rsa", "rsa", rsa_kind)]
-            if ec_kind and service.ecdsa_unit:
+            if ec_kind and service.ecdsa_unit and not (release and release.rsa_only_by_design):
                 chains.append(files(service.ecdsa_unit, "ec", ec_kind))
-            # Cisco does not show browsers an ECDSA certificate chained through RSA (S2).
-            prefers = "rsa" if node.state == "S2" or service.prefers != "ecdsa" else "ecdsa"
-            ciphers, sigalgs = _PREFER[prefers]
-            context = server_context(chains, cipher_preference=ciphers, sigalgs_preference=sigalgs,
-                                     versions=(TLSVersion.TLS1_2, TLSVersion.TLS1_3))
-            served = ServedEndpoint(context, starttls=service.starttls, domain=node.host)
-            endpoints.append(LabEndpoint(node, service, served))
+            ciphers, sigalgs = PREFERENCE_LISTS[server_preference(node, service.name)]
+            absent = release is not None and release.tls13 == "absent"
+            versions = (TLSVersion.TLS1_2,) if absent else (TLSVersion.TLS1_2, TLSVersion.TLS1_3)
+            context = server_context(chains, cipher_preference=ciphers, sigalgs_preference=sigalgs, versions=versions)
+            served = ServedEndpoint(context, starttls=service.starttls, domain=node.host, sigalgs_preference=sigalgs)
+            endpoints.append(LabEndpoint(node, service, served, ("rsa", "ecdsa")[:len(chains)]))
     return endpoints
 
 
@@ -192,7 +244,7 @@ def write_inventory(path: Path, site: str, endpoints: list[LabEndpoint], trust_f
     for ep in endpoints:
         entry = nodes.setdefault(ep.node.name, {
             "name": ep.node.name, "host": ep.node.host, "address": ep.served.host, "role": ep.node.role,
-            "cluster": ep.node.cluster, "services": []})
+            "cluster": ep.node.cluster, **({"version": ep.node.version} if ep.node.version else {}), "services": []})
         service: dict[str, Any] = {"name": ep.service.name, "port": ep.served.port}
         if ep.service.plaintext_port is not None:
             # The catalog's plain-text twin port means nothing on loopback's random ports.
@@ -207,6 +259,8 @@ def write_policy(path: Path, pki: LabPKI) -> None:
     document = {
         "extends": "ec-ca-signed",
         "intended_state": "S3",
+        # Nodes with a `version:` are judged by what their release presents (the others as S3).
+        "release": "auto",
         "rules": {"issuer": {
             "ecdsa": {"dn": pki.ec_issuing.cert.subject.rfc4514_string()},
             "rsa": {"dn": pki.rsa_issuing.cert.subject.rfc4514_string()},

@@ -110,9 +110,13 @@ class Issued:
         """Write `<stem>.chain.pem` and `<stem>.key.pem` readable by the owner only."""
         chain_path, key_path = directory / f"{stem}.chain.pem", directory / f"{stem}.key.pem"
         for path, data in ((chain_path, self.chain_pem()), (key_path, self.key_pem())):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+            except OSError as exc:  # write() names no file (disk full, file-size limit): say which
+                exc.filename = exc.filename or str(path)
+                raise
         return chain_path, key_path
 
 

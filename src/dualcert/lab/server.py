@@ -34,6 +34,7 @@ class ServedEndpoint:
     port: int = 0                    # 0: the OS picks a free port at start
     sock: socket.socket | None = None
     preferred_port: int = 0          # with port 0: try this one first (a kept lab's last port), else any
+    sigalgs_preference: str = ""     # what `context` was given (OpenSSL cannot read it back): its TLS 1.3 order
 
 
 class LabServer:

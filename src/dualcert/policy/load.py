@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from dualcert.policy.model import (
     PRESENTATION_CLASSES,
     PRESENTS,
     PROFILES,
+    RELEASE_MODES,
     RULE_KEYS,
     ExpectedChange,
     Policy,
@@ -43,7 +45,9 @@ def builtin_profile(name: str) -> Policy:
 def load_policy(spec: str | Path | None) -> Policy:
     """`spec` is a policy file, a built-in profile name, or None for ec-ca-signed."""
     if spec is None:
-        return builtin_profile(DEFAULT_PROFILE)
+        # No policy: every node with a `version:` is judged by what its release should present.
+        default = builtin_profile(DEFAULT_PROFILE)
+        return replace(default, rules={**default.rules, "release": "auto"})
     if str(spec) in PROFILES and not Path(spec).exists():
         return builtin_profile(str(spec))
     path = Path(spec)
@@ -61,6 +65,9 @@ def _build(data: Any, where: Path | str, path: Path | None, name: str) -> Policy
     base = builtin_profile(base_name) if base_name else None
     rules = copy.deepcopy(base.rules) if base else {}
     merge(rules, _rules(top.child("rules", top.get("rules", dict, {}), "rules"), complete=base is None))
+    if "release" in top.data:  # `release: auto` at the top is short for rules.release
+        merge(rules, _rules(Reader({"release": top.data["release"]}, where, "the policy", top.line_of("release")),
+                            complete=False))
     lines: dict[str, int | None] = {}
     raw_services = top.get("services", dict, {})
     services = {k: _rules(top.child(k, v, f"rules of service {k!r}"), complete=False)
@@ -73,11 +80,13 @@ def _build(data: Any, where: Path | str, path: Path | None, name: str) -> Policy
     for node_name, raw in raw_nodes.items():
         lines[f"nodes.{node_name}"] = _line_of(raw_nodes, node_name)
         node = top.child(node_name, raw, f"node {node_name!r} of the policy")
-        node.reject_unknown(frozenset({"rules", "services"}))
+        node.reject_unknown(frozenset({"rules", "services", "release"}))
         node_services = node.get("services", dict, {})
+        node_rules = dict(node.get("rules", dict, {}))
+        if "release" in node.data:  # nodes.<n>.release is short for nodes.<n>.rules.release
+            node_rules["release"] = node.data["release"]
         nodes[node_name] = {
-            "rules": _rules(node.child("rules", node.get("rules", dict, {}), f"rules of node {node_name!r}"),
-                            complete=False),
+            "rules": _rules(node.child("rules", node_rules, f"rules of node {node_name!r}"), complete=False),
             "services": {k: _rules(node.child(k, v, f"rules of {node_name}:{k}"), complete=False)
                          for k, v in node_services.items()},
         }
@@ -171,6 +180,7 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
     choice("signing", ("ca", "self", "any"))
     choice("chain_algorithm", ("ecdsa-throughout", "any"))
     choice("trust", LEVELS)
+    choice("release", RELEASE_MODES)
     choice("hostname", LEVELS)
     if "rsa_min_bits" in data:
         bits = reader.get("rsa_min_bits", int)
@@ -232,7 +242,7 @@ def _rules(reader: Reader, *, complete: bool) -> dict[str, Any]:
                 raise rule.error(None, f"issuer.{family} names neither dn nor sha256", "give 'dn:' or 'sha256:'")
             out["issuer"][family] = {"dn": dn, "sha256": sha}
     if complete:
-        missing = sorted(RULE_KEYS - {"issuer"} - set(out))
+        missing = sorted(RULE_KEYS - {"issuer", "release"} - set(out))
         if missing:
             raise reader.error(None, f"the rules lack {', '.join(missing)}", "add them, or use 'extends: ec-ca-signed'")
     return out

@@ -17,19 +17,23 @@ from cryptography import x509
 
 from dualcert.errors import UsageError
 from dualcert.estate.catalog import load_catalog
-from dualcert.estate.model import Endpoint, Inventory
+from dualcert.estate.model import Endpoint, Inventory, Node
+from dualcert.estate.releases import ServiceRelease
 from dualcert.offers import Offer, TLSVersion
 
 PROFILES = ("ec-ca-signed", "rsa-only", "self-signed")
 FAMILIES = ("ecdsa", "rsa")
-PRESENTS = ("ecdsa", "rsa", "refused", "preferred", "any")
+# rsa-or-refused: no ECDSA certificate by design (a release that presents RSA only): an ECDSA-only offer is
+# refused or answered with the RSA certificate, both compliant.
+PRESENTS = ("ecdsa", "rsa", "refused", "preferred", "any", "rsa-or-refused")
+RELEASE_MODES = ("auto", "off")
 LEVELS = ("required", "warn", "off")
 RULE_KEYS = frozenset({"presents", "signing", "chain_algorithm", "trust", "hostname", "rsa_min_bits", "ec_curves",
-                       "expiry", "issuer", "versions", "signature_hashes", "bundle_roots"})
+                       "expiry", "issuer", "versions", "release", "signature_hashes", "bundle_roots"})
 # Hash names as cryptography spells them (Certificate.signature_hash_algorithm.name), for signature_hashes.forbidden.
 HASHES = ("md2", "md4", "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512")
 POLICY_KEYS = frozenset({"extends", "intended_state", "rules", "services", "nodes", "description",
-                         "expected_changes"})
+                         "expected_changes", "release"})
 # What a presentation was before / is after, for `expected_changes` from:/to: (docs/policy.md, "Expected changes").
 PRESENTATION_CLASSES = ("any", "absent", "ecdsa", "rsa", "self-signed", "ca-signed", "ec-ca-signed",
                         "rsa-ca-signed", "ecdsa-by-rsa-ca", "unreachable", "refused", "unsupported", "timeout",
@@ -93,15 +97,30 @@ class Policy:
     # Lines of the names a policy file gives ("services.x", "nodes.n", "nodes.n.services.x"), for errors.
     lines: dict[str, int | None] = field(default_factory=dict, compare=False)
 
-    def rules_for(self, node: str, service: str) -> dict[str, Any]:
+    def rules_for(self, node: str, service: str, release: ServiceRelease | None = None) -> dict[str, Any]:
         """The four layers merged, most specific last: rules, services.<service>, nodes.<node>.rules,
-        nodes.<node>.services.<service>. Also for a node or service the inventory no longer has."""
+        nodes.<node>.services.<service>. Also for a node or service the inventory no longer has.
+
+        With `release: auto` (the default when no policy is given), what the node's release should
+        present (the catalog's release rules) goes over `rules`, under the three specific layers."""
+        layers = (self.services.get(service, {}), self.nodes.get(node, {}).get("rules", {}),
+                  self.nodes.get(node, {}).get("services", {}).get(service, {}))
         merged = copy.deepcopy(self.rules)
-        layer = self.nodes.get(node, {})
-        for extra in (self.services.get(service, {}), layer.get("rules", {}),
-                      layer.get("services", {}).get(service, {})):
+        for extra in layers:
+            merge(merged, extra)
+        if release is None or merged.get("release", "off") != "auto":
+            return merged
+        merged = copy.deepcopy(self.rules)
+        merge(merged, release_layer(release))
+        for extra in layers:
             merge(merged, extra)
         return merged
+
+    def intended_for(self, node: Node) -> str:
+        """The deployment state a node should be in: its release's (release: auto), else intended_state."""
+        release = node.release
+        auto = self.rules_for(node.name, "").get("release", "off") == "auto"
+        return release.intended if auto and release is not None and release.intended else self.intended_state
 
     def expiry_days(self, node: str, service: str) -> tuple[int, int]:
         """(warn_days, fail_days) for a node's service."""
@@ -109,7 +128,7 @@ class Policy:
         return int(expiry["warn_days"]), int(expiry["fail_days"])
 
     def expectation(self, endpoint: Endpoint, offer: Offer, version: TLSVersion) -> Expectation:
-        merged = self.rules_for(endpoint.node, endpoint.service.name)
+        merged = self.rules_for(endpoint.node, endpoint.service.name, endpoint.release)
         presents = merged["presents"][offer.value]
         if presents == "preferred":
             prefers = endpoint.service.prefers
@@ -172,10 +191,21 @@ class ExpectedChange:
     after: tuple[str, ...] | None       # to:
     any_change: bool
     reason: str | None
+    origin: str | None = None           # "release upgrade": derived from the catalog, not the policy file
 
     @property
     def label(self) -> str:
-        return f"expected_changes[{self.index}] ({self.where})"
+        return self.origin or f"expected_changes[{self.index}] ({self.where})"
+
+
+def release_layer(release: ServiceRelease) -> dict[str, Any]:
+    """The rules a service's release implies: what each offer gets, and TLS 1.3 where it is required."""
+    layer: dict[str, Any] = {}
+    if release.presents:
+        layer["presents"] = dict(release.presents)
+    if release.tls13 == "required":
+        layer["versions"] = {"tls1.3": "required"}
+    return layer
 
 
 def merge(into: dict[str, Any], layer: dict[str, Any]) -> None:

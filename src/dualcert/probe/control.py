@@ -42,8 +42,9 @@ def settle(observation: Observation, evidence: Observation, control: OfferSpec |
     `control`), or (control None) another offer of the same endpoint and version that completed."""
     version = evidence.key.version.value.replace("tls", "TLS ")
     if control is None:
-        return replace(observation, detail=f"{observation.detail} (the server speaks {version}: the "
-                                           f"{evidence.key.offer.value} offer completed)")
+        # Not which offer: the first to complete is a race, and the detail must not differ between runs.
+        return replace(observation, detail=f"{observation.detail} (the server speaks {version}: another offer "
+                                           "of it completed)")
     offered = f"a control hello offering {describe(control)}"
     if evidence.outcome is Outcome.UNSUPPORTED or needs_control(evidence):
         return replace(observation, outcome=Outcome.UNSUPPORTED,

@@ -11,6 +11,7 @@ import pytest
 from dualcert.compare.comparison import Change, compare
 from dualcert.compare.snapshot import Presentation, Snapshot, load_snapshot
 from dualcert.errors import UsageError
+from dualcert.estate.release import parse_upgrade
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.observation import ProbeKey
 from dualcert.pytest.items import CHANGE_FIXTURE
@@ -20,6 +21,7 @@ from dualcert.run import DualcertRun
 from dualcert.safetext import safe
 from dualcert.verdict import Status, Verdict
 
+UPGRADE_KEY = pytest.StashKey[tuple[str, str]]()   # --upgrade FROM:TO, read once with the baseline
 DECLARE_FIX = ("if this change is intended (an upgrade, a renewal), declare it in the policy's expected_changes "
                "(docs/policy.md, 'Expected changes'); otherwise find out who changed the node")
 
@@ -31,8 +33,13 @@ def load(config: pytest.Config) -> None:
         return
     try:
         config.stash[BASELINE_KEY] = load_snapshot(Path(path))
+        upgrade = config.getoption("upgrade", None)
+        if upgrade:
+            config.stash[UPGRADE_KEY] = parse_upgrade(upgrade)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise pytest.UsageError(f"dualcert: {exc}") from None
 
 
 def change_keys(run: DualcertRun, baseline: Snapshot) -> list[ProbeKey]:
@@ -74,8 +81,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     current = Snapshot.from_observations(
         run.observations.values(), site=run.inventory.site, now=run.now,
         offers=tuple(o.value for o in run.options.offers), versions=tuple(v.value for v in run.options.versions),
-        roles={n.name: n.role for n in run.inventory.nodes})
-    config.stash[COMPARISON_KEY] = compare(baseline, current, run.policy, ids=ids)
+        roles={n.name: n.role for n in run.inventory.nodes}, releases=run.inventory.releases())
+    config.stash[COMPARISON_KEY] = compare(baseline, current, run.policy, ids=ids,
+                                           upgrade=config.stash.get(UPGRADE_KEY, None))
 
 
 class ChangeHandle:

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from dualcert import __version__
+from dualcert.pytest.exitcode import write_failed
 from dualcert.pytest.report import report_props, report_verdict
-from dualcert.pytest.state import COMPARISON_KEY, VERDICT_KEY, WARNINGS_KEY, strict
+from dualcert.pytest.state import COMPARISON_KEY, VERDICT_KEY, WRITER_KEY, strict
 from dualcert.render.html import (
     OutcomeTally,
     asset,
@@ -29,7 +30,7 @@ from dualcert.render.html import (
     json_for_script,
     matrix_html,
     metadata_html,
-    warnings_html,
+    summary_html,
 )
 from dualcert.render.results import atomic_write
 from dualcert.render.timeline import distinct_certs, timeline_html
@@ -44,6 +45,7 @@ class HtmlReport:
     def __init__(self, run: DualcertRun, report: Path) -> None:
         self.run, self.report = run, report
         self.tally = OutcomeTally()
+        self.failed = False
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -57,7 +59,18 @@ class HtmlReport:
         for plugin in session.config.pluginmanager.get_plugins():
             if callable(getattr(plugin, "_write_report", None)) and isinstance(getattr(plugin, "_report_path", None),
                                                                                  Path):
-                plugin._write_report = partial(atomic_write, plugin._report_path)
+                plugin._write_report = partial(self._write, session.config, plugin)
+
+    def _write(self, config: pytest.Config, plugin: Any, text: str) -> None:
+        """A report that cannot be written (disk full, read-only, file-size limit) is said, named and makes
+        the run exit non-zero; the results JSON is still written after it."""
+        try:
+            atomic_write(plugin._report_path, text)
+        except OSError as exc:
+            self.failed = True
+            write_failed(config, "HTML report", plugin._report_path, exc)
+            # Its closing line would announce a report that does not exist.
+            config.pluginmanager.unregister(plugin)
 
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = f"dualcert compliance: {self.run.inventory.site}"
@@ -96,7 +109,9 @@ class HtmlReport:
             f"<p>Site <b>{escape(run.inventory.site)}</b>, policy <b>{escape(run.policy.name)}</b> "
             f"(intended state {escape(run.policy.intended_state)}), {len(run.endpoints)} endpoints, "
             f"{len(observations)} probes, status <b>{status}</b>.</p>")
-        prefix.append(warnings_html(config.stash[WARNINGS_KEY], strict(config)))
+        writer = config.stash.get(WRITER_KEY, None)
+        if writer is not None:
+            prefix.append(summary_html(writer.summary(), strict(config)))
         prefix.append(matrix_html(run, self.tally, run.diagnosis() if run.measured else ()))
         prefix.append(changes_html(config.stash.get(COMPARISON_KEY, None)))
         prefix.append(timeline_html(run, distinct_certs(observations, run.policy.expiry_days)))

@@ -22,6 +22,8 @@ ITEM_FIXTURES = {"rule": "dualcert_case", "probe": "dualcert_probe", "endpoint":
 NODE_FIXTURES = {"rule": "dualcert_node", "probe": "dualcert_node_rules", "endpoint": "dualcert_node_rules"}
 ESTATE_FIXTURES = ("dualcert_cluster", "dualcert_node", "dualcert_node_rules")
 CHANGE_FIXTURE = "dualcert_change"
+# A test using one of these is dualcert's: an exception in their setup is a dualcert bug (exit code 3).
+DUALCERT_FIXTURES = frozenset({*ITEM_FIXTURES.values(), *ESTATE_FIXTURES, CHANGE_FIXTURE})
 INACTIVE = pytest.mark.dualcert_other_mode
 MODE_HELP = {"rule": "one test per rule and probe", "probe": "one test per probe, checking every rule",
              "endpoint": "one test per endpoint, checking every rule over its probes"}

@@ -19,13 +19,13 @@ from dualcert.estate.inventory import FORMATS
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import Timeouts
 from dualcert.probe.engine import DEFAULT_THREADS
-from dualcert.pytest import baseline, handles, items, probing, report
+from dualcert.pytest import baseline, handles, items, metrics, probing, report, summary
+from dualcert.pytest.exitcode import ExitCodes, exit_reasons
 from dualcert.pytest.html import HtmlReport
 from dualcert.pytest.items import drop_inactive
 from dualcert.pytest.recorder import ResultsRecorder
-from dualcert.pytest.state import CRASHES_KEY, EXIT_INTERNAL_ERROR, RUN_KEY, WARNINGS_KEY, WRITER_KEY, run_of, strict
+from dualcert.pytest.state import CRASHES_KEY, RUN_KEY, WARNINGS_KEY, WRITER_KEY, run_of
 from dualcert.render.results import ResultsWriter
-from dualcert.render.text import warning_lines
 from dualcert.run import DualcertRun, RunOptions
 from dualcert.signals import sigterm_interrupts
 
@@ -57,6 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline", metavar="FILE",
                     help="results JSON of an earlier run: adds test_unchanged[...] per probe, failing on changes "
                          "the policy's expected_changes do not allow")
+    group.addoption("--upgrade", metavar="FROM:TO",
+                    help="with --baseline: nodes without 'version:' went from release FROM to TO (e.g. 11.5:12.5); "
+                         "the changes the catalog's releases explain are expected")
     group.addoption("--shard", metavar="I/N",
                     help="run only the I-th of N shards of the estate (clusters dealt round-robin in inventory order), "
                          "for CI matrices; the N shards together are the whole estate")
@@ -67,14 +70,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"and rule); auto (default): rule up to {items.AUTO_PROBE_ITEMS_ABOVE} probes, endpoint above")
     group.addoption("--dualcert-progress", choices=("auto", "on", "off"), default="auto",
                     help="probe progress line: auto = only on an interactive terminal outside CI")
+    summary.add_options(group)
 
 
 def _csv(value: str, kind: type[Offer] | type[TLSVersion], option: str) -> tuple[Any, ...]:
+    allowed = ", ".join(m.value for m in kind)
     try:
-        return tuple(kind(v.strip()) for v in value.split(",") if v.strip())
+        chosen = tuple(kind(v.strip()) for v in value.split(",") if v.strip())
     except ValueError:
-        allowed = ", ".join(m.value for m in kind)
         raise pytest.UsageError(f"{option}: {value!r} is not a list of {allowed}") from None
+    if not chosen:  # nothing would be probed: said now, not as an empty run
+        raise pytest.UsageError(f"{option} is empty: give one or more of {allowed}")
+    return chosen
 
 
 def _shard(value: str | None) -> tuple[int, int] | None:
@@ -121,6 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for module, name in ((handles, "dualcert-handles"), (report, "dualcert-report"), (baseline, "dualcert-baseline")):
         if not config.pluginmanager.has_plugin(name):
             config.pluginmanager.register(module, name)
+    config.pluginmanager.register(ExitCodes(config), "dualcert-exitcodes")
     baseline.load(config)
     site = run.inventory.site
     # Shards of one estate run side by side (a CI matrix): each writes its own default files.
@@ -135,6 +143,10 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.htmlpath = f"reports/{stem}.html"
             config.option.self_contained_html = True
         config.pluginmanager.register(HtmlReport(run, Path(config.option.htmlpath)), "dualcert-html")
+    if not is_worker:
+        config.pluginmanager.register(summary.VerdictSummary(config, getattr(config.option, "htmlpath", None)))
+        if config.getoption("metrics", None):
+            config.pluginmanager.register(metrics.MetricsFile(config, Path(config.getoption("metrics"))))
     if not is_worker and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(probing.XdistController(config), "dualcert-xdist")
     sigterm_interrupts()
@@ -162,28 +174,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     probing.probe_selected(session)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A crashed check is a dualcert bug: exit code 3 (internal error), not 1 (policy failures).
-    Runs first so that the results JSON and the terminal summary see the final code."""
-    if session.config.stash.get(CRASHES_KEY, []) and int(exitstatus) in (pytest.ExitCode.OK,
-                                                                          pytest.ExitCode.TESTS_FAILED):
-        session.exitstatus = EXIT_INTERNAL_ERROR
-
-
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Warnings, crashes and where the reports are."""
-    writer = config.stash.get(WRITER_KEY, None)
-    if writer is None:
-        return
-    terminalreporter.write_sep("-", "dualcert")
-    for index, line in enumerate(warning_lines(config.stash[WARNINGS_KEY], strict(config))):
-        terminalreporter.write_line(line, yellow=index == 0)
-    crashes = config.stash.get(CRASHES_KEY, [])
-    if crashes:
-        terminalreporter.write_line(f"internal error: {len(crashes)} check(s) crashed (a dualcert bug; exit code 3), "
-                                    f"e.g. {crashes[0]}", red=True)
-    terminalreporter.write_line(f"results JSON: {writer.path}")
-    html = config.pluginmanager.get_plugin("dualcert-html")
-    if isinstance(html, HtmlReport):
-        terminalreporter.write_line(f"HTML report:  {html.report}")
+    """Why the run exits as it does (crashes, reports not written, nothing collected); the verdict,
+    warnings and report paths follow pytest's line (pytest/summary.py)."""
+    reasons = exit_reasons(config) if config.stash.get(WRITER_KEY, None) is not None else []
+    if reasons:
+        terminalreporter.write_sep("-", "dualcert")
+    for reason in reasons:
+        terminalreporter.write_line(reason, red=True)

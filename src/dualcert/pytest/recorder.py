@@ -3,8 +3,12 @@ document at the end of the session, interrupted or not."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import Any
+
 import pytest
 
+from dualcert.pytest.exitcode import apply_write_failures, exit_reasons, write_failed
 from dualcert.pytest.report import report_props, report_verdict
 from dualcert.pytest.state import COMPARISON_KEY, CRASHES_KEY, WARNINGS_KEY, strict
 from dualcert.render.results import ResultsWriter, file_digest, run_metadata
@@ -43,11 +47,15 @@ class ResultsRecorder:
                     "duration_s": share,
                 })
             return
-        crashed = report.failed and verdict is not None and verdict.crashed
+        crashed = report.failed and (verdict.crashed if verdict is not None else bool(props.get("crashed")))
         outcome = "error" if (report.failed and report.when != "call") or crashed else report.outcome
         if verdict is not None:
             self._collect(verdict, "failed" if report.failed else outcome)
-        message = (verdict.message if verdict is not None else "") or (str(report.longrepr) if report.longrepr else "")
+        elif crashed:  # a dualcert fixture or handle raised before judging: a bug, not a policy failure
+            where = "check" if report.when == "call" else report.when
+            self.config.stash[CRASHES_KEY].append(f"{props.get('subject', report.nodeid)} {where}")
+        message = (verdict.message if verdict is not None else str(props.get("message", ""))) or (
+            str(report.longrepr) if report.longrepr else "")
         self.writer.add_test({
             "id": str(props.get("subject", report.nodeid)), "test": test, "nodeid": report.nodeid,
             "rule": verdict.rule if verdict else None, "outcome": outcome,
@@ -55,9 +63,21 @@ class ResultsRecorder:
             "fix": verdict.fix if verdict else "", "duration_s": round(report.duration, 4),
         })
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, Any, Any]:
+        """Writes the document after the other plugins' session end (the exit code is final, the HTML
+        report written or not), before the terminal summary; written even when one of them raised."""
+        try:
+            return (yield)
+        finally:
+            self._finish(session)
+
+    def _finish(self, session: pytest.Session) -> None:
         run, writer, config = self.run, self.writer, self.config
+        for what, path, exc in writer.errors:
+            write_failed(config, what, path, exc)
+        writer.errors.clear()
+        apply_write_failures(session)
         # Probes that landed outside the probe phase (a Case probed lazily) join the record too.
         recorded = {(p["node"], p["service"], p["offer"], p["tls_version"]) for p in writer.probes}
         for key, observation in run.observations.items():
@@ -78,8 +98,13 @@ class ResultsRecorder:
             policy={"name": run.policy.name, **(file_digest(run.policy.path) or {})},
             intended_state=run.policy.intended_state,
             started=run.started.isoformat(), status="interrupted" if interrupted else "complete",
-            exit_status=exitstatus, strict=strict(config),
+            exit_status=exitstatus, exit_reason="; ".join(exit_reasons(config)) or None, strict=strict(config),
             warnings=len(warned), internal_errors=config.stash.get(CRASHES_KEY, []),
             offers=[o.value for o in run.options.offers], tls_versions=[v.value for v in run.options.versions],
             roles={node.name: node.role for node in run.inventory.nodes},  # for expected_changes' role: in diffs
+            releases=run.inventory.releases(),  # a later run judges an upgrade by them (compare/releases.py)
+            shard=list(run.options.shard) if run.options.shard else None,  # dualcert merge checks the set
         ))
+        for what, path, exc in writer.errors:  # the document itself (its journal is kept)
+            write_failed(config, what, path, exc)
+        apply_write_failures(session)

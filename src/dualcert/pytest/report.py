@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dualcert.pytest.items import subject_of
+from dualcert.pytest.items import DUALCERT_FIXTURES, subject_of
 from dualcert.pytest.state import VERDICT_KEY, run_of
 from dualcert.verdict import Verdict
 
@@ -24,6 +24,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report  # JUnit writes a teardown report's properties: only the plain ones below
     verdict = item.stash.get(VERDICT_KEY, None) if call.when == "call" else None
     props: dict[str, Any] = verdict.to_props() if verdict is not None else {"subject": subject_of(item)}
+    excinfo = call.excinfo
+    if report.failed and excinfo is not None and _raised_unexpectedly(item, excinfo):
+        # A dualcert fixture or handle raised (not a verdict's pytest.fail): a dualcert bug, never a policy failure.
+        props["crashed"] = True
+        if verdict is None:
+            what = "check" if call.when == "call" else f"fixture {call.when}"
+            props["message"] = f"dualcert {what} crashed: {excinfo.typename}: {excinfo.value}"
     props["test"] = getattr(item, "originalname", item.name)
     report.user_properties.append((PROPERTY, props))
     if verdict is not None and verdict.facts.get("scope") == "probe" and not verdict.parts:
@@ -45,3 +52,9 @@ def report_verdict(report: pytest.TestReport) -> Verdict | None:
     """The report's Verdict, None when its test stopped before judging (a setup error, a skip)."""
     props = report_props(report)
     return Verdict.from_props(props) if "rule" in props else None
+
+
+def _raised_unexpectedly(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> bool:
+    """A dualcert test ended by an exception other than its verdict's outcome (fail, skip, a warning made an error)."""
+    return bool(DUALCERT_FIXTURES.intersection(getattr(item, "fixturenames", ()))) and not excinfo.errisinstance(
+        (pytest.fail.Exception, pytest.skip.Exception, Warning))

@@ -14,10 +14,11 @@ RUN_KEY = pytest.StashKey[DualcertRun]()
 WRITER_KEY = pytest.StashKey[ResultsWriter | None]()          # None on xdist workers
 WARNINGS_KEY = pytest.StashKey[list[Verdict]]()                # warned parts, with their outcome
 CRASHES_KEY = pytest.StashKey[list[str]]()                     # "subject rule" of each crashed check
+WRITE_FAILURES_KEY = pytest.StashKey[list[tuple[str, int]]]()  # (message, exit code) of each failed report write
+EXIT_REASON_KEY = pytest.StashKey[str]()                       # one line: why the run exits 3, 4 or 5
 BASELINE_KEY = pytest.StashKey[Snapshot]()
 COMPARISON_KEY = pytest.StashKey[Comparison]()
 VERDICT_KEY = pytest.StashKey[Verdict]()                       # on an item: what its test judged
-EXIT_INTERNAL_ERROR = int(pytest.ExitCode.INTERNAL_ERROR)      # pytest's exit codes are dualcert's
 
 
 def run_of(config: pytest.Config) -> DualcertRun | None:

@@ -23,10 +23,11 @@ from dualcert.compare.comparison import Comparison
 from dualcert.facts.chain import chain_facts
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.render.results import file_digest
+from dualcert.render.summary import certificate_text
 from dualcert.rules.diagnosis import ClusterDiagnosis
 from dualcert.run import DualcertRun
 from dualcert.safetext import safe
-from dualcert.verdict import Status, Verdict, worst
+from dualcert.verdict import Status, worst
 
 
 @cache
@@ -127,7 +128,8 @@ def matrix_html(run: DualcertRun, tally: OutcomeTally, diagnoses: Iterable[Clust
     """Per cluster, a table of node x service cells (what each offer got) and the cluster's diagnosis."""
     clusters: dict[str, list[Any]] = {}
     for node in run.inventory.nodes:
-        clusters.setdefault(node.cluster, []).append(node)
+        if run.in_shard(node.name):  # a --shard run's report holds its own clusters, not the others' "not probed"
+            clusters.setdefault(node.cluster, []).append(node)
     diagnosed = {d.cluster: d for d in diagnoses}
     parts = ['<section id="dc-matrix" class="dc-section"><h2>Estate</h2>',
              '<p class="dc-legend">Each cell: what each offer got (ECDSA only, RSA only, both like a browser), '
@@ -156,7 +158,7 @@ def matrix_html(run: DualcertRun, tally: OutcomeTally, diagnoses: Iterable[Clust
             parts.append("</tr>")
         parts.append("</tbody></table></div>")
         if diagnosis is not None:
-            parts.append(_diagnosis_html(diagnosis))
+            parts.append(diagnosis_html(diagnosis.to_json()))
         parts.append("</div>")
     parts.append("</section>")
     return "".join(parts)
@@ -183,17 +185,20 @@ def _cell(run: DualcertRun, tally: OutcomeTally, node: str, service: str) -> str
             f'title="show the tests of {esc(node)} {esc(service)}">{"".join(lines)}</a></td>')
 
 
-def _diagnosis_html(diagnosis: ClusterDiagnosis) -> str:
-    state, intended = diagnosis.state, diagnosis.intended
-    parts = [f'<aside class="dc-diagnosis {"dc-pass" if state == intended else "dc-fail"}"><h4>Diagnosed state '
-             f'<span class="dc-state">{esc(state)}</span> (intended {esc(intended)})</h4>']
-    if diagnosis.agent_experience:
-        parts.append(f'<p><b>Agents:</b> {esc(diagnosis.agent_experience)}</p>')
-    if diagnosis.differs:
+def diagnosis_html(diagnosis: dict[str, Any]) -> str:
+    """One cluster's diagnosis, from its results JSON entry (ClusterDiagnosis.to_json)."""
+    state, intended = diagnosis["state"], diagnosis["intended"]
+    design = f", {diagnosis['design']}" if diagnosis.get("design") else ""  # the release's behaviour
+    as_intended = diagnosis.get("as_intended", state == intended)
+    parts = [f'<aside class="dc-diagnosis {"dc-pass" if as_intended else "dc-fail"}"><h4>Diagnosed state '
+             f'<span class="dc-state">{esc(state)}</span> (intended {esc(intended)}{esc(design)})</h4>']
+    if diagnosis.get("agent_experience"):
+        parts.append(f'<p><b>Agents:</b> {esc(diagnosis["agent_experience"])}</p>')
+    if diagnosis.get("differs"):
         parts.append("<p><b>Differs from the intended state:</b></p><ul>")
-        parts += [f"<li>{esc(d)}</li>" for d in diagnosis.differs]
+        parts += [f"<li>{esc(d)}</li>" for d in diagnosis["differs"]]
         parts.append("</ul>")
-    remediation = diagnosis.remediation
+    remediation = diagnosis.get("remediation") or []
     if remediation:
         # Folded: a cluster's steps (one per node and unit) would push the other clusters off the first screen.
         parts.append(f"<details><summary><b>Remediation</b> ({len(remediation)} step"
@@ -235,18 +240,47 @@ def changes_html(comparison: Comparison | None) -> str:
     return "".join(parts)
 
 
-# ---------------------------------------------------------------- warnings
+# ---------------------------------------------------------------- the verdict, grouped
 
-def warnings_html(warned: list[Verdict], strict: bool, limit: int = 200) -> str:
-    """Warnings pass by default (expiry in the warn window, report-only rules): list them up front."""
-    if not warned:
-        return ""
-    how = "made fatal by --strict" if strict else "passing; <code>--strict</code> makes them fail"
-    items = "".join(f"<li><code>{escape(v.subject)}</code> {escape(v.rule)}: {escape(v.message)}"
-                    f"{'<br>fix: ' + escape(v.fix) if v.fix else ''}</li>" for v in warned[:limit])
-    more = f"<li>... and {len(warned) - limit} more (see the results JSON)</li>" if len(warned) > limit else ""
-    return (f'<div class="dualcert-warnings"><p><b>{len(warned)} policy warning(s)</b>, {how}:</p>'
-            f"<ul>{items}{more}</ul></div>")
+WHERE_LISTED = 500   # nodes listed under a finding; a shared certificate on 10,000 endpoints stays readable
+
+
+def summary_html(summary: dict[str, Any], strict: bool) -> str:
+    """The report's head: failures and warnings by cause and certificate (render.summary), one finding
+    per certificate with the endpoints presenting it folded behind their count, the fix once."""
+    failures, warnings = summary.get("failures", []), summary.get("warnings", [])
+    parts = ['<section id="dc-summary" class="dc-section"><h2>Verdict</h2>']
+    if failures:
+        parts.append(f'<p class="dc-fail"><b>{summary["failed_tests"]} failed test(s)</b> in {len(failures)} '
+                     "finding(s), by cause and certificate:</p>")
+        parts.append(_findings_html(failures))
+    if warnings:
+        how = "made fatal by --strict" if strict else "passing; <code>--strict</code> makes them fail"
+        parts.append(f'<div class="dualcert-warnings"><p><b>{summary["warned_tests"]} policy warning(s)</b>, {how}, '
+                     f"in {len(warnings)} finding(s):</p>{_findings_html(warnings)}</div>")
+    if not failures and not warnings:
+        parts.append('<p class="dc-pass">No failures, no warnings.</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _findings_html(findings: list[dict[str, Any]]) -> str:
+
+    items = []
+    for finding in findings:
+        cls = "dc-fail" if finding["status"] == "fail" else "dc-warn"
+        cert = finding.get("certificate")
+        cert_html = f"<div>certificate: {esc(certificate_text(cert))}</div>" if cert else ""
+        nodes = list(finding["where"].items())
+        where = "".join(f"<li><code>{esc(node)}</code> {esc(', '.join(services))}</li>"
+                        for node, services in nodes[:WHERE_LISTED])
+        if len(nodes) > WHERE_LISTED:
+            where += f"<li>... and {len(nodes) - WHERE_LISTED} more node(s): the results JSON's summary lists them</li>"
+        fix = f"<div><b>fix:</b> {esc(finding['fix'])}</div>" if finding.get("fix") else ""
+        items.append(f'<li class="{cls}"><b>{esc(finding["rule"])}</b>: {esc(finding["cause"])}{cert_html}'
+                     f'<details><summary>on {finding["endpoints"]} endpoint(s) of {finding["nodes"]} node(s), '
+                     f'{finding["tests"]} test(s)</summary><ul>{where}</ul></details>{fix}</li>')
+    return f'<ul class="dc-findings">{"".join(items)}</ul>'
 
 
 # ---------------------------------------------------------------- metadata

@@ -4,7 +4,9 @@ atomically, with a journal of probes appended as they land so that even a killed
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -20,14 +22,30 @@ from dualcert import __version__
 from dualcert.compare.snapshot import SCHEMA
 from dualcert.facts.chain import chain_facts
 from dualcert.probe.observation import Observation
+from dualcert.render.summary import summarize
 
 JOURNAL_FLUSH_S = 0.2
 WRITE_SLICE = 1 << 20
 
 
+def make_parent(path: Path) -> None:
+    """The directory of `path`, created if missing; a file in its place is "Not a directory", as the
+    kernel says of the path, not mkdir's "File exists"."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)) from None
+
+
 def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write via a temp file in the same directory and rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write via a temp file in the same directory and rename: readers never see half a file.
+    A path that exists and is not a regular file (/dev/stdout, /dev/full, a FIFO) is written in place:
+    renaming over it would replace the device instead of writing to it."""
+    if path.exists() and not path.is_file():
+        with path.open("wb") as device:
+            device.write(data.encode("utf-8") if isinstance(data, str) else data)
+        return
+    make_parent(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -86,7 +104,9 @@ class ResultsWriter:
         self.sections: dict[str, Any] = {}
         self.certificates: dict[str, str] = {}
         self._cert_json: dict[str, dict[str, object]] = {}
-        self._journal_handle: Any = None
+        # None: not opened yet; False: none from now on (it failed, or the document is written). A device
+        # (--json /dev/stdout) has no journal: it would be a stray file in /dev.
+        self._journal_handle: Any = None if path.is_file() or not path.exists() else False
         # The journal is flushed by a small thread every JOURNAL_FLUSH_S, not per probe: a flush per
         # probe (12,000 on a large estate) cost seconds of GIL hand-overs in the probe phase. A run
         # killed outright (SIGKILL, OOM) loses at most that fraction of a second of probes, even when
@@ -95,30 +115,57 @@ class ResultsWriter:
         self._unflushed = False
         self._stop_flusher = threading.Event()
         self._flusher: threading.Thread | None = None
+        self.written = False
+        # Writes that failed, (what, path, error): the journal's stop the journal and the run goes
+        # on (the final document still holds every probe); the caller reports them and exits non-zero.
+        self.errors: list[tuple[str, Path, OSError]] = []
+        self._summary: tuple[int, dict[str, Any]] | None = None   # (tests it was built from, summary)
+        self.run: dict[str, Any] = {}   # the run metadata last written (for --metrics)
+
+    def _journal_failed(self, exc: OSError) -> None:
+        """Called with the journal lock held: no more journal lines, the partial file stays as written."""
+        self.errors.append(("results journal", self.journal, exc))
+        handle, self._journal_handle = self._journal_handle, False
+        if handle:
+            with contextlib.suppress(OSError):  # its buffer cannot be written either: already reported
+                handle.close()
 
     def add_probe(self, observation: Observation) -> dict[str, Any]:
         record = probe_record(observation, self.certificates, self._cert_json)
         self.probes.append(record)
         line = json.dumps(record) + "\n"
         with self._journal_lock:
-            if self._journal_handle is None:
-                self.journal.parent.mkdir(parents=True, exist_ok=True)
-                self._journal_handle = self.journal.open("w", encoding="utf-8")
-                self._flusher = threading.Thread(target=self._flush_loop, name="dualcert-journal", daemon=True)
-                self._flusher.start()
-            self._journal_handle.write(line)
-            self._unflushed = True
+            try:
+                if self._journal_handle is None:
+                    make_parent(self.journal)
+                    self._journal_handle = self.journal.open("w", encoding="utf-8")
+                    self._flusher = threading.Thread(target=self._flush_loop, name="dualcert-journal", daemon=True)
+                    self._flusher.start()
+                if self._journal_handle:
+                    self._journal_handle.write(line)
+                    self._unflushed = True
+            except OSError as exc:
+                self._journal_failed(exc)
         return record
 
     def _flush_loop(self) -> None:
         while not self._stop_flusher.wait(JOURNAL_FLUSH_S):
             with self._journal_lock:
-                if self._journal_handle is not None and self._unflushed:
-                    self._journal_handle.flush()
+                if self._journal_handle and self._unflushed:
+                    try:
+                        self._journal_handle.flush()
+                    except OSError as exc:
+                        self._journal_failed(exc)
                     self._unflushed = False
 
     def add_test(self, record: dict[str, Any]) -> None:
         self.tests.append(record)
+
+    def summary(self) -> dict[str, Any]:
+        """The grouped verdict (render.summary), built once for the JSON, the HTML and the terminal."""
+        if self._summary is None or self._summary[0] != len(self.tests):
+            self._summary = (len(self.tests), summarize(self.tests, self.probes))
+        return self._summary[1]
 
     def document(self, run: dict[str, Any]) -> dict[str, Any]:
         counts: dict[str, int] = {}
@@ -130,24 +177,38 @@ class ResultsWriter:
         return {
             "schema": SCHEMA,
             "run": {**run, "counts": counts, "probe_counts": probe_counts},
+            "summary": self.summary(),
             "probes": self.probes,
             "tests": self.tests,
             **self.sections,
             "certificates": self.certificates,
         }
 
-    def write(self, run: dict[str, Any]) -> None:
-        # No indent: json's C encoder only serves indent=None; with indent=1 the pure-Python
-        # encoder took 2 s of a 2,000-endpoint run. `jq . FILE` pretty-prints it.
-        atomic_write(self.path, json.dumps(self.document(run), sort_keys=False))
+    def write(self, run: dict[str, Any]) -> bool:
+        """The document, atomically; then the journal goes. A failed write is added to `errors` and
+        the journal is kept: it holds every probe that landed. True when the document was written."""
+        document = self.document(run)
+        self.run = document["run"]
         self._stop_flusher.set()
         if self._flusher is not None:
             self._flusher.join(timeout=2)
         with self._journal_lock:
-            if self._journal_handle is not None:
-                self._journal_handle.close()
-                self._journal_handle = None
+            if self._journal_handle:
+                try:
+                    self._journal_handle.close()
+                except OSError as exc:
+                    self.errors.append(("results journal", self.journal, exc))
+            self._journal_handle = False  # a late probe (after the document) has nowhere to go
+        try:
+            # No indent: json's C encoder only serves indent=None; with indent=1 the pure-Python
+            # encoder took 2 s of a 2,000-endpoint run. `jq . FILE` pretty-prints it.
+            atomic_write(self.path, json.dumps(document, sort_keys=False))
+        except OSError as exc:
+            self.errors.append(("results JSON", self.path, exc))
+            return False
+        self.written = True
         self.journal.unlink(missing_ok=True)
+        return True
 
 
 def run_metadata(**extra: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Terminal text: the warnings and changes summaries of a run, the diagnosis and tables `dualcert lab` prints.
+"""Terminal text: the changes summary of a run, the diagnosis and tables `dualcert lab` prints.
 
 Every line passes through `safe`: certificate and server text never reaches a terminal raw.
 """
@@ -10,19 +10,6 @@ from typing import Any
 
 from dualcert.compare.comparison import Comparison
 from dualcert.safetext import safe
-from dualcert.verdict import Verdict
-
-
-def warning_lines(warned: list[Verdict], strict: bool, limit: int = 40) -> list[str]:
-    """Warnings pass by default, so they must be impossible to miss: count and list them."""
-    if not warned:
-        return []
-    how = "failed (--strict)" if strict else "passed; --strict makes them fail"
-    lines = [f"{len(warned)} policy warning(s), {how}:"]
-    lines += [safe(f"  WARN {v.subject} {v.rule}: {v.message}") for v in warned[:limit]]
-    if len(warned) > limit:
-        lines.append(f"  ... and {len(warned) - limit} more (see the report and the JSON)")
-    return lines
 
 
 def change_lines(comparison: Comparison, limit: int = 20) -> list[str]:
@@ -48,10 +35,13 @@ def diagnosis_lines(diagnoses: Sequence[Mapping[str, Any]]) -> list[str]:
     pad = "".ljust(width)
     for d in diagnoses:
         nodes = ", ".join(f"{n} {s}" for n, s in d["nodes"].items())
-        verdict = "as intended" if d["state"] == d["intended"] else f"intended {d['intended']}"
+        as_intended = d.get("as_intended", d["state"] == d["intended"])
+        verdict = "as intended" if as_intended else f"intended {d['intended']}"
+        if d.get("design"):
+            verdict = f"{verdict} ({d['design']})"
         lines.append(f"  {str(d['cluster']).ljust(width)}  {str(d['state']).ljust(8)}  {verdict}: {nodes}")
         lines += [f"  {pad}  differs: {line}" for line in d["differs"]]
-        if d["state"] != d["intended"]:
+        if not as_intended:
             lines.append(f"  {pad}  agent experience: {d['agent_experience']}")
         lines += [f"  {pad}  fix: {step}" for step in d["remediation"]]
     return [safe(line) for line in lines]

@@ -8,6 +8,12 @@ The classification rests on two readings per service, whatever its port:
   the RSA-only offer got: a self-signed or a CA-signed RSA leaf.
 The digest's states follow from the pair (see STATE_OF). Services that have no ECDSA
 certificate in the catalog (`ecdsa_unit: null`, e.g. CAPF, TVS) do not vote.
+
+A node whose release presents RSA only by design (`version:`, e.g. UCCX 12.5: estate/releases.py)
+is read from those services: RSA to the RSA-only offer, and the ECDSA-only offer refused or
+answered with RSA, is its state `rsa-only`, described by the release ("RSA only by design
+(11.6+)"), not by the COP. Where some services of a node present both and others RSA only by
+design (CUCM 15SU2's HTTPS), only the dual ones vote.
 """
 
 from __future__ import annotations
@@ -77,6 +83,8 @@ class NodeDiagnosis:
     readings: tuple[ServiceReading, ...]
     restart: str | None = None     # the role's remediation wording (catalog), for the fix
     ecdsa_cop: str | None = None
+    intended: str | None = None    # the node's own intended state (its release's, with release: auto)
+    design: str | None = None      # the release's behaviour in words, when the node was read by it
 
 
 @dataclass(frozen=True)
@@ -90,19 +98,34 @@ class ClusterDiagnosis:
     differs: tuple[str, ...]
     agent_experience: str
     remediation: tuple[str, ...] = field(default=())
+    design: str | None = None   # the release behaviour every node shares, e.g. "RSA only by design (11.6+)"
+
+    @property
+    def as_intended(self) -> bool:
+        """Every node is in its intended state (nodes of different releases may intend different ones)."""
+        if all(n.intended is None for n in self.nodes):
+            return self.state == self.intended
+        return all(n.state == (n.intended or self.intended) for n in self.nodes)
 
     @property
     def node_states(self) -> dict[str, str]:
         return {n.node: n.state for n in self.nodes}
 
     def to_json(self) -> dict[str, Any]:
-        return {"cluster": self.cluster, "state": self.state, "intended": self.intended,
-                "nodes": self.node_states, "differs": list(self.differs),
-                "agent_experience": self.agent_experience, "remediation": list(self.remediation)}
+        data: dict[str, Any] = {
+            "cluster": self.cluster, "state": self.state, "intended": self.intended, "nodes": self.node_states,
+            "differs": list(self.differs), "agent_experience": self.agent_experience,
+            "remediation": list(self.remediation)}
+        if self.design:
+            data["design"] = self.design
+        if any(n.intended is not None for n in self.nodes):  # nodes with a release may intend different states
+            data["as_intended"] = self.as_intended
+        return data
 
     def message(self) -> str:
         """The test's failure text: measured state, what agents see, what differs (the fix is apart)."""
-        lines = [f"cluster {self.cluster}: measured state {self.state}, the policy intends {self.intended}",
+        lines = [f"cluster {self.cluster}: measured state {self.state}, the policy intends {self.intended}"
+                 + (f" ({self.design})" if self.design else ""),
                  f"  agent experience: {self.agent_experience}"]
         lines += [f"  differs: {d}" for d in self.differs]
         return "\n".join(lines)
@@ -135,29 +158,48 @@ def by_endpoint(observations: Mapping[ProbeKey, Observation]) -> dict[tuple[str,
     return index
 
 
-def read_service(node: Node, service: str, observed: Observed, path_of: PathOf | None = None) -> ServiceReading | None:
+def by_design(node: Node, service: str) -> bool:
+    """The node's release makes this service present RSA only (estate/releases.py)."""
+    release = node.release.services.get(service) if node.release else None
+    return release is not None and release.rsa_only_by_design
+
+
+def read_service(node: Node, service: str, observed: Observed, path_of: PathOf | None = None, *,
+                 design: bool = False) -> ServiceReading | None:
+    """One service's readings; `design` reads the services the release makes RSA-only (None otherwise)."""
     spec = next(s for s in node.services if s.name == service)
-    if spec.ecdsa_unit is None:
+    if by_design(node, service) != design or (spec.ecdsa_unit is None and not design):
         return None
 
     def seen(offer: Offer) -> list[Observation]:
         return [o for o in observed.get((node.name, service), []) if o.key.offer is offer]
 
     rsa, ecdsa = _offer_kind(seen(Offer.RSA), "RSA", path_of), _offer_kind(seen(Offer.ECDSA), "ECDSA", path_of)
+    if design and ecdsa == "wrong-family":
+        ecdsa = "refused"  # answered with the RSA certificate: no ECDSA certificate, as the release has it
     state = STATE_OF.get((rsa, ecdsa)) if rsa and ecdsa else None
     if state is None and rsa and ecdsa:
         state = UNKNOWN
-    return ServiceReading(node.name, service, spec.port, spec.rsa_unit or "the RSA certificate", spec.ecdsa_unit,
-                          rsa, ecdsa, state)
+    return ServiceReading(node.name, service, spec.port, spec.rsa_unit or "the RSA certificate",
+                          spec.ecdsa_unit or "no ECDSA certificate", rsa, ecdsa, state)
 
 
-def diagnose_node(node: Node, observed: Observed, path_of: PathOf | None = None) -> NodeDiagnosis:
+def diagnose_node(node: Node, observed: Observed, intended: str | None = None,
+                  path_of: PathOf | None = None) -> NodeDiagnosis:
     readings = tuple(r for r in (read_service(node, s.name, observed, path_of) for s in node.services)
                      if r is not None)
+    design = None
+    if not readings and node.release is not None:  # RSA only by design: read what the release has
+        readings = tuple(r for r in (read_service(node, s.name, observed, path_of, design=True)
+                                     for s in node.services) if r is not None)
+        design = node.release.design if readings else None
     read = [r for r in readings if r.state is not None]
 
     def made(state: str, why: str) -> NodeDiagnosis:
-        return NodeDiagnosis(node.name, node.role, state, why, readings, node.restart, node.ecdsa_cop)
+        if design and state == "rsa-only":
+            why = why.replace(f"{node.name}: ", f"{node.name}: {design}: ", 1)
+        return NodeDiagnosis(node.name, node.role, state, why, readings, node.restart, node.ecdsa_cop, intended,
+                             design)
 
     if not readings:
         return made(UNKNOWN, f"{node.name} has no service with an ECDSA certificate in the catalog")
@@ -177,20 +219,26 @@ def diagnose_node(node: Node, observed: Observed, path_of: PathOf | None = None)
     return made(MIXED, f"{node.name}: its services differ: " + "; ".join(parts))
 
 
-def diagnose(inventory: Inventory, observations: Mapping[ProbeKey, Observation],
-             intended: str, path_of: PathOf | None = None) -> list[ClusterDiagnosis]:
-    """One diagnosis per cluster, in inventory order; `path_of` validates a probe's chain, so that an
+def diagnose(inventory: Inventory, observations: Mapping[ProbeKey, Observation], intended: str,
+             by_node: Mapping[str, str] | None = None, path_of: PathOf | None = None) -> list[ClusterDiagnosis]:
+    """One diagnosis per cluster, in inventory order; `by_node` gives nodes an intended state of their
+    own (their release's), the others intend `intended`; `path_of` validates a probe's chain, so that an
     intermediate the server omits but the bundle holds is read (facts.trust.chain_above)."""
     clusters: dict[str, list[Node]] = {}
     for node in inventory.nodes:
         clusters.setdefault(node.cluster, []).append(node)
     observed = by_endpoint(observations)
-    return [diagnose_cluster(name, nodes, observed, intended, path_of) for name, nodes in clusters.items()]
+    return [diagnose_cluster(name, nodes, observed, intended, by_node or {}, path_of)
+            for name, nodes in clusters.items()]
 
 
 def diagnose_cluster(name: str, nodes: list[Node], observed: Observed, intended: str,
-                     path_of: PathOf | None = None) -> ClusterDiagnosis:
-    diagnosed = tuple(diagnose_node(n, observed, path_of) for n in nodes)
+                     by_node: Mapping[str, str] | None = None, path_of: PathOf | None = None) -> ClusterDiagnosis:
+    own = {n.name: by_node[n.name] for n in nodes if by_node and n.name in by_node}
+    intents = {own.get(n.name, intended) for n in nodes}
+    if own and len(intents) == 1:
+        intended = intents.pop()  # the cluster's release says what it intends
+    diagnosed = tuple(diagnose_node(n, observed, own.get(n.name), path_of) for n in nodes)
     states = [d.state for d in diagnosed]
     known = Counter(s for s in states if s not in (UNKNOWN, MIXED))
     differs: list[str] = []
@@ -213,8 +261,16 @@ def diagnose_cluster(name: str, nodes: list[Node], observed: Observed, intended:
             elif d.state != majority:
                 differs.append(f"{d.node} is {d.state} ({d.why.split(': ', 1)[-1]}) while "
                                f"{', '.join(peers)} {'is' if len(peers) == 1 else 'are'} {majority}")
-    return ClusterDiagnosis(name, state, intended, diagnosed, tuple(differs),
-                            agent_experience(state, diagnosed), tuple(remediation(diagnosed, intended, state)))
+    designs = {d.design for d in diagnosed}
+    # The release's words describe the cluster only when it presents what the release has (RSA only).
+    design = designs.pop() if len(designs) == 1 and state == "rsa-only" else None
+    experience = agent_experience(state, diagnosed)
+    if design:  # the release's words, not the COP's (products of one release may word it apart)
+        agents = {n.release.agent for n in nodes if n.release is not None and n.release.agent}
+        experience = f"{design}: " + (agents.pop() if len(agents) == 1 else
+                                      "clients get RSA certificates only, so there is no extra certificate prompt")
+    return ClusterDiagnosis(name, state, intended, diagnosed, tuple(differs), experience,
+                            tuple(remediation(diagnosed, intended, state)), design)
 
 
 def _majority(known: Counter[str], intended: str) -> str:
@@ -239,11 +295,12 @@ def remediation(nodes: tuple[NodeDiagnosis, ...], intended: str, state: str) -> 
     for node in nodes:
         if node.state == UNKNOWN and node.readings and not any(r.state for r in node.readings):
             steps.append(unreachable_node_step(node.node))
+        target = node.intended or intended
         for service in node.readings:
-            if service.state is None or service.state == intended:
+            if service.state is None or service.state == target:
                 continue
             steps += state_steps(node.node, node.restart, node.ecdsa_cop, service.rsa_unit, service.ecdsa_unit,
-                                 service.rsa, service.ecdsa, intended)
+                                 service.rsa, service.ecdsa, target, node.design)
     steps = list(dict.fromkeys(steps))  # services sharing a unit need the step once
     if state == "S1" and intended == "S1":
         steps.append(ACCEPT_SELF_SIGNED_STEP)

@@ -49,6 +49,7 @@ class EstateView:
     plaintext: Mapping[tuple[str, str], PlainCheck] = field(default_factory=dict)
     offers: tuple[Offer, ...] = ALL_OFFERS
     intended: str = "S3"
+    intended_by_node: Mapping[str, str] = field(default_factory=dict)   # a node's release's intended state
     trust: TrustStore | None = None     # the site's bundle: chains are read through their validated path
     now: dt.datetime | None = None      # the run's one clock, for that validation
 
@@ -81,7 +82,8 @@ class EstateView:
     @cached_property
     def diagnoses(self) -> dict[str, ClusterDiagnosis]:
         """Each cluster's deployment state, in inventory order."""
-        return {d.cluster: d for d in diagnose(self.inventory, self.observations, self.intended, self.path_of)}
+        return {d.cluster: d for d in diagnose(self.inventory, self.observations, self.intended,
+                                               self.intended_by_node, self.path_of)}
 
 
 def _port(endpoint: Endpoint) -> str:
@@ -165,8 +167,8 @@ def ecdsa_chain(view: EstateView, name: str) -> Verdict:
 
 def plaintext_listener(view: EstateView, name: str) -> Verdict:
     rule, node = "plaintext_listener", view.node(name)
-    checks = [(view.endpoints[(name, s.name)], view.plaintext.get((name, s.name))) for s in node.services
-              if s.plaintext_port is not None]
+    checks = [(view.endpoints[(name, service)], view.plaintext.get((name, service)))
+              for service in node.plaintext_twins()]
     if not checks:
         return Verdict(rule, Status.NA, f"{name}: no service has a plain-text twin port (catalog or inventory "
                        "'plaintext_port')")
@@ -280,8 +282,9 @@ def deployment_state(view: EstateView, cluster: str) -> Verdict:
     if all(not node.readings for node in diagnosis.nodes):
         return Verdict(rule, Status.NA, f"cluster {cluster}: no service has an ECDSA certificate in the catalog "
                        "(ecdsa_unit: null), so the deployment states S1-S4 do not apply")
-    if diagnosis.state == diagnosis.intended:
-        return Verdict(rule, Status.PASS, f"cluster {cluster}: measured state {diagnosis.state}, as intended "
+    if diagnosis.as_intended:
+        design = f" ({diagnosis.design})" if diagnosis.design else ""
+        return Verdict(rule, Status.PASS, f"cluster {cluster}: measured state {diagnosis.state}{design}, as intended "
                        f"({', '.join(f'{n} {s}' for n, s in diagnosis.node_states.items())}); agent experience: "
                        f"{diagnosis.agent_experience}")
     return Verdict(rule, Status.FAIL, diagnosis.message(), diagnosis.fix())

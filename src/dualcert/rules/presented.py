@@ -75,6 +75,8 @@ def reading(observation: Observation, family: str, path_of: PathOf | None = None
     """What one probe that offered only `family` ("RSA" or "ECDSA") got, in the diagnosis' words:
     self | ca | ec-ca | rsa-ca | refused | wrong-family | unknown; None when the probe says
     nothing about the certificate (unreachable, unsupported version)."""
+    if observation.outcome is Outcome.UNSUPPORTED:
+        return None  # the version is not spoken: a refusal of the offer is not shown by it
     if refused(observation):
         return "refused"
     if observation.outcome is not Outcome.OK or not observation.chain_der:

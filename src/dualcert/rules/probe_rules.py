@@ -90,6 +90,9 @@ def presented_key(case: Case) -> Verdict:
         if not case.expectation.version_required:
             return Verdict(rule, Status.NA, f"{_where(case)}: {o.detail or f'the server does not offer {version}'} "
                            f"(the policy makes {version} optional)")
+        if case.endpoint.release is not None and case.endpoint.release.fix:
+            return Verdict(rule, Status.FAIL, f"{_where(case)}: the node's release should offer {version}, the "
+                           f"server does not: {o.detail}", case.endpoint.release.fix)
         return Verdict(rule, Status.FAIL, f"{_where(case)}: the policy requires {version}, the server does not "
                        f"speak it: {o.detail}", remedies.version_missing(case.endpoint, version))
     if o.outcome is Outcome.OK and case.chain.certs:
@@ -98,8 +101,12 @@ def presented_key(case: Case) -> Verdict:
         if expected == "refused":
             return Verdict(rule, Status.FAIL, f"{_where(case)}: expected no certificate (refused), saw {seen}",
                            remedies.stop_ecdsa(case.endpoint))
-        if expected == "any" or expected.upper() == family:
+        if expected == "any" or expected.upper() == family or (expected == "rsa-or-refused" and family == "RSA"):
             return Verdict(rule, Status.PASS, f"{_where(case)}: {seen}")
+        if expected == "rsa-or-refused":
+            return Verdict(rule, Status.FAIL, f"{_where(case)}: expected no ECDSA certificate "
+                           f"({remedies.release_design(case.endpoint)}), saw {seen}",
+                           remedies.stop_ecdsa(case.endpoint))
         fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
         if expected == "ecdsa" and case.offer is Offer.DEFAULT:
             fix = _why_no_ecdsa_for_browsers(case)
@@ -113,7 +120,7 @@ def presented_key(case: Case) -> Verdict:
         return Verdict(rule, Status.FAIL, f"{_where(case)}: the server sent a certificate chain that cannot be "
                        f"read: {o.detail}", remedies.shorten_chain(case.endpoint, "ECDSA" if case.offer is Offer.ECDSA
                                                                     else "RSA"))
-    if expected == "refused" and refused(o):
+    if expected in ("refused", "rsa-or-refused") and refused(o):
         return Verdict(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
     if expected == "refused":
         # Not a refusal (a reset, an oversized or unreadable chain): a certificate may have been sent.
@@ -129,7 +136,7 @@ def presented_key(case: Case) -> Verdict:
 
 
 def _a(expected: str) -> str:
-    return {"ecdsa": "an ECDSA", "rsa": "an RSA", "any": "a"}.get(expected, expected)
+    return {"ecdsa": "an ECDSA", "rsa": "an RSA", "any": "a", "rsa-or-refused": "an RSA or no"}.get(expected, expected)
 
 
 def _why_no_ecdsa_for_browsers(case: Case) -> str:

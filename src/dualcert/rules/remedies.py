@@ -39,11 +39,25 @@ def ecdsa_signed_by_rsa(endpoint: Endpoint) -> str:
 
 def present_ecdsa(endpoint: Endpoint) -> str:
     unit = unit_for(endpoint, "ECDSA")
+    release = endpoint.release
+    if release is not None and release.fix:
+        return f"on {endpoint.node}: make {endpoint.service.name} present {unit}: {release.fix}"
     return (f"on {endpoint.node}: make {endpoint.service.name} present {unit}: if the ECDSA-disable COP is "
             f"installed, install the rollback COP; then have {unit} signed by an EC CA and restart")
 
 
+def release_design(endpoint: Endpoint) -> str:
+    """The node's release behaviour in words (catalog `design:`), e.g. "RSA only by design (11.6+)"."""
+    release = endpoint.release
+    return (release.design if release and release.design else "") or "the policy is RSA-only"
+
+
 def stop_ecdsa(endpoint: Endpoint) -> str:
+    release = endpoint.release
+    if release is not None and release.rsa_only_by_design:
+        return (f"on {endpoint.node}: {endpoint.service.name} should present no ECDSA certificate "
+                f"({release_design(endpoint)}): {release.fix or 'check the node release in the inventory'}; "
+                "if the inventory's 'version:' is wrong, correct it")
     return (f"on {endpoint.node}: the policy is RSA-only: install the ECDSA-disable COP so {endpoint.service.name} "
             f"stops presenting {unit_for(endpoint, 'ECDSA')}, or change the policy if ECDSA is now intended")
 
@@ -56,21 +70,6 @@ def present_rsa(endpoint: Endpoint) -> str:
 def unreachable(endpoint: Endpoint) -> str:
     return (f"check that {endpoint.service.name} runs on {endpoint.node} and that {endpoint.connect_to}:"
             f"{endpoint.port} is reachable from here (firewall, port, service state), or fix the inventory")
-
-
-def shorten_chain(endpoint: Endpoint, family: str) -> str:
-    """The Certificate message is over OpenSSL's 100 KiB certificate-list limit."""
-    unit = unit_for(endpoint, family)
-    return (f"on {endpoint.node}: reissue {unit} with fewer subject alternative names (a multi-server certificate "
-            f"per cluster, not one name list for every host) and upload only the issuing chain, so that the "
-            f"certificate list stays under 100 KiB: OpenSSL-based clients reject longer ones")
-
-
-def version_missing(endpoint: Endpoint, version: str) -> str:
-    """The server does not speak a TLS version the policy requires: a software matter, not a certificate one."""
-    return (f"{endpoint.service.name} on {endpoint.node} does not speak {version}: upgrade it to a release that "
-            f"supports {version} (and enable {version} in its TLS settings), or make {version} optional in the "
-            f"policy (versions: {{{version.lower().replace(' ', '')}: optional}})")
 
 
 def not_a_refusal(endpoint: Endpoint) -> str:
@@ -111,6 +110,21 @@ def weak_ca_key(endpoint: Endpoint, family: str) -> str:
 LINT = ("report only: have the CA issue certificates per RFC 5280 / the CA/Browser Forum profile at their next "
         "renewal (critical basicConstraints and keyUsage on CAs, key identifiers, serverAuth EKU and SANs on "
         "server certificates); clients accept these today, stricter ones may not")
+
+
+def shorten_chain(endpoint: Endpoint, family: str) -> str:
+    """The Certificate message is over OpenSSL's 100 KiB certificate-list limit."""
+    unit = unit_for(endpoint, family)
+    return (f"on {endpoint.node}: reissue {unit} with fewer subject alternative names (a multi-server certificate "
+            f"per cluster, not one name list for every host) and upload only the issuing chain, so that the "
+            f"certificate list stays under 100 KiB: OpenSSL-based clients reject longer ones")
+
+
+def version_missing(endpoint: Endpoint, version: str) -> str:
+    """The server does not speak a TLS version the policy requires: a software matter, not a certificate one."""
+    return (f"{endpoint.service.name} on {endpoint.node} does not speak {version}: upgrade it to a release that "
+            f"supports {version} (and enable {version} in its TLS settings), or make {version} optional in the "
+            f"policy (versions: {{{version.lower().replace(' ', '')}: optional}})")
 
 
 def renew(endpoint: Endpoint, family: str) -> str:
@@ -197,9 +211,17 @@ def sign_ecdsa_step(node: str, unit: str, restart: str | None, why: str) -> str:
 
 
 def state_steps(node: str, restart: str | None, cop: str | None, rsa_unit: str, ecdsa_unit: str,
-                rsa: str | None, ecdsa: str | None, intended: str) -> list[str]:
-    """The steps that bring one service from its readings (rules.presented.reading) to the intended state."""
+                rsa: str | None, ecdsa: str | None, intended: str, design: str | None = None) -> list[str]:
+    """The steps that bring one service from its readings (rules.presented.reading) to the intended state;
+    `design`: the node's release presents RSA only by design (no COP to install, nothing to sign for ECDSA)."""
     steps: list[str] = []
+    if design:
+        if rsa == "self":
+            steps.append(sign_rsa_step(node, rsa_unit, restart))
+        if ecdsa in ("self", "ec-ca", "rsa-ca"):
+            steps.append(f"{node}: an ECDSA certificate is presented although the release presents RSA only "
+                         f"({design}): check the node's 'version:' in the inventory")
+        return steps
     if intended in ("S3", "rsa-only") and rsa == "self":
         steps.append(sign_rsa_step(node, rsa_unit, restart))
     if intended == "S3":
@@ -227,7 +249,7 @@ def state_steps(node: str, restart: str | None, cop: str | None, rsa_unit: str, 
                          "the rollback COP, or set intended_state: rsa-only")
     else:  # S2 and S4 are the digest's broken states; intending one is a policy mistake
         steps.append(f"{node}: the policy intends {intended}, a state the digest shows breaking agents' gadgets: "
-                     "set intended_state: S3 (tomcat-ECDSA signed by an EC CA) or rsa-only (the COP)")
+                     f"set intended_state: S3 ({ecdsa_unit} signed by an EC CA) or rsa-only (the COP)")
     return steps
 
 

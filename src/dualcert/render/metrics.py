@@ -1,0 +1,130 @@
+"""`--metrics FILE`: the run as Prometheus text exposition for node_exporter's textfile collector.
+
+Every certificate a service presents, not only the earliest (a dual-certificate server has two, and
+the ECDSA one is the one nobody watches): per (node, service, key family) the leaf's notAfter and days
+left, with issuer and self-signed as labels; per rule the tests by status; per outcome the probes; the
+run's start, duration and exit status; and when the site was last compliant, carried over from the
+previous file so that a failing run does not forget it. All gauges (a run is a snapshot, not a
+counter). Pure: results records in, text out; the caller writes it atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from dualcert.safetext import safe
+
+PREFIX = "dualcert_"
+LAST_COMPLIANT = f"{PREFIX}last_compliant_run_timestamp_seconds"
+FAMILIES: dict[str, tuple[str, str]] = {   # name -> (HELP, TYPE)
+    f"{PREFIX}certificate_not_after_timestamp_seconds":
+        ("When the leaf a service presents for a key family expires, as a Unix time.", "gauge"),
+    f"{PREFIX}certificate_days_left": ("Days until that leaf expires, at the run's start.", "gauge"),
+    f"{PREFIX}rule_tests": ("Tests of each rule in the last run, by status (pass, warn, fail, n/a).", "gauge"),
+    f"{PREFIX}probes": ("Probes (node x service x offer x TLS version) in the last run, by outcome.", "gauge"),
+    f"{PREFIX}run_start_timestamp_seconds": ("When the last run started, as a Unix time.", "gauge"),
+    f"{PREFIX}run_duration_seconds": ("How long the last run took.", "gauge"),
+    f"{PREFIX}run_exit_status": ("The last run's exit code: 0 compliant, 1 policy failures, 2 interrupted, "
+                                 "3 internal error.", "gauge"),
+    LAST_COMPLIANT: ("When a run last ended compliant (exit code 0), as a Unix time.", "gauge"),
+}
+_FAMILY_OF_KEY = {"RSA": "rsa", "ECDSA": "ecdsa"}
+
+
+def escape_label(value: object) -> str:
+    """A label value as the text format wants it; certificate text is made printable first (safetext)."""
+    return safe(str(value)).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _sample(name: str, labels: Mapping[str, object], value: float) -> str:
+    body = ",".join(f'{key}="{escape_label(v)}"' for key, v in labels.items())
+    number = repr(float(value)) if not float(value).is_integer() else str(int(value))
+    return f"{name}{{{body}}} {number}"
+
+
+def _timestamp(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def previous_last_compliant(previous: str | None, site: str) -> float | None:
+    """The last compliant run's time from the previous metrics file, for this site."""
+    if not previous:
+        return None
+    pattern = re.compile(rf'^{LAST_COMPLIANT}\{{site="{re.escape(escape_label(site))}"\}} (\S+)$', re.M)
+    found = pattern.search(previous)
+    try:
+        return float(found.group(1)) if found else None
+    except ValueError:
+        return None
+
+
+def certificate_samples(probes: Iterable[Mapping[str, Any]], site: str,
+                        started: float) -> tuple[list[str], list[str]]:
+    """(not_after samples, days_left samples): one per (node, service, key family), the soonest-expiring
+    leaf when the offers and TLS versions of one family got different leaves."""
+    leaves: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    for probe in probes:
+        chain = probe.get("chain") or []
+        family = _FAMILY_OF_KEY.get(str(chain[0].get("key_type"))) if chain else None
+        if family is None or _timestamp(chain[0].get("not_after")) is None:
+            continue
+        key = (str(probe["node"]), str(probe["service"]), family)
+        seen = leaves.get(key)
+        if seen is None or str(chain[0]["not_after"]) < str(seen["not_after"]):
+            leaves[key] = chain[0]
+    not_after, days = [], []
+    for (node, service, family), leaf in leaves.items():
+        ends = _timestamp(leaf["not_after"]) or 0.0
+        labels = {"site": site, "node": node, "service": service, "family": family,
+                  "issuer": leaf.get("issuer") or "", "self_signed": str(bool(leaf.get("self_signed"))).lower(),
+                  "sha256": leaf.get("sha256") or ""}
+        not_after.append(_sample(f"{PREFIX}certificate_not_after_timestamp_seconds", labels, ends))
+        days.append(_sample(f"{PREFIX}certificate_days_left", labels, round((ends - started) / 86400, 2)))
+    return not_after, days
+
+
+def metrics_text(document: Mapping[str, Any], previous: str | None = None) -> str:
+    """The exposition for one results document (`run`, `probes`, `tests`); `previous` is the last
+    file's text, from which the last compliant run's time is carried when this run is not compliant."""
+    run = document["run"]
+    site = str(run.get("site", ""))
+    started = _timestamp(run.get("started")) or 0.0
+    written = _timestamp(run.get("written")) or started
+    exit_status = int(run.get("exit_status", 3))
+    samples: dict[str, list[str]] = {name: [] for name in FAMILIES}
+    not_after, days = certificate_samples(document.get("probes", []), site, started)
+    samples[f"{PREFIX}certificate_not_after_timestamp_seconds"] = not_after
+    samples[f"{PREFIX}certificate_days_left"] = days
+    by_rule: dict[tuple[str, str], int] = {}
+    for test in document.get("tests", []):
+        key = (str(test.get("rule") or test.get("test")), str(test.get("status") or test.get("outcome")))
+        by_rule[key] = by_rule.get(key, 0) + 1
+    samples[f"{PREFIX}rule_tests"] = [_sample(f"{PREFIX}rule_tests", {"site": site, "rule": r, "status": s}, n)
+                                      for (r, s), n in sorted(by_rule.items())]
+    by_outcome: dict[str, int] = {}
+    for probe in document.get("probes", []):
+        by_outcome[str(probe.get("outcome"))] = by_outcome.get(str(probe.get("outcome")), 0) + 1
+    samples[f"{PREFIX}probes"] = [_sample(f"{PREFIX}probes", {"site": site, "outcome": o}, n)
+                                  for o, n in sorted(by_outcome.items())]
+    one = {"site": site}
+    samples[f"{PREFIX}run_start_timestamp_seconds"] = [_sample(f"{PREFIX}run_start_timestamp_seconds", one, started)]
+    samples[f"{PREFIX}run_duration_seconds"] = [_sample(f"{PREFIX}run_duration_seconds", one,
+                                                       round(max(0.0, written - started), 3))]
+    samples[f"{PREFIX}run_exit_status"] = [_sample(f"{PREFIX}run_exit_status", one, exit_status)]
+    compliant = written if exit_status == 0 and run.get("status") == "complete" else \
+        previous_last_compliant(previous, site)
+    if compliant is not None:
+        samples[LAST_COMPLIANT] = [_sample(LAST_COMPLIANT, one, compliant)]
+    lines: list[str] = []
+    for name, (help_text, kind) in FAMILIES.items():
+        if samples[name]:
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples[name]]
+    return "\n".join(lines) + "\n"
