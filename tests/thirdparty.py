@@ -81,7 +81,7 @@ def running(command: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
             process.wait()
 
 
-NGINX_CONF = """
+NGINX_MAIN = """
 daemon off;
 master_process off;
 pid {dir}/nginx.pid;
@@ -91,6 +91,11 @@ http {{
     access_log off;
     client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
+{servers}
+}}
+"""
+
+DUAL_SERVER = """
     server {{
         listen 127.0.0.1:{port} ssl;
         server_name dual.example.test;
@@ -100,19 +105,26 @@ http {{
         ssl_certificate {ec_chain};
         ssl_certificate_key {ec_key};
         location / {{ return 200 "dual\\n"; }}
-    }}
-}}
-"""
+    }}"""
+
+
+@contextlib.contextmanager
+def nginx_serving(directory: Path, servers: str, port: int) -> Iterator[None]:
+    """One nginx (no master, no daemon) with the given server blocks, its files in `directory`;
+    ready once `port` (the last block's: nginx binds them all before serving) accepts."""
+    binary = debian_binary("nginx", "nginx-light")
+    conf = directory / "nginx.conf"
+    conf.write_text(NGINX_MAIN.format(dir=directory, servers=servers))
+    with running([binary, "-c", str(conf), "-p", str(directory)], port):
+        yield
 
 
 @contextlib.contextmanager
 def nginx_dual(pki: DualPKI) -> Iterator[int]:
-    binary = debian_binary("nginx", "nginx-light")
     port = free_port()
-    conf = pki.directory / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=pki.directory, port=port, rsa_chain=pki.rsa[0], rsa_key=pki.rsa[1],
-                                      ec_chain=pki.ec[0], ec_key=pki.ec[1]))
-    with running([binary, "-c", str(conf), "-p", str(pki.directory)], port):
+    server = DUAL_SERVER.format(port=port, rsa_chain=pki.rsa[0], rsa_key=pki.rsa[1], ec_chain=pki.ec[0],
+                                ec_key=pki.ec[1])
+    with nginx_serving(pki.directory, server, port):
         yield port
 
 
