@@ -14,7 +14,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from dualcert.estate.catalog import ServiceSpec
+from dualcert.estate.model import Endpoint
+from dualcert.facts.path import Cause
 from dualcert.facts.trust import TrustStore
+from dualcert.rules import remedies
 
 from .pathpki import CLIENT_ONLY, NOW, SERVER_ONLY, Made, Spec, leaf_spec, make, new_key, openssl_signed
 
@@ -271,3 +275,27 @@ def test_look_alike_issuers_cost_bounded_work_and_do_not_hide_the_real_one(tmp_p
     assert store.validate((*padded, inter.der), NOW).trusted is True   # the AKI picks the real issuer first
     hopeless = store.validate(padded, NOW)
     assert hopeless.trusted is False and "does not verify" in hopeless.detail
+
+
+def expired_leaf() -> Case:
+    root, inter, leaf = _standard(leaf=leaf_spec(not_after=NOW - dt.timedelta(days=1)))
+    return [leaf, inter], [root], False, "expired"
+
+
+@pytest.mark.parametrize(("build", "cause"), [
+    (intermediate_not_sent, Cause.UNKNOWN_ISSUER), (expired_leaf, Cause.LEAF_VALIDITY),
+    (expired_intermediate, Cause.CA_VALIDITY), (expired_root, Cause.CA_VALIDITY),
+    (intermediate_for_clients_only, Cause.PROFILE), (name_constrained_intermediate_forbids, Cause.PROFILE),
+    (same_name_other_key, Cause.SIGNATURE), (good_server_auth_only_intermediate, Cause.NONE),
+], ids=lambda v: getattr(v, "__name__", str(v)))
+def test_an_untrusted_path_says_why_so_the_fix_fits(build: Callable[[], Case], cause: Cause,
+                                                    tmp_path: Path) -> None:
+    """The trust rule's fix follows the cause: an expired CA is not fixed by adding a root to the bundle."""
+    chain, bundle, _, _ = build()
+    validation = _store(bundle, tmp_path).validate(tuple(m.der for m in chain), NOW)
+    assert validation.cause is cause, validation.detail
+    endpoint = Endpoint("web", "c", "generic", "web.example.test", "127.0.0.1",
+                        ServiceSpec("https", 443, rsa_unit="the RSA certificate", ecdsa_unit="the ECDSA certificate"))
+    fix = remedies.untrusted(endpoint, "RSA", validation.cause)
+    assert ("trust bundle if it is your CA" in fix) is (cause in (Cause.UNKNOWN_ISSUER, Cause.SIGNATURE, Cause.NONE))
+    assert ("renew it" in fix) is (cause is Cause.LEAF_VALIDITY)

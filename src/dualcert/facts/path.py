@@ -16,6 +16,7 @@ import datetime as dt
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TypeVar
 
 from cryptography import x509
@@ -42,10 +43,22 @@ E = TypeVar("E", bound=x509.ExtensionType)
 SERVER_EKUS = frozenset({ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE})
 
 
+class Cause(StrEnum):
+    """Why no path was accepted, for choosing the fix (the reason says it in words)."""
+
+    NONE = ""                      # a path was found
+    UNKNOWN_ISSUER = "unknown-issuer"  # no path reaches the bundle: an issuer or the root is missing from it
+    LEAF_VALIDITY = "leaf-validity"    # the leaf itself is expired or not yet valid
+    CA_VALIDITY = "ca-validity"        # a CA certificate on the path is expired or not yet valid
+    SIGNATURE = "signature"            # a signature does not verify
+    PROFILE = "profile"                # a path reached the bundle but a certificate breaks a rule clients apply
+
+
 @dataclass(frozen=True)
 class PathResult:
     path: tuple[x509.Certificate, ...]   # leaf ... anchor when found, else ()
     reason: str                           # why no path, or a one-line summary of the path
+    cause: Cause = Cause.NONE
 
 
 def label(cert: x509.Certificate) -> str:
@@ -110,7 +123,8 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
             seen.add(fp)
             by_subject.setdefault(name_key(cert.subject), []).append(cert)
     budget = [MAX_SIGNATURE_CHECKS]
-    failures: list[tuple[int, str]] = []   # (rank, reason): 2 = a complete path failed a check, 1 = bad signature
+    # (rank, reason, cause): 2+ = a complete path failed a check, 1 = bad signature, 0 = no issuer found
+    failures: list[tuple[int, str, Cause]] = []
 
     def extend(path: list[x509.Certificate]) -> tuple[x509.Certificate, ...] | None:
         current = path[-1]
@@ -123,10 +137,10 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
             problem = path_problem(path, now)
             if problem is None:
                 return tuple(path)
-            failures.append((2 + len(path), problem))
+            failures.append((2 + len(path), problem, _cause_of(path, now)))
             return None
         if len(path) > MAX_INTERMEDIATES + 1:
-            failures.append((0, f"the path is longer than {MAX_INTERMEDIATES} intermediates"))
+            failures.append((0, f"the path is longer than {MAX_INTERMEDIATES} intermediates", Cause.PROFILE))
             return None
         return _issuers(path, anchors_only=False)
 
@@ -145,18 +159,19 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
         if not candidates and not anchors_only:
             if self_issued(current) and signature_error(current, current) is None:
                 failures.append((1, f"the path ends at the self-signed {label(current)}, which is not in the "
-                                    "trust bundle"))
+                                    "trust bundle", Cause.UNKNOWN_ISSUER))
             else:
                 failures.append((0, f"no certificate in the presented chain or the trust bundle is named "
-                                    f"{rfc4514(current.issuer)!r}, the issuer of {label(current)}"))
+                                    f"{rfc4514(current.issuer)!r}, the issuer of {label(current)}",
+                                 Cause.UNKNOWN_ISSUER))
         for candidate in candidates:
             if budget[0] <= 0:
-                failures.append((0, f"gave up after {MAX_SIGNATURE_CHECKS} signature checks"))
+                failures.append((0, f"gave up after {MAX_SIGNATURE_CHECKS} signature checks", Cause.UNKNOWN_ISSUER))
                 return None
             budget[0] -= 1
             bad = signature_error(current, candidate)
             if bad:
-                failures.append((1, bad))
+                failures.append((1, bad, Cause.SIGNATURE))
                 continue
             found = extend([*path, candidate])
             if found:
@@ -166,7 +181,20 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
     found = extend([leaf])
     if found:
         return PathResult(found, f"chains to {rfc4514(found[-1].subject)}")
-    return PathResult((), max(failures, key=lambda f: f[0])[1] if failures else "no path")
+    if not failures:
+        return PathResult((), "no path", Cause.UNKNOWN_ISSUER)
+    _, reason, cause = max(failures, key=lambda f: f[0])
+    return PathResult((), reason, cause)
+
+
+def _cause_of(path: Sequence[x509.Certificate], now: dt.datetime) -> Cause:
+    """The cause of path_problem's first finding: validity (the leaf's or a CA's) or a profile rule."""
+    for index, cert in enumerate(path):
+        if _validity(cert, now):
+            return Cause.LEAF_VALIDITY if index == 0 else Cause.CA_VALIDITY
+        if _critical(cert) or _purpose(cert, is_ca=index > 0):
+            return Cause.PROFILE
+    return Cause.PROFILE
 
 
 def _key_id(value: x509.AuthorityKeyIdentifier | x509.SubjectKeyIdentifier | None) -> bytes | None:

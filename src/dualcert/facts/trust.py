@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from dualcert.estate.trustbundle import load_pem_bundle
 from dualcert.facts.chain import CertFacts, ChainFacts, der_facts
 from dualcert.facts.names import same_name
-from dualcert.facts.path import Anchors, find_path, signature_error
+from dualcert.facts.path import Anchors, Cause, find_path, signature_error
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Validation:
     trusted: bool | None   # None: no trust bundle to validate against
     detail: str
     path: tuple[CertFacts, ...] = ()  # leaf ... anchor, when trusted
+    cause: Cause = Cause.NONE         # why not trusted, for the fix
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,15 @@ class TrustStore:
         try:
             leaf, *presented = [x509.load_der_x509_certificate(d) for d in chain_der]
         except ValueError as exc:
-            return Validation(False, f"chain cannot be parsed: {exc}")
+            return Validation(False, f"chain cannot be parsed: {exc}", cause=Cause.PROFILE)
         if leaf.fingerprint(hashes.SHA256()).hex() in self.fingerprints:
             return Validation(True, "the leaf itself is in the trust bundle (pinned)", (der_facts(chain_der[0]),))
         try:
             found = find_path(leaf, presented, self.anchors, now)
         except (ValueError, TypeError) as exc:   # a certificate field the parser rejects only when read
-            return Validation(False, f"path validation failed: {exc}")
+            return Validation(False, f"path validation failed: {exc}", cause=Cause.PROFILE)
         if not found.path:
-            return Validation(False, f"no trusted path: {found.reason}")
+            return Validation(False, f"no trusted path: {found.reason}", cause=found.cause)
         # The path's certificates are the presented ones and the bundle's: their facts are cached by DER.
         return Validation(True, found.reason,
                           tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in found.path))

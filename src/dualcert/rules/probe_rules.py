@@ -227,7 +227,7 @@ def trust(case: Case) -> Verdict:
     why = "a self-signed certificate that is not in the bundle" if case.chain.leaf.self_signed else v.detail
     return Verdict(rule, Status.FAIL if level == "required" else Status.WARN,
                    f"{_where(case)}: expected a chain to the site's roots ({source}), saw {_seen_leaf(case)}: {why}",
-                   remedies.add_trust(case.endpoint, case.family))
+                   remedies.untrusted(case.endpoint, case.family, v.cause))
 
 
 def hostname(case: Case) -> Verdict:

@@ -8,6 +8,7 @@ A role's own wording (its restart step, its ECDSA-disable COP) is catalog data (
 from __future__ import annotations
 
 from dualcert.estate.model import Endpoint
+from dualcert.facts.path import Cause
 from dualcert.rules.presented import ECDSA_WORDS
 
 
@@ -134,8 +135,26 @@ def renew(endpoint: Endpoint, family: str) -> str:
 
 def add_trust(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
-    return (f"add the issuing root of {endpoint.node}'s {unit} to the inventory's trust bundle if it is your CA; "
+    return (f"add the issuing root of {unit} on {endpoint.node} to the inventory's trust bundle if it is your CA; "
             f"otherwise {sign_with_ca(endpoint, family)}")
+
+
+def untrusted(endpoint: Endpoint, family: str, cause: Cause) -> str:
+    """The fix for a chain that does not validate, by why (facts.path.Cause): a missing root is not an
+    expired CA, and neither is fixed by adding a root to the bundle."""
+    unit = unit_for(endpoint, family)
+    if cause is Cause.LEAF_VALIDITY:
+        return (f"on {endpoint.node}: {unit} is outside its validity period: renew it (have the CA sign a new "
+                f"CSR) and upload it; if it is not yet valid, check the node's and the CA's clocks")
+    if cause is Cause.CA_VALIDITY:
+        return (f"a CA certificate on the path of {unit} on {endpoint.node} is expired or not yet valid: upload the "
+                f"CA's current certificate to {trust_store_for(unit)} on {endpoint.node} and to the inventory's "
+                f"trust bundle, and re-upload {unit} with the renewed chain (or have it signed by a current CA)")
+    if cause is Cause.PROFILE:
+        return (f"clients reject the path of {unit} on {endpoint.node} (see the message): have the CA re-issue the "
+                f"certificate it names as RFC 5280 requires (a CA with cA=true and keyCertSign, serverAuth or no "
+                f"extendedKeyUsage, names inside any name constraints), then upload the new chain and {unit}")
+    return add_trust(endpoint, family)
 
 
 def hostname(endpoint: Endpoint, family: str) -> str:
