@@ -122,6 +122,22 @@ def test_verdict_per_rule(taxonomy: TaxonomyRun, case: TaxonomyCase) -> None:
     assert not missing and not wrong, "\n".join([*(f"{case.id}: no {rule} verdict" for rule in missing), *wrong])
 
 
+# (case, rule): words its failing verdict's fix must hold, and words it must not: the fix follows the cause.
+FIX_FOR_CAUSE = {
+    ("expired", "trust"): ("renew it", "trust bundle if it is your CA"),
+    ("untrusted-root", "trust"): ("trust bundle if it is your CA", "renew it"),
+    ("name-constraint-violated", "trust"): ("re-issue", "trust bundle if it is your CA"),
+    ("intermediate-expiring", "expiry"): ("Taxonomy Expiring Issuing CA", "renew the ECDSA certificate"),
+}
+
+
+@pytest.mark.parametrize(("case_id", "rule"), list(FIX_FOR_CAUSE), ids=[f"{c}-{r}" for c, r in FIX_FOR_CAUSE])
+def test_fix_follows_the_cause(taxonomy: TaxonomyRun, case_id: str, rule: str) -> None:
+    must, must_not = FIX_FOR_CAUSE[(case_id, rule)]
+    fixes = {t["fix"] for t in taxonomy.tests(case_id) if t["rule"] == rule and t["status"] in ("fail", "warn")}
+    assert fixes and all(must in f and must_not not in f for f in fixes), fixes
+
+
 def test_every_probe_rule_has_a_column() -> None:
     """A rule added to the registry is judged on every case of the taxonomy, not silently left out."""
     assert set(PROBE_RULES) == {rule.name for rule in rules_of(Scope.PROBE)}

@@ -257,12 +257,13 @@ def expiry(case: Case) -> Verdict:
         return Verdict(rule, Status.FAIL, f"{_where(case)}: {future[0].common_name!r} is not valid until "
                        f"{future[0].not_before:%Y-%m-%d}", remedies.NOT_YET_VALID)
     summary = f"{which} expires {soonest.not_after:%Y-%m-%d} ({days:.0f} days left)"
+    # The leaf is renewed on the node; a CA certificate by its CA, then uploaded with the chain.
+    fix = (remedies.renew(case.endpoint, case.family) if soonest is case.chain.leaf
+           else remedies.renew_ca(case.endpoint, case.family, soonest.common_name or soonest.subject))
     if days < exp.fail_days:
         state = "has expired" if days < 0 else f"expires in {days:.0f} days (policy fails under {exp.fail_days})"
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: {which} {state}",
-                       remedies.renew(case.endpoint, case.family))
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: {which} {state}", fix)
     if days < exp.warn_days:
-        return Verdict(rule, Status.WARN, f"{_where(case)}: {summary}; warn window is {exp.warn_days} days",
-                       remedies.renew(case.endpoint, case.family))
+        return Verdict(rule, Status.WARN, f"{_where(case)}: {summary}; warn window is {exp.warn_days} days", fix)
     return Verdict(rule, Status.PASS, f"{_where(case)}: {summary}")
 

@@ -139,6 +139,13 @@ def add_trust(endpoint: Endpoint, family: str) -> str:
             f"otherwise {sign_with_ca(endpoint, family)}")
 
 
+def renew_ca(endpoint: Endpoint, family: str, ca: str) -> str:
+    unit = unit_for(endpoint, family)
+    return (f"the CA certificate {ca!r} in the chain of {unit} on {endpoint.node} expires first: have the CA "
+            f"renew it, upload the renewed CA certificate to {trust_store_for(unit)} on {endpoint.node} and to the "
+            f"inventory's trust bundle, and re-upload {unit} with the new chain")
+
+
 def untrusted(endpoint: Endpoint, family: str, cause: Cause) -> str:
     """The fix for a chain that does not validate, by why (facts.path.Cause): a missing root is not an
     expired CA, and neither is fixed by adding a root to the bundle."""
