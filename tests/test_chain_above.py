@@ -4,6 +4,7 @@ with the intermediate sent, omitted but in the bundle, and omitted and nowhere."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,8 +82,11 @@ def test_nothing_above_the_leaf_is_a_warning_not_a_pass(pki, inventory, tmp_path
     incomplete = chain_complete(leaf_only)
     assert incomplete.status is Status.WARN and "'CN=EC Issuing CA,O=dualcert tests'" in incomplete.message
     seen = observation("socketio", Offer.ECDSA, (pki["leaf_ec"],))
-    view = EstateView(inventory, {seen.key: seen}, trust=None, now=NOW)
-    assert ecdsa_chain(view, "pub").status is Status.WARN
+    again = replace(seen, key=replace(seen.key, version=TLSVersion.TLS1_3))
+    view = EstateView(inventory, {seen.key: seen, again.key: again}, trust=None, now=NOW)
+    node_verdict = ecdsa_chain(view, "pub")
+    # Both versions' probes of one offer are one place, named once.
+    assert node_verdict.status is Status.WARN and node_verdict.message.count("to the ecdsa offer") == 1
 
 
 def test_sent_intermediate_makes_the_chain_complete(pki, inventory, tmp_path: Path) -> None:

@@ -145,7 +145,7 @@ def ecdsa_chain(view: EstateView, name: str) -> Verdict:
     if not ecdsa:
         return Verdict(rule, Status.NA, f"{name}: no ECDSA certificate was presented")
     bad: dict[str, Endpoint] = {}
-    unseen: list[str] = []
+    unseen: dict[str, None] = {}   # by where, once: TLS 1.2 and 1.3 probes of an offer say the same
     for endpoint, observation, facts in ecdsa:
         # The validated path, so that an RSA-signed intermediate the server omits is still seen.
         above = chain_above(facts, view.path_of(observation))
@@ -153,7 +153,7 @@ def ecdsa_chain(view: EstateView, name: str) -> Verdict:
         if rsa_signed(above.signed_with()):
             bad.setdefault(where, endpoint)
         elif above.unseen:
-            unseen.append(where)
+            unseen[where] = None
     if bad:
         first = next(iter(bad.values()))
         return Verdict(rule, Status.FAIL, f"{name}: an ECDSA leaf with an RSA signature in its chain is presented by "
