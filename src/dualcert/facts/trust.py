@@ -17,6 +17,9 @@ from cryptography.x509 import verification
 from dualcert.estate.trustbundle import load_pem_bundle
 from dualcert.facts.chain import CertFacts, ChainFacts, der_facts, rfc4514
 
+BUNDLED_STORES = {"mozilla": "mozilla_nss.pem", "java": "openjdk.pem", "windows": "microsoft_windows.pem",
+                  "apple": "apple.pem"}
+
 
 @dataclass(frozen=True)
 class Validation:
@@ -42,10 +45,18 @@ class TrustStore:
     @classmethod
     def mozilla(cls) -> TrustStore:
         """Mozilla's root program, as shipped and kept current by sslyze."""
+        return cls.bundled("mozilla")
+
+    @classmethod
+    def bundled(cls, name: str) -> TrustStore:
+        """A platform's root store as sslyze ships it: mozilla, java (OpenJDK's cacerts), windows, apple."""
         import sslyze.plugins.certificate_info.trust_stores as stores
 
-        path = Path(stores.__file__).parent / "pem_files" / "mozilla_nss.pem"
-        return cls(tuple(load_pem_bundle(path.read_bytes())), "mozilla (sslyze)")
+        path = Path(stores.__file__).parent / "pem_files" / BUNDLED_STORES[name]
+        return cls(tuple(load_pem_bundle(path.read_bytes())), f"{name} (sslyze)")
+
+    def __add__(self, other: TrustStore) -> TrustStore:
+        return TrustStore(self.certs + other.certs, f"{self.source} + {other.source}")
 
     @cached_property
     def fingerprints(self) -> frozenset[str]:

@@ -16,6 +16,7 @@ from dualcert.errors import UsageError
 from dualcert.estate.catalog import load_catalog
 from dualcert.estate.model import Endpoint, Inventory
 from dualcert.offers import Offer, TLSVersion
+from dualcert.policy.clients import ClientProfile
 
 PROFILES = ("ec-ca-signed", "rsa-only", "self-signed")
 FAMILIES = ("ecdsa", "rsa")
@@ -24,7 +25,7 @@ LEVELS = ("required", "warn", "off")
 RULE_KEYS = frozenset({"presents", "signing", "chain_algorithm", "trust", "hostname", "rsa_min_bits", "ec_curves",
                        "expiry", "issuer", "versions"})
 POLICY_KEYS = frozenset({"extends", "intended_state", "rules", "services", "nodes", "description",
-                         "expected_changes"})
+                         "expected_changes", "clients"})
 # What a presentation was before / is after, for `expected_changes` from:/to: (docs/policy.md, "Expected changes").
 PRESENTATION_CLASSES = ("any", "absent", "ecdsa", "rsa", "self-signed", "ca-signed", "ec-ca-signed",
                         "rsa-ca-signed", "ecdsa-by-rsa-ca", "unreachable", "refused", "unsupported", "timeout",
@@ -67,6 +68,8 @@ class Policy:
 
     # Lines of the names a policy file gives ("services.x", "nodes.n", "nodes.n.services.x"), for errors.
     lines: dict[str, int | None] = field(default_factory=dict, compare=False)
+    # Client profiles by name: the built-in catalog with the policy's `clients:` over it (policy/clients.py).
+    clients: dict[str, ClientProfile] = field(default_factory=dict, compare=False)
 
     def rules_for(self, node: str, service: str) -> dict[str, Any]:
         """The four layers merged, most specific last: rules, services.<service>, nodes.<node>.rules,

@@ -23,10 +23,11 @@ from dataclasses import dataclass, replace
 from OpenSSL import SSL
 
 from dualcert.estate.model import Endpoint
-from dualcert.offers import Offer, TLSVersion
+from dualcert.offers import Offer, ProbeOffer, ProbeVersion, TLSVersion
 from dualcert.probe.connection import OpenSockets, Timeouts, Wait, poll, probe_steps
 from dualcert.probe.hello import OfferSpec, offer_spec
 from dualcert.probe.observation import ENDPOINT_WIDE, Observation, ProbeKey
+from dualcert.probe.reproduce import openssl_command
 from dualcert.probe.tls import client_context
 
 # A worker thread checks the socket once without waiting (loopback and LAN servers often have
@@ -117,8 +118,9 @@ class Parker:
 @dataclass(frozen=True)
 class ProbeTask:
     endpoint: Endpoint
-    offer: Offer
-    version: TLSVersion
+    offer: ProbeOffer
+    version: ProbeVersion
+    spec: OfferSpec | None = None  # a client profile's hello (probe/clients.py); None: offer_spec()
 
     @property
     def key(self) -> ProbeKey:
@@ -137,21 +139,22 @@ class ProbeRunner:
         self.workers, self.per_node = workers, per_node
         self.threads = threads or min(workers, DEFAULT_THREADS)
         self.timeouts = timeouts or Timeouts()
-        self._contexts: dict[tuple[Offer, TLSVersion], tuple[OfferSpec, SSL.Context]] = {}
+        self._contexts: dict[tuple[ProbeOffer, ProbeVersion], tuple[OfferSpec, SSL.Context]] = {}
         self._lock = threading.Lock()
         self._open = OpenSockets()
 
-    def _context(self, offer: Offer, version: TLSVersion) -> tuple[OfferSpec, SSL.Context]:
+    def _context(self, task: ProbeTask) -> tuple[OfferSpec, SSL.Context]:
         with self._lock:
-            if (offer, version) not in self._contexts:
-                spec = offer_spec(offer, version)
-                self._contexts[(offer, version)] = (spec, client_context(spec))
-            return self._contexts[(offer, version)]
+            key = (task.offer, task.version)
+            if key not in self._contexts:
+                spec = task.spec or offer_spec(Offer(task.offer.value), TLSVersion(task.version.value))
+                self._contexts[key] = (spec, client_context(spec))
+            return self._contexts[key]
 
     def _start(self, task: ProbeTask, pool: ThreadPoolExecutor, parker: Parker) -> Future[Observation]:
         """Run the probe's steps on `pool`; park it whenever its server keeps it waiting."""
         future: Future[Observation] = Future()
-        spec, context = self._context(task.offer, task.version)
+        spec, context = self._context(task)
         steps = probe_steps(task.endpoint, spec, context, self.timeouts, self._open)
 
         def step(ready: bool | None) -> None:
@@ -245,6 +248,7 @@ class ProbeRunner:
                     if rest and observation.outcome in ENDPOINT_WIDE:
                         for other in rest:
                             record(replace(observation, key=other.key, probed=False,
+                                           reproduce=openssl_command(other.endpoint, self._context(other)[0]),
                                            detail=f"not probed: the first probe ({task.key.test_id}) got "
                                                   f"{observation.outcome.value}: {observation.detail}"))
                     elif rest:

@@ -15,6 +15,7 @@ import pytest
 
 from dualcert.probe.observation import ProbeKey
 from dualcert.pytest.state import RUN_KEY, VERDICT_KEY, strict
+from dualcert.rules.client_rules import ClientCase
 from dualcert.rules.probe_rules import Case
 from dualcert.rules.registry import Scope, rule, rules_of
 from dualcert.run import DualcertRun
@@ -35,8 +36,11 @@ class CaseHandle:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.case, name)
 
+    def facts(self) -> dict[str, Any]:
+        return probe_facts(self.case)
+
     def require(self, name: str) -> Verdict:
-        case, facts = self.case, probe_facts(self.case)
+        case, facts = self.case, self.facts()
         try:
             verdict = rule(name).check(case)
         except Exception as exc:  # a bug in one check must not hide the others' results ...
@@ -110,6 +114,19 @@ class EndpointHandle:
         return parts
 
 
+class ClientHandle(CaseHandle):
+    """A simulated client's probe (`dualcert_client`): `require(rule)` judges one client rule on it."""
+
+    case: ClientCase  # type: ignore[assignment]
+
+    def __init__(self, case: ClientCase, item: pytest.Item) -> None:
+        self.case, self._item = case, item
+
+    def facts(self) -> dict[str, Any]:
+        return {**probe_facts(self.case), "scope": "client", "client": self.case.profile.name,
+                "negotiated_version": self.case.negotiated}
+
+
 class EstateHandle:
     """What a cluster or node test receives: `require(rule)` judges the whole cluster or node."""
 
@@ -164,12 +181,12 @@ def _apply_all(parts: list[Verdict], tags: list[str]) -> None:
         pytest.skip(safe("; ".join(dict.fromkeys(f"[{p.rule}] {p.message}" for p in parts))))
 
 
-def probe_facts(case: Case) -> dict[str, Any]:
+def probe_facts(case: Case | ClientCase) -> dict[str, Any]:
     """The report's columns for one probe: where, which offer, what was presented."""
     o = case.observation
     facts: dict[str, Any] = {
         "node": case.endpoint.node, "service": case.endpoint.service.name, "port": case.endpoint.port,
-        "offer": case.offer.value, "tls_version": case.version.value, "presented": o.outcome.value,
+        "offer": o.key.offer.value, "tls_version": o.key.version.value, "presented": o.outcome.value,
         "issuer": "", "days_left": None, "scope": "probe",
     }
     if case.has_chain:
@@ -207,6 +224,11 @@ def dualcert_probe(request: pytest.FixtureRequest) -> ProbeHandle:
 @pytest.fixture
 def dualcert_endpoint(request: pytest.FixtureRequest) -> EndpointHandle:
     return EndpointHandle(request.config.stash[RUN_KEY], request.param, request.node)
+
+
+@pytest.fixture
+def dualcert_client(request: pytest.FixtureRequest) -> ClientHandle:
+    return ClientHandle(request.config.stash[RUN_KEY].client_case(request.param), request.node)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ ITEM_FIXTURES = {"rule": "dualcert_case", "probe": "dualcert_probe", "endpoint":
 NODE_FIXTURES = {"rule": "dualcert_node", "probe": "dualcert_node_rules", "endpoint": "dualcert_node_rules"}
 ESTATE_FIXTURES = ("dualcert_cluster", "dualcert_node", "dualcert_node_rules")
 CHANGE_FIXTURE = "dualcert_change"
+CLIENT_FIXTURE = "dualcert_client"  # a simulated client's probe: one test per client rule, in every mode
 INACTIVE = pytest.mark.dualcert_other_mode
 MODE_HELP = {"rule": "one test per rule and probe", "probe": "one test per probe, checking every rule",
              "endpoint": "one test per endpoint, checking every rule over its probes"}
@@ -40,6 +41,11 @@ def parametrize(metafunc: pytest.Metafunc) -> None:
     """Give each suite test its parameters: probes, endpoints, nodes or clusters of the run."""
     if any(f in metafunc.fixturenames for f in ESTATE_FIXTURES):
         _parametrize_estate(metafunc)
+    if CLIENT_FIXTURE in metafunc.fixturenames:
+        # No clients asked for (--clients): no parameters, so pytest reports the test as skipped.
+        keys = _run(metafunc.config).client_keys()
+        metafunc.parametrize(CLIENT_FIXTURE, keys, ids=[k.test_id for k in keys], indirect=True)
+        return
     fixture = next((f for f in ITEM_FIXTURES.values() if f in metafunc.fixturenames), None)
     if fixture is None:
         return
@@ -99,7 +105,7 @@ def case_keys(item: pytest.Item) -> tuple[ProbeKey, ...]:
     params = getattr(item, "callspec", None)
     if params is None:
         return ()
-    for fixture in (*ITEM_FIXTURES.values(), CHANGE_FIXTURE):
+    for fixture in (*ITEM_FIXTURES.values(), CHANGE_FIXTURE, CLIENT_FIXTURE):
         key = params.params.get(fixture)
         if isinstance(key, ProbeKey):
             return (key,)

@@ -19,8 +19,36 @@ from dualcert.rules.presented import presented_chain, refused, rsa_signed
 from dualcert.verdict import Status, Verdict
 
 
+class ObservedChain:
+    """What a probe's Case and a client's Case share: the observation's chain facts and its
+    validation against `trust`, each computed once, lazily."""
+
+    observation: Observation
+    trust: TrustStore | None
+    now: dt.datetime
+    NO_TRUST = "no trust bundle configured"
+
+    @property
+    def test_id(self) -> str:
+        return self.observation.key.test_id
+
+    @cached_property
+    def chain(self) -> ChainFacts:
+        return chain_facts(self.observation.chain_der)
+
+    @cached_property
+    def validation(self) -> Validation:
+        if self.trust is None:
+            return Validation(None, self.NO_TRUST)
+        return self.trust.validate(self.observation.chain_der, self.now)
+
+    @property
+    def has_chain(self) -> bool:
+        return self.observation.outcome is Outcome.OK and bool(self.chain.certs)
+
+
 @dataclass
-class Case:
+class Case(ObservedChain):
     """Everything one test needs; chain facts and validation are computed once, lazily."""
 
     endpoint: Endpoint
@@ -34,23 +62,6 @@ class Case:
     # that depend on what the other offer saw. None when that offer was not probed.
     sibling: Callable[[Offer], Observation | None] = lambda offer: None
 
-    @property
-    def test_id(self) -> str:
-        return self.observation.key.test_id
-
-    @cached_property
-    def chain(self) -> ChainFacts:
-        return chain_facts(self.observation.chain_der)
-
-    @cached_property
-    def validation(self) -> Validation:
-        if self.trust is None:
-            return Validation(None, "no trust bundle configured")
-        return self.trust.validate(self.observation.chain_der, self.now)
-
-    @property
-    def has_chain(self) -> bool:
-        return self.observation.outcome is Outcome.OK and bool(self.chain.certs)
 
     @property
     def family(self) -> str:

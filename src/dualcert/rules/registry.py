@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dualcert.rules import estate_rules, probe_rules
+from dualcert.rules import client_rules, estate_rules, probe_rules
 from dualcert.verdict import Status, Verdict
 
 
@@ -20,6 +20,7 @@ class Scope(StrEnum):
     PROBE = "probe"      # check(case: probe_rules.Case) -> Verdict
     NODE = "node"        # check(view: estate_rules.EstateView, node name) -> Verdict
     CLUSTER = "cluster"  # check(view: estate_rules.EstateView, cluster name) -> Verdict
+    CLIENT = "client"    # check(case: client_rules.ClientCase) -> Verdict (a simulated client's probe)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ RULES: dict[str, Rule] = {rule.name: rule for rule in (
     Rule("deployment_state", Scope.CLUSTER, estate_rules.deployment_state,
           "the ECDSA-only and RSA-only probes of every node of the cluster"),
     Rule("cluster_roots", Scope.CLUSTER, estate_rules.cluster_roots, "every chain of the cluster's nodes"),
+    Rule("client_key", Scope.CLIENT, client_rules.client_key, "a simulated client's probe and its expectation"),
+    Rule("client_accepts", Scope.CLIENT, client_rules.client_accepts,
+         "a simulated client's chain, its trust stores, host name and groups"),
+    Rule("client_protocol", Scope.CLIENT, client_rules.client_protocol, "a simulated client's negotiated version"),
 )}
 
 
