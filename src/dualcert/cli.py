@@ -111,8 +111,10 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     except UsageError as exc:
         print(f"dualcert: {exc}", file=sys.stderr)
         return EXIT_USAGE_ERROR
-    args = _pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, extra,
-                         ns.baseline)
+    clients = ["--clients", ns.clients] if ns.clients else []
+    clients += ["--client-profiles", ns.client_profiles] if ns.client_profiles else []
+    args = _pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, [*clients, *extra],
+                        ns.baseline)
     return _run_pytest([*args, "--inventory-format", ns.inventory_format])
 
 
@@ -288,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", metavar="FILE",
                      help="results JSON of an earlier run: test_unchanged[...] fails on changes the policy's "
                           "expected_changes do not allow")
+    run.add_argument("--clients", metavar="NAMES|all",
+                     help="also probe as simulated clients: chrome,java8,... or all (docs/clients.md)")
+    run.add_argument("--client-profiles", metavar="FILE", help="YAML of more client profiles, or overrides")
     run.set_defaults(handler=cmd_run)
 
     lab = sub.add_parser("lab", help="run the suites against the embedded lab (no cluster needed)",
