@@ -291,11 +291,12 @@ def inventory_at(tmp_path: Path, port: int, trust: Path) -> Path:
     return path
 
 
-def test_nginx_answers_each_profile_as_openssl_s_client_does(tmp_path: Path) -> None:
+def test_nginx_answers_each_profile_and_offer_as_openssl_s_client_does(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     with nginx_dual(pki) as port:
         endpoints = load_inventory(inventory_at(tmp_path, port, pki.roots)).endpoints()
-        results = ProbeRunner().run(client_tasks(endpoints))
+        offers = [ProbeTask(e, o, v) for e in endpoints for o in Offer for v in TLSVersion]
+        results = ProbeRunner().run(client_tasks(endpoints) + offers)
         for observation in results.values():
             assert observation.outcome is Outcome.OK, observation
             assert reproduced_leaf(observation) == leaf_sha256(observation), observation.reproduce
@@ -335,8 +336,8 @@ def test_a_run_with_clients_records_client_probes_and_tests(lab, tmp_path: Path)
     results = tmp_path / "run.json"
     outcome = run_cli("run", "--inventory", str(lab.inventory_path), "--policy", str(lab.policy_path),
                       "--json", str(results), "--html", str(tmp_path / "run.html"),
-                      "--clients", "chrome,java8", "--", "-k", "s3 or s2", cwd=tmp_path)
-    assert outcome.returncode in (0, 1), outcome.stdout[-2000:] + outcome.stderr[-2000:]
+                      "--clients", "chrome,java8", "--", "-k", "s3 or s4", cwd=tmp_path)
+    assert outcome.returncode == 1, outcome.stdout[-2000:] + outcome.stderr[-2000:]  # S4 fails
     data = json.loads(results.read_text())
     clients = [p for p in data["probes"] if p["offer"].startswith("client-")]
     assert {p["offer"] for p in clients} == {"client-chrome", "client-java8"}
@@ -348,4 +349,16 @@ def test_a_run_with_clients_records_client_probes_and_tests(lab, tmp_path: Path)
     ids = {(t["id"], t["rule"]) for t in data["tests"] if ":client-" in t["id"]}
     assert ("s3-uccx-pub:socketio:client-chrome:auto", "client_accepts") in ids
     assert {rule for _, rule in ids} == {"client_key", "client_accepts", "client_protocol"}
+    # The terminal names the clients that break: S4's self-signed Socket.IO, never S3.
+    breaks = [line for line in outcome.stdout.splitlines() if line.startswith("  BREAKS ")]
+    assert "Clients that would break: chrome" in outcome.stdout
+    assert any("s4-uccx-pub:socketio:client-chrome:auto client_accepts" in line for line in breaks)
+    assert not any(line.startswith("  BREAKS s3-") for line in breaks)
+    # The report's "who gets what": a row per client, a column per node, and the diagnosis points at it.
+    html = (tmp_path / "run.html").read_text()
+    section = html[html.index('id="dc-clients"'):]
+    section = section[:section.index("</section>")]
+    assert "<h3>socketio</h3>" in section and "<th>s4-uccx-pub</th>" in section and "java8" in section
+    assert "ECDSA · self-signed · TLSv1.3" in section and "breaks" in section and "accepted" in section
+    assert 'href="#dc-clients"' in html
 

@@ -18,6 +18,7 @@ import pytest
 from dualcert import __version__
 from dualcert.pytest.report import report_props, report_verdict
 from dualcert.pytest.state import COMPARISON_KEY, VERDICT_KEY, WARNINGS_KEY, strict
+from dualcert.render.clients import clients_html
 from dualcert.render.html import (
     OutcomeTally,
     asset,
@@ -98,6 +99,7 @@ class HtmlReport:
             f"{len(observations)} probes, status <b>{status}</b>.</p>")
         prefix.append(warnings_html(config.stash[WARNINGS_KEY], strict(config)))
         prefix.append(matrix_html(run, self.tally, run.diagnosis() if run.measured else ()))
+        prefix.append(clients_html(run, self.tally))
         prefix.append(changes_html(config.stash.get(COMPARISON_KEY, None)))
         prefix.append(timeline_html(run, distinct_certs(observations, run.policy.expiry_days)))
         prefix.append(metadata_html(run, self.tally, version=__version__, command=list(sys.argv), status=status,

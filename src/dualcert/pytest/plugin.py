@@ -187,6 +187,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("-", "dualcert")
     for index, line in enumerate(warning_lines(config.stash[WARNINGS_KEY], strict(config))):
         terminalreporter.write_line(line, yellow=index == 0)
+    for line in report.client_break_lines(terminalreporter.stats):
+        terminalreporter.write_line(line, red=True)
     crashes = config.stash.get(CRASHES_KEY, [])
     if crashes:
         terminalreporter.write_line(f"internal error: {len(crashes)} check(s) crashed (a dualcert bug; exit code 3), "

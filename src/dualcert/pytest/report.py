@@ -10,6 +10,7 @@ import pytest
 
 from dualcert.pytest.items import subject_of
 from dualcert.pytest.state import VERDICT_KEY, run_of
+from dualcert.render.clients import breaking_lines
 from dualcert.verdict import Verdict
 
 PROPERTY = "dualcert"
@@ -45,3 +46,9 @@ def report_verdict(report: pytest.TestReport) -> Verdict | None:
     """The report's Verdict, None when its test stopped before judging (a setup error, a skip)."""
     props = report_props(report)
     return Verdict.from_props(props) if "rule" in props else None
+
+
+def client_break_lines(stats: dict[str, list[Any]]) -> list[str]:
+    """The terminal's list of simulated clients that would break, from the failed tests' Verdicts."""
+    verdicts = [report_verdict(r) for r in stats.get("failed", []) if isinstance(r, pytest.TestReport)]
+    return breaking_lines(v for v in verdicts if v is not None)

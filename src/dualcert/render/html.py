@@ -156,7 +156,7 @@ def matrix_html(run: DualcertRun, tally: OutcomeTally, diagnoses: Iterable[Clust
             parts.append("</tr>")
         parts.append("</tbody></table></div>")
         if diagnosis is not None:
-            parts.append(_diagnosis_html(diagnosis))
+            parts.append(_diagnosis_html(diagnosis, clients=bool(run.clients)))
         parts.append("</div>")
     parts.append("</section>")
     return "".join(parts)
@@ -183,12 +183,14 @@ def _cell(run: DualcertRun, tally: OutcomeTally, node: str, service: str) -> str
             f'title="show the tests of {esc(node)} {esc(service)}">{"".join(lines)}</a></td>')
 
 
-def _diagnosis_html(diagnosis: ClusterDiagnosis) -> str:
+def _diagnosis_html(diagnosis: ClusterDiagnosis, *, clients: bool = False) -> str:
     state, intended = diagnosis.state, diagnosis.intended
     parts = [f'<aside class="dc-diagnosis {"dc-pass" if state == intended else "dc-fail"}"><h4>Diagnosed state '
              f'<span class="dc-state">{esc(state)}</span> (intended {esc(intended)})</h4>']
     if diagnosis.agent_experience:
-        parts.append(f'<p><b>Agents:</b> {esc(diagnosis.agent_experience)}</p>')
+        # With --clients, the simulated clients' cells show which desktops and appliances this means.
+        see = ' (<a href="#dc-clients">which clients: Who gets what</a>)' if clients else ""
+        parts.append(f'<p><b>Agents:</b> {esc(diagnosis.agent_experience)}{see}</p>')
     if diagnosis.differs:
         parts.append("<p><b>Differs from the intended state:</b></p><ul>")
         parts += [f"<li>{esc(d)}</li>" for d in diagnosis.differs]
