@@ -32,6 +32,7 @@ from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Observation, Outcome
 from dualcert.rules import client_rules
 from dualcert.rules.client_rules import ClientCase
+from dualcert.run import DualcertRun, RunOptions
 from dualcert.verdict import Status
 
 from .conftest import debian_binary, free_port, run_cli
@@ -362,3 +363,18 @@ def test_a_run_with_clients_records_client_probes_and_tests(lab, tmp_path: Path)
     assert "ECDSA · self-signed · TLSv1.3" in section and "breaks" in section and "accepted" in section
     assert 'href="#dc-clients"' in html
 
+
+
+def test_s2_names_socialminers_clients_as_broken_and_warns_elsewhere(lab) -> None:
+    """S2 gives every client RSA (the server prefers it); the ECDSA certificate under an RSA CA still
+    breaks SocialMiner's chat/email (CSCvb58580): its clients fail, the UCCX's clients are warned."""
+    run = DualcertRun.from_files(lab.inventory_path, lab.policy_path, RunOptions(clients="chrome,java17"))
+    nodes = {"s2-sm", "s2-uccx-pub"}
+    run.probe([k for k in run.keys() + run.client_keys() if k.node in nodes])
+    verdicts = {(k.node, k.service, k.offer.value): client_rules.client_accepts(run.client_case(k))
+                for k in run.client_keys() if k.node in nodes}
+    for (node, service, client), verdict in verdicts.items():
+        assert "RSA" in verdict.message and "CSCvb58580" in verdict.message, verdict.text()
+        expected = Status.FAIL if node == "s2-sm" else Status.WARN
+        assert verdict.status is expected, (node, service, client, verdict.text())
+    assert {client for (node, _, client) in verdicts if node == "s2-sm"} == {"client-chrome", "client-java17"}

@@ -19,7 +19,7 @@ from dualcert.policy.model import Policy
 from dualcert.probe.clients import client_spec
 from dualcert.probe.connection import Timeouts, plaintext_listening
 from dualcert.probe.engine import DEFAULT_THREADS, ProbeRunner, ProbeTask
-from dualcert.probe.observation import Observation, ProbeKey
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.rules.client_rules import ClientCase
 from dualcert.rules.diagnosis import ClusterDiagnosis
 from dualcert.rules.estate_rules import EstateView, PlainCheck
@@ -151,7 +151,10 @@ class DualcertRun:
             self.probe([key])
         assert isinstance(key.offer, ClientOffer)
         profile = self.clients[key.offer.profile]
-        return ClientCase(self.endpoint(key), profile, self.observations[key], self.client_trust(profile), self.now)
+        slot = next((o for v in (TLSVersion.TLS1_3, TLSVersion.TLS1_2) if (o := self.observations.get(
+            ProbeKey(key.node, key.service, Offer.ECDSA, v))) is not None and o.outcome is Outcome.OK), None)
+        return ClientCase(self.endpoint(key), profile, self.observations[key], self.client_trust(profile), self.now,
+                          slot)
 
     def client_trust(self, profile: ClientProfile) -> TrustStore | None:
         """The union of a profile's stores: `site` is the inventory's bundle, the others sslyze's."""

@@ -6,12 +6,14 @@ The end-entity extension policy is relaxed so that trust and hostname stay separ
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509 import verification
 
 from dualcert.estate.trustbundle import load_pem_bundle
@@ -53,7 +55,9 @@ class TrustStore:
         import sslyze.plugins.certificate_info.trust_stores as stores
 
         path = Path(stores.__file__).parent / "pem_files" / BUNDLED_STORES[name]
-        return cls(tuple(load_pem_bundle(path.read_bytes())), f"{name} (sslyze)")
+        with warnings.catch_warnings():  # a platform's own old roots (negative serials): not the site's problem
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return cls(tuple(load_pem_bundle(path.read_bytes())), f"{name} (sslyze)")
 
     def __add__(self, other: TrustStore) -> TrustStore:
         return TrustStore(self.certs + other.certs, f"{self.source} + {other.source}")

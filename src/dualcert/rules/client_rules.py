@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from dualcert.estate.model import Endpoint
+from dualcert.facts.chain import chain_facts
 from dualcert.facts.hostname import hostname_matches
 from dualcert.facts.trust import TrustStore
 from dualcert.policy.clients import ClientExpectation, ClientProfile
@@ -17,6 +18,10 @@ from dualcert.rules.presented import rsa_signed
 from dualcert.rules.probe_rules import ObservedChain
 from dualcert.verdict import Status, Verdict
 
+# Roles whose clients break when the ECDSA certificate is signed by an RSA CA, whichever certificate
+# a client is given: "If SocialMiner's ECDSA certificate is signed by an RSA CA, email and chat break
+# (CSCvb58580)", Cisco, "Configure the UCCX solution for ECDSA certificates" (../shared/reference).
+MIXED_ECDSA_BREAKS = frozenset({"socialminer"})
 # OpenSSL's names of a negotiated version -> the policy's.
 _VERSION_NAMES = {"TLSv1": "tls1.0", "TLSv1.1": "tls1.1", "TLSv1.2": "tls1.2", "TLSv1.3": "tls1.3"}
 
@@ -30,8 +35,20 @@ class ClientCase(ObservedChain):
     observation: Observation
     trust: TrustStore | None      # the profile's stores (and the site bundle) together
     now: dt.datetime
+    # The same endpoint's ECDSA-only probe, when the run has it: what the ECDSA slot holds even
+    # when this client is given RSA (S2: the server prefers RSA, the ECDSA slot is under an RSA CA).
+    ecdsa_slot: Observation | None = None
 
     NO_TRUST = "no trust store for this client (the inventory names no site bundle)"
+
+    @property
+    def ecdsa_slot_under_rsa(self) -> bool:
+        slot = self.ecdsa_slot
+        if slot is None or slot.outcome is not Outcome.OK:
+            return False
+        chain = chain_facts(slot.chain_der)
+        return bool(chain.certs) and chain.leaf.key_type == "ECDSA" and not chain.leaf.self_signed and \
+            rsa_signed(c.signed_with for c in chain.certs)
 
     @property
     def expectation(self) -> ClientExpectation:
@@ -87,7 +104,8 @@ def client_accepts(case: ClientCase) -> Verdict:
     validation = case.validation
     if validation.trusted is False:
         effect = "prompts the user to accept it" if case.profile.interactive else "refuses it"
-        problems.append((f"{effect}: {validation.detail}",
+        why = "self-signed, and not in its trust stores" if leaf.self_signed else validation.detail
+        problems.append((f"{effect}: {why}",
                          remedies.client_untrusted(case.endpoint, client, leaf.key_type, case.profile.interactive)))
     if case.profile.sni and case.endpoint.sni:
         matched, detail = hostname_matches(case.observation.chain_der, case.endpoint.sni)
@@ -99,8 +117,18 @@ def client_accepts(case: ClientCase) -> Verdict:
     if leaf.key_type == "ECDSA" and not leaf.self_signed and rsa_signed(c.signed_with for c in case.chain.certs):
         problems.append(("an ECDSA leaf under an RSA CA: the case CSCvb58580 breaks (chat/email gadget, "
                          "SocialMiner's page)", remedies.ecdsa_signed_by_rsa(case.endpoint)))
+    exposed = leaf.key_type != "ECDSA" and case.ecdsa_slot_under_rsa and \
+        any(s.startswith("ecdsa") for s in case.profile.sigalgs)
+    if exposed and case.endpoint.role in MIXED_ECDSA_BREAKS:
+        problems.append((f"it is given {leaf.key_type}, but this {case.endpoint.role} node's ECDSA certificate is "
+                         "signed by an RSA CA: the vendor note says its chat/email and page break (CSCvb58580)",
+                         remedies.ecdsa_signed_by_rsa(case.endpoint)))
     if not problems:
         how = validation.detail if validation.trusted else "no trust store to check against"
+        if exposed:  # works today only because the server prefers RSA for this client
+            return Verdict(rule, Status.WARN, f"{_where(case)}: accepts {_got(case)}; but the service's ECDSA "
+                           "certificate is signed by an RSA CA (CSCvb58580): a client preferring ECDSA would get it",
+                           remedies.ecdsa_signed_by_rsa(case.endpoint))
         return Verdict(rule, Status.PASS, f"{_where(case)}: accepts {_got(case)}; {how}")
     status = Status.FAIL if level == "required" else Status.WARN
     return Verdict(rule, status, f"{_where(case)}: {'; '.join(p for p, _ in problems)}",
