@@ -306,15 +306,16 @@ def worker_bare(inventory: Path, probes: int, threads: int) -> None:
     print(json.dumps({"seconds": time.monotonic() - started, "handshakes": ok, "note": f"{ok}/{len(tasks)} ok"}))
 
 
-def worker_probe(inventory: Path, probes: int) -> None:
-    """dualcert's probe phase alone, as the plugin runs it."""
+def worker_probe(inventory: Path, probes: int, clients: str = "") -> None:
+    """dualcert's probe phase alone, as the plugin runs it (with `clients`: plus one probe per client profile)."""
     from dualcert.offers import Offer, TLSVersion
     from dualcert.run import DualcertRun, RunOptions
 
     offers, versions = COMBOS[probes]
     run = DualcertRun.from_files(inventory, None, RunOptions(offers=tuple(Offer(o) for o in offers),
-                                                             versions=tuple(TLSVersion(v) for v in versions)))
-    keys = run.keys()
+                                                             versions=tuple(TLSVersion(v) for v in versions),
+                                                             clients=clients))
+    keys = run.keys() + run.client_keys()
     started = time.monotonic()
     run.probe(keys)
     seconds = time.monotonic() - started
@@ -356,7 +357,7 @@ def main() -> int:
     parser.add_argument("--bare-threads", type=int, default=16)
     parser.add_argument("--sslyze", choices=("auto", "on", "off"), default="auto",
                         help="auto: run sslyze up to 500 endpoints (it takes ~30 ms per endpoint)")
-    parser.add_argument("--skip", default="", help="comma-separated phases to leave out: a,b,c,p,n,t,d,e")
+    parser.add_argument("--skip", default="", help="comma-separated phases to leave out: a,b,k,c,p,n,t,d,e")
     parser.add_argument("--serve", type=float, metavar="SECONDS",
                         help="only start the estate, print its inventories and serve for SECONDS (for profiling)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (reports, configs)")
@@ -369,6 +370,9 @@ def main() -> int:
         return 0
     if ns.worker == "probe":
         worker_probe(ns.inventory, ns.probes)
+        return 0
+    if ns.worker == "probe-clients":
+        worker_probe(ns.inventory, ns.probes, "all")
         return 0
     if ns.worker == "sslyze-api":
         worker_sslyze_api(ns.inventory, 50)
@@ -444,6 +448,8 @@ def bench(ns: argparse.Namespace) -> int:
                                                           "--bare-threads", str(ns.bare_threads)])
             probe = step("b", "(b) dualcert probe phase", [py, me, "--worker", "probe", "--inventory", str(clean),
                                                            *common])
+            with_clients = step("k", "(b) probe phase, --clients all", [py, me, "--worker", "probe-clients",
+                                                                        "--inventory", str(clean), *common])
             def run_cli(inventory: Path, *more: str) -> list[str]:
                 return [py, "-m", "dualcert.cli", "run", "--inventory", str(inventory),
                         "--report-dir", str(directory / "reports"), "--", *dualcert_opts, *more]
@@ -481,6 +487,7 @@ def bench(ns: argparse.Namespace) -> int:
         print_table(results, bare, sslyze)
         print_targets(n, probes, bare, probe, (per_rule, whole, per_endpoint), pitted, sslyze, sslyze_tuned, tarpits,
                       accepted)
+        print_clients_target(bare, with_clients)
         for text in extra:
             print("\n" + text)
     finally:
@@ -505,6 +512,18 @@ def print_table(results: list[Measure], bare: Measure | None, sslyze: Measure | 
         note = m.note if m.exit_code in (0, 1) else f"exit {m.exit_code} {m.note}"
         print(f"{m.label:34} {m.wall_s:7.2f} {loop:>7} {m.cpu_s:6.2f} {rate:>7} {m.rss_mb:7.0f} {vs_bare:>6} "
               f"{vs_sslyze:>8}  {note}")
+
+
+def print_clients_target(bare: Measure | None, with_clients: Measure | None) -> None:
+    """Issue 14: client probes keep the probe phase within 2x of the bare loop, per handshake."""
+    if not (bare and with_clients and bare.inner_s and with_clients.inner_s and bare.handshakes
+            and with_clients.handshakes):
+        return
+    per_bare = bare.inner_s / bare.handshakes
+    per_clients = with_clients.inner_s / with_clients.handshakes
+    ratio = per_clients / per_bare
+    print(f"  [{'ok' if ratio <= 2 else 'MISSED'}] probe phase with --clients all: {per_clients * 1000:.2f} ms per "
+          f"handshake, {ratio:.2f}x the bare loop's {per_bare * 1000:.2f} ms (issue 14: at most 2x)")
 
 
 def print_targets(n: int, probes: int, bare: Measure | None, probe: Measure | None,

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -340,6 +341,9 @@ def test_a_run_with_clients_records_client_probes_and_tests(lab, tmp_path: Path)
                       "--clients", "chrome,java8", "--", "-k", "s3 or s4", cwd=tmp_path)
     assert outcome.returncode == 1, outcome.stdout[-2000:] + outcome.stderr[-2000:]  # S4 fails
     data = json.loads(results.read_text())
+    schema = json.loads((Path(__file__).parents[1] / "schema" / "results.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(data)
+    assert data["run"]["clients"] == ["chrome", "java8"]
     clients = [p for p in data["probes"] if p["offer"].startswith("client-")]
     assert {p["offer"] for p in clients} == {"client-chrome", "client-java8"}
     assert all(p["tls_version"] == "auto" and p["reproduce"] for p in data["probes"] if p in clients)

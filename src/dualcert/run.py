@@ -187,7 +187,9 @@ class DualcertRun:
         """One indexed view for every node and cluster rule, rebuilt only when measurements change."""
         stamp = len(self.observations) + len(self.plaintext)
         if self._view is None or self._view[0] != stamp:
-            self._view = (stamp, EstateView(self.inventory, self.observations, self.plaintext, self.options.offers,
+            # The estate rules and the diagnosis read the three offers; client probes are judged on their own.
+            offered = {k: o for k, o in self.observations.items() if isinstance(k.offer, Offer)}
+            self._view = (stamp, EstateView(self.inventory, offered, self.plaintext, self.options.offers,
                                             self.policy.intended_state))
         return self._view[1]
 

@@ -81,5 +81,6 @@ class ResultsRecorder:
             exit_status=exitstatus, strict=strict(config),
             warnings=len(warned), internal_errors=config.stash.get(CRASHES_KEY, []),
             offers=[o.value for o in run.options.offers], tls_versions=[v.value for v in run.options.versions],
+            clients=list(run.clients),  # --clients: the simulated client profiles, by name
             roles={node.name: node.role for node in run.inventory.nodes},  # for expected_changes' role: in diffs
         ))
