@@ -37,7 +37,9 @@ from dualcert.run import DualcertRun, RunOptions
 from dualcert.verdict import Status
 
 from .conftest import debian_binary, free_port, run_cli
-from .thirdparty import make_pki, nginx_dual, running
+from .test_prosody import _inventory as prosody_inventory
+from .test_prosody import prosody  # noqa: F401 (the fixture)
+from .thirdparty import make_pki, nginx_dual, running, tomcat_dual
 
 CLIENTS = builtin_clients()
 NOW = dt.datetime.now(dt.UTC)
@@ -298,12 +300,35 @@ def test_nginx_answers_each_profile_and_offer_as_openssl_s_client_does(tmp_path:
     with nginx_dual(pki) as port:
         endpoints = load_inventory(inventory_at(tmp_path, port, pki.roots)).endpoints()
         offers = [ProbeTask(e, o, v) for e in endpoints for o in Offer for v in TLSVersion]
-        results = ProbeRunner().run(client_tasks(endpoints) + offers)
-        for observation in results.values():
-            assert observation.outcome is Outcome.OK, observation
-            assert reproduced_leaf(observation) == leaf_sha256(observation), observation.reproduce
-    negotiated = {k.offer.value: o.negotiated_version for k, o in results.items()}
+        negotiated = assert_same_leaf_as_reproduce(ProbeRunner().run(client_tasks(endpoints) + offers))
     assert negotiated["client-java8"] == "TLSv1.2" and negotiated["client-chrome"] == "TLSv1.3"
+
+
+def assert_same_leaf_as_reproduce(results: dict) -> dict[str, str | None]:
+    """Every client's probe completed and its `reproduce` line sees the same leaf; the negotiated versions."""
+    for observation in results.values():
+        assert observation.outcome is Outcome.OK, observation
+        assert reproduced_leaf(observation) == leaf_sha256(observation), observation.reproduce
+    return {k.offer.value: o.negotiated_version for k, o in results.items()}
+
+
+def test_tomcat_answers_each_profile_as_openssl_s_client_does(tmp_path: Path) -> None:
+    """Tomcat 10 (JSSE) holding an RSA and an EC certificate, as VOS Tomcat holds tomcat and tomcat-ECDSA."""
+    pki = make_pki(tmp_path)
+    with tomcat_dual(pki) as port:
+        endpoints = load_inventory(inventory_at(tmp_path, port, pki.roots)).endpoints()
+        negotiated = assert_same_leaf_as_reproduce(ProbeRunner().run(client_tasks(endpoints)))
+    assert negotiated["client-java8"] == "TLSv1.2" and negotiated["client-chrome"] == "TLSv1.3"
+
+
+def test_prosody_xmpp_starttls_answers_each_profile_as_openssl_s_client_does(prosody, tmp_path: Path) -> None:  # noqa: F811
+    pki, c2s, s2s = prosody
+    endpoints = prosody_inventory(tmp_path, c2s, s2s, pki.roots).endpoints()
+    results = ProbeRunner().run(client_tasks(endpoints))
+    assert all("-starttls xmpp" in o.reproduce and "-xmpphost xmpp.dualcert.test" in o.reproduce
+               for o in results.values())
+    negotiated = assert_same_leaf_as_reproduce(results)
+    assert negotiated["client-java8"] == "TLSv1.2"
 
 
 def test_s2_ecdsa_leaf_under_an_rsa_ca_names_the_clients_that_break(tmp_path: Path) -> None:
