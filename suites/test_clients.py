@@ -17,3 +17,9 @@ def test_client_accepts(dualcert_client):
 def test_client_protocol(dualcert_client):
     """The negotiated TLS version is one the policy accepts for this client."""
     dualcert_client.require("client_protocol")
+
+
+def test_client_rules(dualcert_client_rules):
+    """Every client rule above for one client's probe, in one test: `--dualcert-items probe` or
+    `endpoint` (the default above 1,000 probes)."""
+    dualcert_client_rules.require_all()

@@ -393,6 +393,24 @@ def test_a_run_with_clients_records_client_probes_and_tests(lab, tmp_path: Path)
     assert 'href="#dc-clients"' in html
 
 
+def test_client_tests_follow_the_items_mode_and_vanish_without_clients(lab, tmp_path: Path) -> None:
+    """--dualcert-items endpoint: one test per client probe judging its three rules; no --clients: none."""
+    common = ("run", "--inventory", str(lab.inventory_path), "--policy", str(lab.policy_path),
+              "--html", str(tmp_path / "r.html"))
+    outcome = run_cli(*common, "--json", str(tmp_path / "a.json"), "--clients", "java8", "--", "-k", "s4-uccx-pub",
+                      "--dualcert-items", "endpoint", cwd=tmp_path)
+    assert outcome.returncode == 1, outcome.stdout[-2000:] + outcome.stderr[-2000:]
+    tests = json.loads((tmp_path / "a.json").read_text())["tests"]
+    socketio = [t for t in tests if t["id"] == "s4-uccx-pub:socketio:client-java8:auto"]
+    assert {t["rule"] for t in socketio} == {"client_key", "client_accepts", "client_protocol"}
+    assert all("test_client_rules[" in t["nodeid"] for t in socketio)  # one test, a record per rule
+    assert next(t for t in socketio if t["rule"] == "client_accepts")["status"] == "fail"
+    bare = run_cli(*common, "--json", str(tmp_path / "b.json"), "--", "-k", "s3-uccx-pub", cwd=tmp_path)
+    assert bare.returncode == 0, bare.stdout[-2000:] + bare.stderr[-2000:]
+    bare_tests = json.loads((tmp_path / "b.json").read_text())["tests"]
+    assert bare_tests and not any("test_client" in t["nodeid"] for t in bare_tests)  # not even skipped
+
+
 
 def test_s2_names_socialminers_clients_as_broken_and_warns_elsewhere(lab) -> None:
     """S2 gives every client RSA (the server prefers it); the ECDSA certificate under an RSA CA still

@@ -53,11 +53,11 @@ class CaseHandle:
         return verdict
 
 
-def _judge_all(case: Case, item: pytest.Item) -> list[Verdict]:
-    """Every probe rule on one Case, each with its own outcome; a rule that raises becomes a crashed
+def _judge_all(case: Case | ClientCase, item: pytest.Item, scope: Scope = Scope.PROBE) -> list[Verdict]:
+    """Every rule of `scope` on one Case, each with its own outcome; a rule that raises becomes a crashed
     part (the run exits 3) instead of hiding the other rules' results."""
     parts = []
-    for probe_rule in rules_of(Scope.PROBE):
+    for probe_rule in rules_of(scope):
         try:
             verdict = probe_rule.check(case)
         except Exception as exc:
@@ -85,9 +85,11 @@ class ProbeHandle(CaseHandle):
     """`--dualcert-items probe`: one test checks every rule of its probe. It fails naming each
     failing rule; every rule's verdict still goes to the results JSON."""
 
+    scope = Scope.PROBE
+
     def require_all(self) -> list[Verdict]:
-        parts = _judge_all(self.case, self._item)
-        self._item.stash[VERDICT_KEY] = _summary(self.case.test_id, parts, probe_facts(self.case))
+        parts = _judge_all(self.case, self._item, self.scope)
+        self._item.stash[VERDICT_KEY] = _summary(self.case.test_id, parts, self.facts())
         _apply_all(parts, [p.rule for p in parts])
         return parts
 
@@ -114,8 +116,11 @@ class EndpointHandle:
         return parts
 
 
-class ClientHandle(CaseHandle):
-    """A simulated client's probe (`dualcert_client`): `require(rule)` judges one client rule on it."""
+class ClientHandle(ProbeHandle):
+    """A simulated client's probe: `require(rule)` judges one client rule on it (`dualcert_client`),
+    `require_all()` every client rule (`dualcert_client_rules`, --dualcert-items probe or endpoint)."""
+
+    scope = Scope.CLIENT
 
     case: ClientCase  # type: ignore[assignment]
 
@@ -228,6 +233,11 @@ def dualcert_endpoint(request: pytest.FixtureRequest) -> EndpointHandle:
 
 @pytest.fixture
 def dualcert_client(request: pytest.FixtureRequest) -> ClientHandle:
+    return ClientHandle(request.config.stash[RUN_KEY].client_case(request.param), request.node)
+
+
+@pytest.fixture
+def dualcert_client_rules(request: pytest.FixtureRequest) -> ClientHandle:
     return ClientHandle(request.config.stash[RUN_KEY].client_case(request.param), request.node)
 
 
