@@ -270,18 +270,27 @@ def tasks_from_inventory(inventory: Path, probes: int) -> list[tuple[str, int, s
     return [(e.host, e.port, o, v) for e in load_inventory(inventory).endpoints() for o in offers for v in versions]
 
 
-def worker_bare(inventory: Path, probes: int, threads: int) -> None:
-    """The lower bound: blocking pyOpenSSL handshakes in a thread pool, nothing else."""
+def worker_bare(inventory: Path, probes: int, threads: int, clients: bool = False) -> None:
+    """The lower bound: blocking pyOpenSSL handshakes in a thread pool, nothing else. With `clients`:
+    every built-in client profile's hello instead of the offers' (the same hellos as --clients all)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from OpenSSL import SSL
 
+    from dualcert.estate.inventory import load_inventory
     from dualcert.offers import Offer, TLSVersion
+    from dualcert.policy.clients import builtin_clients
+    from dualcert.probe.clients import client_spec
     from dualcert.probe.hello import offer_spec
     from dualcert.probe.tls import client_context
 
-    tasks = tasks_from_inventory(inventory, probes)
-    contexts = {(o, v): client_context(offer_spec(Offer(o), TLSVersion(v))) for _, _, o, v in tasks}
+    if clients:
+        profiles = builtin_clients()
+        tasks = [(e.host, e.port, name, "auto") for e in load_inventory(inventory).endpoints() for name in profiles]
+        contexts = {(name, "auto"): client_context(client_spec(p)) for name, p in profiles.items()}
+    else:
+        tasks = tasks_from_inventory(inventory, probes)
+        contexts = {(o, v): client_context(offer_spec(Offer(o), TLSVersion(v))) for _, _, o, v in tasks}
 
     def shake(task: tuple[str, int, str, str]) -> int:
         host, port, offer, version = task
@@ -371,6 +380,9 @@ def main() -> int:
     if ns.worker == "probe":
         worker_probe(ns.inventory, ns.probes)
         return 0
+    if ns.worker == "bare-clients":
+        worker_bare(ns.inventory, ns.probes, ns.bare_threads, clients=True)
+        return 0
     if ns.worker == "probe-clients":
         worker_probe(ns.inventory, ns.probes, "all")
         return 0
@@ -448,6 +460,9 @@ def bench(ns: argparse.Namespace) -> int:
                                                           "--bare-threads", str(ns.bare_threads)])
             probe = step("b", "(b) dualcert probe phase", [py, me, "--worker", "probe", "--inventory", str(clean),
                                                            *common])
+            bare_clients = step("k", "(a) bare loop, client hellos", [py, me, "--worker", "bare-clients",
+                                                                      "--inventory", str(clean), *common,
+                                                                      "--bare-threads", str(ns.bare_threads)])
             with_clients = step("k", "(b) probe phase, --clients all", [py, me, "--worker", "probe-clients",
                                                                         "--inventory", str(clean), *common])
             def run_cli(inventory: Path, *more: str) -> list[str]:
@@ -487,7 +502,7 @@ def bench(ns: argparse.Namespace) -> int:
         print_table(results, bare, sslyze)
         print_targets(n, probes, bare, probe, (per_rule, whole, per_endpoint), pitted, sslyze, sslyze_tuned, tarpits,
                       accepted)
-        print_clients_target(bare, with_clients)
+        print_clients_target(bare, bare_clients, with_clients)
         for text in extra:
             print("\n" + text)
     finally:
@@ -514,16 +529,19 @@ def print_table(results: list[Measure], bare: Measure | None, sslyze: Measure | 
               f"{vs_sslyze:>8}  {note}")
 
 
-def print_clients_target(bare: Measure | None, with_clients: Measure | None) -> None:
-    """Issue 14: client probes keep the probe phase within 2x of the bare loop, per handshake."""
-    if not (bare and with_clients and bare.inner_s and with_clients.inner_s and bare.handshakes
-            and with_clients.handshakes):
+def print_clients_target(bare: Measure | None, bare_clients: Measure | None, with_clients: Measure | None) -> None:
+    """Issue 14: with --clients all the probe phase stays within 2x of the bare loop per handshake. The
+    bare loops (a) send the same hellos, the offers' and the client profiles', so the server's cost is the
+    same: it depends on the certificate each hello gets (an RSA signature costs it more than ECDSA's)."""
+    measures = (bare, bare_clients, with_clients)
+    if not all(m and m.inner_s and m.handshakes for m in measures):
         return
-    per_bare = bare.inner_s / bare.handshakes
+    assert bare and bare_clients and with_clients and bare.inner_s and bare_clients.inner_s and with_clients.inner_s
+    per_bare = (bare.inner_s + bare_clients.inner_s) / (bare.handshakes + bare_clients.handshakes)
     per_clients = with_clients.inner_s / with_clients.handshakes
     ratio = per_clients / per_bare
     print(f"  [{'ok' if ratio <= 2 else 'MISSED'}] probe phase with --clients all: {per_clients * 1000:.2f} ms per "
-          f"handshake, {ratio:.2f}x the bare loop's {per_bare * 1000:.2f} ms (issue 14: at most 2x)")
+          f"handshake, {ratio:.2f}x the bare loops' {per_bare * 1000:.2f} ms (same hellos; issue 14: at most 2x)")
 
 
 def print_targets(n: int, probes: int, bare: Measure | None, probe: Measure | None,
