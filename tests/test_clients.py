@@ -114,6 +114,15 @@ def test_policy_clients_section_overrides_and_adds(tmp_path: Path) -> None:
     assert clients["gadget"].expectation("tomcat").key == "any"
 
 
+def test_a_profile_file_reads_its_own_bundle_beside_it(tmp_path: Path) -> None:
+    path = tmp_path / "profiles" / "clients.yaml"
+    path.parent.mkdir()
+    path.write_text("ivr:\n  extends: java8\n  trust: [site, ivr-roots.pem]\n")
+    ivr = load_client_file(path, CLIENTS)["ivr"]
+    assert ivr.trust == ("site", str(tmp_path / "profiles" / "ivr-roots.pem"))
+    assert ivr.title.startswith("ivr (based on Java 8") and ivr.sigalgs == CLIENTS["java8"].sigalgs
+
+
 def test_clients_option_selects_or_names_the_known_profiles() -> None:
     assert [p.name for p in select("java8,chrome", CLIENTS)] == ["java8", "chrome"]
     assert len(select("all", CLIENTS)) == len(CLIENTS)

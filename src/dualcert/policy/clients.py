@@ -102,6 +102,8 @@ def _entry(entry: Reader, name: str, known: dict[str, ClientProfile]) -> ClientP
         if key in entry.data:
             fields["title" if key == "name" else key] = entry.get(key, kind)
     _check(entry, fields)
+    if "trust" in fields and isinstance(entry.path, Path):  # a bundle's path is read relative to its file
+        fields["trust"] = tuple(str(entry.path.parent / t) if t.endswith(".pem") else t for t in fields["trust"])
     expect = _expectation(entry, base.expect if base else ClientExpectation())
     services = dict(base.services) if base else {}
     raw_services = entry.get("services", dict, {})
@@ -110,6 +112,8 @@ def _entry(entry: Reader, name: str, known: dict[str, ClientProfile]) -> ClientP
         sub.reject_unknown(_EXPECT_KEYS)
         services[service] = _expectation(sub, expect)
     if base is not None:
+        if base.name != name:  # a new profile built on a built-in one: say so where it is shown
+            fields.setdefault("title", f"{name} (based on {base.title})")
         return replace(base, name=name, expect=expect, services=services, **fields)
     missing = [k for k in ("versions", "ciphers", "sigalgs", "source") if k not in fields]
     if missing:
