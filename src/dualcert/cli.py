@@ -130,8 +130,10 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
         return EXIT_USAGE_ERROR
     operate = [*(["--dualcert-summary", "full"] if ns.verbose else []), *(["--metrics", ns.metrics] if ns.metrics
                                                                           else [])]
-    args = _pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict, [*operate, *extra],
-                        ns.baseline)
+    clients = ["--clients", ns.clients] if ns.clients else []
+    clients += ["--client-profiles", ns.client_profiles] if ns.client_profiles else []
+    args = _pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict,
+                        [*operate, *clients, *extra], ns.baseline)
     upgrade = ["--upgrade", ns.upgrade] if ns.upgrade else []
     return _run_pytest([*args, "--inventory-format", ns.inventory_format, *upgrade])
 
@@ -390,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--upgrade", metavar="FROM:TO",
                      help="with --baseline, for an inventory without 'version:': the nodes went from release FROM "
                           "to TO (e.g. 11.5:12.5); the changes the catalog's releases explain are expected")
+    run.add_argument("--clients", metavar="NAMES|all",
+                     help="also probe as simulated clients: chrome,java8,... or all (docs/clients.md)")
+    run.add_argument("--client-profiles", metavar="FILE", help="YAML of more client profiles, or overrides")
     run.set_defaults(handler=cmd_run)
 
     lab = sub.add_parser("lab", help="run the suites against the embedded lab (no cluster needed)",
