@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -16,12 +17,18 @@ from typing import Any
 
 import pytest
 
+from dualcert.rules.registry import Scope, rules_of
+
 from .conftest import REPO, run_cli
 from .hostile import measured
 from .test_exit_codes import results, servers, write_inventory
 
 __all__ = ["servers"]  # the module-scoped lab servers of test_exit_codes, served here too
 FAULTS = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+# The lab node's one endpoint: a test per probe rule and probe (3 offers x 2 TLS versions), per node
+# rule and per cluster rule, as the registry has them.
+PROBE_RULES = len(rules_of(Scope.PROBE))
+DUALCERT_TESTS = PROBE_RULES * 6 + len(rules_of(Scope.NODE)) + len(rules_of(Scope.CLUSTER))
 
 
 def faulty_run(tmp_path: Path, servers: Any, items: str, *extra: str,
@@ -52,12 +59,12 @@ def test_crashed_node_or_cluster_rule_exits_3(servers, tmp_path: Path, items: st
 
 
 @pytest.mark.parametrize(("fixture", "items", "subject", "errors", "extra"), [
-    ("case", "rule", "web:https:rsa:tls1.2", 7, []),      # the 7 probe rules' tests of that probe, each in setup
-    ("case", "rule", "web:https:rsa:tls1.2", 7, ["-n", "2"]),  # ... in xdist workers, counted by the controller
+    ("case", "rule", "web:https:rsa:tls1.2", PROBE_RULES, []),  # the probe rules' tests of that probe, in setup
+    ("case", "rule", "web:https:rsa:tls1.2", PROBE_RULES, ["-n", "2"]),  # ... in xdist workers, counted once
     ("case", "endpoint", "web:https", 1, []),             # the endpoint's one test
-    ("estate", "rule", "web", 4, []),                     # the node rules' tests (dualcert_node)
-    ("estate", "rule", "expiry", 2, []),                  # the cluster rules' tests (dualcert_cluster)
-    ("facts", "rule", "web:https:rsa:tls1.2", 7, []),     # the handle raises in the test, outside the rule
+    ("estate", "rule", "web", len(rules_of(Scope.NODE)), []),        # the node rules' tests (dualcert_node)
+    ("estate", "rule", "expiry", len(rules_of(Scope.CLUSTER)), []),  # the cluster rules' tests (dualcert_cluster)
+    ("facts", "rule", "web:https:rsa:tls1.2", PROBE_RULES, []),  # the handle raises in the test, outside the rule
 ])
 def test_crashed_fixture_setup_exits_3(servers, tmp_path: Path, fixture: str, items: str, subject: str,
                                       errors: int, extra: list[str]) -> None:
@@ -85,10 +92,10 @@ def test_crashed_probe_phase_exits_3_and_is_listed(servers, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("extra", "reason"), [
-    (["-k", "no_such_test"], "-k 'no_such_test' left none of the 48 dualcert tests"),
+    (["-k", "no_such_test"], f"-k 'no_such_test' left none of the {DUALCERT_TESTS} dualcert tests"),
     (["-n", "2", "-k", "no_such_test"], "-k 'no_such_test' left none of the dualcert tests"),  # workers deselect
     (["--deselect", "suites/test_certificate_policy.py", "--deselect", "suites/test_estate.py"],
-     "--deselect left none of the 48 dualcert tests"),
+     f"--deselect left none of the {DUALCERT_TESTS} dualcert tests"),
     (["--shard", "2/2"], "shard 2/2 of the inventory has no endpoint to probe (more shards than clusters)"),
 ])
 def test_nothing_checked_exits_5_saying_why(servers, tmp_path: Path, extra: list[str], reason: str) -> None:
@@ -125,7 +132,7 @@ def test_html_over_the_file_size_limit_keeps_the_json_and_exits_3(servers, tmp_p
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
     html = tmp_path / "reports" / "expiry.html"
     assert f"dualcert: cannot write the HTML report {html}: File too large" in result.stderr
-    assert "HTML report:  reports/expiry.html (NOT written)" in result.stdout
+    assert "report: reports/expiry.html (NOT written)" in result.stdout
     assert "Generated html report" not in result.stdout and not html.exists()
     assert not list((tmp_path / "reports").glob(".expiry.html.*"))  # no temp file left behind
     data = results(tmp_path)
@@ -145,8 +152,8 @@ def test_every_write_over_the_limit_exits_3_naming_each_and_keeps_the_journal(se
     for what, name in (("results journal", "expiry.json.partial.jsonl"), ("results JSON", "expiry.json"),
                        ("HTML report", "expiry.html")):
         assert f"cannot write the {what} " in result.stderr and name in result.stderr
-    assert "results JSON: reports/expiry.json (NOT written)" in result.stdout
-    assert "passed" in result.stdout.splitlines()[-1]  # the checks themselves ran
+    assert "report: reports/expiry.json (NOT written)" in result.stdout
+    assert re.search(r"^\d+ passed", result.stdout, re.MULTILINE)  # the checks themselves ran (pytest's line)
     journal = (tmp_path / "reports" / "expiry.json.partial.jsonl").read_bytes()
     assert 0 < len(journal) <= 3000 and json.loads(journal.splitlines()[0])["node"] == "web"
     assert not (tmp_path / "reports" / "expiry.json").exists()
@@ -182,7 +189,7 @@ def test_json_under_a_file_exits_4_and_keeps_the_html(servers, tmp_path: Path) -
     assert "dualcert: cannot write the results journal blocker/results.json.partial.jsonl: Not a directory" \
         in result.stderr
     assert "dualcert: cannot write the results JSON blocker/results.json: Not a directory" in result.stderr
-    assert "results JSON: blocker/results.json (NOT written)" in result.stdout
+    assert "report: blocker/results.json (NOT written)" in result.stdout
     assert (tmp_path / "report.html").stat().st_size > 10_000
 
 
