@@ -437,3 +437,35 @@ def test_s2_names_socialminers_clients_as_broken_and_warns_elsewhere(lab) -> Non
         expected = Status.FAIL if node == "s2-sm" else Status.WARN
         assert verdict.status is expected, (node, service, client, verdict.text())
     assert {client for (node, _, client) in verdicts if node == "s2-sm"} == {"client-chrome", "client-java17"}
+
+
+def test_a_refused_client_sends_no_control_hello_and_is_no_evidence_for_the_offers(tmp_path: Path) -> None:
+    """A TLS-1.2-only, RSA-only server (OpenSSL's fixed TLSv1_2_method, like 1.0.2): an ECDSA-only client
+    is refused (handshake_failure) and recorded as it is, without a control hello; the offers' control
+    hello for TLS 1.3 is sent once, as without clients, and Chrome still connects over TLS 1.2."""
+    from dataclasses import replace
+
+    from .thirdparty import openssl_fixed_tls12
+
+    ecdsa_only = replace(CLIENTS["java8"], name="ecdsa-only", versions=("tls1.2",),
+                         ciphers=("ECDHE-ECDSA-AES128-GCM-SHA256",), tls13_ciphers=())
+    profiles = {"ecdsa-only": ecdsa_only, "chrome": CLIENTS["chrome"]}
+    pki = make_pki(tmp_path)
+    connections: list[int] = []
+    with openssl_fixed_tls12(pki, connections) as port:
+        endpoint = load_inventory(inventory_at(tmp_path, port, pki.roots)).endpoints()[0]
+        offers = [ProbeTask(endpoint, o, v) for o in Offer for v in TLSVersion]
+        clients = [ProbeTask(endpoint, ClientOffer(n), ClientRange.AUTO, spec=client_spec(p))
+                   for n, p in profiles.items()]
+        results = ProbeRunner().run(offers + clients)
+    assert set(results) == {t.key for t in offers + clients}  # the control hello is no result of its own
+    refused = results[clients[0].key]
+    assert refused.outcome is Outcome.REFUSED and refused.alert == "handshake_failure", refused
+    assert "control hello" not in refused.detail and "the server speaks" not in refused.detail, refused.detail
+    chrome = results[clients[1].key]
+    assert chrome.outcome is Outcome.OK and chrome.negotiated_version == "TLSv1.2"
+    assert all(results[t.key].outcome is Outcome.UNSUPPORTED for t in offers if t.version is TLSVersion.TLS1_3)
+    ecdsa12 = next(results[t.key] for t in offers if t.offer is Offer.ECDSA and t.version is TLSVersion.TLS1_2)
+    assert ecdsa12.outcome is Outcome.REFUSED and "another offer of it completed" in ecdsa12.detail
+    # 6 offers, one control hello for TLS 1.3, one handshake per client: none for a client's refusal.
+    assert len(connections) == len(offers) + 1 + len(clients), len(connections)

@@ -8,13 +8,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 from dualcert.estate.model import Endpoint
-from dualcert.facts.chain import chain_facts
 from dualcert.facts.hostname import hostname_matches
 from dualcert.facts.trust import TrustStore
 from dualcert.policy.clients import ClientExpectation, ClientProfile
 from dualcert.probe.observation import Observation, Outcome
 from dualcert.rules import remedies
-from dualcert.rules.presented import rsa_signed
+from dualcert.rules.presented import above_leaf, rsa_signed
 from dualcert.rules.probe_rules import ObservedChain
 from dualcert.verdict import Status, Verdict
 
@@ -43,12 +42,15 @@ class ClientCase(ObservedChain):
 
     @property
     def ecdsa_slot_under_rsa(self) -> bool:
+        """The ECDSA slot's chain above the leaf (validated path, else presented: presented.above_leaf,
+        as every rule reads it) has an RSA signature."""
         slot = self.ecdsa_slot
         if slot is None or slot.outcome is not Outcome.OK:
             return False
-        chain = chain_facts(slot.chain_der)
-        return bool(chain.certs) and chain.leaf.key_type == "ECDSA" and not chain.leaf.self_signed and \
-            rsa_signed(c.signed_with for c in chain.certs)
+        trust = self.trust
+        above = above_leaf(slot, (lambda o: trust.validate(o.chain_der, self.now)) if trust is not None else None)
+        return above is not None and above.leaf.key_type == "ECDSA" and not above.leaf.self_signed and \
+            rsa_signed(above.signed_with())
 
     @property
     def expectation(self) -> ClientExpectation:
@@ -114,7 +116,7 @@ def client_accepts(case: ClientCase) -> Verdict:
     if leaf.curve and case.profile.groups and leaf.curve not in case.profile.groups:
         problems.append((f"the leaf's curve {leaf.curve} is not one it supports",
                          remedies.client_curve(case.endpoint, client, leaf.curve)))
-    if leaf.key_type == "ECDSA" and not leaf.self_signed and rsa_signed(c.signed_with for c in case.chain.certs):
+    if leaf.key_type == "ECDSA" and not leaf.self_signed and rsa_signed(case.above.signed_with()):
         problems.append(("an ECDSA leaf under an RSA CA: the case CSCvb58580 breaks (chat/email gadget, "
                          "SocialMiner's page)", remedies.ecdsa_signed_by_rsa(case.endpoint)))
     exposed = leaf.key_type != "ECDSA" and case.ecdsa_slot_under_rsa and \
