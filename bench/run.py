@@ -278,18 +278,27 @@ def tasks_from_inventory(inventory: Path, probes: int) -> list[tuple[str, int, s
     return [(e.host, e.port, o, v) for e in load_inventory(inventory).endpoints() for o in offers for v in versions]
 
 
-def worker_bare(inventory: Path, probes: int, threads: int) -> None:
-    """The lower bound: blocking pyOpenSSL handshakes in a thread pool, nothing else."""
+def worker_bare(inventory: Path, probes: int, threads: int, clients: bool = False) -> None:
+    """The lower bound: blocking pyOpenSSL handshakes in a thread pool, nothing else. With `clients`:
+    every built-in client profile's hello instead of the offers' (the same hellos as --clients all)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from OpenSSL import SSL
 
+    from dualcert.estate.inventory import load_inventory
     from dualcert.offers import Offer, TLSVersion
+    from dualcert.policy.clients import builtin_clients
+    from dualcert.probe.clients import client_spec
     from dualcert.probe.hello import offer_spec
     from dualcert.probe.tls import client_context
 
-    tasks = tasks_from_inventory(inventory, probes)
-    contexts = {(o, v): client_context(offer_spec(Offer(o), TLSVersion(v))) for _, _, o, v in tasks}
+    if clients:
+        profiles = builtin_clients()
+        tasks = [(e.host, e.port, name, "auto") for e in load_inventory(inventory).endpoints() for name in profiles]
+        contexts = {(name, "auto"): client_context(client_spec(p)) for name, p in profiles.items()}
+    else:
+        tasks = tasks_from_inventory(inventory, probes)
+        contexts = {(o, v): client_context(offer_spec(Offer(o), TLSVersion(v))) for _, _, o, v in tasks}
 
     def shake(task: tuple[str, int, str, str]) -> int:
         host, port, offer, version = task
@@ -314,15 +323,16 @@ def worker_bare(inventory: Path, probes: int, threads: int) -> None:
     print(json.dumps({"seconds": time.monotonic() - started, "handshakes": ok, "note": f"{ok}/{len(tasks)} ok"}))
 
 
-def worker_probe(inventory: Path, probes: int) -> None:
-    """dualcert's probe phase alone, as the plugin runs it."""
+def worker_probe(inventory: Path, probes: int, clients: str = "") -> None:
+    """dualcert's probe phase alone, as the plugin runs it (with `clients`: plus one probe per client profile)."""
     from dualcert.offers import Offer, TLSVersion
     from dualcert.run import DualcertRun, RunOptions
 
     offers, versions = COMBOS[probes]
     run = DualcertRun.from_files(inventory, None, RunOptions(offers=tuple(Offer(o) for o in offers),
-                                                             versions=tuple(TLSVersion(v) for v in versions)))
-    keys = run.keys()
+                                                             versions=tuple(TLSVersion(v) for v in versions),
+                                                             clients=clients))
+    keys = run.keys() + run.client_keys()
     started = time.monotonic()
     run.probe(keys)
     seconds = time.monotonic() - started
@@ -364,7 +374,7 @@ def main() -> int:
     parser.add_argument("--bare-threads", type=int, default=16)
     parser.add_argument("--sslyze", choices=("auto", "on", "off"), default="auto",
                         help="auto: run sslyze up to 500 endpoints (it takes ~30 ms per endpoint)")
-    parser.add_argument("--skip", default="", help="comma-separated phases to leave out: a,b,c,p,n,t,d,e")
+    parser.add_argument("--skip", default="", help="comma-separated phases to leave out: a,b,k,c,p,n,t,d,e")
     parser.add_argument("--shards", type=int, default=0, metavar="N",
                         help="also run the endpoint run as N --shard runs (one after the other) and `dualcert merge` "
                              "them, and check that the merge gives the endpoint run's verdicts and exit code")
@@ -382,6 +392,12 @@ def main() -> int:
         return 0
     if ns.worker == "probe":
         worker_probe(ns.inventory, ns.probes)
+        return 0
+    if ns.worker == "bare-clients":
+        worker_bare(ns.inventory, ns.probes, ns.bare_threads, clients=True)
+        return 0
+    if ns.worker == "probe-clients":
+        worker_probe(ns.inventory, ns.probes, "all")
         return 0
     if ns.worker == "sslyze-api":
         worker_sslyze_api(ns.inventory, 50)
@@ -458,6 +474,11 @@ def bench(ns: argparse.Namespace) -> int:
                                                           "--bare-threads", str(ns.bare_threads)])
             probe = step("b", "(b) dualcert probe phase", [py, me, "--worker", "probe", "--inventory", str(clean),
                                                            *common])
+            bare_clients = step("k", "(a) bare loop, client hellos", [py, me, "--worker", "bare-clients",
+                                                                      "--inventory", str(clean), *common,
+                                                                      "--bare-threads", str(ns.bare_threads)])
+            with_clients = step("k", "(b) probe phase, --clients all", [py, me, "--worker", "probe-clients",
+                                                                        "--inventory", str(clean), *common])
             def run_cli(inventory: Path, *more: str) -> list[str]:
                 return [py, "-m", "dualcert.cli", "run", "--inventory", str(inventory),
                         "--report-dir", str(directory / "reports"), "--", *dualcert_opts, *more]
@@ -503,6 +524,7 @@ def bench(ns: argparse.Namespace) -> int:
         print_targets(n, probes, bare, probe, (per_rule, whole, per_endpoint), pitted, sslyze, sslyze_tuned, tarpits,
                       accepted)
         print_operated(n, probes, per_endpoint, sslyze, operated)
+        print_clients_target(bare, bare_clients, with_clients)
         for text in extra:
             print("\n" + text)
     finally:
@@ -611,6 +633,21 @@ def print_table(results: list[Measure], bare: Measure | None, sslyze: Measure | 
         note = m.note if m.exit_code in (0, 1) else f"exit {m.exit_code} {m.note}"
         print(f"{m.label:34} {m.wall_s:7.2f} {loop:>7} {m.cpu_s:6.2f} {rate:>7} {m.rss_mb:7.0f} {vs_bare:>6} "
               f"{vs_sslyze:>8}  {note}")
+
+
+def print_clients_target(bare: Measure | None, bare_clients: Measure | None, with_clients: Measure | None) -> None:
+    """Issue 14: with --clients all the probe phase stays within 2x of the bare loop per handshake. The
+    bare loops (a) send the same hellos, the offers' and the client profiles', so the server's cost is the
+    same: it depends on the certificate each hello gets (an RSA signature costs it more than ECDSA's)."""
+    measures = (bare, bare_clients, with_clients)
+    if not all(m and m.inner_s and m.handshakes for m in measures):
+        return
+    assert bare and bare_clients and with_clients and bare.inner_s and bare_clients.inner_s and with_clients.inner_s
+    per_bare = (bare.inner_s + bare_clients.inner_s) / (bare.handshakes + bare_clients.handshakes)
+    per_clients = with_clients.inner_s / with_clients.handshakes
+    ratio = per_clients / per_bare
+    print(f"  [{'ok' if ratio <= 2 else 'MISSED'}] probe phase with --clients all: {per_clients * 1000:.2f} ms per "
+          f"handshake, {ratio:.2f}x the bare loops' {per_bare * 1000:.2f} ms (same hellos; issue 14: at most 2x)")
 
 
 def print_targets(n: int, probes: int, bare: Measure | None, probe: Measure | None,

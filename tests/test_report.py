@@ -109,7 +109,7 @@ def test_metadata_names_version_files_digests_command_and_counts(lab_report: dic
     meta = meta[:meta.index("</details>")]
     assert f"<td>{__version__}</td>" in meta
     assert run["inventory"]["sha256"] in meta and run["policy"]["sha256"] in meta
-    assert "cli.py lab --states S2,S3 --no-collab -- --junitxml" in meta
+    assert "__main__.py lab --states S2,S3 --no-collab -- --junitxml" in meta  # python -m dualcert.cli
     counts = run["counts"]
     assert f"{counts['passed']} passed" in meta and f"{counts['failed']} failed" in meta
     assert f"{len(lab_report['json']['probes'])} of {len(lab_report['json']['probes'])}" in meta

@@ -120,3 +120,26 @@ def test_the_fix_is_said_once_naming_each_node_only_where_that_is_the_difference
     assert common_fix({"web1": "on web1: see web1.example.com", "web2": "on web2: see web2.example.com"}) == \
         "on web1: see web1.example.com"
     assert common_fix({"pub": "same text", "sub": "same text"}) == "same text" and common_fix({}) == ""
+
+
+def test_the_clients_that_would_break_keep_room_for_the_failures() -> None:
+    """--clients: the verdict names the breaking clients after the diagnosis; short mode gives them a quarter
+    of its lines, since each breaking client test is among the failures too; full shows them all."""
+    from dualcert.render.clients import breaking_lines
+    from dualcert.render.summary import summary_lines
+    from dualcert.verdict import Status, Verdict
+
+    failing = [Verdict("client_accepts", Status.FAIL, "self-signed leaf", subject=f"web{i}:https:client-chrome:auto")
+               for i in range(30)]
+    passing = Verdict("client_key", Status.PASS, "ok", subject="web0:https:client-java8:auto")
+    clients = breaking_lines([*failing, passing])
+    summary = {"failures": [], "warnings": [], "failed_tests": 30, "warned_tests": 0}
+    short = [line.text for line in summary_lines(summary, [], strict=False, reports=["r.html"], clients=clients)]
+    full = [line.text for line in summary_lines(summary, [], strict=False, reports=["r.html"], clients=clients,
+                                                mode="full")]
+    assert short[0] == "Clients that would break: chrome (30 endpoints)" and "java8" not in "".join(short)
+    # 10 of the 40 lines: the header, 8 tests, and how many more (31 lines in all: 22 more).
+    assert sum(line.startswith("  BREAKS ") for line in short) == 8 and "  ... 22 more client line(s)" in short
+    assert sum(line.startswith("  BREAKS ") for line in full) == 30 and full[-1] == "report: r.html"
+    off = summary_lines(summary, [], strict=False, reports=["r.html"], clients=clients, mode="off")
+    assert [line.text for line in off] == ["report: r.html"]

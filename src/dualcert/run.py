@@ -12,12 +12,15 @@ from pathlib import Path
 from dualcert.estate.inventory import load_inventory
 from dualcert.estate.model import MOZILLA, Endpoint, Inventory
 from dualcert.facts.trust import TrustStore
-from dualcert.offers import ALL_OFFERS, ALL_VERSIONS, Offer, TLSVersion
+from dualcert.offers import ALL_OFFERS, ALL_VERSIONS, ClientOffer, ClientRange, Offer, TLSVersion
+from dualcert.policy.clients import ClientProfile, builtin_clients, load_client_file, select
 from dualcert.policy.load import load_policy
 from dualcert.policy.model import Policy
+from dualcert.probe.clients import client_spec
 from dualcert.probe.connection import Timeouts, plaintext_listening
 from dualcert.probe.engine import DEFAULT_THREADS, ProbeRunner, ProbeTask
-from dualcert.probe.observation import Observation, ProbeKey
+from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.rules.client_rules import ClientCase
 from dualcert.rules.diagnosis import ClusterDiagnosis
 from dualcert.rules.estate_rules import EstateView, PlainCheck
 from dualcert.rules.probe_rules import Case
@@ -33,6 +36,8 @@ class RunOptions:
     shard: tuple[int, int] | None = None  # (i, n): only the i-th of n node shards, 1-based
     timeouts: Timeouts = field(default_factory=Timeouts)
     inventory_format: str = "auto"   # dualcert | ansible-ini | ansible-yaml | auto
+    clients: str = ""                # --clients chrome,java8|all: simulated clients, one probe per endpoint each
+    client_profiles: Path | None = None  # --client-profiles FILE: more profiles, or overrides of built-in ones
 
 
 class DualcertRun:
@@ -54,6 +59,8 @@ class DualcertRun:
         # One Case per probe, shared by its rules' tests: chain facts and path validation
         # (cached on the Case) are then computed once per probe, not once per rule.
         self._cases: dict[ProbeKey, Case] = {}
+        self.clients = self._select_clients()
+        self._client_trust: dict[tuple[str, ...], TrustStore | None] = {}
 
     @classmethod
     def from_files(cls, inventory: Path, policy: str | Path | None, options: RunOptions | None = None) -> DualcertRun:
@@ -67,6 +74,19 @@ class DualcertRun:
         return [ProbeKey(node, service, offer, version)
                 for (node, service) in self.endpoints if self.in_shard(node)
                 for offer in self.options.offers for version in self.options.versions]
+
+    def _select_clients(self) -> dict[str, ClientProfile]:
+        if not self.options.clients:
+            return {}
+        profiles = self.policy.clients or builtin_clients()
+        if self.options.client_profiles is not None:
+            profiles = load_client_file(self.options.client_profiles, profiles)
+        return {p.name: p for p in select(self.options.clients, profiles)}
+
+    def client_keys(self) -> list[ProbeKey]:
+        """One probe per (endpoint, simulated client): offer `client-<profile>`, version `auto`."""
+        return [ProbeKey(node, service, ClientOffer(name), ClientRange.AUTO)
+                for (node, service) in self.endpoints if self.in_shard(node) for name in self.clients]
 
     def in_shard(self, node: str) -> bool:
         """--shard i/n deals clusters round-robin in inventory order: a cluster, its nodes and
@@ -95,8 +115,9 @@ class DualcertRun:
 
     def probe(self, keys: list[ProbeKey], on_result: object = None) -> None:
         """Probe what is not probed yet; observations land in `self.observations` as they finish."""
-        todo = [ProbeTask(self.endpoint(k), k.offer, k.version) for k in dict.fromkeys(keys)
-                if k not in self.observations]
+        todo = [ProbeTask(self.endpoint(k), k.offer, k.version,
+                          spec=client_spec(self.clients[k.offer.profile]) if isinstance(k.offer, ClientOffer) else None)
+                for k in dict.fromkeys(keys) if k not in self.observations]
 
         def land(observation: Observation) -> None:
             self.observations[observation.key] = observation
@@ -114,6 +135,7 @@ class DualcertRun:
         endpoint = self.endpoint(key)
         if key not in self.observations:
             self.probe([key])
+        assert isinstance(key.offer, Offer) and isinstance(key.version, TLSVersion), "client probes: client_case()"
 
         def sibling(offer: Offer) -> Observation | None:
             return self.observations.get(ProbeKey(key.node, key.service, offer, key.version))
@@ -122,6 +144,34 @@ class DualcertRun:
                     self.observations[key], self.trust, self.now, sibling)
         self._cases[key] = case
         return case
+
+    def client_case(self, key: ProbeKey) -> ClientCase:
+        """A simulated client's probe, judged against the trust stores that client uses."""
+        if key not in self.observations:
+            self.probe([key])
+        assert isinstance(key.offer, ClientOffer)
+        profile = self.clients[key.offer.profile]
+        slot = next((o for v in (TLSVersion.TLS1_3, TLSVersion.TLS1_2) if (o := self.observations.get(
+            ProbeKey(key.node, key.service, Offer.ECDSA, v))) is not None and o.outcome is Outcome.OK), None)
+        return ClientCase(self.endpoint(key), profile, self.observations[key], self.client_trust(profile), self.now,
+                          slot)
+
+    def client_trust(self, profile: ClientProfile) -> TrustStore | None:
+        """The union of a profile's stores: `site` is the inventory's bundle, the others sslyze's."""
+        if profile.trust not in self._client_trust:
+            stores: list[TrustStore] = []
+            for name in profile.trust:
+                if name == "site":
+                    stores += [self.trust] if self.trust is not None else []
+                elif name.endswith(".pem"):
+                    stores.append(TrustStore.from_pem_file(Path(name)))
+                else:
+                    stores.append(TrustStore.bundled(name))
+            combined = stores[0] if stores else None
+            for store in stores[1:]:
+                combined = combined + store if combined else store
+            self._client_trust[profile.trust] = combined
+        return self._client_trust[profile.trust]
 
     # --- the estate: diagnosis per cluster and the node/cluster rules (rules/diagnosis.py, rules/estate_rules.py) ---
 
@@ -140,7 +190,9 @@ class DualcertRun:
         stamp = len(self.observations) + len(self.plaintext)
         if self._view is None or self._view[0] != stamp:
             by_node = {n.name: self.policy.intended_for(n) for n in self.inventory.nodes if n.release is not None}
-            self._view = (stamp, EstateView(self.inventory, self.observations, self.plaintext, self.options.offers,
+            # The estate rules and the diagnosis read the three offers; client probes are judged on their own.
+            offered = {k: o for k, o in self.observations.items() if isinstance(k.offer, Offer)}
+            self._view = (stamp, EstateView(self.inventory, offered, self.plaintext, self.options.offers,
                                             self.policy.intended_state, by_node, self.trust, self.now))
         return self._view[1]
 

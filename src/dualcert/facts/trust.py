@@ -6,17 +6,22 @@ Hostname is its own rule; so are the deviations from the Web PKI profile a clien
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.utils import CryptographyDeprecationWarning
 
 from dualcert.estate.trustbundle import load_pem_bundle
 from dualcert.facts.chain import CertFacts, ChainFacts, der_facts
 from dualcert.facts.names import same_name
 from dualcert.facts.path import Anchors, Cause, find_path, signature_error
+
+BUNDLED_STORES = {"mozilla": "mozilla_nss.pem", "java": "openjdk.pem", "windows": "microsoft_windows.pem",
+                  "apple": "apple.pem"}
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,20 @@ class TrustStore:
     @classmethod
     def mozilla(cls) -> TrustStore:
         """Mozilla's root program, as shipped and kept current by sslyze."""
+        return cls.bundled("mozilla")
+
+    @classmethod
+    def bundled(cls, name: str) -> TrustStore:
+        """A platform's root store as sslyze ships it: mozilla, java (OpenJDK's cacerts), windows, apple."""
         import sslyze.plugins.certificate_info.trust_stores as stores
 
-        path = Path(stores.__file__).parent / "pem_files" / "mozilla_nss.pem"
-        return cls(tuple(load_pem_bundle(path.read_bytes())), "mozilla (sslyze)")
+        path = Path(stores.__file__).parent / "pem_files" / BUNDLED_STORES[name]
+        with warnings.catch_warnings():  # a platform's own old roots (negative serials): not the site's problem
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return cls(tuple(load_pem_bundle(path.read_bytes())), f"{name} (sslyze)")
+
+    def __add__(self, other: TrustStore) -> TrustStore:
+        return TrustStore(self.certs + other.certs, f"{self.source} + {other.source}")
 
     @cached_property
     def anchors(self) -> Anchors:

@@ -12,6 +12,7 @@ from typing import Any
 from dualcert.errors import UsageError
 from dualcert.estate.yamlfile import Mapping, Reader, load_yaml, parse_yaml
 from dualcert.offers import Offer, TLSVersion
+from dualcert.policy.clients import builtin_clients, read_clients
 from dualcert.policy.model import (
     CHANGE_KEYS,
     FAMILIES,
@@ -95,7 +96,9 @@ def _build(data: Any, where: Path | str, path: Path | None, name: str) -> Policy
     if state not in STATES:
         raise top.error("intended_state", f"unknown state {state!r}", f"use one of: {', '.join(STATES)}")
     changes = _expected_changes(top)
-    return Policy(name, path, state, rules, services, nodes, changes, lines)
+    known = builtin_clients()
+    clients = {**known, **read_clients(top.get("clients", dict, {}), where, known)}
+    return Policy(name, path, state, rules, services, nodes, changes, lines, clients)
 
 
 def _names(reader: Reader, key: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...] | None:

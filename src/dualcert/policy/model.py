@@ -20,6 +20,7 @@ from dualcert.estate.catalog import load_catalog
 from dualcert.estate.model import Endpoint, Inventory, Node
 from dualcert.estate.releases import ServiceRelease
 from dualcert.offers import Offer, TLSVersion
+from dualcert.policy.clients import ClientProfile
 
 PROFILES = ("ec-ca-signed", "rsa-only", "self-signed")
 FAMILIES = ("ecdsa", "rsa")
@@ -33,7 +34,7 @@ RULE_KEYS = frozenset({"presents", "signing", "chain_algorithm", "trust", "hostn
 # Hash names as cryptography spells them (Certificate.signature_hash_algorithm.name), for signature_hashes.forbidden.
 HASHES = ("md2", "md4", "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3-256", "sha3-384", "sha3-512")
 POLICY_KEYS = frozenset({"extends", "intended_state", "rules", "services", "nodes", "description",
-                         "expected_changes", "release"})
+                         "expected_changes", "release", "clients"})
 # What a presentation was before / is after, for `expected_changes` from:/to: (docs/policy.md, "Expected changes").
 PRESENTATION_CLASSES = ("any", "absent", "ecdsa", "rsa", "self-signed", "ca-signed", "ec-ca-signed",
                         "rsa-ca-signed", "ecdsa-by-rsa-ca", "unreachable", "refused", "unsupported", "timeout",
@@ -96,6 +97,8 @@ class Policy:
 
     # Lines of the names a policy file gives ("services.x", "nodes.n", "nodes.n.services.x"), for errors.
     lines: dict[str, int | None] = field(default_factory=dict, compare=False)
+    # Client profiles by name: the built-in catalog with the policy's `clients:` over it (policy/clients.py).
+    clients: dict[str, ClientProfile] = field(default_factory=dict, compare=False)
 
     def rules_for(self, node: str, service: str, release: ServiceRelease | None = None) -> dict[str, Any]:
         """The four layers merged, most specific last: rules, services.<service>, nodes.<node>.rules,

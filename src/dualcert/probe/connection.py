@@ -23,6 +23,7 @@ from OpenSSL import SSL
 from dualcert.estate.model import Endpoint
 from dualcert.probe.hello import OfferSpec
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.probe.reproduce import openssl_command
 from dualcert.probe.starttls import ProbeFailure, starttls
 
 
@@ -272,7 +273,8 @@ def probe_steps(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeo
     network behaviour: every failure is an outcome. `open_sockets` lets an interrupted run
     end the probe at once."""
     key = ProbeKey(endpoint.node, endpoint.service.name, spec.offer, spec.version)
-    base = Observation(key, endpoint.host, endpoint.address, endpoint.port, Outcome.ERROR)
+    base = Observation(key, endpoint.host, endpoint.address, endpoint.port, Outcome.ERROR,
+                       reproduce=openssl_command(endpoint, spec))
     started = time.monotonic()
     sock: socket.socket | None = None
     connect_ms: float | None = None

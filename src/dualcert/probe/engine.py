@@ -6,7 +6,8 @@ closed port, not TLS) the endpoint's other probes are recorded from it, not repe
 waiting on a slow or silent server are parked on one epoll thread (Parker), not on a worker.
 An offer refused with an alert other than protocol_version, or dropped, waits for the other
 offers of its version; if none completes, one control hello per endpoint and version
-(probe/control.py) says whether the version is spoken at all.
+(probe/control.py) says whether the version is spoken at all. A simulated client's probe
+(probe/clients.py, version `auto`) is recorded as it lands: a client connects or it does not.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 
 from OpenSSL import SSL
 
 from dualcert.estate.model import Endpoint
-from dualcert.offers import Offer, TLSVersion
+from dualcert.offers import Offer, ProbeOffer, ProbeVersion, TLSVersion
 from dualcert.probe.connection import OpenSockets, Timeouts, Wait, poll, probe_steps
 from dualcert.probe.control import needs_control, settle
 from dualcert.probe.hello import OfferSpec, control_spec, offer_spec
 from dualcert.probe.observation import ENDPOINT_WIDE, Observation, Outcome, ProbeKey
+from dualcert.probe.reproduce import openssl_command
 from dualcert.probe.tls import client_context
 
 # A worker thread checks the socket once without waiting (loopback and LAN servers often have
@@ -121,9 +123,20 @@ class Parker:
 @dataclass(frozen=True)
 class ProbeTask:
     endpoint: Endpoint
-    offer: Offer
-    version: TLSVersion
+    offer: ProbeOffer
+    version: ProbeVersion
+    _: KW_ONLY
     control: bool = False   # the version's widest hello (hello.control_spec), not a probe of its own
+    spec: OfferSpec | None = None  # a client profile's hello (probe/clients.py); None: offer_spec()
+
+    @property
+    def hello(self) -> OfferSpec:
+        """What this task's ClientHello offers."""
+        if self.spec is not None:
+            return self.spec
+        if not isinstance(self.offer, Offer) or not isinstance(self.version, TLSVersion):
+            raise ValueError(f"{self.offer.value}:{self.version.value} needs its client profile's spec")
+        return control_spec(self.version) if self.control else offer_spec(self.offer, self.version)
 
     @property
     def key(self) -> ProbeKey:
@@ -155,13 +168,13 @@ class ProbeRunner:
     def _start(self, task: ProbeTask, pool: ThreadPoolExecutor, parker: Parker) -> Future[Observation]:
         """Run the probe's steps on `pool`; park it whenever its server keeps it waiting."""
         future: Future[Observation] = Future()
-        spec = control_spec(task.version) if task.control else offer_spec(task.offer, task.version)
+        spec = task.hello
         try:
             context = self._context(spec)
         except (SSL.Error, ValueError) as exc:  # our hello, not the server: never `unsupported`
             future.set_result(Observation(task.key, task.endpoint.host, task.endpoint.address, task.endpoint.port,
                                           Outcome.ERROR, f"local: could not build the {spec.label} ClientHello: "
-                                                         f"{exc}"))
+                                                         f"{exc}", reproduce=openssl_command(task.endpoint, spec)))
             return future
         steps = probe_steps(task.endpoint, spec, context, self.timeouts, self._open)
 
@@ -212,16 +225,24 @@ class ProbeRunner:
         # control hello's observation, and refused observations waiting to be settled. Only this
         # thread touches them. The control hello goes only when every offer of the version was
         # refused or dropped: one completed offer already says the version is spoken.
+        # A simulated client (version `auto`, its own range) stays out of this bookkeeping: its
+        # refusal is recorded as it is, without a control hello, since the question it answers is
+        # whether that client connects, not whether the server speaks a version; and it is not
+        # evidence for a TLS 1.2/1.3 offer, so those outcomes do not depend on --clients.
         Where = tuple[str, str, TLSVersion]
         outstanding: dict[Where, int] = defaultdict(int)
         for group in by_endpoint.values():
             for task in group:
-                outstanding[(task.endpoint.node, task.endpoint.service.name, task.version)] += 1
+                if isinstance(task.version, TLSVersion):
+                    outstanding[(task.endpoint.node, task.endpoint.service.name, task.version)] += 1
         spoken: dict[Where, Observation] = {}
         controls: dict[Where, Observation | None] = {}   # None: sent, not landed yet
         awaiting: dict[Where, list[Observation]] = {}
 
         def land(task: ProbeTask, observation: Observation) -> None:
+            if not isinstance(task.version, TLSVersion):  # a client probe: see above
+                record(observation)
+                return
             where = (task.endpoint.node, task.endpoint.service.name, task.version)
             if task.control:
                 controls[where] = observation
@@ -299,6 +320,7 @@ class ProbeRunner:
                     if rest and observation.outcome in ENDPOINT_WIDE:
                         for other in rest:
                             record(replace(observation, key=other.key, probed=False,
+                                           reproduce=openssl_command(other.endpoint, other.hello),
                                            detail=f"not probed: the first probe ({task.key.test_id}) got "
                                                   f"{observation.outcome.value}: {observation.detail}"))
                     elif rest:

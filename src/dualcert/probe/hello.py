@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dualcert.offers import Offer, TLSVersion
+from dualcert.offers import Offer, ProbeOffer, ProbeVersion, TLSVersion
 
 # IANA names, understood by OpenSSL's SSL_CTX_set1_sigalgs_list. SHA-1 schemes are
 # offered for TLS 1.2 only so that old appliances still answer (OpenSSL drops them in 1.3).
@@ -42,14 +42,17 @@ _TLS12_CIPHERS = {
 
 @dataclass(frozen=True)
 class OfferSpec:
-    """The exact ClientHello restrictions for one (offer, version)."""
+    """The exact ClientHello restrictions for one (offer, version). A client profile's spec
+    (probe/clients.py) also carries its version range, TLS 1.3 suites and groups."""
 
-    offer: Offer
-    version: TLSVersion
+    offer: ProbeOffer
+    version: ProbeVersion
     cipher_list: str
     sigalgs: str
     tls13_suites: str | None = None   # None: OpenSSL's default TLS 1.3 cipher suites
     control: bool = False             # the widest hello of its version (see `control_spec`)
+    versions: tuple[str, ...] = ()    # a client's range (tls1.0 ... tls1.3); empty: exactly `version`
+    groups: str = ""                  # recorded for `reproduce`; see probe/clients.py for why not set
 
     @property
     def label(self) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from dualcert.offers import Offer, TLSVersion
+from dualcert.offers import ProbeOffer, ProbeVersion, parse_offer, parse_version
 
 
 class Outcome(StrEnum):
@@ -34,8 +34,8 @@ ENDPOINT_WIDE = frozenset({Outcome.TIMEOUT, Outcome.CONNECTION_REFUSED, Outcome.
 class ProbeKey:
     node: str
     service: str
-    offer: Offer
-    version: TLSVersion
+    offer: ProbeOffer      # Offer, or ClientOffer (`client-chrome`) for a simulated client
+    version: ProbeVersion  # TLSVersion, or ClientRange.AUTO: the client's own range
 
     @property
     def test_id(self) -> str:
@@ -60,6 +60,7 @@ class Observation:
     connect_ms: float | None = None
     handshake_ms: float | None = None
     probed: bool = True                   # False when skipped because the endpoint failed as a whole
+    reproduce: str = ""                   # the `openssl s_client` line that sends the same offer
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,17 +69,19 @@ class Observation:
             "outcome": self.outcome.value, "detail": self.detail, "alert": self.alert, "phase": self.phase,
             "negotiated_version": self.negotiated_version, "cipher": self.cipher,
             "connect_ms": self.connect_ms, "handshake_ms": self.handshake_ms, "probed": self.probed,
+            "reproduce": self.reproduce,
             "chain_der_b64": [base64.b64encode(der).decode() for der in self.chain_der],
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Observation:
-        key = ProbeKey(data["node"], data["service"], Offer(data["offer"]), TLSVersion(data["tls_version"]))
+        key = ProbeKey(data["node"], data["service"], parse_offer(data["offer"]),
+                       parse_version(data["tls_version"]))
         return cls(
             key=key, host=data["host"], address=data.get("address"), port=int(data["port"]),
             outcome=Outcome(data["outcome"]), detail=data.get("detail", ""), alert=data.get("alert"),
             phase=data.get("phase"), negotiated_version=data.get("negotiated_version"), cipher=data.get("cipher"),
             chain_der=tuple(base64.b64decode(b) for b in data.get("chain_der_b64", [])),
             connect_ms=data.get("connect_ms"), handshake_ms=data.get("handshake_ms"),
-            probed=data.get("probed", True),
+            probed=data.get("probed", True), reproduce=data.get("reproduce", ""),
         )

@@ -18,6 +18,9 @@ from dualcert.probe.hello import OfferSpec
 
 _PROTO = {TLSVersion.TLS1_2: SSL.TLS1_2_VERSION, TLSVersion.TLS1_3: SSL.TLS1_3_VERSION}
 _OP_TLSEXT_PADDING = 0x10  # SSL_OP_TLSEXT_PADDING in OpenSSL's ssl.h; pyOpenSSL does not name it
+# A client profile's range may reach below TLS 1.2 (Java 8, OpenSSL 1.0.2, Schannel on Windows 10).
+_RANGE = {"tls1.0": SSL.TLS1_VERSION, "tls1.1": SSL.TLS1_1_VERSION, "tls1.2": SSL.TLS1_2_VERSION,
+          "tls1.3": SSL.TLS1_3_VERSION}
 
 
 class TLSConfigError(ValueError):
@@ -40,9 +43,13 @@ def client_context(spec: OfferSpec) -> SSL.Context:
     """A context whose ClientHello offers exactly `spec`. Verification is off on purpose:
     the chain is judged afterwards, from its DER bytes, by `dualcert.chain`."""
     ctx = SSL.Context(SSL.TLS_METHOD)
-    version = _PROTO[spec.version]
-    ctx.set_min_proto_version(version)
-    ctx.set_max_proto_version(version)
+    if spec.versions:
+        ctx.set_min_proto_version(min(_RANGE[v] for v in spec.versions))
+        ctx.set_max_proto_version(max(_RANGE[v] for v in spec.versions))
+    else:
+        version = _PROTO[TLSVersion(spec.version)]
+        ctx.set_min_proto_version(version)
+        ctx.set_max_proto_version(version)
     ctx.set_verify(SSL.VERIFY_NONE)
     ctx.set_cipher_list(spec.cipher_list.encode())
     set_sigalgs(ctx, spec.sigalgs)

@@ -15,6 +15,7 @@ import pytest
 
 from dualcert.probe.observation import ProbeKey
 from dualcert.pytest.state import RUN_KEY, VERDICT_KEY, strict
+from dualcert.rules.client_rules import ClientCase
 from dualcert.rules.probe_rules import Case
 from dualcert.rules.registry import Scope, rule, rules_of
 from dualcert.run import DualcertRun
@@ -35,8 +36,11 @@ class CaseHandle:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.case, name)
 
+    def facts(self) -> dict[str, Any]:
+        return probe_facts(self.case)
+
     def require(self, name: str) -> Verdict:
-        case, facts = self.case, probe_facts(self.case)
+        case, facts = self.case, self.facts()
         try:
             verdict = rule(name).check(case)
         except Exception as exc:  # a bug in one check must not hide the others' results ...
@@ -49,11 +53,11 @@ class CaseHandle:
         return verdict
 
 
-def _judge_all(case: Case, item: pytest.Item) -> list[Verdict]:
-    """Every probe rule on one Case, each with its own outcome; a rule that raises becomes a crashed
+def _judge_all(case: Case | ClientCase, item: pytest.Item, scope: Scope = Scope.PROBE) -> list[Verdict]:
+    """Every rule of `scope` on one Case, each with its own outcome; a rule that raises becomes a crashed
     part (the run exits 3) instead of hiding the other rules' results."""
     parts = []
-    for probe_rule in rules_of(Scope.PROBE):
+    for probe_rule in rules_of(scope):
         try:
             verdict = probe_rule.check(case)
         except Exception as exc:
@@ -81,9 +85,11 @@ class ProbeHandle(CaseHandle):
     """`--dualcert-items probe`: one test checks every rule of its probe. It fails naming each
     failing rule; every rule's verdict still goes to the results JSON."""
 
+    scope = Scope.PROBE
+
     def require_all(self) -> list[Verdict]:
-        parts = _judge_all(self.case, self._item)
-        self._item.stash[VERDICT_KEY] = _summary(self.case.test_id, parts, probe_facts(self.case))
+        parts = _judge_all(self.case, self._item, self.scope)
+        self._item.stash[VERDICT_KEY] = _summary(self.case.test_id, parts, self.facts())
         _apply_all(parts, [p.rule for p in parts])
         return parts
 
@@ -108,6 +114,22 @@ class EndpointHandle:
         self._item.stash[VERDICT_KEY] = _summary(subject, parts, endpoint_facts(self.cases))
         _apply_all(parts, tags)
         return parts
+
+
+class ClientHandle(ProbeHandle):
+    """A simulated client's probe: `require(rule)` judges one client rule on it (`dualcert_client`),
+    `require_all()` every client rule (`dualcert_client_rules`, --dualcert-items probe or endpoint)."""
+
+    scope = Scope.CLIENT
+
+    case: ClientCase  # type: ignore[assignment]
+
+    def __init__(self, case: ClientCase, item: pytest.Item) -> None:
+        self.case, self._item = case, item
+
+    def facts(self) -> dict[str, Any]:
+        return {**probe_facts(self.case), "scope": "client", "client": self.case.profile.name,
+                "negotiated_version": self.case.negotiated}
 
 
 class EstateHandle:
@@ -164,12 +186,12 @@ def _apply_all(parts: list[Verdict], tags: list[str]) -> None:
         pytest.skip(safe("; ".join(dict.fromkeys(f"[{p.rule}] {p.message}" for p in parts))))
 
 
-def probe_facts(case: Case) -> dict[str, Any]:
+def probe_facts(case: Case | ClientCase) -> dict[str, Any]:
     """The report's columns for one probe: where, which offer, what was presented."""
     o = case.observation
     facts: dict[str, Any] = {
         "node": case.endpoint.node, "service": case.endpoint.service.name, "port": case.endpoint.port,
-        "offer": case.offer.value, "tls_version": case.version.value, "presented": o.outcome.value,
+        "offer": o.key.offer.value, "tls_version": o.key.version.value, "presented": o.outcome.value,
         "issuer": "", "days_left": None, "scope": "probe",
     }
     if case.has_chain:
@@ -207,6 +229,16 @@ def dualcert_probe(request: pytest.FixtureRequest) -> ProbeHandle:
 @pytest.fixture
 def dualcert_endpoint(request: pytest.FixtureRequest) -> EndpointHandle:
     return EndpointHandle(request.config.stash[RUN_KEY], request.param, request.node)
+
+
+@pytest.fixture
+def dualcert_client(request: pytest.FixtureRequest) -> ClientHandle:
+    return ClientHandle(request.config.stash[RUN_KEY].client_case(request.param), request.node)
+
+
+@pytest.fixture
+def dualcert_client_rules(request: pytest.FixtureRequest) -> ClientHandle:
+    return ClientHandle(request.config.stash[RUN_KEY].client_case(request.param), request.node)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from dualcert import __version__
 from dualcert.pytest.exitcode import write_failed
 from dualcert.pytest.report import report_props, report_verdict
 from dualcert.pytest.state import COMPARISON_KEY, VERDICT_KEY, WRITER_KEY, strict
+from dualcert.render.clients import clients_html
 from dualcert.render.html import (
     OutcomeTally,
     asset,
@@ -113,6 +114,7 @@ class HtmlReport:
         if writer is not None:
             prefix.append(summary_html(writer.summary(), strict(config)))
         prefix.append(matrix_html(run, self.tally, run.diagnosis() if run.measured else ()))
+        prefix.append(clients_html(run, self.tally))
         prefix.append(changes_html(config.stash.get(COMPARISON_KEY, None)))
         prefix.append(timeline_html(run, distinct_certs(observations, run.policy.expiry_days)))
         prefix.append(metadata_html(run, self.tally, version=__version__, command=list(sys.argv), status=status,

@@ -22,8 +22,10 @@ ITEM_FIXTURES = {"rule": "dualcert_case", "probe": "dualcert_probe", "endpoint":
 NODE_FIXTURES = {"rule": "dualcert_node", "probe": "dualcert_node_rules", "endpoint": "dualcert_node_rules"}
 ESTATE_FIXTURES = ("dualcert_cluster", "dualcert_node", "dualcert_node_rules")
 CHANGE_FIXTURE = "dualcert_change"
+# A simulated client's probe (--clients): one test per client rule, or one judging all of them.
+CLIENT_FIXTURES = {"rule": "dualcert_client", "probe": "dualcert_client_rules", "endpoint": "dualcert_client_rules"}
 # A test using one of these is dualcert's: an exception in their setup is a dualcert bug (exit code 3).
-DUALCERT_FIXTURES = frozenset({*ITEM_FIXTURES.values(), *ESTATE_FIXTURES, CHANGE_FIXTURE})
+DUALCERT_FIXTURES = frozenset({*ITEM_FIXTURES.values(), *ESTATE_FIXTURES, CHANGE_FIXTURE, *CLIENT_FIXTURES.values()})
 INACTIVE = pytest.mark.dualcert_other_mode
 MODE_HELP = {"rule": "one test per rule and probe", "probe": "one test per probe, checking every rule",
              "endpoint": "one test per endpoint, checking every rule over its probes"}
@@ -34,7 +36,7 @@ def items_mode(config: pytest.Config, run: DualcertRun) -> str:
     """`rule`, `probe` or `endpoint`: what --dualcert-items means for this run."""
     mode = str(config.getoption("dualcert_items"))
     if mode == "auto":
-        return "endpoint" if len(run.keys()) > AUTO_PROBE_ITEMS_ABOVE else "rule"
+        return "endpoint" if len(run.keys()) + len(run.client_keys()) > AUTO_PROBE_ITEMS_ABOVE else "rule"
     return mode
 
 
@@ -42,6 +44,15 @@ def parametrize(metafunc: pytest.Metafunc) -> None:
     """Give each suite test its parameters: probes, endpoints, nodes or clusters of the run."""
     if any(f in metafunc.fixturenames for f in ESTATE_FIXTURES):
         _parametrize_estate(metafunc)
+    client_fixture = next((f for f in CLIENT_FIXTURES.values() if f in metafunc.fixturenames), None)
+    if client_fixture is not None:
+        run = _run(metafunc.config)
+        if client_fixture != CLIENT_FIXTURES[items_mode(metafunc.config, run)]:
+            _inactive(metafunc, client_fixture)
+        else:  # without --clients: no parameters; drop_inactive() removes the test
+            keys = run.client_keys()
+            metafunc.parametrize(client_fixture, keys, ids=[k.test_id for k in keys], indirect=True)
+        return
     fixture = next((f for f in ITEM_FIXTURES.values() if f in metafunc.fixturenames), None)
     if fixture is None:
         return
@@ -90,6 +101,9 @@ def _parametrize_estate(metafunc: pytest.Metafunc) -> None:
 
 
 def drop_inactive(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run = run_of(config)
+    if run is not None and not run.clients:  # no --clients: the client tests do not exist (not skipped)
+        items[:] = [i for i in items if not set(CLIENT_FIXTURES.values()) & set(getattr(i, "fixturenames", ()))]
     dropped = [item for item in items if item.get_closest_marker(INACTIVE.name) is not None]
     if dropped:
         items[:] = [item for item in items if item.get_closest_marker(INACTIVE.name) is None]
@@ -101,7 +115,7 @@ def case_keys(item: pytest.Item) -> tuple[ProbeKey, ...]:
     params = getattr(item, "callspec", None)
     if params is None:
         return ()
-    for fixture in (*ITEM_FIXTURES.values(), CHANGE_FIXTURE):
+    for fixture in (*ITEM_FIXTURES.values(), CHANGE_FIXTURE, *CLIENT_FIXTURES.values()):
         key = params.params.get(fixture)
         if isinstance(key, ProbeKey):
             return (key,)

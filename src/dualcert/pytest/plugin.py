@@ -41,6 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--results-json", metavar="FILE",
                     help="machine-readable results (default: reports/<site>.json when --inventory is given)")
     group.addoption("--offers", default="ecdsa,rsa,default", help="offers to probe (default: %(default)s)")
+    group.addoption("--clients", default="", metavar="NAMES|all",
+                    help="also probe as these simulated clients (docs/clients.md): chrome,java8,... or all")
+    group.addoption("--client-profiles", metavar="FILE", help="YAML of more client profiles, or overrides")
     group.addoption("--tls-versions", default="tls1.2,tls1.3", help="TLS versions to probe (default: %(default)s)")
     group.addoption("--probe-workers", type=int, default=256,
                     help="probes in flight at once, in all (open connections; waiting ones cost no thread; "
@@ -84,6 +87,10 @@ def _csv(value: str, kind: type[Offer] | type[TLSVersion], option: str) -> tuple
     return chosen
 
 
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
 def _shard(value: str | None) -> tuple[int, int] | None:
     if not value:
         return None
@@ -105,6 +112,7 @@ def _options(config: pytest.Config) -> RunOptions:
         timeouts=Timeouts(config.getoption("connect_timeout"), config.getoption("starttls_timeout"),
                           config.getoption("handshake_timeout")),
         inventory_format=config.getoption("inventory_format"), shard=_shard(config.getoption("shard")),
+        clients=config.getoption("clients"), client_profiles=_path(config.getoption("client_profiles")),
     )
     if options.workers < 1 or options.per_node < 1 or options.threads < 1:
         raise pytest.UsageError("--probe-workers, --probe-threads and --per-node must be at least 1")

@@ -101,6 +101,7 @@ class ResultsRecorder:
             exit_status=exitstatus, exit_reason="; ".join(exit_reasons(config)) or None, strict=strict(config),
             warnings=len(warned), internal_errors=config.stash.get(CRASHES_KEY, []),
             offers=[o.value for o in run.options.offers], tls_versions=[v.value for v in run.options.versions],
+            clients=list(run.clients),  # --clients: the simulated client profiles, by name
             roles={node.name: node.role for node in run.inventory.nodes},  # for expected_changes' role: in diffs
             releases=run.inventory.releases(),  # a later run judges an upgrade by them (compare/releases.py)
             shard=list(run.options.shard) if run.options.shard else None,  # dualcert merge checks the set

@@ -10,6 +10,7 @@ import pytest
 
 from dualcert.pytest.items import DUALCERT_FIXTURES, subject_of
 from dualcert.pytest.state import VERDICT_KEY, run_of
+from dualcert.render.clients import breaking_lines
 from dualcert.verdict import Verdict
 
 PROPERTY = "dualcert"
@@ -58,3 +59,9 @@ def _raised_unexpectedly(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseEx
     """A dualcert test ended by an exception other than its verdict's outcome (fail, skip, a warning made an error)."""
     return bool(DUALCERT_FIXTURES.intersection(getattr(item, "fixturenames", ()))) and not excinfo.errisinstance(
         (pytest.fail.Exception, pytest.skip.Exception, Warning))
+
+
+def client_break_lines(stats: dict[str, list[Any]]) -> list[str]:
+    """The terminal's list of simulated clients that would break, from the failed tests' Verdicts."""
+    verdicts = [report_verdict(r) for r in stats.get("failed", []) if isinstance(r, pytest.TestReport)]
+    return breaking_lines(v for v in verdicts if v is not None)

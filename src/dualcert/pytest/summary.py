@@ -1,5 +1,6 @@
-"""The verdict after pytest's closing line: each cluster's diagnosis, failures and warnings grouped by
-cause and certificate, and the report paths (render.summary), for CI logs where it is all a reader has."""
+"""The verdict after pytest's closing line: each cluster's diagnosis, the simulated clients that would
+break, failures and warnings grouped by cause and certificate, and the report paths (render.summary), for
+CI logs where it is all a reader has."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from dualcert.pytest.html import HtmlReport
+from dualcert.pytest.report import client_break_lines
 from dualcert.pytest.state import WRITER_KEY, strict
 from dualcert.render.summary import DEFAULT_LINES, summary_lines
 
@@ -49,7 +51,8 @@ class VerdictSummary:
         reports = [f"{path}{' (NOT written)' if failed else ''}" for path, failed in
                    ((self.html, html_failed), (str(writer.path), not writer.written)) if path]
         lines = summary_lines(writer.summary(), writer.sections.get("diagnosis") or [], strict=strict(self.config),
-                              reports=reports, mode=mode(self.config))
+                              reports=reports, mode=mode(self.config),
+                              clients=client_break_lines(reporter.stats))
         if lines:
             reporter.write_sep("-", "dualcert verdict")
         for line in lines:

@@ -158,7 +158,7 @@ def matrix_html(run: DualcertRun, tally: OutcomeTally, diagnoses: Iterable[Clust
             parts.append("</tr>")
         parts.append("</tbody></table></div>")
         if diagnosis is not None:
-            parts.append(diagnosis_html(diagnosis.to_json()))
+            parts.append(diagnosis_html(diagnosis.to_json(), clients=bool(run.clients)))
         parts.append("</div>")
     parts.append("</section>")
     return "".join(parts)
@@ -185,15 +185,18 @@ def _cell(run: DualcertRun, tally: OutcomeTally, node: str, service: str) -> str
             f'title="show the tests of {esc(node)} {esc(service)}">{"".join(lines)}</a></td>')
 
 
-def diagnosis_html(diagnosis: dict[str, Any]) -> str:
-    """One cluster's diagnosis, from its results JSON entry (ClusterDiagnosis.to_json)."""
+def diagnosis_html(diagnosis: dict[str, Any], *, clients: bool = False) -> str:
+    """One cluster's diagnosis, from its results JSON entry (ClusterDiagnosis.to_json). `clients`: the
+    report has a "Who gets what" section (--clients) to point the agents' experience at."""
     state, intended = diagnosis["state"], diagnosis["intended"]
     design = f", {diagnosis['design']}" if diagnosis.get("design") else ""  # the release's behaviour
     as_intended = diagnosis.get("as_intended", state == intended)
     parts = [f'<aside class="dc-diagnosis {"dc-pass" if as_intended else "dc-fail"}"><h4>Diagnosed state '
              f'<span class="dc-state">{esc(state)}</span> (intended {esc(intended)}{esc(design)})</h4>']
     if diagnosis.get("agent_experience"):
-        parts.append(f'<p><b>Agents:</b> {esc(diagnosis["agent_experience"])}</p>')
+        # With --clients, the simulated clients' cells show which desktops and appliances this means.
+        see = ' (<a href="#dc-clients">which clients: Who gets what</a>)' if clients else ""
+        parts.append(f'<p><b>Agents:</b> {esc(diagnosis["agent_experience"])}{see}</p>')
     if diagnosis.get("differs"):
         parts.append("<p><b>Differs from the intended state:</b></p><ul>")
         parts += [f"<li>{esc(d)}</li>" for d in diagnosis["differs"]]

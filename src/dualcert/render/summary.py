@@ -185,14 +185,25 @@ def _diagnosis(diagnosis: Sequence[Mapping[str, Any]], mode: str, limit: int) ->
     return lines
 
 
+def _clients(lines: Sequence[str], mode: str, limit: int) -> list[Line]:
+    """The clients that would break; short: at most a quarter of the budget, since each breaking client
+    test is among the failures too and must not push them out."""
+    shown = list(lines) if mode != "short" or len(lines) <= limit // 4 else \
+        [*lines[:limit // 4 - 1], f"  ... {len(lines) - limit // 4 + 1} more client line(s)"]
+    return [Line(text, "red") for text in shown]
+
+
 def summary_lines(summary: Mapping[str, Any], diagnosis: Sequence[Mapping[str, Any]], *, strict: bool,
-                  reports: Sequence[str], mode: str = "short", limit: int = DEFAULT_LINES) -> list[Line]:
-    """The verdict after pytest's line: each cluster's diagnosis, the failures, the warnings, capped at
-    `limit` lines in `short` mode ("... N more in <report>"); the report paths always close it."""
+                  reports: Sequence[str], mode: str = "short", limit: int = DEFAULT_LINES,
+                  clients: Sequence[str] = ()) -> list[Line]:
+    """The verdict after pytest's line: each cluster's diagnosis, the simulated clients that would break
+    (`clients`: render.clients.breaking_lines), the failures, the warnings, capped at `limit` lines in
+    `short` mode ("... N more in <report>"); the report paths always close it."""
     if mode == "off":
         return [Line(f"report: {path}") for path in reports]
     failures, warnings = summary.get("failures", []), summary.get("warnings", [])
     body = _diagnosis(diagnosis, mode, limit)
+    body += _clients(clients, mode, limit)
     if failures:
         body.append(Line(f"Failures: {summary['failed_tests']} failed test(s) in {len(failures)} finding(s), "
                          "by cause and certificate:", "red"))

@@ -19,20 +19,14 @@ from dualcert.rules.presented import above_leaf, refused, rsa_signed
 from dualcert.verdict import Status, Verdict
 
 
-@dataclass
-class Case:
-    """Everything one test needs; chain facts and validation are computed once, lazily."""
+class ObservedChain:
+    """What a probe's Case and a client's Case share: the observation's chain facts and its
+    validation against `trust`, each computed once, lazily."""
 
-    endpoint: Endpoint
-    offer: Offer
-    version: TLSVersion
-    expectation: Expectation
     observation: Observation
     trust: TrustStore | None
     now: dt.datetime
-    # The same endpoint's observation under another offer (same TLS version), for fixes
-    # that depend on what the other offer saw. None when that offer was not probed.
-    sibling: Callable[[Offer], Observation | None] = lambda offer: None
+    NO_TRUST = "no trust bundle configured"
 
     @property
     def test_id(self) -> str:
@@ -45,7 +39,7 @@ class Case:
     @cached_property
     def validation(self) -> Validation:
         if self.trust is None:
-            return Validation(None, "no trust bundle configured")
+            return Validation(None, self.NO_TRUST)
         return self.trust.validate(self.observation.chain_der, self.now)
 
     @cached_property
@@ -56,6 +50,22 @@ class Case:
     @property
     def has_chain(self) -> bool:
         return self.observation.outcome is Outcome.OK and bool(self.chain.certs)
+
+
+@dataclass
+class Case(ObservedChain):
+    """Everything one test needs; chain facts and validation are computed once, lazily."""
+
+    endpoint: Endpoint
+    offer: Offer
+    version: TLSVersion
+    expectation: Expectation
+    observation: Observation
+    trust: TrustStore | None
+    now: dt.datetime
+    # The same endpoint's observation under another offer (same TLS version), for fixes
+    # that depend on what the other offer saw. None when that offer was not probed.
+    sibling: Callable[[Offer], Observation | None] = lambda offer: None
 
     @property
     def family(self) -> str:

@@ -1,9 +1,10 @@
 """The one list of rules: each rule's name, scope, what it reads, its failing status and its check.
 
 A probe rule judges one probe (a Case); a node rule one node over all its probes; a cluster rule
-one cluster. The suites name a rule by its key here, the handles look it up here, and the
-diagnosis, the lab's predictions and the docs use the same names. A new rule is one function in
-probe_rules.py, chain_rules.py or estate_rules.py and one entry below.
+one cluster; a client rule one simulated client's probe (a ClientCase). The suites name a rule by
+its key here, the handles look it up here, and the diagnosis, the lab's predictions and the docs use
+the same names. A new rule is one function in probe_rules.py, chain_rules.py, client_rules.py or
+estate_rules.py and one entry below.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dualcert.rules import chain_rules, estate_rules, probe_rules
+from dualcert.rules import chain_rules, client_rules, estate_rules, probe_rules
 from dualcert.verdict import Status, Verdict
 
 
@@ -20,6 +21,7 @@ class Scope(StrEnum):
     PROBE = "probe"      # check(case: probe_rules.Case) -> Verdict
     NODE = "node"        # check(view: estate_rules.EstateView, node name) -> Verdict
     CLUSTER = "cluster"  # check(view: estate_rules.EstateView, cluster name) -> Verdict
+    CLIENT = "client"    # check(case: client_rules.ClientCase) -> Verdict (a simulated client's probe)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ RULES: dict[str, Rule] = {rule.name: rule for rule in (
     Rule("deployment_state", Scope.CLUSTER, estate_rules.deployment_state,
           "the ECDSA-only and RSA-only probes of every node of the cluster"),
     Rule("cluster_roots", Scope.CLUSTER, estate_rules.cluster_roots, "every chain of the cluster's nodes"),
+    Rule("client_key", Scope.CLIENT, client_rules.client_key, "a simulated client's probe and its expectation"),
+    Rule("client_accepts", Scope.CLIENT, client_rules.client_accepts,
+         "a simulated client's chain, its trust stores, host name and groups"),
+    Rule("client_protocol", Scope.CLIENT, client_rules.client_protocol, "a simulated client's negotiated version"),
 )}
 
 

@@ -286,3 +286,34 @@ def unreachable_node_step(node: str) -> str:
 
 ACCEPT_SELF_SIGNED_STEP = ("agents accept the certificate warnings in the chat/email and Live Data gadgets, or the "
                            "self-signed certificates are installed on the agents' PCs (group policy, or per browser)")
+
+
+# --- client simulation (rules/client_rules.py) ---
+
+def client_cannot_connect(endpoint: Endpoint, client: str) -> str:
+    return (f"{client}'s offer finds nothing it can use on {endpoint.node} {endpoint.service.name}: enable a "
+            "TLS version and cipher suite it offers, or present the certificate type it accepts "
+            f"({unit_for(endpoint, 'RSA')} for RSA, {unit_for(endpoint, 'ECDSA')} for ECDSA)")
+
+
+def client_gets_other_family(endpoint: Endpoint, client: str, wanted: str) -> str:
+    if wanted == "ecdsa":
+        return f"for {client} to get ECDSA: " + present_ecdsa(endpoint)
+    return f"for {client} to get RSA: " + present_rsa(endpoint)
+
+
+def client_untrusted(endpoint: Endpoint, client: str, family: str, interactive: bool) -> str:
+    effect = "its users are asked to accept the certificate" if interactive else "it refuses the connection"
+    return (f"until then {effect}. " + sign_with_ca(endpoint, family) +
+            f"; and make sure {client}'s trust store holds the issuing root (group policy, the JRE's cacerts, "
+            "the appliance's trusted CA list)")
+
+
+def client_curve(endpoint: Endpoint, client: str, curve: str) -> str:
+    return (f"{client} does not offer {curve}: re-key {unit_for(endpoint, 'ECDSA')} on P-256 or P-384 "
+            "(Generate CSR, sign, upload, restart)")
+
+
+def client_version(client: str, version: str) -> str:
+    return (f"{client} negotiated {version}, which the policy does not accept: enable TLS 1.2 or later on the "
+            f"service, or update {client}")

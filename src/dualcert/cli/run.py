@@ -1,0 +1,76 @@
+"""`dualcert run`: the suites against a site's inventory, through pytest."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from dualcert.cli.common import check_writable, pytest_args, run_pytest, suites_dir, usage_error
+from dualcert.errors import UsageError
+from dualcert.estate.inventory import FORMATS
+
+EPILOG = """examples:
+  dualcert run --inventory site.yaml                      best-practice policy (ec-ca-signed)
+  dualcert run --inventory site.yaml --policy rsa-only    the ECDSA-disable COP is installed
+  dualcert run --inventory site.yaml -- -k socketio -x    extra pytest arguments after --
+
+writes reports/<site>.html and reports/<site>.json unless told otherwise.
+exit codes: 0 compliant, 1 policy failures, 2 interrupted, 3 internal error or disk full,
+  4 usage error (bad inventory/policy, unwritable report path), 5 nothing checked (e.g. -k matched no test)
+warnings (expiry within the warn window, rules set to `warn`) are listed but pass; --strict makes them fail."""
+
+
+def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
+    from dualcert.estate.inventory import load_inventory
+
+    try:
+        site = load_inventory(Path(ns.inventory), ns.inventory_format).site
+        report_dir = Path(ns.report_dir)
+        if "--shard" in extra[:-1]:  # shards of a CI matrix sharing a directory keep their own reports
+            site = f"{site}.shard-{extra[extra.index('--shard') + 1].replace('/', '-of-')}"
+        html = Path(ns.html) if ns.html else report_dir / f"{site}.html"
+        results = Path(ns.json) if ns.json else report_dir / f"{site}.json"
+        for target in (html, results, *([Path(ns.metrics)] if ns.metrics else [])):
+            check_writable(target.parent, target)
+    except UsageError as exc:
+        return usage_error(exc)
+    operate = [*(["--dualcert-summary", "full"] if ns.verbose else []), *(["--metrics", ns.metrics] if ns.metrics
+                                                                          else [])]
+    clients = ["--clients", ns.clients] if ns.clients else []
+    clients += ["--client-profiles", ns.client_profiles] if ns.client_profiles else []
+    args = pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict,
+                       [*operate, *clients, *extra], ns.baseline)
+    upgrade = ["--upgrade", ns.upgrade] if ns.upgrade else []
+    return run_pytest([*args, "--inventory-format", ns.inventory_format, *upgrade])
+
+
+def add_parser(sub: Any) -> None:
+    run = sub.add_parser("run", help="check a site's inventory against a policy",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    run.add_argument("--inventory", required=True, metavar="FILE",
+                     help="inventory YAML or an Ansible inventory (see docs/inventory.md)")
+    run.add_argument("--inventory-format", default="auto",
+                     choices=FORMATS,
+                     help="inventory format (default: %(default)s: dualcert's YAML or an Ansible inventory, "
+                          "told apart by name and content)")
+    run.add_argument("--policy", metavar="FILE|PROFILE",
+                     help="policy YAML or built-in profile: ec-ca-signed (default), rsa-only, self-signed")
+    run.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: %(default)s)")
+    run.add_argument("--html", metavar="FILE", help="HTML report path (default: <report-dir>/<site>.html)")
+    run.add_argument("--json", metavar="FILE", help="results JSON path (default: <report-dir>/<site>.json)")
+    run.add_argument("--strict", action="store_true", help="warnings (e.g. expiry within the warn window) fail")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="the whole verdict after pytest's line, not its first 40 lines (--dualcert-summary full)")
+    run.add_argument("--metrics", metavar="FILE",
+                     help="OpenMetrics text for node_exporter's textfile collector (docs/scheduled-runs.md)")
+    run.add_argument("--baseline", metavar="FILE",
+                     help="results JSON of an earlier run: test_unchanged[...] fails on changes the policy's "
+                          "expected_changes do not allow")
+    run.add_argument("--upgrade", metavar="FROM:TO",
+                     help="with --baseline, for an inventory without 'version:': the nodes went from release FROM "
+                          "to TO (e.g. 11.5:12.5); the changes the catalog's releases explain are expected")
+    run.add_argument("--clients", metavar="NAMES|all",
+                     help="also probe as simulated clients: chrome,java8,... or all (docs/clients.md)")
+    run.add_argument("--client-profiles", metavar="FILE", help="YAML of more client profiles, or overrides")
+    run.set_defaults(handler=cmd_run)

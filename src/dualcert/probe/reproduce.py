@@ -1,0 +1,44 @@
+"""`reproduce`: the `openssl s_client` command line that sends a probe's offer by hand, so an
+administrator can see for themselves what dualcert saw (docs/clients.md, "Reproduce by hand")."""
+
+from __future__ import annotations
+
+import shlex
+
+from dualcert.estate.model import Endpoint
+from dualcert.probe.hello import OfferSpec
+
+# OpenSSL before 3.2 (Debian 12's 3.0) knows the SHA-1 schemes only by their old spelling.
+_PORTABLE_SIGALGS = {"ecdsa_sha1": "ECDSA+SHA1", "rsa_pkcs1_sha1": "RSA+SHA1"}
+_FLAGS = {"tls1.0": "tls1", "tls1.1": "tls1_1", "tls1.2": "tls1_2", "tls1.3": "tls1_3"}
+# `openssl s_client -starttls` speaks these of dualcert's STARTTLS protocols.
+_STARTTLS = {"xmpp": "xmpp", "xmpp-server": "xmpp-server", "smtp": "smtp", "ldap": "ldap", "postgres": "postgres",
+             "imap": "imap", "pop3": "pop3", "ftp": "ftp"}
+
+
+def openssl_command(endpoint: Endpoint, spec: OfferSpec) -> str:
+    """One shell line: paste it, and the server answers it as it answered the probe. The leaf is
+    the first certificate s_client prints (`-showcerts` prints the whole chain)."""
+    host = endpoint.connect_to
+    connect = f"[{host}]:{endpoint.port}" if ":" in host else f"{host}:{endpoint.port}"
+    args = ["openssl", "s_client", "-connect", connect]
+    args += ["-servername", endpoint.sni] if endpoint.sni else ["-noservername"]
+    protocol = endpoint.service.starttls
+    if protocol:
+        args += ["-starttls", _STARTTLS.get(protocol, protocol)]
+        if protocol.startswith("xmpp"):
+            args += ["-xmpphost", endpoint.service.xmpp_domain or endpoint.host]
+    if spec.versions:  # a client's range: switch off the versions outside it
+        args += [f"-no_{flag}" for version, flag in _FLAGS.items() if version not in spec.versions]
+    else:
+        args.append(f"-{_FLAGS[spec.version.value]}")
+    below_tls13 = any(v != "tls1.3" for v in spec.versions) if spec.versions else spec.version.value != "tls1.3"
+    if below_tls13:
+        args += ["-cipher", spec.cipher_list]
+    if spec.tls13_suites:
+        args += ["-ciphersuites", spec.tls13_suites]
+    args += ["-sigalgs", ":".join(_PORTABLE_SIGALGS.get(s, s) for s in spec.sigalgs.split(":"))]
+    if spec.groups:
+        args += ["-groups", spec.groups]
+    args.append("-showcerts")
+    return shlex.join(args) + " </dev/null"
