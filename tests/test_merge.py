@@ -73,7 +73,7 @@ def test_merged_shards_equal_the_whole_run(runs: dict[str, Any]) -> None:
     assert report.returncode == 0 and (directory / "merged" / "lab.report.html").read_text() == html
 
 
-@pytest.mark.parametrize("case", ["missing", "twice", "foreign", "whole", "absent"])
+@pytest.mark.parametrize("case", ["missing", "twice", "foreign", "clients", "whole", "absent"])
 def test_shards_that_do_not_belong_together_exit_4(runs: dict[str, Any], tmp_path: Path, case: str) -> None:
     paths: list[Path] = list(runs["paths"])
     if case == "missing":
@@ -88,6 +88,12 @@ def test_shards_that_do_not_belong_together_exit_4(runs: dict[str, Any], tmp_pat
         foreign = tmp_path / "foreign.json"
         foreign.write_text(json.dumps(data))
         paths, expected = [paths[0], foreign, paths[2]], f"{foreign} belongs to another run: its inventory.sha256"
+    elif case == "clients":  # a shard run with other --clients: its client verdicts would be missing elsewhere
+        data = json.loads(paths[2].read_text())
+        data["run"]["clients"] = ["chrome"]
+        other = tmp_path / "other-clients.json"
+        other.write_text(json.dumps(data))
+        paths, expected = [paths[0], paths[1], other], f"{other} belongs to another run: its clients"
     elif case == "whole":
         paths, expected = [runs["dir"] / "whole.json"], f"{runs['dir'] / 'whole.json'} is not a shard"
     else:

@@ -1,9 +1,10 @@
 """`dualcert merge`: the results JSON of `--shard 1/N` ... `--shard N/N` runs joined into one document.
 
-The shards must belong together: one inventory (same SHA-256), one policy, the same offers and TLS
-versions, every shard index present exactly once and no probe or test in two shards (--shard deals
-whole clusters, so the union is exactly the estate). Anything else is the user's mistake, a UsageError
-(exit 4) naming the file. Pure: documents in, a document out; the caller adds the summary and writes it.
+The shards must belong together: one inventory (same SHA-256), one policy, the same offers, TLS
+versions and simulated clients (--clients), every shard index present exactly once and no probe or test
+in two shards (--shard deals whole clusters, so the union is exactly the estate). Anything else is
+the user's mistake, a UsageError (exit 4) naming the file. Pure: documents in, a document out; the
+caller adds the summary and writes it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dualcert.errors import UsageError
 EXIT_PRIORITY = (3, 2, 1)     # internal error, interrupted, policy failures: the worst shard decides
 NO_TESTS_COLLECTED = 5        # pytest's code for a shard left without clusters (more shards than clusters)
 MUST_AGREE = (("inventory", "sha256"), ("policy", "name"), ("policy", "sha256"), ("site",), ("offers",),
-              ("tls_versions",), ("intended_state",), ("strict",))
+              ("tls_versions",), ("clients",), ("intended_state",), ("strict",))
 
 
 def _field(run: dict[str, Any], path: tuple[str, ...]) -> Any:
