@@ -10,8 +10,8 @@ from pathlib import Path
 
 from dualcert.lab.pki import CA, KeySpec
 
-from .conftest import debian_binary, free_port
-from .thirdparty import NGINX_CONF, running
+from .conftest import free_port
+from .thirdparty import nginx_serving
 
 HOST = "shared.example.test"
 SERVER = """    server {{
@@ -22,8 +22,6 @@ SERVER = """    server {{
         location / {{ return 200 "shared\\n"; }}
     }}
 """
-# thirdparty's nginx set-up (no daemon, private temp paths), with our servers instead of its one.
-CONF = NGINX_CONF[:NGINX_CONF.index("    server {{")] + "{servers}}}\n"
 
 
 @dataclass
@@ -49,7 +47,6 @@ def nginx_shared(directory: Path, endpoints: int, days: int, ports: list[int] | 
     and one ECDSA leaf valid for `days` more days, issued under `roots` (new roots by default)."""
     from cryptography.hazmat.primitives import serialization
 
-    binary = debian_binary("nginx", "nginx-light")
     rsa_root, ec_root = roots or (CA.root("Shared RSA Root", KeySpec.rsa()), CA.root("Shared EC Root",
                                                                                       KeySpec.ec("secp384r1")))
     rsa = rsa_root.sub_ca("Shared RSA Issuing CA").issue([HOST], KeySpec.rsa(), days=days).write(directory, "rsa")
@@ -59,7 +56,5 @@ def nginx_shared(directory: Path, endpoints: int, days: int, ports: list[int] | 
     ports = ports or [free_port() for _ in range(endpoints)]
     servers = "".join(SERVER.format(port=p, rsa_chain=rsa[0], rsa_key=rsa[1], ec_chain=ec[0], ec_key=ec[1])
                       for p in ports)
-    conf = directory / "nginx.conf"
-    conf.write_text(CONF.format(dir=directory, servers=servers))
-    with running([binary, "-c", str(conf), "-p", str(directory)], ports[-1]):
+    with nginx_serving(directory, servers, ports[-1]):   # thirdparty's nginx set-up, our server blocks
         yield SharedEstate(directory, ports, roots)
