@@ -13,6 +13,8 @@ from dualcert.estate.inventory import FORMATS
 EPILOG = """examples:
   dualcert run --inventory site.yaml                      best-practice policy (ec-ca-signed)
   dualcert run --inventory site.yaml --policy rsa-only    the ECDSA-disable COP is installed
+  dualcert run --inventory site.yaml --clients chrome,java8,expressway   what each real client gets
+  dualcert run --inventory site.yaml --baseline before.json              after an upgrade: what changed
   dualcert run --inventory site.yaml -- -k socketio -x    extra pytest arguments after --
 
 writes reports/<site>.html and reports/<site>.json unless told otherwise.
@@ -55,7 +57,8 @@ def add_parser(sub: Any) -> None:
                      help="inventory format (default: %(default)s: dualcert's YAML or an Ansible inventory, "
                           "told apart by name and content)")
     run.add_argument("--policy", metavar="FILE|PROFILE",
-                     help="policy YAML or built-in profile: ec-ca-signed (default), rsa-only, self-signed")
+                     help="policy YAML or built-in profile: ec-ca-signed (default; a node with `version:` is "
+                          "judged by what its release presents, docs/releases.md), rsa-only, self-signed")
     run.add_argument("--report-dir", default="reports", metavar="DIR", help="where reports go (default: %(default)s)")
     run.add_argument("--html", metavar="FILE", help="HTML report path (default: <report-dir>/<site>.html)")
     run.add_argument("--json", metavar="FILE", help="results JSON path (default: <report-dir>/<site>.json)")
@@ -71,6 +74,13 @@ def add_parser(sub: Any) -> None:
                      help="with --baseline, for an inventory without 'version:': the nodes went from release FROM "
                           "to TO (e.g. 11.5:12.5); the changes the catalog's releases explain are expected")
     run.add_argument("--clients", metavar="NAMES|all",
-                     help="also probe as simulated clients: chrome,java8,... or all (docs/clients.md)")
+                     help=f"also probe as simulated clients: {', '.join(_client_names())}, or all "
+                          "(docs/clients.md)")
     run.add_argument("--client-profiles", metavar="FILE", help="YAML of more client profiles, or overrides")
     run.set_defaults(handler=cmd_run)
+
+
+def _client_names() -> list[str]:
+    from dualcert.policy.clients import builtin_clients
+
+    return sorted(builtin_clients())
