@@ -28,7 +28,7 @@ from dualcert.render.html import (
     json_for_script,
     matrix_html,
 )
-from dualcert.render.results import json_chunks
+from dualcert.render.results import TEST_KEYS, CompactRecords, json_chunks
 from dualcert.render.timeline import TIMELINE_MAX_CERTS, distinct_certs, timeline_svg
 from dualcert.rules.diagnosis import ClusterDiagnosis, NodeDiagnosis
 from dualcert.rules.registry import Scope, rules_of
@@ -323,3 +323,18 @@ def test_json_chunks_are_json_dumps_byte_for_byte(monkeypatch: pytest.MonkeyPatc
     for document in ({"probes": list(range(10)), "tests": [{"m": HOSTILE, "n": None}] * 7, "s": "é", "e": []},
                      {"one": [1, 2, 3]}, {}):
         assert "".join(json_chunks(document)) == json.dumps(document)
+
+
+def test_test_records_keep_tuples_and_hand_out_the_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dualcert.render.results.JSON_BATCH", 2)
+    plain = [dict(zip(TEST_KEYS, (f"n{i}:s:ecdsa:tls1.2", "test_trust", "t[n:s]", "trust", "passed", "pass",
+                                  HOSTILE, "", 0.001 * i), strict=True)) for i in range(5)]
+    other = {"id": "n", "test": "test_x", "extra": 1}
+    records = CompactRecords()
+    for record in [*plain, other]:
+        records.append(record)
+    assert list(records) == [*plain, other] and len(records) == 6
+    assert records[1] == plain[1] and records[-1] is other and records[2:4] == plain[2:4]
+    records[0]["message"] = "changed"          # a handed-out dict is a copy
+    assert records[0]["message"] == HOSTILE
+    assert "".join(json_chunks({"tests": records})) == json.dumps({"tests": [*plain, other]})

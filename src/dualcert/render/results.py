@@ -14,10 +14,10 @@ import platform
 import sys
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from dualcert import __version__
 from dualcert.compare.snapshot import SCHEMA
@@ -84,11 +84,13 @@ def json_chunks(document: dict[str, Any]) -> Iterator[str]:
     yield "{"
     for position, (key, value) in enumerate(document.items()):
         yield (", " if position else "") + json.dumps(key) + ": "
-        if isinstance(value, list) and len(value) > JSON_BATCH:
+        if isinstance(value, list | CompactRecords) and len(value) > JSON_BATCH:
             yield "["
             for start in range(0, len(value), JSON_BATCH):
                 yield (", " if start else "") + json.dumps(value[start:start + JSON_BATCH])[1:-1]
             yield "]"
+        elif isinstance(value, CompactRecords):
+            yield json.dumps(value[:])
         else:
             yield json.dumps(value)
     yield "}"
@@ -124,12 +126,47 @@ def probe_record(observation: Observation, certificates: dict[str, str],
     return record
 
 
+TEST_KEYS = ("id", "test", "nodeid", "rule", "outcome", "status", "message", "fix", "duration_s")
+
+
+class CompactRecords(Sequence[dict[str, Any]]):
+    """The run's test records, one per (probe, rule): 600,000 at 10,000 endpoints. Each is kept as the tuple
+    of its values (a nine-key dict is three times a tuple's size: ~150 MB at that scale) and handed out as
+    a fresh dict; a record with other keys is kept as it came. Changing a handed-out dict changes nothing."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[Any, ...] | dict[str, Any]] = []
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._rows.append(tuple(record.values()) if tuple(record) == TEST_KEYS else record)
+
+    @staticmethod
+    def _record(row: tuple[Any, ...] | dict[str, Any]) -> dict[str, Any]:
+        return dict(zip(TEST_KEYS, row, strict=True)) if isinstance(row, tuple) else row
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._record(row) for row in self._rows[index]]
+        return self._record(self._rows[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self._record, self._rows)
+
+
 class ResultsWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.journal = path.with_name(path.name + ".partial.jsonl")
         self.probes: list[dict[str, Any]] = []
-        self.tests: list[dict[str, Any]] = []
+        self.tests = CompactRecords()
         self.sections: dict[str, Any] = {}
         self.certificates: dict[str, str] = {}
         self._cert_json: dict[str, dict[str, object]] = {}
