@@ -60,10 +60,19 @@ def report_props(report: pytest.TestReport) -> dict[str, Any]:
     return {}
 
 
+_last: list[Any] = [None, None]   # [props, Verdict]: the recorder, the HTML report and the summary ask in turn
+
+
 def report_verdict(report: pytest.TestReport) -> Verdict | None:
-    """The report's Verdict, None when its test stopped before judging (a setup error, a skip)."""
+    """The report's Verdict, None when its test stopped before judging (a setup error, a skip). Built once
+    per report (an endpoint test's verdict has ~40 parts), while the report is being logged."""
     props = report_props(report)
-    return Verdict.from_props(props) if "rule" in props else None
+    if "rule" not in props:
+        return None
+    if _last[0] is not props:
+        _last[:] = [props, Verdict.from_props(props)]
+    verdict: Verdict = _last[1]
+    return verdict
 
 
 def _raised_unexpectedly(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> bool:
