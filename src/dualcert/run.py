@@ -43,8 +43,8 @@ class DualcertRun:
         self.now = self.started  # one clock for every expiry decision of the run
         self.endpoints = {(e.node, e.service.name): e for e in inventory.endpoints()}
         # --shard deals whole clusters: cluster tests (diagnosis, pair rules) need all their nodes.
-        clusters = list(dict.fromkeys(n.cluster for n in inventory.nodes))
-        self._shard_of = {n.name: clusters.index(n.cluster) for n in inventory.nodes}
+        clusters = {cluster: index for index, cluster in enumerate(dict.fromkeys(n.cluster for n in inventory.nodes))}
+        self._shard_of = {n.name: clusters[n.cluster] for n in inventory.nodes}
         self.observations: dict[ProbeKey, Observation] = {}
         self.measured = False  # the probe phase ran: the diagnosis is worth reporting
         self._trust: TrustStore | bool | None = False  # False: not loaded yet
