@@ -488,7 +488,11 @@ def bench(ns: argparse.Namespace) -> int:
                 the JSON and HTML to that stem (for the fan-in and report figures) instead of deleting."""
                 path = directory / "reports" / f"{site}.json"
                 if m is not None and path.exists():
-                    counts = json.loads(path.read_text())["run"]["probe_counts"]
+                    # Only the document's head: the whole of a 10,000-endpoint JSON (~1 GB decoded) would stay
+                    # in this process, and each child forked after it started with that as its peak RSS.
+                    from dualcert.compare.snapshot import load_results
+
+                    counts = load_results(path, frozenset({"schema", "run"}))["run"]["probe_counts"]
                     m.handshakes, m.note = counts.get("ok", 0) + counts.get("refused", 0), f"probes {counts}"
                     if keep:
                         path.replace(path.with_name(f"{keep}.json"))

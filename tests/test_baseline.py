@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dualcert.compare.comparison import compare, expiry_band
-from dualcert.compare.snapshot import SCHEMA, Snapshot, load_snapshot
+from dualcert.compare.snapshot import SCHEMA, SNAPSHOT_KEYS, Snapshot, load_results, load_snapshot
 from dualcert.errors import UsageError
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.load import load_policy
@@ -191,6 +191,8 @@ def test_unreachable_endpoint_is_an_outcome_change(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("content", "message"), [
     (None, "baseline file not found"),
     ("{not json", "the baseline is not JSON"),
+    ('{"schema": "dualcert-results/1", "run": {}, "probes": [], "tests": [', "the baseline is not JSON"),
+    ('{"schema": "dualcert-results/1", "run": {}, "probes": [}, "tests": []}', "the baseline is not JSON"),
     ('{"schema": "something-else"}', "is not a dualcert results file"),
     ('{"schema": "dualcert-results/1", "probes": [{"node": "a"}]}', "the baseline's probes are incomplete"),
 ])
@@ -237,3 +239,19 @@ def test_diff_output_escapes_what_certificates_say() -> None:
     assert row.count(" | ") == 6  # seven cells: the issuer's pipe did not add a column
     as_json = json.loads(render(comparison, "json"))
     assert as_json["entries"][0]["fields"]["issuer"][1].startswith("CN=evil | <script>")  # JSON keeps the raw value
+
+
+def test_a_snapshot_reads_the_members_before_the_tests(tmp_path: Path) -> None:
+    probes = [{"node": "n", "service": "s", "offer": "rsa", "tls_version": "tls1.2", "x": "é \"}, ] \\"}]
+    members = {"schema": SCHEMA, "run": {"site": "x", "list": [1, {"a": "}"}]}, "summary": {"tests": 1},
+               "probes": probes}
+    path = tmp_path / "r.json"
+    for text, expected in ((json.dumps({**members, "tests": [{"m": '"probes": []'}], "certificates": {}}), members),
+                           (json.dumps({**members, "tests": []}, indent=2) + "\n", members),
+                           (json.dumps({"tests": [], **members}), {"tests": [], **members})):  # another order
+        path.write_text(text)
+        assert load_results(path, SNAPSHOT_KEYS) == expected
+        assert load_results(path) == json.loads(text)
+    # The tests after the probes are not decoded: a broken record there goes unnoticed by a snapshot.
+    path.write_text(json.dumps(members)[:-1] + ', "tests": [{"broken": tru}]}')
+    assert load_results(path, SNAPSHOT_KEYS) == members

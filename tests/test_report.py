@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,21 @@ from dualcert.estate.inventory import load_inventory
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.load import load_policy
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.render.html import OutcomeTally, changes_html, detail_data, json_for_script, matrix_html
+from dualcert.pytest.html import relocate_test_list
+from dualcert.render.html import (
+    PEM_LIMIT,
+    OutcomeTally,
+    changes_html,
+    detail_data,
+    json_for_script,
+    matrix_html,
+)
+from dualcert.render.results import TEST_KEYS, CompactRecords, json_chunks
 from dualcert.render.timeline import TIMELINE_MAX_CERTS, distinct_certs, timeline_svg
 from dualcert.rules.diagnosis import ClusterDiagnosis, NodeDiagnosis
 from dualcert.rules.registry import Scope, rules_of
 from dualcert.run import DualcertRun
+from dualcert.verdict import Status
 
 from .conftest import FIXED_NOW, REPO, chain_der, run_cli
 
@@ -59,10 +68,12 @@ def cell(html: str, node: str, service: str) -> tuple[str, str]:
 # ------------------------------------------------------------------ from the lab
 
 def pytest_html_tests(html: str) -> dict[str, Any]:
-    """pytest-html's embedded test list (what its script renders)."""
-    blob = re.search(r'<div id="data-container" data-jsonblob="([^"]*)"', html)
+    """pytest-html's embedded test list (what its script renders), moved out of its attribute into a data
+    block (pytest/html.py's relocate_test_list): the attribute is left empty."""
+    assert '<div id="data-container" data-jsonblob=""></div>' in html
+    blob = re.search(r'<script type="application/json" id="dc-tests">(.*?)</script>', html, re.S)
     assert blob
-    return dict(json.loads(unescape(blob.group(1)))["tests"])
+    return dict(json.loads(blob.group(1))["tests"])
 
 
 def test_results_json_validates_against_the_schema(lab_report: dict[str, Any]) -> None:
@@ -172,6 +183,14 @@ def test_endpoint_items_keep_the_report_and_json_of_rule_items(lab_report: dict[
     assert len(extras) == 6
     assert any(e.startswith("<div class=dc-fail>") and "data-case=s2-sm:openfire:ecdsa:tls1.3>" in e for e in extras)
     assert any(e.startswith("<div class=dc-pass>") and "data-case=s2-sm:openfire:rsa:tls1.2>" in e for e in extras)
+    # An endpoint where no rule fails or warns has one placeholder for its six probes (node:service).
+    passing = {t["nodeid"] for t in data["tests"] if "test_endpoint_rules[" in t["nodeid"]} - {
+        t["nodeid"] for t in data["tests"] if t["status"] in ("fail", "warn")}
+    assert passing
+    for nodeid in passing:
+        endpoint = nodeid[nodeid.index("[") + 1:-1]
+        (extra,) = [e["content"] for e in tests[nodeid][0]["extras"]]
+        assert extra.startswith("<div class=dc-pass>") and f"data-case={endpoint}>" in extra
 
 
 def test_junitxml_has_node_service_offer_version_properties(lab_report: dict[str, Any]) -> None:
@@ -269,3 +288,53 @@ def test_detail_data_stores_each_certificate_once(tmp_path: Path) -> None:
     assert len(detail["probes"]) == len(run.observations)
     assert len(detail["certs"]) == len({c.facts.sha256 for c in distinct_certs(run.observations.values())})
     assert detail["nodes"] == ["pub", "sm"] and "socketio" in detail["services"]
+
+
+def test_detail_data_keeps_pems_of_flagged_certificates_above_the_limit(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    run = stored_run(tmp_path)
+    tally = OutcomeTally()
+    tally.add("pub:tomcat:ecdsa:tls1.2", "failed", Status.FAIL)
+    assert all("p" in c for c in detail_data(run, tally)["certs"])   # under the limit: every PEM
+    monkeypatch.setattr("dualcert.render.html.PEM_LIMIT", 1)
+    detail = detail_data(run, tally)
+    kept = {detail["certs"][ref]["h"] for ref in detail["probes"]["pub:tomcat:ecdsa:tls1.2"][5]}
+    assert kept and {c["h"] for c in detail["certs"] if "p" in c} == kept
+    assert all(c["p"].startswith("-----BEGIN CERTIFICATE-----") for c in detail["certs"] if "p" in c)
+    assert PEM_LIMIT >= 1000
+
+
+def test_test_list_moves_out_of_the_attribute_and_cannot_close_its_script() -> None:
+    from markupsafe import escape
+
+    tests = {"tests": {"t[a:b]": [{"extras": [{"content": "<div class=dc-pass>x</div>"}],
+                                   "log": HOSTILE + "</SCRIPT><!-- &lt;/script&gt; 'single' \\ \u2028"}]}}
+    page = f'<html><body>x<div id="data-container" data-jsonblob="{escape(json.dumps(tests))}"></div></body></html>'
+    text = "".join(relocate_test_list(page))
+    block = re.search(r'<script type="application/json" id="dc-tests">(.*?)</script>', text, re.S)
+    assert block and json.loads(block.group(1)) == tests
+    assert "</" not in block.group(1) and "<!--" not in block.group(1)
+    assert '<div id="data-container" data-jsonblob=""></div></body>' in text
+    assert relocate_test_list("<html>no container</html>") == ["<html>no container</html>"]
+
+
+def test_json_chunks_are_json_dumps_byte_for_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dualcert.render.results.JSON_BATCH", 3)
+    for document in ({"probes": list(range(10)), "tests": [{"m": HOSTILE, "n": None}] * 7, "s": "é", "e": []},
+                     {"one": [1, 2, 3]}, {}):
+        assert "".join(json_chunks(document)) == json.dumps(document)
+
+
+def test_test_records_keep_tuples_and_hand_out_the_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dualcert.render.results.JSON_BATCH", 2)
+    plain = [dict(zip(TEST_KEYS, (f"n{i}:s:ecdsa:tls1.2", "test_trust", "t[n:s]", "trust", "passed", "pass",
+                                  HOSTILE, "", 0.001 * i), strict=True)) for i in range(5)]
+    other = {"id": "n", "test": "test_x", "extra": 1}
+    records = CompactRecords()
+    for record in [*plain, other]:
+        records.append(record)
+    assert list(records) == [*plain, other] and len(records) == 6
+    assert records[1] == plain[1] and records[-1] is other and records[2:4] == plain[2:4]
+    records[0]["message"] = "changed"          # a handed-out dict is a copy
+    assert records[0]["message"] == HOSTILE
+    assert "".join(json_chunks({"tests": records})) == json.dumps({"tests": [*plain, other]})

@@ -187,6 +187,17 @@ def test_endpoint_report_filters_keep_endpoint_tests(chromium: str, tmp_path: Pa
     assert 'data-dc-rows="1"' in cell and "test_endpoint_rules[s2-sm:openfire]" in cell
     by_offer = dump_dom(chromium, report, "dcoffer=ecdsa&dcversion=tls1.3")
     assert f'data-dc-rows="{len(endpoint_tests)}"' in by_offer and len(endpoint_tests) > 1
+    # A passing endpoint's one placeholder opens onto each of its probes' TLS, chain and PEMs.
+    flagged = {t["nodeid"] for t in data["tests"] if t["status"] in ("fail", "warn")}
+    nodeid = sorted(endpoint_tests - flagged)[0]
+    node, service = nodeid[nodeid.index("[") + 1:-1].split(":")
+    probes = [p for p in data["probes"] if (p["node"], p["service"]) == (node, service)]
+    opened = dump_dom(chromium, report, f"dcnode={node}&dcservice={service}&dcdetails=open")
+    assert 'data-dc-rows="1"' in opened and "every rule passes on 6 probe(s)" in opened
+    for probe in probes:
+        assert f"<h4>{node}:{service}:{probe['offer']}:{probe['tls_version']}</h4>" in opened
+    assert opened.count('class="dc-chain"') == len(probes) == 6
+    assert "-----BEGIN CERTIFICATE-----" in opened
 
 
 # ------------------------------------------------------------------ interrupted run

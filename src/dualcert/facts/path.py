@@ -70,9 +70,24 @@ def label(cert: x509.Certificate) -> str:
     return repr(str(cns[0].value)) if cns else repr(rfc4514(cert.subject))
 
 
+_CHECKED: dict[tuple[bytes, bytes], str | None] = {}   # (cert, issuer) SHA-256 -> signature_error's answer
+CHECKED_MAX = 65536
+
+
 def signature_error(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
     """None when `issuer`'s key verifies `cert`'s signature (SHA-1 and MD5 included: whether they are
-    acceptable is the signature_hash rule's call, not the path's), else why not."""
+    acceptable is the signature_hash rule's call, not the path's), else why not. Remembered per pair:
+    an estate's leaves share a few intermediates, whose own signatures were verified once per chain."""
+    pair = (cert.fingerprint(hashes.SHA256()), issuer.fingerprint(hashes.SHA256()))
+    if pair in _CHECKED:
+        return _CHECKED[pair]
+    if len(_CHECKED) >= CHECKED_MAX:
+        _CHECKED.clear()
+    answer = _CHECKED[pair] = _signature_error(cert, issuer)
+    return answer
+
+
+def _signature_error(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
     try:
         verify_signature(cert, issuer)
     except InvalidSignature:

@@ -126,8 +126,10 @@ class Policy:
         return release.intended if auto and release is not None and release.intended else self.intended_state
 
     def expiry_days(self, node: str, service: str) -> tuple[int, int]:
-        """(warn_days, fail_days) for a node's service."""
-        expiry = self.rules_for(node, service)["expiry"]
+        """(warn_days, fail_days) for a node's service. Asked per probe (`dualcert diff`, the timeline):
+        a node and service no layer names take `rules` as they are, without rules_for's deep copy."""
+        plain = service not in self.services and node not in self.nodes
+        expiry = self.rules["expiry"] if plain else self.rules_for(node, service)["expiry"]
         return int(expiry["warn_days"]), int(expiry["fail_days"])
 
     def expectation(self, endpoint: Endpoint, offer: Offer, version: TLSVersion) -> Expectation:

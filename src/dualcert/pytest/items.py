@@ -131,7 +131,7 @@ def estate_nodes(run: DualcertRun, items: list[pytest.Item]) -> tuple[set[str], 
     for item in items:
         params = item.callspec.params if hasattr(item, "callspec") else {}
         if "dualcert_cluster" in params:
-            needed |= {n.name for n in run.inventory.nodes if n.cluster == params["dualcert_cluster"]}
+            needed |= {n.name for n in run.inventory.cluster_nodes(params["dualcert_cluster"])}
         if params.get("dualcert_node"):
             needed.add(params["dualcert_node"])
             if item.name.startswith("test_plaintext_listener"):

@@ -3,6 +3,7 @@ document at the end of the session, interrupted or not."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from typing import Any
 
@@ -42,7 +43,8 @@ class ResultsRecorder:
                 outcome = part.outcome or report.outcome
                 self._collect(part, outcome)
                 self.writer.add_test({
-                    "id": part.subject, "test": f"test_{part.rule}", "nodeid": report.nodeid, "rule": part.rule,
+                    "id": part.subject, "test": sys.intern(f"test_{part.rule}"), "nodeid": report.nodeid,
+                    "rule": part.rule,
                     "outcome": outcome, "status": part.status.value, "message": part.message, "fix": part.fix,
                     "duration_s": share,
                 })

@@ -12,7 +12,7 @@ from typing import Any
 from dualcert.compare.merge import merge
 from dualcert.errors import UsageError
 from dualcert.render.metrics import metrics_text
-from dualcert.render.results import atomic_write, file_digest
+from dualcert.render.results import atomic_write, file_digest, json_chunks
 from dualcert.render.results_html import results_html
 from dualcert.render.summary import summarize
 
@@ -31,7 +31,7 @@ def read_results(path: Path) -> dict[str, Any]:
 
 def write_outputs(document: dict[str, Any], results: Path | None, html: Path | None, metrics: Path | None) -> None:
     if results is not None:
-        atomic_write(results, json.dumps(document))
+        atomic_write(results, json_chunks(document))
     if html is not None:
         atomic_write(html, results_html(document))
     if metrics is not None:

@@ -327,11 +327,19 @@ def banner_html(status: str, run: DualcertRun) -> str:
 
 # ---------------------------------------------------------------- per-probe detail data
 
-def detail_data(run: DualcertRun) -> dict[str, Any]:
-    """Compact JSON for the lazy per-test detail: each certificate once, each probe once."""
+PEM_LIMIT = 1000   # distinct certificates whose PEMs a report carries, whatever their tests said
+
+
+def detail_data(run: DualcertRun, tally: OutcomeTally | None = None) -> dict[str, Any]:
+    """Compact JSON for the lazy per-test detail: each certificate once, each probe once.
+
+    Above PEM_LIMIT distinct certificates (a large estate: each endpoint has its own leaves), only the
+    certificates that a failing or warning probe presented keep their PEM: the PEMs were a third of a
+    10,000-endpoint report. The others' detail points to the results JSON's `certificates` table."""
     certs: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     probes: dict[str, list[Any]] = {}
+    flagged: set[int] = set()   # certificates a failing or warning probe presented
     for key, observation in run.observations.items():
         refs = []
         for cert in chain_facts(observation.chain_der).certs:
@@ -345,6 +353,12 @@ def detail_data(run: DualcertRun) -> dict[str, Any]:
             refs.append(index[cert.sha256])
         probes[key.test_id] = [observation.outcome.value, observation.negotiated_version, observation.cipher,
                                safe(observation.detail or ""), safe(observation.alert or ""), refs]
+        if tally is None or tally.worst([key.test_id]) in (Status.FAIL, Status.WARN):
+            flagged.update(refs)
+    if len(certs) > PEM_LIMIT:
+        for number, entry in enumerate(certs):
+            if number not in flagged:
+                del entry["p"]
     nodes = list(dict.fromkeys(e.node for e in run.endpoints.values()))
     services = list(dict.fromkeys(e.service.name for e in run.endpoints.values()))
     return {"certs": certs, "probes": probes, "nodes": nodes, "services": services,
@@ -375,3 +389,12 @@ def finding_extra_html(case_id: str, status: str, message: str, fix: str) -> str
     cls = css_class(Status(status)) if status in _STATUSES else "other"
     return (f"<div class=dc-{cls}>{text}<details class=dc-probe data-case={case}>"
             "<summary>chain, negotiated TLS, PEM</summary></details></div>")
+
+
+def endpoint_extra_html(endpoint_id: str, probes: int) -> str:
+    """The detail of an endpoint test whose every probe passed every rule: one placeholder (its id is
+    node:service) that the script fills with each of the endpoint's probes from the shared data."""
+    case = endpoint_id if _BARE_VALUE.fullmatch(endpoint_id) else f'"{esc(endpoint_id)}"'
+    return (f"<div class=dc-pass><div><b>pass:</b> every rule passes on {probes} probe(s)</div>"
+            f"<details class=dc-probe data-case={case}><summary>chains, negotiated TLS, PEM of each probe"
+            "</summary></details></div>")

@@ -14,9 +14,10 @@ import platform
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from dualcert import __version__
 from dualcert.compare.snapshot import SCHEMA
@@ -37,25 +38,33 @@ def make_parent(path: Path) -> None:
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)) from None
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
+def _encoded(data: str | bytes | Iterable[str]) -> Iterator[bytes]:
+    if isinstance(data, bytes):
+        yield data
+        return
+    for text in [data] if isinstance(data, str) else data:
+        # Encoded a slice at a time: a 2,000-endpoint document is ~50 MB, and encoding
+        # it whole held a second copy at the run's memory peak.
+        for start in range(0, len(text), WRITE_SLICE):
+            yield text[start:start + WRITE_SLICE].encode("utf-8")
+
+
+def atomic_write(path: Path, data: str | bytes | Iterable[str]) -> None:
     """Write via a temp file in the same directory and rename: readers never see half a file.
     A path that exists and is not a regular file (/dev/stdout, /dev/full, a FIFO) is written in place:
-    renaming over it would replace the device instead of writing to it."""
+    renaming over it would replace the device instead of writing to it. `data` may be an iterable of
+    strings (json_chunks): the whole text is then never in memory at once."""
     if path.exists() and not path.is_file():
         with path.open("wb") as device:
-            device.write(data.encode("utf-8") if isinstance(data, str) else data)
+            for chunk in _encoded(data):
+                device.write(chunk)
         return
     make_parent(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            if isinstance(data, str):
-                # Encoded a slice at a time: a 2,000-endpoint document is ~50 MB, and encoding
-                # it whole held a second copy at the run's memory peak.
-                for start in range(0, len(data), WRITE_SLICE):
-                    handle.write(data[start:start + WRITE_SLICE].encode("utf-8"))
-            else:
-                handle.write(data)
+            for chunk in _encoded(data):
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
@@ -63,6 +72,28 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+JSON_BATCH = 2000   # records per json.dumps call when a document is written in chunks
+
+
+def json_chunks(document: dict[str, Any]) -> Iterator[str]:
+    """`json.dumps(document)`, byte for byte, as a series of strings: the long lists (probes, tests) are
+    encoded JSON_BATCH records at a time by json's C encoder. At 10,000 endpoints the document is
+    hundreds of MB: encoded whole it was the run's memory peak, the text beside the records it came from."""
+    yield "{"
+    for position, (key, value) in enumerate(document.items()):
+        yield (", " if position else "") + json.dumps(key) + ": "
+        if isinstance(value, list | CompactRecords) and len(value) > JSON_BATCH:
+            yield "["
+            for start in range(0, len(value), JSON_BATCH):
+                yield (", " if start else "") + json.dumps(value[start:start + JSON_BATCH])[1:-1]
+            yield "]"
+        elif isinstance(value, CompactRecords):
+            yield json.dumps(value[:])
+        else:
+            yield json.dumps(value)
+    yield "}"
 
 
 def file_digest(path: Path | None) -> dict[str, Any] | None:
@@ -95,12 +126,47 @@ def probe_record(observation: Observation, certificates: dict[str, str],
     return record
 
 
+TEST_KEYS = ("id", "test", "nodeid", "rule", "outcome", "status", "message", "fix", "duration_s")
+
+
+class CompactRecords(Sequence[dict[str, Any]]):
+    """The run's test records, one per (probe, rule): 600,000 at 10,000 endpoints. Each is kept as the tuple
+    of its values (a nine-key dict is three times a tuple's size: ~150 MB at that scale) and handed out as
+    a fresh dict; a record with other keys is kept as it came. Changing a handed-out dict changes nothing."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[Any, ...] | dict[str, Any]] = []
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._rows.append(tuple(record.values()) if tuple(record) == TEST_KEYS else record)
+
+    @staticmethod
+    def _record(row: tuple[Any, ...] | dict[str, Any]) -> dict[str, Any]:
+        return dict(zip(TEST_KEYS, row, strict=True)) if isinstance(row, tuple) else row
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._record(row) for row in self._rows[index]]
+        return self._record(self._rows[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self._record, self._rows)
+
+
 class ResultsWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.journal = path.with_name(path.name + ".partial.jsonl")
         self.probes: list[dict[str, Any]] = []
-        self.tests: list[dict[str, Any]] = []
+        self.tests = CompactRecords()
         self.sections: dict[str, Any] = {}
         self.certificates: dict[str, str] = {}
         self._cert_json: dict[str, dict[str, object]] = {}
@@ -202,7 +268,7 @@ class ResultsWriter:
         try:
             # No indent: json's C encoder only serves indent=None; with indent=1 the pure-Python
             # encoder took 2 s of a 2,000-endpoint run. `jq . FILE` pretty-prints it.
-            atomic_write(self.path, json.dumps(document, sort_keys=False))
+            atomic_write(self.path, json_chunks(document))
         except OSError as exc:
             self.errors.append(("results JSON", self.path, exc))
             return False

@@ -67,7 +67,7 @@ class EstateView:
         return self.inventory.node(name)
 
     def cluster(self, name: str) -> list[Node]:
-        return [n for n in self.inventory.nodes if n.cluster == name]
+        return self.inventory.cluster_nodes(name)
 
     def chains(self, node: Node) -> list[tuple[Endpoint, Observation, ChainFacts]]:
         """Every presented chain of a node, with its endpoint, in inventory order."""

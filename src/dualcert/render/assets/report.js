@@ -9,7 +9,8 @@
  *   filtered view of a 2,000-endpoint run renders only the rows asked for; unfiltered, at most
  *   ROW_LIMIT rows are rendered (failures first) and the page says so;
  * - fills a test's chain / TLS / PEM detail from the shared per-probe data when it is opened
- *   (each certificate and each probe is stored once, not once per rule);
+ *   (each certificate and each probe is stored once, not once per rule; a passing endpoint test
+ *   has one placeholder for all its probes);
  * - records `data-dc-rows` and `data-dc-ready-ms` on <html> once rendered (for tests and the
  *   open-time benchmark).
  */
@@ -46,7 +47,10 @@
   function prune(container) {
     if (container.dataset.dcPruned) { return; }
     container.dataset.dcPruned = '1';
-    var data = JSON.parse(container.dataset.jsonblob);
+    // The test list travels in a data block before the container (pytest/html.py), not in its attribute.
+    var source = document.getElementById('dc-tests');
+    var data = JSON.parse(source ? source.textContent : container.dataset.jsonblob);
+    if (source) { source.parentNode.removeChild(source); }   // read once: the page keeps only the rows shown
     var all = Object.keys(data.tests);
     var ids = all.filter(function (id) {
       var runs = data.tests[id];
@@ -58,10 +62,12 @@
         .sort(function (a, b) { return a[0] - b[0] || a[1] - b[1]; })
         .slice(0, ROW_LIMIT).map(function (x) { return x[2]; });
     }
-    if (ids.length === all.length) { return; }
-    var tests = {};
-    ids.forEach(function (id) { tests[id] = data.tests[id]; });
-    data.tests = tests;
+    if (ids.length === all.length && !source) { return; }
+    if (ids.length !== all.length) {
+      var tests = {};
+      ids.forEach(function (id) { tests[id] = data.tests[id]; });
+      data.tests = tests;
+    }
     container.dataset.jsonblob = JSON.stringify(data);
   }
   // pytest-html's script reads #data-container right after the parser inserts it; a mutation
@@ -86,7 +92,21 @@
   function fill(box) {
     if (box.dataset.dcFilled) { return; }
     box.dataset.dcFilled = '1';
-    var d = data(), probe = d.probes[box.dataset['case']];
+    var d = data(), id = box.dataset['case'];
+    if (!d.probes[id] && id.split(':').length === 2) {
+      // A passing endpoint's one placeholder (node:service): each of its probes in turn.
+      d.offers.forEach(function (offer) {
+        d.versions.forEach(function (version) {
+          var probeId = id + ':' + offer + ':' + version;
+          if (d.probes[probeId]) { box.appendChild(el('h4', probeId)); fillProbe(box, d.probes[probeId]); }
+        });
+      });
+      return;
+    }
+    fillProbe(box, d.probes[id]);
+  }
+  function fillProbe(box, probe) {
+    var d = data();
     if (!probe) { box.appendChild(el('p', 'not probed (run interrupted or endpoint skipped)')); return; }
     var tls = 'outcome ' + probe[0] + (probe[1] ? ', negotiated ' + probe[1] + ' ' + (probe[2] || '') : '') +
               (probe[3] ? ', ' + probe[3] : '') + (probe[4] ? ', alert ' + probe[4] : '');
@@ -104,7 +124,13 @@
     });
     box.appendChild(table);
     probe[5].forEach(function (ref, i) {
-      var c = d.certs[ref], pem = el('details'), link = el('a', 'download #' + i + '.pem');
+      var c = d.certs[ref];
+      if (!c.p) {   // a large report keeps the PEMs of failing and warning probes' certificates only
+        box.appendChild(el('p', 'PEM #' + i + ': not in this report (it passed every rule); the results JSON has ' +
+          'it: jq -r \'.certificates["' + c.h + '"]\' REPORT.json (base64 DER)'));
+        return;
+      }
+      var pem = el('details'), link = el('a', 'download #' + i + '.pem');
       pem.appendChild(el('summary', 'PEM #' + i + ' ' + c.h.slice(0, 16) + '…'));
       link.href = 'data:application/x-pem-file;charset=utf-8,' + encodeURIComponent(c.p);
       link.download = c.h.slice(0, 16) + '.pem';
