@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dualcert.lab.pki import CA, KeySpec
 
-from .conftest import free_port
+from .conftest import free_ports
 from .thirdparty import nginx_serving
 
 HOST = "shared.example.test"
@@ -53,7 +53,7 @@ def nginx_shared(directory: Path, endpoints: int, days: int, ports: list[int] | 
     ec = ec_root.sub_ca("Shared EC Issuing CA").issue([HOST], KeySpec.ec(), days=days).write(directory, "ec")
     roots = directory / "roots.pem"
     roots.write_bytes(b"".join(c.cert.public_bytes(serialization.Encoding.PEM) for c in (rsa_root, ec_root)))
-    ports = ports or [free_port() for _ in range(endpoints)]
+    ports = ports or free_ports(endpoints)
     servers = "".join(SERVER.format(port=p, rsa_chain=rsa[0], rsa_key=rsa[1], ec_chain=ec[0], ec_key=ec[1])
                       for p in ports)
     with nginx_serving(directory, servers, ports[-1]):   # thirdparty's nginx set-up, our server blocks

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from dualcert.rules.registry import Scope, rules_of
 
-from .conftest import free_port, run_cli
+from .conftest import free_ports, run_cli
 from .taxonomy import CASES, CHECKS_DOC, PROBE_RULES, TaxonomyCase, doc_table, render
 from .taxonomy_pki import Served, SharedCAs
 from .thirdparty import nginx_serving
@@ -70,7 +70,7 @@ def taxonomy(tmp_path_factory: pytest.TempPathFactory) -> TaxonomyRun:
     directory = tmp_path_factory.mktemp("taxonomy")
     cas = SharedCAs()
     served = {case.id: case.build(cas, case.host) for case in CASES.values()}
-    ports = {case_id: free_port() for case_id in CASES}
+    ports = dict(zip(CASES, free_ports(len(CASES)), strict=True))
     servers = write_site(directory, served, ports, cas)
     with nginx_serving(directory, servers, ports[next(reversed(ports))]):
         result = run_cli("run", "--inventory", "taxonomy.yaml", "--policy", "policy.yaml", cwd=directory)
