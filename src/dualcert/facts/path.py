@@ -152,7 +152,7 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
             problem = path_problem(path, now)
             if problem is None:
                 return tuple(path)
-            failures.append((2 + len(path), problem, _cause_of(path, now)))
+            failures.append((2 + len(path), *problem))
             return None
         if len(path) > MAX_INTERMEDIATES + 1:
             failures.append((0, f"the path is longer than {MAX_INTERMEDIATES} intermediates", Cause.PROFILE))
@@ -202,32 +202,24 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
     return PathResult((), reason, cause)
 
 
-def _cause_of(path: Sequence[x509.Certificate], now: dt.datetime) -> Cause:
-    """The cause of path_problem's first finding: validity (the leaf's or a CA's) or a profile rule."""
-    for index, cert in enumerate(path):
-        if _validity(cert, now):
-            return Cause.LEAF_VALIDITY if index == 0 else Cause.CA_VALIDITY
-        if _critical(cert) or _purpose(cert, is_ca=index > 0):
-            return Cause.PROFILE
-    return Cause.PROFILE
-
-
 def _key_id(value: x509.AuthorityKeyIdentifier | x509.SubjectKeyIdentifier | None) -> bytes | None:
     if isinstance(value, x509.AuthorityKeyIdentifier):
         return value.key_identifier
     return value.digest if value is not None else None
 
 
-def path_problem(path: Sequence[x509.Certificate], now: dt.datetime) -> str | None:
-    """Why a built path (leaf first, anchor last) is not acceptable to a TLS client, None when it is."""
+def path_problem(path: Sequence[x509.Certificate], now: dt.datetime) -> tuple[str, Cause] | None:
+    """Why a built path (leaf first, anchor last) is not acceptable to a TLS client, and the cause of
+    that first finding; None when it is acceptable."""
     for index, cert in enumerate(path):
-        problem = _validity(cert, now) or _critical(cert) or _purpose(cert, is_ca=index > 0)
-        if problem:
-            return problem
+        invalid = _validity(cert, now)
+        if invalid:
+            return invalid, Cause.LEAF_VALIDITY if index == 0 else Cause.CA_VALIDITY
+        problem = _critical(cert) or _purpose(cert, is_ca=index > 0)
         if index > 0:
-            problem = _ca_problem(cert) or _path_length(path, index) or _name_constraints(path, index)
-            if problem:
-                return problem
+            problem = problem or _ca_problem(cert) or _path_length(path, index) or _name_constraints(path, index)
+        if problem:
+            return problem, Cause.PROFILE
     return None
 
 
