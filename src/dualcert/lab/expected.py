@@ -97,13 +97,13 @@ def predictions(endpoints: list[LabEndpoint], nodes: list[LabNode]) -> dict[tupl
     predicted: dict[tuple[str, str], bool] = {}
     for endpoint in endpoints:
         node = endpoint.node
-        failing = frozenset() if by_design(node) else PREDICTED_FAILURES[node.state]
+        design, no_tls13 = by_design(node), _tls13_absent(node, endpoint.service.name)  # the release, once
+        failing = frozenset() if design else PREDICTED_FAILURES[node.state]
         # Best practice (S3): the family this server would put first with both certificates good.
         intended = server_preference(LabNode(node.name, node.role, node.cluster, "S3"), endpoint.service.name)
         for version in TLSVersion:
             browser = browser_family(endpoint, version.value)
-            judged = not by_design(node) and not (
-                version is TLSVersion.TLS1_3 and _tls13_absent(node, endpoint.service.name))
+            judged = not design and not (version is TLSVersion.TLS1_3 and no_tls13)
             for offer in Offer:
                 test_id = f"{node.name}:{endpoint.service.name}:{offer.value}:{version.value}"
                 for probe_rule in rules_of(Scope.PROBE):
@@ -118,8 +118,8 @@ def predictions(endpoints: list[LabEndpoint], nodes: list[LabNode]) -> dict[tupl
             predicted[(node.name, name)] = lab_state(node) in states
     for cluster in dict.fromkeys(n.cluster for n in nodes):
         members = [n for n in nodes if n.cluster == cluster]
-        predicted[(cluster, "deployment_state")] = any(
-            lab_state(n) != ("rsa-only" if by_design(n) else "S3") for n in members)
+        # As intended: S3, or RSA only by design (lab_state is then rsa-only, as the release intends).
+        predicted[(cluster, "deployment_state")] = any(not by_design(n) and n.state != "S3" for n in members)
         predicted[(cluster, "cluster_roots")] = _cluster_roots_fail(members)
     return predicted
 
