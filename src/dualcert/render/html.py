@@ -24,6 +24,7 @@ from dualcert.facts.chain import chain_facts
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.render.results import file_digest
 from dualcert.render.summary import certificate_text
+from dualcert.render.text import as_intended
 from dualcert.rules.diagnosis import ClusterDiagnosis
 from dualcert.run import DualcertRun
 from dualcert.safetext import safe
@@ -190,8 +191,7 @@ def diagnosis_html(diagnosis: dict[str, Any], *, clients: bool = False) -> str:
     report has a "Who gets what" section (--clients) to point the agents' experience at."""
     state, intended = diagnosis["state"], diagnosis["intended"]
     design = f", {diagnosis['design']}" if diagnosis.get("design") else ""  # the release's behaviour
-    as_intended = diagnosis.get("as_intended", state == intended)
-    parts = [f'<aside class="dc-diagnosis {"dc-pass" if as_intended else "dc-fail"}"><h4>Diagnosed state '
+    parts = [f'<aside class="dc-diagnosis {"dc-pass" if as_intended(diagnosis) else "dc-fail"}"><h4>Diagnosed state '
              f'<span class="dc-state">{esc(state)}</span> (intended {esc(intended)}{esc(design)})</h4>']
     if diagnosis.get("agent_experience"):
         # With --clients, the simulated clients' cells show which desktops and appliances this means.

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dualcert.render.text import diagnosis_lines
+from dualcert.render.text import as_intended, diagnosis_lines
 from dualcert.safetext import safe
 
 FAILED_OUTCOMES = ("failed", "error")
@@ -168,9 +168,6 @@ def _diagnosis(diagnosis: Sequence[Mapping[str, Any]], mode: str, limit: int) ->
     the others in at most half the budget, so that a thousand clusters leave room for the failures."""
     if mode != "short" or not diagnosis:
         return _coloured(diagnosis_lines(diagnosis))
-    def as_intended(d: Mapping[str, Any]) -> bool:
-        return bool(d.get("as_intended", d["state"] == d["intended"]))
-
     intended = [str(d["cluster"]) for d in diagnosis if as_intended(d)]
     header = diagnosis_lines(diagnosis[:1])[0]
     others = diagnosis_lines([d for d in diagnosis if not as_intended(d)])[1:]

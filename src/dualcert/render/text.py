@@ -25,6 +25,12 @@ def table_lines(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list
     return [safe("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))) for row in table]
 
 
+def as_intended(diagnosis: Mapping[str, Any]) -> bool:
+    """A results JSON diagnosis entry is as intended: its own flag when nodes intend different states
+    (their releases'), else its state is the intended one."""
+    return bool(diagnosis.get("as_intended", diagnosis["state"] == diagnosis["intended"]))
+
+
 def diagnosis_lines(diagnoses: Sequence[Mapping[str, Any]]) -> list[str]:
     """Each cluster's measured deployment state, what differs, what agents see and the fix, from the
     results JSON's `diagnosis` entries (rules.diagnosis.ClusterDiagnosis.to_json)."""
@@ -35,13 +41,13 @@ def diagnosis_lines(diagnoses: Sequence[Mapping[str, Any]]) -> list[str]:
     pad = "".ljust(width)
     for d in diagnoses:
         nodes = ", ".join(f"{n} {s}" for n, s in d["nodes"].items())
-        as_intended = d.get("as_intended", d["state"] == d["intended"])
-        verdict = "as intended" if as_intended else f"intended {d['intended']}"
+        intended = as_intended(d)
+        verdict = "as intended" if intended else f"intended {d['intended']}"
         if d.get("design"):
             verdict = f"{verdict} ({d['design']})"
         lines.append(f"  {str(d['cluster']).ljust(width)}  {str(d['state']).ljust(8)}  {verdict}: {nodes}")
         lines += [f"  {pad}  differs: {line}" for line in d["differs"]]
-        if not as_intended:
+        if not intended:
             lines.append(f"  {pad}  agent experience: {d['agent_experience']}")
         lines += [f"  {pad}  fix: {step}" for step in d["remediation"]]
     return [safe(line) for line in lines]
