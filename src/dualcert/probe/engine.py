@@ -14,26 +14,28 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import itertools
 import os
+import queue
 import selectors
 import socket
 import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import KW_ONLY, dataclass, replace
 
 from OpenSSL import SSL
 
 from dualcert.estate.model import Endpoint
 from dualcert.offers import Offer, ProbeOffer, ProbeVersion, TLSVersion
-from dualcert.probe.connection import OpenSockets, Timeouts, Wait, poll, probe_steps
+from dualcert.probe.connection import OpenSockets, ProbeSteps, Timeouts, Wait, poll, probe_steps
 from dualcert.probe.control import needs_control, settle
 from dualcert.probe.hello import OfferSpec, control_spec, offer_spec
 from dualcert.probe.observation import ENDPOINT_WIDE, Observation, Outcome, ProbeKey
 from dualcert.probe.reproduce import openssl_command
 from dualcert.probe.tls import client_context
+from dualcert.probe.workers import Workers
 
 # A worker thread checks the socket once without waiting (loopback and LAN servers often have
 # answered already) and otherwise parks the probe. Measured on 2 cores against nginx: waiting
@@ -68,9 +70,11 @@ class Parker:
         """Call `resume(ready)` (from the parker's thread: it must only hand over) when the
         socket is ready (True) or the deadline passed (False)."""
         with self._lock:
+            first = not self._incoming
             self._incoming.append((wait, resume))
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"\0")
+        if first:  # else the wake-up sent for the first one is still to be read: the loop takes both
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"\0")
 
     def stop(self) -> None:
         self._stopped = True
@@ -120,6 +124,63 @@ class Parker:
             resume(ready)
 
 
+# Where finished probes go: (the probe's token, its observation or None, the exception or None).
+Landed = queue.SimpleQueue[tuple[int, Observation | None, BaseException | None]]
+
+
+class _Steps:
+    """One probe's steps, run on `pool` and parked on `parker` while its server keeps it waiting;
+    its end goes to the runner's `landed` queue under `token`. A class, not two closures calling
+    each other: closures form a reference cycle that kept every finished probe (generator,
+    observation) alive until a full garbage collection, and at 60,000 probes the collector's passes
+    over them cost seconds."""
+
+    __slots__ = ("landed", "parker", "pool", "steps", "token")
+
+    def __init__(self, steps: ProbeSteps, token: int, landed: Landed, pool: Workers,
+                 parker: Parker) -> None:
+        self.steps, self.token, self.landed, self.pool, self.parker = steps, token, landed, pool, parker
+
+    def start(self) -> None:
+        self.pool.submit(self.step, None)
+
+    def step(self, ready: bool | None) -> None:
+        try:
+            pending = next(self.steps) if ready is None else self.steps.send(ready)
+            while True:
+                remaining = pending.deadline - time.monotonic()
+                if poll(pending.sock, pending.write, min(INLINE_WAIT_S, remaining), check=True):
+                    pending = self.steps.send(True)
+                elif remaining <= INLINE_WAIT_S:
+                    pending = self.steps.send(False)
+                else:
+                    self.parker.park(pending, self.resume)
+                    return
+        except StopIteration as done:
+            self.landed.put((self.token, done.value, None))
+        except BaseException as exc:  # handed to the runner, which re-raises
+            self.landed.put((self.token, None, exc))
+
+    def resume(self, ready: bool) -> None:
+        self.pool.submit(self.step, ready)
+
+
+def _drain(landed: Landed) -> list[tuple[int, Observation | None, BaseException | None]]:
+    """What has landed: waits for one (a second at a time, so Ctrl-C and SIGTERM are seen), then
+    takes whatever else is there."""
+    while True:
+        try:
+            found = [landed.get(timeout=1.0)]
+            break
+        except queue.Empty:
+            continue
+    while True:
+        try:
+            found.append(landed.get_nowait())
+        except queue.Empty:
+            return found
+
+
 @dataclass(frozen=True)
 class ProbeTask:
     endpoint: Endpoint
@@ -165,41 +226,20 @@ class ProbeRunner:
                 self._contexts[spec.label] = (spec, client_context(spec))
             return self._contexts[spec.label][1]
 
-    def _start(self, task: ProbeTask, pool: ThreadPoolExecutor, parker: Parker) -> Future[Observation]:
-        """Run the probe's steps on `pool`; park it whenever its server keeps it waiting."""
-        future: Future[Observation] = Future()
+    def _start(self, task: ProbeTask, token: int, landed: Landed, pool: Workers, parker: Parker) -> None:
+        """Run the probe's steps on `pool`, parked whenever its server keeps it waiting; its observation
+        goes to `landed` under `token`."""
         spec = task.hello
         try:
             context = self._context(spec)
         except (SSL.Error, ValueError) as exc:  # our hello, not the server: never `unsupported`
-            future.set_result(Observation(task.key, task.endpoint.host, task.endpoint.address, task.endpoint.port,
-                                          Outcome.ERROR, f"local: could not build the {spec.label} ClientHello: "
-                                                         f"{exc}", reproduce=openssl_command(task.endpoint, spec)))
-            return future
-        steps = probe_steps(task.endpoint, spec, context, self.timeouts, self._open)
-
-        def step(ready: bool | None) -> None:
-            try:
-                pending = next(steps) if ready is None else steps.send(ready)
-                while True:
-                    remaining = pending.deadline - time.monotonic()
-                    if poll(pending.sock, pending.write, min(INLINE_WAIT_S, remaining), check=True):
-                        pending = steps.send(True)
-                    elif remaining <= INLINE_WAIT_S:
-                        pending = steps.send(False)
-                    else:
-                        parker.park(pending, resume)
-                        return
-            except StopIteration as done:
-                future.set_result(done.value)
-            except BaseException as exc:  # handed to the runner, which re-raises
-                future.set_exception(exc)
-
-        def resume(ready: bool) -> None:
-            pool.submit(step, ready)
-
-        pool.submit(step, None)
-        return future
+            landed.put((token, Observation(task.key, task.endpoint.host, task.endpoint.address, task.endpoint.port,
+                                           Outcome.ERROR, f"local: could not build the {spec.label} ClientHello: "
+                                                          f"{exc}", reproduce=openssl_command(task.endpoint, spec)),
+                        None))
+            return
+        _Steps(probe_steps(task.endpoint, spec, context, self.timeouts, self._open), token, landed, pool,
+               parker).start()
 
     def run(self, tasks: Iterable[ProbeTask],
             on_result: Callable[[Observation], None] | None = None) -> dict[ProbeKey, Observation]:
@@ -214,7 +254,11 @@ class ProbeRunner:
             first[group[0].endpoint.node].append(group)
         ready: dict[str, deque[ProbeTask]] = defaultdict(deque)
         in_flight: dict[str, int] = defaultdict(int)
-        pending: dict[Future[Observation], tuple[ProbeTask, list[ProbeTask] | None]] = {}
+        # Probes in flight by token. They land on one queue: waiting on their futures instead
+        # (concurrent.futures.wait) locked every pending future at each wake-up, 256 per landing.
+        pending: dict[int, tuple[ProbeTask, list[ProbeTask] | None]] = {}
+        landed: Landed = queue.SimpleQueue()
+        tokens = itertools.count()
 
         def record(observation: Observation) -> None:
             results[observation.key] = observation
@@ -285,9 +329,8 @@ class ProbeRunner:
                 runnable.append(node)
                 queued.add(node)
 
-        pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="dualcert-probe")
-        starttls_pool = ThreadPoolExecutor(max_workers=min(self.workers, STARTTLS_THREADS),
-                                           thread_name_prefix="dualcert-starttls")
+        pool = Workers(self.threads, "dualcert-probe")
+        starttls_pool = Workers(min(self.workers, STARTTLS_THREADS), "dualcert-starttls")
         parker = Parker()
         interrupted = False
         try:
@@ -305,17 +348,20 @@ class ProbeRunner:
                     # STARTTLS's dialogue blocks a thread (sslyze's helpers): those probes get their
                     # own, larger pool, so silent STARTTLS servers cannot starve the handshakes.
                     target = starttls_pool if task.endpoint.service.starttls else pool
-                    pending[self._start(task, target, parker)] = (task, rest)
+                    token = next(tokens)
+                    pending[token] = (task, rest)
+                    self._start(task, token, landed, target, parker)
                     in_flight[node] += 1
                     wake(node)
                 if not pending:
                     break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    task, rest = pending.pop(future)
+                for token, observation, error in _drain(landed):
+                    if error is not None:
+                        raise error
+                    assert observation is not None
+                    task, rest = pending.pop(token)
                     node = task.endpoint.node
                     in_flight[node] -= 1
-                    observation = future.result()
                     land(task, observation)
                     if rest and observation.outcome in ENDPOINT_WIDE:
                         for other in rest:
@@ -336,6 +382,6 @@ class ProbeRunner:
             raise
         finally:
             parker.stop()
-            pool.shutdown(wait=not interrupted, cancel_futures=True)
-            starttls_pool.shutdown(wait=not interrupted, cancel_futures=True)
+            pool.shutdown(wait=not interrupted)
+            starttls_pool.shutdown(wait=not interrupted)
         return results

@@ -19,7 +19,7 @@ from dualcert.estate.inventory import FORMATS
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import Timeouts
 from dualcert.probe.engine import DEFAULT_THREADS
-from dualcert.pytest import baseline, handles, items, metrics, probing, report, summary
+from dualcert.pytest import baseline, handles, heap, items, metrics, probing, report, summary
 from dualcert.pytest.exitcode import ExitCodes, exit_reasons
 from dualcert.pytest.html import HtmlReport
 from dualcert.pytest.items import drop_inactive
@@ -137,6 +137,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if not config.pluginmanager.has_plugin(name):
             config.pluginmanager.register(module, name)
     config.pluginmanager.register(ExitCodes(config), "dualcert-exitcodes")
+    long_lived = heap.LongLived()
+    config.pluginmanager.register(long_lived, heap.HEAP_PLUGIN)
+    config.add_cleanup(long_lived.release)
     baseline.load(config)
     site = run.inventory.site
     # Shards of one estate run side by side (a CI matrix): each writes its own default files.

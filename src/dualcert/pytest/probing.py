@@ -11,12 +11,14 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
+from dualcert.pytest import heap
 from dualcert.pytest.items import case_keys, estate_nodes
 from dualcert.pytest.state import RUN_KEY, WRITER_KEY, run_of
 from dualcert.run import DualcertRun
@@ -55,7 +57,7 @@ def _progress_enabled(config: pytest.Config) -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def probe_phase(config: pytest.Config, run: DualcertRun, keys: list[ProbeKey]) -> None:
+def probe_phase(config: pytest.Config, run: DualcertRun, keys: Sequence[ProbeKey]) -> None:
     """Probe `keys` once, journal each observation as it lands, show progress when asked."""
     writer = config.stash.get(WRITER_KEY, None)
     show = _progress_enabled(config)
@@ -72,9 +74,13 @@ def probe_phase(config: pytest.Config, run: DualcertRun, keys: list[ProbeKey]) -
         sys.stderr.write(f"\rdualcert: probed {done}/{total} · {problems[0]} unreachable/errors · {rate:.0f}/s ")
         sys.stderr.flush()
 
+    long_lived = heap.of(config)
+
     def landed(observation: Observation) -> None:
         if writer is not None:
             writer.add_probe(observation)
+        if long_lived is not None:
+            long_lived.kept()
         if observation.outcome not in (Outcome.OK, Outcome.REFUSED, Outcome.UNSUPPORTED):
             problems[0] += 1
         if show:
