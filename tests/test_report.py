@@ -28,7 +28,7 @@ from dualcert.render.html import (
     json_for_script,
     matrix_html,
 )
-from dualcert.render.results import TEST_KEYS, CompactRecords, json_chunks
+from dualcert.render.results import TEST_KEYS, TestRecords, json_chunks
 from dualcert.render.timeline import TIMELINE_MAX_CERTS, distinct_certs, timeline_svg
 from dualcert.rules.diagnosis import ClusterDiagnosis, NodeDiagnosis
 from dualcert.rules.registry import Scope, rules_of
@@ -315,7 +315,20 @@ def test_test_list_moves_out_of_the_attribute_and_cannot_close_its_script() -> N
     assert block and json.loads(block.group(1)) == tests
     assert "</" not in block.group(1) and "<!--" not in block.group(1)
     assert '<div id="data-container" data-jsonblob=""></div></body>' in text
-    assert relocate_test_list("<html>no container</html>") == ["<html>no container</html>"]
+    assert list(relocate_test_list("<html>no container</html>")) == ["<html>no container</html>"]
+
+
+@pytest.mark.parametrize("window", [16, 17, 19, 23, 64])
+def test_test_list_is_unescaped_the_same_a_window_at_a_time(monkeypatch: pytest.MonkeyPatch, window: int) -> None:
+    from markupsafe import escape
+
+    tests = {"tests": {f"t[a:{i}]": [{"log": HOSTILE + "</x><!--y--> & &amp; <" * i}] for i in range(12)}}
+    page = f'<p>x</p><div id="data-container" data-jsonblob="{escape(json.dumps(tests))}"></div>'
+    whole = "".join(relocate_test_list(page))
+    monkeypatch.setattr("dualcert.pytest.html.RELOCATE_WINDOW", window)
+    assert "".join(relocate_test_list(page)) == whole
+    block = re.search(r'<script type="application/json" id="dc-tests">(.*?)</script>', whole, re.S)
+    assert block and json.loads(block.group(1)) == tests
 
 
 def test_json_chunks_are_json_dumps_byte_for_byte(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -325,16 +338,23 @@ def test_json_chunks_are_json_dumps_byte_for_byte(monkeypatch: pytest.MonkeyPatc
         assert "".join(json_chunks(document)) == json.dumps(document)
 
 
-def test_test_records_keep_tuples_and_hand_out_the_records(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_test_records_spill_to_disk_and_read_back_byte_for_byte(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("dualcert.render.results.JSON_BATCH", 2)
-    plain = [dict(zip(TEST_KEYS, (f"n{i}:s:ecdsa:tls1.2", "test_trust", "t[n:s]", "trust", "passed", "pass",
-                                  HOSTILE, "", 0.001 * i), strict=True)) for i in range(5)]
+    outcomes = ["passed", "failed", "passed", "passed", "skipped", "passed", "error"]
+    plain = [dict(zip(TEST_KEYS, (f"n{i}:s:ecdsa:tls1.2", "test_trust", "t[n:s]", "trust", outcome,
+                                  "warn" if i == 3 else "pass", HOSTILE, "", 0.001 * i), strict=True))
+             for i, outcome in enumerate(outcomes)]
     other = {"id": "n", "test": "test_x", "extra": 1}
-    records = CompactRecords()
+    records = TestRecords(spill_rows=3)
     for record in [*plain, other]:
         records.append(record)
-    assert list(records) == [*plain, other] and len(records) == 6
-    assert records[1] == plain[1] and records[-1] is other and records[2:4] == plain[2:4]
-    records[0]["message"] = "changed"          # a handed-out dict is a copy
-    assert records[0]["message"] == HOSTILE
+    assert records._spill is not None and records._spilled == 6 and len(records) == 8  # two batches on disk
+    assert list(records) == [*plain, other] and list(records) == [*plain, other]     # read back, twice
     assert "".join(json_chunks({"tests": records})) == json.dumps({"tests": [*plain, other]})
+    assert [r["id"] for r in records.notable] == ["n1:s:ecdsa:tls1.2", "n3:s:ecdsa:tls1.2", "n6:s:ecdsa:tls1.2"]
+    assert records.outcomes == {"passed": 4, "failed": 1, "skipped": 1, "error": 1, "None": 1}
+    assert records.rule_status[("trust", "pass")] == 6 and records.rule_status[("test_x", "None")] == 1
+    records.append(plain[0])                   # records after a read go on being appended and spilled
+    assert list(records)[-1] == plain[0] and len(records) == 9
+    records.close()
+    assert "".join(json_chunks({"tests": TestRecords()})) == "{\"tests\": []}"

@@ -28,6 +28,6 @@ class MetricsFile:
             previous: str | None = self.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             previous = None  # the first run, or an unreadable file: no last compliant time to carry
-        document = {"run": writer.run, "probes": writer.probes, "tests": writer.tests}
-        atomic_write(self.path, metrics_text(document, previous))
+        document = {"run": writer.run, "probes": writer.probes}
+        atomic_write(self.path, metrics_text(document, previous, writer.tests.rule_status))
         return result

@@ -74,6 +74,9 @@ class ResultsRecorder:
         finally:
             self._finish(session)
 
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.writer.tests.close()   # its spill file (the document, metrics and summary are written)
+
     def _finish(self, session: pytest.Session) -> None:
         run, writer, config = self.run, self.writer, self.config
         for what, path, exc in writer.errors:

@@ -91,9 +91,12 @@ def certificate_samples(probes: Iterable[Mapping[str, Any]], site: str,
     return not_after, days
 
 
-def metrics_text(document: Mapping[str, Any], previous: str | None = None) -> str:
+def metrics_text(document: Mapping[str, Any], previous: str | None = None,
+                 rule_counts: Mapping[tuple[str, str], int] | None = None) -> str:
     """The exposition for one results document (`run`, `probes`, `tests`); `previous` is the last
-    file's text, from which the last compliant run's time is carried when this run is not compliant."""
+    file's text, from which the last compliant run's time is carried when this run is not compliant.
+    `rule_counts`, the tests by (rule, status), when the caller has them (a run's records: counted
+    as they were written), instead of counting `tests` again."""
     run = document["run"]
     site = str(run.get("site", ""))
     started = _timestamp(run.get("started")) or 0.0
@@ -103,8 +106,8 @@ def metrics_text(document: Mapping[str, Any], previous: str | None = None) -> st
     not_after, days = certificate_samples(document.get("probes", []), site, started)
     samples[f"{PREFIX}certificate_not_after_timestamp_seconds"] = not_after
     samples[f"{PREFIX}certificate_days_left"] = days
-    by_rule: dict[tuple[str, str], int] = {}
-    for test in document.get("tests", []):
+    by_rule: dict[tuple[str, str], int] = dict(rule_counts or {})
+    for test in document.get("tests", []) if rule_counts is None else ():
         key = (str(test.get("rule") or test.get("test")), str(test.get("status") or test.get("outcome")))
         by_rule[key] = by_rule.get(key, 0) + 1
     samples[f"{PREFIX}rule_tests"] = [_sample(f"{PREFIX}rule_tests", {"site": site, "rule": r, "status": s}, n)

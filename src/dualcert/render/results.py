@@ -14,10 +14,10 @@ import platform
 import sys
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 from dualcert import __version__
 from dualcert.compare.snapshot import SCHEMA
@@ -84,13 +84,13 @@ def json_chunks(document: dict[str, Any]) -> Iterator[str]:
     yield "{"
     for position, (key, value) in enumerate(document.items()):
         yield (", " if position else "") + json.dumps(key) + ": "
-        if isinstance(value, list | CompactRecords) and len(value) > JSON_BATCH:
+        if isinstance(value, TestRecords | ProbeRecords):
+            yield from value.json_parts()
+        elif isinstance(value, list) and len(value) > JSON_BATCH:
             yield "["
             for start in range(0, len(value), JSON_BATCH):
                 yield (", " if start else "") + json.dumps(value[start:start + JSON_BATCH])[1:-1]
             yield "]"
-        elif isinstance(value, CompactRecords):
-            yield json.dumps(value[:])
         else:
             yield json.dumps(value)
     yield "}"
@@ -127,46 +127,131 @@ def probe_record(observation: Observation, certificates: dict[str, str],
 
 
 TEST_KEYS = ("id", "test", "nodeid", "rule", "outcome", "status", "message", "fix", "duration_s")
+NOTABLE_OUTCOMES = frozenset({"failed", "error"})
+SPILL_ROWS = 20000   # test records held in memory before they are encoded and moved to the spill file
 
 
-class CompactRecords(Sequence[dict[str, Any]]):
-    """The run's test records, one per (probe, rule): 600,000 at 10,000 endpoints. Each is kept as the tuple
-    of its values (a nine-key dict is three times a tuple's size: ~150 MB at that scale) and handed out as
-    a fresh dict; a record with other keys is kept as it came. Changing a handed-out dict changes nothing."""
+class ProbeRecords:
+    """The run's probe records (60,000 at 10,000 endpoints), each kept as the tuple of its values in
+    the first record's key order (an 18-key dict is five times the tuple: ~75 MB at that scale) and
+    handed out as a fresh dict; a record with other keys is kept as it came."""
 
     def __init__(self) -> None:
         self._rows: list[tuple[Any, ...] | dict[str, Any]] = []
+        self._keys: tuple[str, ...] | None = None
 
     def append(self, record: dict[str, Any]) -> None:
+        keys = tuple(record)
+        if self._keys is None:
+            self._keys = keys
+        self._rows.append(tuple(record.values()) if keys == self._keys else record)
+
+    def _record(self, row: tuple[Any, ...] | dict[str, Any]) -> dict[str, Any]:
+        return dict(zip(self._keys or (), row, strict=True)) if isinstance(row, tuple) else row
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self._record, self._rows)
+
+    def json_parts(self) -> Iterator[str]:
+        """The records as one JSON array, JSON_BATCH at a time ("".join() is json.dumps(list(self)))."""
+        yield "["
+        for start in range(0, len(self._rows), JSON_BATCH):
+            rows = [self._record(row) for row in self._rows[start:start + JSON_BATCH]]
+            yield (", " if start else "") + json.dumps(rows)[1:-1]
+        yield "]"
+
+
+class TestRecords:
+    """The run's test records, one per (probe, rule): 720,000 at 10,000 endpoints, most of them passes.
+    Held as tuples (a nine-key dict is three times a tuple's size) and, every SPILL_ROWS, encoded as JSON
+    into an anonymous temporary file (gone with the process, however it ends): kept in memory they were
+    ~250 MB of a 10,000-endpoint run's peak. What the end of the run reads stays in memory: the failing
+    and warning records (`notable`, for the grouped summary) and the counts by outcome and by
+    (rule, status). Iterating reads the spilled ones back; a record with other keys is kept as it came."""
+
+    __test__ = False   # not a pytest test class, whatever its name
+
+    def __init__(self, spill_rows: int = SPILL_ROWS) -> None:
+        self._rows: list[tuple[Any, ...] | dict[str, Any]] = []
+        self._spill: Any = None       # the temporary file, opened at the first spill
+        self._spilled = 0             # records in it, one JSON batch per line
+        self.spill_rows = spill_rows
+        self.notable: list[dict[str, Any]] = []
+        self.outcomes: dict[str, int] = {}
+        self.rule_status: dict[tuple[str, str], int] = {}
+
+    def append(self, record: dict[str, Any]) -> None:
+        outcome, status = record.get("outcome"), record.get("status")
+        self.outcomes[str(outcome)] = self.outcomes.get(str(outcome), 0) + 1
+        key = (str(record.get("rule") or record.get("test")), str(status or outcome))
+        self.rule_status[key] = self.rule_status.get(key, 0) + 1
+        if status == "warn" or outcome in NOTABLE_OUTCOMES:
+            self.notable.append(record)
         self._rows.append(tuple(record.values()) if tuple(record) == TEST_KEYS else record)
+        if len(self._rows) >= self.spill_rows:
+            self._spill_rows()
+
+    def _spill_rows(self) -> None:
+        try:
+            if self._spill is None:
+                self._spill = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="dualcert-tests-")  # noqa: SIM115 (kept open for the run)
+            self._spill.write(json.dumps([self._record(row) for row in self._rows])[1:-1] + "\n")
+        except OSError:   # no room for the spill file: keep the records in memory, as before
+            self.spill_rows = sys.maxsize
+            return
+        self._spilled += len(self._rows)
+        self._rows = []
+
+    def _batches(self) -> Iterator[str]:
+        """The spilled records' JSON, one batch ("{...}, {...}") at a time."""
+        if self._spill is None:
+            return
+        self._spill.flush()
+        self._spill.seek(0)
+        for line in self._spill:
+            yield line.rstrip("\n")
+        self._spill.seek(0, os.SEEK_END)
 
     @staticmethod
     def _record(row: tuple[Any, ...] | dict[str, Any]) -> dict[str, Any]:
         return dict(zip(TEST_KEYS, row, strict=True)) if isinstance(row, tuple) else row
 
     def __len__(self) -> int:
-        return len(self._rows)
-
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
-
-    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
-        if isinstance(index, slice):
-            return [self._record(row) for row in self._rows[index]]
-        return self._record(self._rows[index])
+        return self._spilled + len(self._rows)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return map(self._record, self._rows)
+        for batch in self._batches():
+            yield from json.loads(f"[{batch}]")
+        yield from map(self._record, self._rows)
+
+    def json_parts(self) -> Iterator[str]:
+        """The records as one JSON array, in pieces: the spilled batches as they were written, then the
+        ones in memory JSON_BATCH at a time ("".join() is json.dumps(list(self)))."""
+        yield "["
+        first = True
+        for batch in self._batches():
+            yield ("" if first else ", ") + batch
+            first = False
+        for start in range(0, len(self._rows), JSON_BATCH):
+            rows = [self._record(row) for row in self._rows[start:start + JSON_BATCH]]
+            yield ("" if first else ", ") + json.dumps(rows)[1:-1]
+            first = False
+        yield "]"
+
+    def close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
 
 
 class ResultsWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.journal = path.with_name(path.name + ".partial.jsonl")
-        self.probes: list[dict[str, Any]] = []
-        self.tests = CompactRecords()
+        self.probes = ProbeRecords()
+        self.tests = TestRecords()
         self.sections: dict[str, Any] = {}
         self.certificates: dict[str, str] = {}
         self._cert_json: dict[str, dict[str, object]] = {}
@@ -230,13 +315,11 @@ class ResultsWriter:
     def summary(self) -> dict[str, Any]:
         """The grouped verdict (render.summary), built once for the JSON, the HTML and the terminal."""
         if self._summary is None or self._summary[0] != len(self.tests):
-            self._summary = (len(self.tests), summarize(self.tests, self.probes))
+            self._summary = (len(self.tests), summarize(self.tests.notable, self.probes))
         return self._summary[1]
 
     def document(self, run: dict[str, Any]) -> dict[str, Any]:
-        counts: dict[str, int] = {}
-        for test in self.tests:
-            counts[test["outcome"]] = counts.get(test["outcome"], 0) + 1
+        counts = dict(self.tests.outcomes)
         probe_counts: dict[str, int] = {}
         for probe in self.probes:
             probe_counts[probe["outcome"]] = probe_counts.get(probe["outcome"], 0) + 1
