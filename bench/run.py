@@ -332,7 +332,7 @@ def worker_probe(inventory: Path, probes: int, clients: str = "") -> None:
     run = DualcertRun.from_files(inventory, None, RunOptions(offers=tuple(Offer(o) for o in offers),
                                                              versions=tuple(TLSVersion(v) for v in versions),
                                                              clients=clients))
-    keys = run.keys() + run.client_keys()
+    keys = [*run.keys(), *run.client_keys()]
     started = time.monotonic()
     run.probe(keys)
     seconds = time.monotonic() - started

@@ -429,7 +429,7 @@ def test_s2_names_socialminers_clients_as_broken_and_warns_elsewhere(lab) -> Non
     breaks SocialMiner's chat/email (CSCvb58580): its clients fail, the UCCX's clients are warned."""
     run = DualcertRun.from_files(lab.inventory_path, lab.policy_path, RunOptions(clients="chrome,java17"))
     nodes = {"s2-sm", "s2-uccx-pub"}
-    run.probe([k for k in run.keys() + run.client_keys() if k.node in nodes])
+    run.probe([k for k in (*run.keys(), *run.client_keys()) if k.node in nodes])
     verdicts = {(k.node, k.service, k.offer.value): client_rules.client_accepts(run.client_case(k))
                 for k in run.client_keys() if k.node in nodes}
     for (node, service, client), verdict in verdicts.items():

@@ -70,32 +70,36 @@ class Group:
     var_lines: dict[str, int] = field(default_factory=dict)   # where each of `vars` was set, for errors
 
 
-def detect_format(path: Path, text: str) -> str:
-    """`ansible-ini`, `ansible-yaml` or `dualcert`, from the file name and its first lines."""
+def detect_format(path: Path, text: str) -> tuple[str, Any]:
+    """`ansible-ini`, `ansible-yaml` or `dualcert`, from the file name and its first lines, with the
+    YAML document when it was parsed to tell (the caller reads it, not the text again: parsing a
+    10,000-node inventory takes seconds); None for INI or a YAML error (reported by the reader)."""
     if path.suffix.lower() in (".ini", ".cfg"):
-        return "ansible-ini"
+        return "ansible-ini", None
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith(("#", ";", "---")):
             continue
         if line.startswith("[") and "]" in line and not line.startswith("[{"):
-            return "ansible-ini"
+            return "ansible-ini", None
         break
     try:
         data = parse_yaml(text, path, what="inventory")
     except UsageError:
-        return "dualcert"  # let the dualcert reader report the YAML error with its line
+        return "dualcert", None  # let the dualcert reader report the YAML error with its line
     if not isinstance(data, dict) or "nodes" in data:
-        return "dualcert"
+        return "dualcert", data
     groupish = [v for v in data.values() if isinstance(v, dict) and {"hosts", "children", "vars"} & set(v)]
-    return "ansible-yaml" if "all" in data or groupish else "dualcert"
+    return ("ansible-yaml" if "all" in data or groupish else "dualcert"), data
 
 
-def to_inventory_data(path: Path, text: str, fmt: str, roles_for: Callable[[str | None], set[str]]) -> Mapping:
+def to_inventory_data(path: Path, text: str, fmt: str, roles_for: Callable[[str | None], set[str]],
+                      parsed: Any = None) -> Mapping:
     """The Ansible inventory at `path` as a dualcert inventory mapping (with source lines).
     `roles_for(dualcert_catalog)` gives the role names of the catalog the inventory names (or
-    of the shipped one), which decide which groups are roles."""
-    groups = _parse_ini(text, path) if fmt == "ansible-ini" else _parse_yaml(text, path)
+    of the shipped one), which decide which groups are roles. `parsed`: the YAML document of
+    `text` when detect_format() already parsed it."""
+    groups = _parse_ini(text, path) if fmt == "ansible-ini" else _parse_yaml(text, path, parsed)
     catalog = groups["all"].vars.get("dualcert_catalog")
     return _convert(groups, path, roles_for(None if catalog is None else str(catalog)))
 
@@ -218,8 +222,8 @@ def _range_values(match: re.Match[str]) -> list[str]:
 
 # --- YAML -----------------------------------------------------------------------------------
 
-def _parse_yaml(text: str, path: Path) -> dict[str, Group]:
-    data = parse_yaml(text, path, what="Ansible inventory")
+def _parse_yaml(text: str, path: Path, parsed: Any = None) -> dict[str, Group]:
+    data = parse_yaml(text, path, what="Ansible inventory") if parsed is None else parsed
     if not isinstance(data, dict):
         raise UsageError("an Ansible YAML inventory must be a mapping of groups (all: ...)", file=path,
                          fix="start the file with 'all:' and put hosts under 'hosts:' or 'children:'")

@@ -62,17 +62,18 @@ def _read(path: Path, fmt: str) -> object:
     if fmt == "dualcert":
         return load_yaml(path, what="inventory")
     text = load_text(path, what="inventory")
+    parsed = None
     if fmt == "auto":
-        fmt = ansible.detect_format(path, text)
+        fmt, parsed = ansible.detect_format(path, text)
     if fmt == "dualcert":
-        return parse_yaml(text, path, what="inventory")
+        return parse_yaml(text, path, what="inventory") if parsed is None else parsed
 
     def roles_for(catalog: str | None) -> set[str]:
         if catalog is None:
             return set(load_catalog())
         return set(_catalog(Reader({"catalog": catalog}, path, "the inventory's all vars"), path))
 
-    return ansible.to_inventory_data(path, text, fmt, roles_for)
+    return ansible.to_inventory_data(path, text, fmt, roles_for, parsed)
 
 
 def _catalog(top: Reader, path: Path) -> dict[str, Role]:

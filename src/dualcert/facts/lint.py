@@ -19,10 +19,10 @@ def _ext(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.Extensi
 
 
 @lru_cache(maxsize=4096)
-def deviations(pem: str, as_leaf: bool) -> tuple[str, ...]:
-    """What one certificate (PEM, as CertFacts keeps it) does differently from the profiles, in words.
+def deviations(der: bytes, as_leaf: bool) -> tuple[str, ...]:
+    """What one certificate (DER, as CertFacts keeps it) does differently from the profiles, in words.
     `as_leaf`: it is the end-entity certificate of the path; otherwise it signs the certificate below it."""
-    cert = x509.load_pem_x509_certificate(pem.encode())
+    cert = x509.load_der_x509_certificate(der)
     found: list[str] = []
     if cert.version is x509.Version.v1:
         found.append("an X.509 v1 certificate (no extensions; RFC 5280 wants v3)")

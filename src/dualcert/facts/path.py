@@ -74,11 +74,13 @@ _CHECKED: dict[tuple[bytes, bytes], str | None] = {}   # (cert, issuer) SHA-256 
 CHECKED_MAX = 65536
 
 
-def signature_error(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
+def signature_error(cert: x509.Certificate, issuer: x509.Certificate,
+                    pair: tuple[bytes, bytes] | None = None) -> str | None:
     """None when `issuer`'s key verifies `cert`'s signature (SHA-1 and MD5 included: whether they are
-    acceptable is the signature_hash rule's call, not the path's), else why not. Remembered per pair:
-    an estate's leaves share a few intermediates, whose own signatures were verified once per chain."""
-    pair = (cert.fingerprint(hashes.SHA256()), issuer.fingerprint(hashes.SHA256()))
+    acceptable is the signature_hash rule's call, not the path's), else why not. Remembered per pair
+    (their SHA-256 fingerprints, given as `pair` when the caller has them): an estate's leaves share a
+    few intermediates, whose own signatures were verified once per chain."""
+    pair = pair or (cert.fingerprint(hashes.SHA256()), issuer.fingerprint(hashes.SHA256()))
     if pair in _CHECKED:
         return _CHECKED[pair]
     if len(_CHECKED) >= CHECKED_MAX:
@@ -117,7 +119,8 @@ class Anchors:
     """A trust bundle indexed once (by fingerprint and by subject), for every path built against it."""
 
     def __init__(self, certs: Sequence[x509.Certificate]) -> None:
-        self.prints = {c.fingerprint(hashes.SHA256()) for c in certs}
+        self.by_id = {id(c): c.fingerprint(hashes.SHA256()) for c in certs}   # the certs live as long as this
+        self.prints = set(self.by_id.values())
         self.by_subject: dict[object, list[x509.Certificate]] = {}
         for cert in certs:
             self.by_subject.setdefault(name_key(cert.subject), []).append(cert)
@@ -130,10 +133,19 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
     (cross-signed CAs give two), so an expired cross-sign does not hide a good path; when none is
     acceptable, the reason is the one of the path that got furthest."""
     anchor_prints = anchors.prints
+    # Each certificate's fingerprint once per call (by id: every certificate here outlives the call).
+    prints: dict[int, bytes] = {}
+
+    def fingerprint(cert: x509.Certificate) -> bytes:
+        found = anchors.by_id.get(id(cert)) or prints.get(id(cert))
+        if found is None:
+            found = prints[id(cert)] = cert.fingerprint(hashes.SHA256())
+        return found
+
     by_subject: dict[object, list[x509.Certificate]] = {}
     seen: set[bytes] = set()
     for cert in presented:   # presented first: what the server sends is what clients try first
-        fp = cert.fingerprint(hashes.SHA256())
+        fp = fingerprint(cert)
         if fp not in seen and fp not in anchor_prints:
             seen.add(fp)
             by_subject.setdefault(name_key(cert.subject), []).append(cert)
@@ -143,7 +155,7 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
 
     def extend(path: list[x509.Certificate]) -> tuple[x509.Certificate, ...] | None:
         current = path[-1]
-        if current.fingerprint(hashes.SHA256()) in anchor_prints and len(path) > 1:
+        if fingerprint(current) in anchor_prints and len(path) > 1:
             # A bundle certificate is an anchor whatever it is; go on to its own issuer in the bundle if there is one.
             if not self_issued(current):
                 longer = _issuers(path, anchors_only=True)
@@ -161,11 +173,10 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
 
     def _issuers(path: list[x509.Certificate], anchors_only: bool) -> tuple[x509.Certificate, ...] | None:
         current = path[-1]
-        on_path = {c.fingerprint(hashes.SHA256()) for c in path}
+        on_path = {fingerprint(c) for c in path}
         named = name_key(current.issuer)
         candidates = [c for c in [*by_subject.get(named, []), *anchors.by_subject.get(named, [])]
-                      if c.fingerprint(hashes.SHA256()) not in on_path
-                      and (not anchors_only or c.fingerprint(hashes.SHA256()) in anchor_prints)]
+                      if fingerprint(c) not in on_path and (not anchors_only or fingerprint(c) in anchor_prints)]
         # Issuers whose key identifier matches the authorityKeyIdentifier first, as OpenSSL orders them:
         # a chain padded with look-alike issuers then costs one signature check, not the budget.
         wanted = _key_id(extension(current, x509.AuthorityKeyIdentifier))
@@ -184,7 +195,7 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
                 failures.append((0, f"gave up after {MAX_SIGNATURE_CHECKS} signature checks", Cause.UNKNOWN_ISSUER))
                 return None
             budget[0] -= 1
-            bad = signature_error(current, candidate)
+            bad = signature_error(current, candidate, (fingerprint(current), fingerprint(candidate)))
             if bad:
                 failures.append((1, bad, Cause.SIGNATURE))
                 continue

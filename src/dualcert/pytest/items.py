@@ -60,7 +60,7 @@ def parametrize(metafunc: pytest.Metafunc) -> None:
     if fixture != ITEM_FIXTURES[items_mode(metafunc.config, run)]:
         _inactive(metafunc, fixture)
         return
-    keys = run.keys()
+    keys = list(run.keys())
     if fixture == ITEM_FIXTURES["endpoint"]:
         # One parameter per endpoint: the tuple of its probe keys, in run.keys() order.
         grouped: dict[tuple[str, str], list[ProbeKey]] = {}

@@ -27,15 +27,17 @@ def distinct_certs(observations: Iterable[Observation],
                    expiry_days: Callable[[str, str], tuple[int, int]] | None = None) -> list[SeenCert]:
     """Every distinct certificate presented (by SHA-256), with where it was seen and, given the
     policy's `expiry_days(node, service)`, the thresholds that apply to it."""
-    seen: dict[str, tuple[CertFacts, str, list[str], list[tuple[int, int]]]] = {}
+    # Places as dict keys (an ordered set): an estate's intermediate is seen at every endpoint, and a
+    # list's `in` made that quadratic (4.8 s at 10,000 endpoints).
+    seen: dict[str, tuple[CertFacts, str, dict[str, None], list[tuple[int, int]]]] = {}
     for observation in observations:
         node, service = observation.key.node, observation.key.service
         place = f"{node}:{service}"
         for index, cert in enumerate(chain_facts(observation.chain_der).certs):
             role = "leaf" if index == 0 and not cert.is_ca else "CA"
-            entry = seen.setdefault(cert.sha256, (cert, role, [], []))
+            entry = seen.setdefault(cert.sha256, (cert, role, {}, []))
             if place not in entry[2]:
-                entry[2].append(place)
+                entry[2][place] = None
                 if expiry_days is not None:
                     entry[3].append(expiry_days(node, service))
     return [SeenCert(f, r, tuple(w), (max(t[0] for t in ts), max(t[1] for t in ts)) if ts else None)

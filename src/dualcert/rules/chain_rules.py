@@ -152,7 +152,7 @@ def chain_lint(case: Case) -> Verdict:
         if cert.sha256 not in judged_prints:
             continue
         try:
-            said = deviations(cert.pem, index == 0)
+            said = deviations(cert.der, index == 0)
         except ValueError as exc:
             said = (f"cannot be read for linting: {exc}",)
         if said:
