@@ -45,10 +45,10 @@ _original_case = DualcertRun.case
 _original_estate_init = handles.EstateHandle.__init__
 
 
-def _crashing_case(self: DualcertRun, key: Any) -> Case:
+def _crashing_case(self: DualcertRun, key: Any, **options: Any) -> Case:
     if CASE is None or key.test_id == CASE:
         raise RuntimeError(f"injected bug building the case {key.test_id}")
-    return _original_case(self, key)
+    return _original_case(self, key, **options)
 
 
 def _crashing_estate_init(self: handles.EstateHandle, run: DualcertRun, scope: Any, name: str, item: Any) -> None:

@@ -19,7 +19,7 @@ from dualcert.estate.inventory import load_inventory
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.load import load_policy
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.pytest.html import relocate_test_list
+from dualcert.pytest.html import relocate_test_list, with_test_list
 from dualcert.render.html import (
     PEM_LIMIT,
     OutcomeTally,
@@ -316,6 +316,30 @@ def test_test_list_moves_out_of_the_attribute_and_cannot_close_its_script() -> N
     assert "</" not in block.group(1) and "<!--" not in block.group(1)
     assert '<div id="data-container" data-jsonblob=""></div></body>' in text
     assert list(relocate_test_list("<html>no container</html>")) == ["<html>no container</html>"]
+
+
+def test_test_list_streamed_into_the_page_is_the_relocated_one() -> None:
+    """pytest-html renders without its test list (pytest/html.py takes it out) and the list is streamed
+    into the same dc-tests block relocate_test_list() makes from a page rendered with it."""
+    from markupsafe import escape
+
+    tests = {f"t[a:{i}]": [{"extras": [{"content": "<div class=dc-pass>x</div>"}],
+                            "log": HOSTILE + "</SCRIPT><!-- &lt;/script&gt; 'q' \\ \u2028" * i}] for i in range(5)}
+    rest = {"environment": {"Python": "3</script>"}, "title": "t <!-- x"}
+    whole = {**rest, "tests": tests}
+    block = re.compile(r'<script type="application/json" id="dc-tests">(.*?)</script>', re.S)
+
+    def page(document: dict) -> str:
+        blob = escape(json.dumps(document))
+        return f'<html><body>x<div id="data-container" data-jsonblob="{blob}"></div></body></html>'
+
+    streamed = "".join(with_test_list(page({**rest, "tests": {}}), tests))
+    relocated = "".join(relocate_test_list(page(whole)))
+    found = block.search(streamed)
+    assert found and json.loads(found.group(1)) == whole == json.loads(block.search(relocated).group(1))
+    assert "</" not in found.group(1) and "<!--" not in found.group(1)
+    assert streamed.replace(found.group(1), "") == relocated.replace(block.search(relocated).group(1), "")
+    assert list(with_test_list("<html>no container</html>", tests)) == ["<html>no container</html>"]
 
 
 @pytest.mark.parametrize("window", [16, 17, 19, 23, 64])

@@ -65,6 +65,7 @@ class DualcertRun:
         # One copy of each distinct presented chain: an endpoint's six probes mostly see two chains, and
         # at 10,000 endpoints the copies were ~60 MB.
         self._chains: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
+        self._ders: dict[bytes, bytes] = {}
         self._keys: tuple[ProbeKey, ...] | None = None
 
     @classmethod
@@ -128,7 +129,10 @@ class DualcertRun:
                 for k in dict.fromkeys(keys) if k not in self.observations]
 
         def land(observation: Observation) -> None:
-            chain = self._chains.setdefault(observation.chain_der, observation.chain_der)
+            chain = self._chains.get(observation.chain_der)
+            if chain is None:   # each certificate's bytes once: an estate's intermediates are in every chain
+                chain = tuple(self._ders.setdefault(der, der) for der in observation.chain_der)
+                self._chains[chain] = chain
             if chain is not observation.chain_der:
                 observation = replace(observation, chain_der=chain)
             self.observations[observation.key] = observation

@@ -4,6 +4,7 @@ administrator can see for themselves what dualcert saw (docs/clients.md, "Reprod
 from __future__ import annotations
 
 import shlex
+from functools import lru_cache
 
 from dualcert.estate.model import Endpoint
 from dualcert.probe.hello import OfferSpec
@@ -28,6 +29,13 @@ def openssl_command(endpoint: Endpoint, spec: OfferSpec) -> str:
         args += ["-starttls", _STARTTLS.get(protocol, protocol)]
         if protocol.startswith("xmpp"):
             args += ["-xmpphost", endpoint.service.xmpp_domain or endpoint.host]
+    return f"{shlex.join(args)} {_offer_args(spec)} </dev/null"
+
+
+@lru_cache(maxsize=256)
+def _offer_args(spec: OfferSpec) -> str:
+    """The hello's part of the line, the same for every endpoint: made once per offer, not per probe."""
+    args: list[str] = []
     if spec.versions:  # a client's range: switch off the versions outside it
         args += [f"-no_{flag}" for version, flag in _FLAGS.items() if version not in spec.versions]
     else:
@@ -41,4 +49,4 @@ def openssl_command(endpoint: Endpoint, spec: OfferSpec) -> str:
     if spec.groups:
         args += ["-groups", spec.groups]
     args.append("-showcerts")
-    return shlex.join(args) + " </dev/null"
+    return shlex.join(args)

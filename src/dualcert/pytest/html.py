@@ -6,6 +6,7 @@ and above the table the estate itself (render.html). Registered only when pytest
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from collections.abc import Generator, Iterator
 from functools import partial
@@ -48,6 +49,7 @@ class HtmlReport:
         self.run, self.report = run, report
         self.tally = OutcomeTally()
         self.failed = False
+        self.tests: dict[str, Any] | None = None   # pytest-html's test list, taken out while it renders
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -67,7 +69,11 @@ class HtmlReport:
         """A report that cannot be written (disk full, read-only, file-size limit) is said, named and makes
         the run exit non-zero; the results JSON is still written after it."""
         try:
-            atomic_write(plugin._report_path, relocate_test_list(text))
+            tests, self.tests = self.tests, None
+            pieces = relocate_test_list(text) if tests is None else with_test_list(text, tests)
+            atomic_write(plugin._report_path, pieces)
+            if tests is not None:
+                plugin._report.data["tests"] = tests   # as it was, for whoever reads it after
         except OSError as exc:
             self.failed = True
             write_failed(config, "HTML report", plugin._report_path, exc)
@@ -102,6 +108,7 @@ class HtmlReport:
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
                                     session: pytest.Session) -> None:
         run, config = self.run, session.config
+        self._take_test_list(config)
         interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
         status = "interrupted" if interrupted else "complete"
         observations = list(run.observations.values())
@@ -123,6 +130,17 @@ class HtmlReport:
         prefix.append('<div id="dc-filters" class="dc-filters"><b>Filter tests:</b> </div>')
         detail = json_for_script(detail_data(run, self.tally))
         prefix.append(f'<script type="application/json" id="dualcert-data">{detail}</script>')
+
+    def _take_test_list(self, config: pytest.Config) -> None:
+        """pytest-html renders the report right after this hook, with its test list JSON-encoded and
+        escaped into an attribute: at 10,000 endpoints three whole copies of a 24 MB list, the run's
+        memory peak. The list is taken out (only when pytest-html's data is laid out as expected) and
+        _write() streams it into the page, a test at a time."""
+        for plugin in config.pluginmanager.get_plugins():
+            data = getattr(getattr(plugin, "_report", None), "data", None)
+            if isinstance(getattr(plugin, "_write_report", None), partial) and isinstance(data, dict) \
+                    and isinstance(data.get("tests"), dict):
+                self.tests, data["tests"] = data["tests"], {}
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         for index, (key, title) in enumerate(COLUMNS, start=2):
@@ -172,6 +190,41 @@ def relocate_test_list(text: str) -> Iterator[str]:
         yield window
         at = stop
     yield "</script>"
+    yield BLOB_OPEN
+    yield text[end:]
+
+
+def _script_safe(json_text: str) -> str:
+    """JSON text that cannot end or confuse the <script> element holding it."""
+    return json_text.replace("</", "<\\/").replace("<!--", "\\u003c!--")
+
+
+def with_test_list(text: str, tests: dict[str, Any]) -> Iterator[str]:
+    """The report as relocate_test_list() makes it, from a page rendered without its test list: the
+    attribute's small document (environment, title, ...) and `tests` streamed into the dc-tests block,
+    one test's JSON at a time. The page as it is when the container is not found."""
+    start = text.rfind(BLOB_OPEN)
+    end = text.find('"', start + len(BLOB_OPEN)) if start >= 0 else -1
+    if end < 0:
+        yield text
+        return
+    blob = text[start + len(BLOB_OPEN):end]
+    for escaped, plain in SCRIPT_TEXT:
+        blob = blob.replace(escaped, plain)
+    document = json.loads(blob)
+    document["tests"] = tests
+    yield text[:start]
+    yield '<script type="application/json" id="dc-tests">{'
+    for index, (key, value) in enumerate(document.items()):
+        yield ", " if index else ""
+        if key != "tests":
+            yield _script_safe(f"{json.dumps(key)}: {json.dumps(value)}")
+            continue
+        yield '"tests": {'
+        for number, (test_id, rows) in enumerate(tests.items()):
+            yield _script_safe(f"{', ' if number else ''}{json.dumps(test_id)}: {json.dumps(rows)}")
+        yield "}"
+    yield "}</script>"
     yield BLOB_OPEN
     yield text[end:]
 

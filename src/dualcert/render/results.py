@@ -105,9 +105,10 @@ def file_digest(path: Path | None) -> dict[str, Any] | None:
         return {"path": str(path), "sha256": None}
 
 
-def probe_record(observation: Observation, certificates: dict[str, str],
+def probe_record(observation: Observation, certificates: dict[str, bytes],
                  cert_json: dict[str, dict[str, object]] | None = None) -> dict[str, Any]:
-    """The probe as JSON; each certificate's DER goes once into `certificates` (by SHA-256).
+    """The probe as JSON; each certificate's DER goes once into `certificates` (by SHA-256; the bytes
+    object the probe holds: base64 is made when the document is written, not kept beside it).
     `cert_json` shares one JSON dict per certificate between the probes that saw it (an
     endpoint's offers mostly get the same leaf; intermediates repeat across the estate)."""
     record = replace(observation, chain_der=()).to_json()  # the DER goes to `certificates`, once
@@ -117,7 +118,7 @@ def probe_record(observation: Observation, certificates: dict[str, str],
     chain = []
     for der, cert in zip(observation.chain_der, facts.certs, strict=False):
         if cert.sha256 not in certificates:
-            certificates[cert.sha256] = base64.b64encode(der).decode()
+            certificates[cert.sha256] = der
         if cert.sha256 not in shared:
             shared[cert.sha256] = cert.to_json()
         chain.append(shared[cert.sha256])
@@ -253,7 +254,7 @@ class ResultsWriter:
         self.probes = ProbeRecords()
         self.tests = TestRecords()
         self.sections: dict[str, Any] = {}
-        self.certificates: dict[str, str] = {}
+        self.certificates: dict[str, bytes] = {}   # SHA-256 -> DER
         self._cert_json: dict[str, dict[str, object]] = {}
         # None: not opened yet; False: none from now on (it failed, or the document is written). A device
         # (--json /dev/stdout) has no journal: it would be a stray file in /dev.
@@ -330,7 +331,7 @@ class ResultsWriter:
             "probes": self.probes,
             "tests": self.tests,
             **self.sections,
-            "certificates": self.certificates,
+            "certificates": {sha256: base64.b64encode(der).decode() for sha256, der in self.certificates.items()},
         }
 
     def write(self, run: dict[str, Any]) -> bool:
