@@ -165,3 +165,18 @@ def test_no_trust_bundle_fails_trust_with_a_fix(endpoints) -> None:
 def test_service_without_ecdsa_certificate_expects_refusal(endpoints) -> None:
     case = make_case(endpoints, None, service="capf", node="cucm", outcome=Outcome.REFUSED)
     assert status(case, "presented_key") is Status.PASS
+
+
+def test_a_verdict_as_a_part_keeps_every_field_but_subject_and_outcome() -> None:
+    """Verdict.part_of builds the part directly, for speed: it must equal dataclasses.replace whatever
+    fields the Verdict has (each set here to a value other than its default)."""
+    from dataclasses import fields, replace
+
+    from dualcert.verdict import Status, Verdict
+
+    values = {"rule": "r", "status": Status.WARN, "message": "m", "fix": "f", "subject": "s", "facts": {"a": 1},
+              "crashed": True, "outcome": "passed", "parts": (Verdict("q", Status.PASS, "p"),)}
+    assert {f.name for f in fields(Verdict)} == set(values), "a new Verdict field: give it a value here"
+    verdict = Verdict(**values)
+    assert verdict.part_of("n:s:ecdsa:tls1.2", "failed") == replace(verdict, subject="n:s:ecdsa:tls1.2",
+                                                                     outcome="failed")

@@ -51,6 +51,13 @@ class Verdict:
         """This verdict, naming what it judged and the report's columns for it."""
         return replace(self, subject=subject, facts={**self.facts, **facts})
 
+    def part_of(self, subject: str, outcome: str) -> Verdict:
+        """This verdict as one part of a test judging many: naming its probe, with its own outcome.
+        Built directly (dataclasses.replace introspects the fields each call: 720,000 parts at
+        10,000 endpoints)."""
+        return Verdict(self.rule, self.status, self.message, self.fix, subject, self.facts, self.crashed, outcome,
+                       self.parts)
+
     def to_props(self) -> dict[str, Any]:
         """JSON-ready, for a test report's user_properties (they cross from xdist workers as JSON)."""
         props: dict[str, Any] = {"subject": self.subject, "rule": self.rule, "status": self.status.value,

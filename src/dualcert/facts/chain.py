@@ -157,8 +157,8 @@ def verify_signature(cert: x509.Certificate, issuer: x509.Certificate) -> None:
         raise TypeError("the signature algorithm does not match the issuer's key type")
 
 
-def _self_signed(cert: x509.Certificate) -> bool:
-    if cert.subject != cert.issuer:
+def _self_signed(cert: x509.Certificate, subject: x509.Name, issuer: x509.Name) -> bool:
+    if subject != issuer:
         return False
     try:
         verify_signature(cert, cert)
@@ -183,13 +183,14 @@ def cert_facts(cert: x509.Certificate, der: bytes | None = None) -> CertFacts:
         signature_algorithm = cert.signature_algorithm_oid._name
     except Exception:
         signature_algorithm = "unknown"
+    subject, issuer = cert.subject, cert.issuer   # each read builds a Name anew: read once
     return CertFacts(
-        subject=rfc4514(cert.subject), issuer=rfc4514(cert.issuer),
-        common_name=_common_name(cert.subject), issuer_common_name=_common_name(cert.issuer),
+        subject=rfc4514(subject), issuer=rfc4514(issuer),
+        common_name=_common_name(subject), issuer_common_name=_common_name(issuer),
         sha256=cert.fingerprint(hashes.SHA256()).hex(), key_type=key_type, key_size=key_size, curve=curve,
         signature_algorithm=signature_algorithm, signed_with=_signed_with(cert),
         not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-        self_signed=_self_signed(cert), is_ca=_is_ca(cert), san_dns=dns, san_ip=ips,
+        self_signed=_self_signed(cert, subject, issuer), is_ca=_is_ca(cert), san_dns=dns, san_ip=ips,
         der=der if der is not None else cert.public_bytes(serialization.Encoding.DER),
         signature_hash=_signature_hash(cert),
     )

@@ -63,8 +63,7 @@ def _judge_all(case: Case | ClientCase, item: pytest.Item, scope: Scope = Scope.
             verdict = probe_rule.check(case)
         except Exception as exc:
             verdict = crashed(subject, probe_rule.name, exc)
-        # One copy per part (subject and outcome together): 720,000 parts at 10,000 endpoints.
-        parts.append(replace(verdict, subject=subject, outcome=_outcome(verdict, fatal_warnings)))
+        parts.append(verdict.part_of(subject, _outcome(verdict, fatal_warnings)))
     return parts
 
 

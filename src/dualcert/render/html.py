@@ -28,7 +28,7 @@ from dualcert.render.text import as_intended
 from dualcert.rules.diagnosis import ClusterDiagnosis
 from dualcert.run import DualcertRun
 from dualcert.safetext import safe
-from dualcert.verdict import Status, worst
+from dualcert.verdict import SEVERITY, Status, worst
 
 
 @cache
@@ -58,8 +58,8 @@ def json_for_script(data: object) -> str:
 class OutcomeTally:
     """What the tests said, per probe id (node:service:offer:version): the matrix cells' colours."""
 
-    by_case: dict[str, list[Status]] = field(default_factory=dict)   # probe id -> statuses
-    outcomes: dict[str, int] = field(default_factory=dict)           # passed/failed/skipped/error -> count
+    by_case: dict[str, Status] = field(default_factory=dict)   # probe id -> the worst status said of it
+    outcomes: dict[str, int] = field(default_factory=dict)     # passed/failed/skipped/error -> count
 
     def add(self, case_id: str | None, outcome: str, status: Status | None, *, count: bool = True) -> None:
         """`count=False`: a part of a test already counted (a test judging several rules or probes)."""
@@ -71,10 +71,16 @@ class OutcomeTally:
             status = Status.FAIL
         elif outcome == "skipped":
             status = Status.NA
-        self.by_case.setdefault(case_id, []).append(status or Status.PASS)
+        status = status or Status.PASS
+        known = self.by_case.get(case_id)
+        if known is None or _RANK[status] < _RANK[known]:
+            self.by_case[case_id] = status
 
     def worst(self, case_ids: Iterable[str]) -> Status | None:
-        return worst(s for c in case_ids for s in self.by_case.get(c, []))
+        return worst(self.by_case[c] for c in case_ids if c in self.by_case)
+
+
+_RANK = {status: rank for rank, status in enumerate(SEVERITY)}   # 0: the worst
 
 
 # ---------------------------------------------------------------- matrix

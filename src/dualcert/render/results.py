@@ -185,13 +185,29 @@ class TestRecords:
         self.rule_status: dict[tuple[str, str], int] = {}
 
     def append(self, record: dict[str, Any]) -> None:
-        outcome, status = record.get("outcome"), record.get("status")
-        self.outcomes[str(outcome)] = self.outcomes.get(str(outcome), 0) + 1
-        key = (str(record.get("rule") or record.get("test")), str(status or outcome))
-        self.rule_status[key] = self.rule_status.get(key, 0) + 1
-        if status == "warn" or outcome in NOTABLE_OUTCOMES:
+        if tuple(record) == TEST_KEYS:
+            self.add_row(tuple(record.values()))
+            return
+        self._count(record.get("rule") or record.get("test"), record.get("outcome"), record.get("status"))
+        if record.get("status") == "warn" or record.get("outcome") in NOTABLE_OUTCOMES:
             self.notable.append(record)
-        self._rows.append(tuple(record.values()) if tuple(record) == TEST_KEYS else record)
+        self._keep(record)
+
+    def add_row(self, row: tuple[Any, ...]) -> None:
+        """One record as the tuple of its TEST_KEYS values (what a test judging many rules writes)."""
+        _, _, _, rule, outcome, status, *_ = row
+        self._count(rule, outcome, status)
+        if status == "warn" or outcome in NOTABLE_OUTCOMES:
+            self.notable.append(self._record(row))
+        self._keep(row)
+
+    def _count(self, rule: object, outcome: object, status: object) -> None:
+        self.outcomes[str(outcome)] = self.outcomes.get(str(outcome), 0) + 1
+        key = (str(rule), str(status or outcome))
+        self.rule_status[key] = self.rule_status.get(key, 0) + 1
+
+    def _keep(self, row: tuple[Any, ...] | dict[str, Any]) -> None:
+        self._rows.append(row)
         if len(self._rows) >= self.spill_rows:
             self._spill_rows()
 
