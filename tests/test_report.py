@@ -22,13 +22,13 @@ from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.pytest.html import relocate_test_list, with_test_list
 from dualcert.render.html import (
     PEM_LIMIT,
-    OutcomeTally,
     changes_html,
     detail_data,
     json_for_script,
     matrix_html,
 )
 from dualcert.render.results import TEST_KEYS, TestRecords, json_chunks
+from dualcert.render.tally import OutcomeTally
 from dualcert.render.timeline import TIMELINE_MAX_CERTS, distinct_certs, timeline_svg
 from dualcert.rules.diagnosis import ClusterDiagnosis, NodeDiagnosis
 from dualcert.rules.registry import Scope, rules_of

@@ -22,7 +22,6 @@ from dualcert.pytest.report import report_props, report_verdict
 from dualcert.pytest.state import COMPARISON_KEY, VERDICT_KEY, WRITER_KEY, strict
 from dualcert.render.clients import clients_html
 from dualcert.render.html import (
-    OutcomeTally,
     asset,
     banner_html,
     changes_html,
@@ -36,6 +35,7 @@ from dualcert.render.html import (
     summary_html,
 )
 from dualcert.render.results import atomic_write
+from dualcert.render.tally import OutcomeTally
 from dualcert.render.timeline import distinct_certs, timeline_html
 from dualcert.run import DualcertRun
 from dualcert.verdict import Status, Verdict, worst

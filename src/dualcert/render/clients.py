@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from dualcert.facts.chain import chain_facts
 from dualcert.offers import ClientOffer, ClientRange
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.render.html import OutcomeTally, css_class, esc
+from dualcert.render.html import css_class, esc
+from dualcert.render.tally import OutcomeTally
 from dualcert.run import DualcertRun
 from dualcert.safetext import safe
 from dualcert.verdict import Status, Verdict

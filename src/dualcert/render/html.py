@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from html import escape
 from importlib import resources
@@ -24,11 +24,12 @@ from dualcert.facts.chain import chain_facts
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.render.results import file_digest
 from dualcert.render.summary import certificate_text
+from dualcert.render.tally import OutcomeTally
 from dualcert.render.text import as_intended
 from dualcert.rules.diagnosis import ClusterDiagnosis
 from dualcert.run import DualcertRun
 from dualcert.safetext import safe
-from dualcert.verdict import SEVERITY, Status, worst
+from dualcert.verdict import Status, worst
 
 
 @cache
@@ -52,35 +53,6 @@ def json_for_script(data: object) -> str:
     """JSON that cannot end its <script> element or open a comment, whatever strings it holds."""
     text = json.dumps(data, separators=(",", ":"))
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-
-
-@dataclass
-class OutcomeTally:
-    """What the tests said, per probe id (node:service:offer:version): the matrix cells' colours."""
-
-    by_case: dict[str, Status] = field(default_factory=dict)   # probe id -> the worst status said of it
-    outcomes: dict[str, int] = field(default_factory=dict)     # passed/failed/skipped/error -> count
-
-    def add(self, case_id: str | None, outcome: str, status: Status | None, *, count: bool = True) -> None:
-        """`count=False`: a part of a test already counted (a test judging several rules or probes)."""
-        if count:
-            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-        if case_id is None:
-            return
-        if outcome in ("failed", "error"):
-            status = Status.FAIL
-        elif outcome == "skipped":
-            status = Status.NA
-        status = status or Status.PASS
-        known = self.by_case.get(case_id)
-        if known is None or _RANK[status] < _RANK[known]:
-            self.by_case[case_id] = status
-
-    def worst(self, case_ids: Iterable[str]) -> Status | None:
-        return worst(self.by_case[c] for c in case_ids if c in self.by_case)
-
-
-_RANK = {status: rank for rank, status in enumerate(SEVERITY)}   # 0: the worst
 
 
 # ---------------------------------------------------------------- matrix
