@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +22,12 @@ from dualcert.lab import Lab
 CERTS = Path(__file__).parent / "data" / "certs"
 REPO = Path(__file__).resolve().parents[1]
 FIXED_NOW = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+
+# A suite started as a background job (`bash -c '...' &`) inherits SIGINT ignored, and so would every
+# dualcert it starts: the tests that interrupt a run with SIGINT (as Ctrl-C does) would wait for it in
+# vain. A handler here is reset to the default in each child at exec, an ignored signal is not.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def chain_der(name: str) -> tuple[bytes, ...]:
