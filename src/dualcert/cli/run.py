@@ -9,6 +9,7 @@ from typing import Any
 from dualcert.cli.common import check_writable, pytest_args, run_pytest, suites_dir, usage_error
 from dualcert.errors import UsageError
 from dualcert.estate.inventory import FORMATS
+from dualcert.pytest import helptext
 
 EPILOG = """examples:
   dualcert run --inventory site.yaml                      best-practice policy (ec-ca-signed)
@@ -67,16 +68,12 @@ def add_parser(sub: Any) -> None:
                      help="the whole verdict after pytest's line, not its first 40 lines (--dualcert-summary full)")
     run.add_argument("--metrics", metavar="FILE",
                      help="OpenMetrics text for node_exporter's textfile collector (docs/scheduled-runs.md)")
-    run.add_argument("--baseline", metavar="FILE",
-                     help="results JSON of an earlier run: test_unchanged[...] fails on changes the policy's "
-                          "expected_changes do not allow")
-    run.add_argument("--upgrade", metavar="FROM:TO",
-                     help="with --baseline, for an inventory without 'version:': the nodes went from release FROM "
-                          "to TO (e.g. 11.5:12.5); the changes the catalog's releases explain are expected")
+    run.add_argument("--baseline", metavar="FILE", help=helptext.BASELINE)
+    run.add_argument("--upgrade", metavar="FROM:TO", help=helptext.UPGRADE)
     run.add_argument("--clients", metavar="NAMES|all",
                      help=f"also probe as simulated clients: {', '.join(_client_names())}, or all "
                           "(docs/clients.md)")
-    run.add_argument("--client-profiles", metavar="FILE", help="YAML of more client profiles, or overrides")
+    run.add_argument("--client-profiles", metavar="FILE", help=helptext.CLIENT_PROFILES)
     run.set_defaults(handler=cmd_run)
 
 

@@ -8,7 +8,6 @@ on the test's report as its properties, from which the results JSON and the HTML
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -74,9 +73,6 @@ def _outcome(verdict: Verdict, fatal_warnings: bool) -> str:
         return "failed"
     return "skipped" if verdict.status is Status.NA else "passed"
 
-
-def _with_outcome(verdict: Verdict, item: pytest.Item) -> Verdict:
-    return replace(verdict, outcome=_outcome(verdict, strict(item.config)))
 
 
 def _summary(subject: str, parts: list[Verdict], facts: dict[str, Any]) -> Verdict:
@@ -158,7 +154,9 @@ class EstateHandle:
 
     def require_all(self) -> list[Verdict]:
         """Every node rule in one test (--dualcert-items probe/endpoint); one results record per rule."""
-        parts = [_with_outcome(self.verdict(r.name), self._item) for r in rules_of(self.scope)]
+        fatal_warnings = strict(self._item.config)
+        verdicts = [self.verdict(r.name) for r in rules_of(self.scope)]
+        parts = [v.part_of(v.subject, _outcome(v, fatal_warnings)) for v in verdicts]
         self._item.stash[VERDICT_KEY] = _summary(self.name, parts, self.facts)
         _apply_all(parts, [p.rule for p in parts])
         return parts

@@ -70,10 +70,12 @@ class HtmlReport:
         the run exit non-zero; the results JSON is still written after it."""
         try:
             tests, self.tests = self.tests, None
-            pieces = relocate_test_list(text) if tests is None else with_test_list(text, tests)
-            atomic_write(plugin._report_path, pieces)
-            if tests is not None:
-                plugin._report.data["tests"] = tests   # as it was, for whoever reads it after
+            try:
+                atomic_write(plugin._report_path,
+                             relocate_test_list(text) if tests is None else with_test_list(text, tests))
+            finally:
+                if tests is not None:
+                    plugin._report.data["tests"] = tests   # as it was, for whoever reads it after
         except OSError as exc:
             self.failed = True
             write_failed(config, "HTML report", plugin._report_path, exc)
@@ -171,8 +173,7 @@ def relocate_test_list(text: str) -> Iterator[str]:
     container is not found (another pytest-html layout): the script then reads the attribute.
     The list is unescaped a window at a time, each ending before an "&" (never inside an entity): done
     on the whole list, its copies were ~100 MB of a 10,000-endpoint run's memory peak."""
-    start = text.rfind(BLOB_OPEN)
-    end = text.find('"', start + len(BLOB_OPEN)) if start >= 0 else -1
+    start, end = _container(text)
     if end < 0:
         yield text
         return
@@ -184,14 +185,24 @@ def relocate_test_list(text: str) -> Iterator[str]:
         if stop < end:
             entity = text.rfind("&", at + 1, stop + 1)
             stop = entity if entity > at else stop
-        window = text[at:stop]
-        for escaped, plain in SCRIPT_TEXT:
-            window = window.replace(escaped, plain)
-        yield window
+        yield _unescaped(text[at:stop])
         at = stop
     yield "</script>"
     yield BLOB_OPEN
     yield text[end:]
+
+
+def _container(text: str) -> tuple[int, int]:
+    """Where pytest-html's data container starts and where its attribute's value ends (-1: not found)."""
+    start = text.rfind(BLOB_OPEN)
+    return start, text.find('"', start + len(BLOB_OPEN)) if start >= 0 else -1
+
+
+def _unescaped(attribute: str) -> str:
+    """Attribute text (whole entities only) as the text of a JSON data block (SCRIPT_TEXT)."""
+    for escaped, plain in SCRIPT_TEXT:
+        attribute = attribute.replace(escaped, plain)
+    return attribute
 
 
 def _script_safe(json_text: str) -> str:
@@ -203,15 +214,11 @@ def with_test_list(text: str, tests: dict[str, Any]) -> Iterator[str]:
     """The report as relocate_test_list() makes it, from a page rendered without its test list: the
     attribute's small document (environment, title, ...) and `tests` streamed into the dc-tests block,
     one test's JSON at a time. The page as it is when the container is not found."""
-    start = text.rfind(BLOB_OPEN)
-    end = text.find('"', start + len(BLOB_OPEN)) if start >= 0 else -1
+    start, end = _container(text)
     if end < 0:
         yield text
         return
-    blob = text[start + len(BLOB_OPEN):end]
-    for escaped, plain in SCRIPT_TEXT:
-        blob = blob.replace(escaped, plain)
-    document = json.loads(blob)
+    document = json.loads(_unescaped(text[start + len(BLOB_OPEN):end]))
     document["tests"] = tests
     yield text[:start]
     yield '<script type="application/json" id="dc-tests">{'

@@ -19,7 +19,7 @@ from dualcert.estate.inventory import FORMATS
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import Timeouts
 from dualcert.probe.engine import DEFAULT_THREADS
-from dualcert.pytest import baseline, handles, heap, items, metrics, probing, report, summary
+from dualcert.pytest import baseline, handles, heap, helptext, items, metrics, probing, report, summary
 from dualcert.pytest.exitcode import ExitCodes, exit_reasons
 from dualcert.pytest.html import HtmlReport
 from dualcert.pytest.items import drop_inactive
@@ -43,7 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--offers", default="ecdsa,rsa,default", help="offers to probe (default: %(default)s)")
     group.addoption("--clients", default="", metavar="NAMES|all",
                     help="also probe as these simulated clients (docs/clients.md): chrome,java8,... or all")
-    group.addoption("--client-profiles", metavar="FILE", help="YAML of more client profiles, or overrides")
+    group.addoption("--client-profiles", metavar="FILE", help=helptext.CLIENT_PROFILES)
     group.addoption("--tls-versions", default="tls1.2,tls1.3", help="TLS versions to probe (default: %(default)s)")
     group.addoption("--probe-workers", type=int, default=256,
                     help="probes in flight at once, in all (open connections; waiting ones cost no thread; "
@@ -57,12 +57,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--handshake-timeout", type=float, default=5.0,
                     help="TLS handshake timeout, s (default: %(default)s)")
     group.addoption("--dualcert-strict", action="store_true", help="policy warnings (expiry window) fail the test")
-    group.addoption("--baseline", metavar="FILE",
-                    help="results JSON of an earlier run: adds test_unchanged[...] per probe, failing on changes "
-                         "the policy's expected_changes do not allow")
-    group.addoption("--upgrade", metavar="FROM:TO",
-                    help="with --baseline: nodes without 'version:' went from release FROM to TO (e.g. 11.5:12.5); "
-                         "the changes the catalog's releases explain are expected")
+    group.addoption("--baseline", metavar="FILE", help=helptext.BASELINE)
+    group.addoption("--upgrade", metavar="FROM:TO", help=helptext.UPGRADE)
     group.addoption("--shard", metavar="I/N",
                     help="run only the I-th of N shards of the estate (clusters dealt round-robin in inventory order), "
                          "for CI matrices; the N shards together are the whole estate")

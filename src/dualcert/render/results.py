@@ -23,7 +23,7 @@ from dualcert import __version__
 from dualcert.compare.snapshot import SCHEMA
 from dualcert.facts.chain import chain_facts
 from dualcert.probe.observation import Observation
-from dualcert.render.summary import summarize
+from dualcert.render.summary import is_finding, summarize
 
 JOURNAL_FLUSH_S = 0.2
 WRITE_SLICE = 1 << 20
@@ -128,27 +128,39 @@ def probe_record(observation: Observation, certificates: dict[str, bytes],
 
 
 TEST_KEYS = ("id", "test", "nodeid", "rule", "outcome", "status", "message", "fix", "duration_s")
-NOTABLE_OUTCOMES = frozenset({"failed", "error"})
 SPILL_ROWS = 20000   # test records held in memory before they are encoded and moved to the spill file
 
 
-class ProbeRecords:
-    """The run's probe records (60,000 at 10,000 endpoints), each kept as the tuple of its values in
-    the first record's key order (an 18-key dict is five times the tuple: ~75 MB at that scale) and
-    handed out as a fresh dict; a record with other keys is kept as it came."""
+class _Rows:
+    """Records kept as the tuples of their values in one key order (the given one, else the first
+    record's) and handed out as fresh dicts; a record with other keys is kept as it came. A tuple is
+    a third to a fifth of the dict's size, and a run holds hundreds of thousands of records."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: tuple[str, ...] | None = None) -> None:
         self._rows: list[tuple[Any, ...] | dict[str, Any]] = []
-        self._keys: tuple[str, ...] | None = None
+        self._keys = keys
 
-    def append(self, record: dict[str, Any]) -> None:
+    def _row(self, record: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         keys = tuple(record)
         if self._keys is None:
             self._keys = keys
-        self._rows.append(tuple(record.values()) if keys == self._keys else record)
+        return tuple(record.values()) if keys == self._keys else record
 
     def _record(self, row: tuple[Any, ...] | dict[str, Any]) -> dict[str, Any]:
         return dict(zip(self._keys or (), row, strict=True)) if isinstance(row, tuple) else row
+
+    def _rows_json(self, first: bool) -> Iterator[str]:
+        """The records in memory as JSON array items, JSON_BATCH at a time; `first`: none before them."""
+        for start in range(0, len(self._rows), JSON_BATCH):
+            rows = [self._record(row) for row in self._rows[start:start + JSON_BATCH]]
+            yield ("" if first and not start else ", ") + json.dumps(rows)[1:-1]
+
+
+class ProbeRecords(_Rows):
+    """The run's probe records (60,000 at 10,000 endpoints; an 18-key dict is five times its tuple)."""
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._rows.append(self._row(record))
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -157,26 +169,24 @@ class ProbeRecords:
         return map(self._record, self._rows)
 
     def json_parts(self) -> Iterator[str]:
-        """The records as one JSON array, JSON_BATCH at a time ("".join() is json.dumps(list(self)))."""
+        """The records as one JSON array, in pieces ("".join() is json.dumps(list(self)))."""
         yield "["
-        for start in range(0, len(self._rows), JSON_BATCH):
-            rows = [self._record(row) for row in self._rows[start:start + JSON_BATCH]]
-            yield (", " if start else "") + json.dumps(rows)[1:-1]
+        yield from self._rows_json(first=True)
         yield "]"
 
 
-class TestRecords:
+class TestRecords(_Rows):
     """The run's test records, one per (probe, rule): 720,000 at 10,000 endpoints, most of them passes.
-    Held as tuples (a nine-key dict is three times a tuple's size) and, every SPILL_ROWS, encoded as JSON
-    into an anonymous temporary file (gone with the process, however it ends): kept in memory they were
-    ~250 MB of a 10,000-endpoint run's peak. What the end of the run reads stays in memory: the failing
-    and warning records (`notable`, for the grouped summary) and the counts by outcome and by
-    (rule, status). Iterating reads the spilled ones back; a record with other keys is kept as it came."""
+    Held as tuples and, every SPILL_ROWS, encoded as JSON into an anonymous temporary file (gone with
+    the process, however it ends): kept in memory they were ~250 MB of a 10,000-endpoint run's peak.
+    What the end of the run reads stays in memory: the warning and failing records (`notable`, for
+    the grouped summary) and the counts by outcome and by (rule, status). Iterating reads the spilled
+    ones back."""
 
     __test__ = False   # not a pytest test class, whatever its name
 
     def __init__(self, spill_rows: int = SPILL_ROWS) -> None:
-        self._rows: list[tuple[Any, ...] | dict[str, Any]] = []
+        super().__init__(TEST_KEYS)
         self._spill: Any = None       # the temporary file, opened at the first spill
         self._spilled = 0             # records in it, one JSON batch per line
         self.spill_rows = spill_rows
@@ -185,28 +195,21 @@ class TestRecords:
         self.rule_status: dict[tuple[str, str], int] = {}
 
     def append(self, record: dict[str, Any]) -> None:
-        if tuple(record) == TEST_KEYS:
-            self.add_row(tuple(record.values()))
-            return
-        self._count(record.get("rule") or record.get("test"), record.get("outcome"), record.get("status"))
-        if record.get("status") == "warn" or record.get("outcome") in NOTABLE_OUTCOMES:
-            self.notable.append(record)
-        self._keep(record)
+        self._add(record.get("rule") or record.get("test"), record.get("outcome"), record.get("status"),
+                  self._row(record), record)
 
     def add_row(self, row: tuple[Any, ...]) -> None:
         """One record as the tuple of its TEST_KEYS values (what a test judging many rules writes)."""
         _, _, _, rule, outcome, status, *_ = row
-        self._count(rule, outcome, status)
-        if status == "warn" or outcome in NOTABLE_OUTCOMES:
-            self.notable.append(self._record(row))
-        self._keep(row)
+        self._add(rule, outcome, status, row, None)
 
-    def _count(self, rule: object, outcome: object, status: object) -> None:
+    def _add(self, rule: object, outcome: object, status: object, row: tuple[Any, ...] | dict[str, Any],
+             record: dict[str, Any] | None) -> None:
         self.outcomes[str(outcome)] = self.outcomes.get(str(outcome), 0) + 1
         key = (str(rule), str(status or outcome))
         self.rule_status[key] = self.rule_status.get(key, 0) + 1
-
-    def _keep(self, row: tuple[Any, ...] | dict[str, Any]) -> None:
+        if is_finding(status, outcome):
+            self.notable.append(record if record is not None else self._record(row))
         self._rows.append(row)
         if len(self._rows) >= self.spill_rows:
             self._spill_rows()
@@ -232,10 +235,6 @@ class TestRecords:
             yield line.rstrip("\n")
         self._spill.seek(0, os.SEEK_END)
 
-    @staticmethod
-    def _record(row: tuple[Any, ...] | dict[str, Any]) -> dict[str, Any]:
-        return dict(zip(TEST_KEYS, row, strict=True)) if isinstance(row, tuple) else row
-
     def __len__(self) -> int:
         return self._spilled + len(self._rows)
 
@@ -252,10 +251,7 @@ class TestRecords:
         for batch in self._batches():
             yield ("" if first else ", ") + batch
             first = False
-        for start in range(0, len(self._rows), JSON_BATCH):
-            rows = [self._record(row) for row in self._rows[start:start + JSON_BATCH]]
-            yield ("" if first else ", ") + json.dumps(rows)[1:-1]
-            first = False
+        yield from self._rows_json(first)
         yield "]"
 
     def close(self) -> None:

@@ -17,6 +17,11 @@ from dualcert.render.text import as_intended, diagnosis_lines
 from dualcert.safetext import safe
 
 FAILED_OUTCOMES = ("failed", "error")
+
+
+def is_finding(status: object, outcome: object) -> bool:
+    """A test record the summary groups: a warning, or a failed or errored test."""
+    return status == "warn" or outcome in FAILED_OUTCOMES
 WHERE_SHOWN = 4          # endpoints named on a finding's line before "and N more"
 DEFAULT_LINES = 40       # the terminal's summary in `short` mode
 EACH_NODE = "each node"
@@ -86,7 +91,7 @@ def _certificate(probe: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def summarize(tests: Iterable[Mapping[str, Any]], probes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The results JSON's `summary`: failing and warning tests grouped by (rule, presented leaf) for a
     probe's tests and by (rule, cause) for a node's or cluster's, most tests first."""
-    notable = [t for t in tests if t.get("status") == "warn" or t.get("outcome") in FAILED_OUTCOMES]
+    notable = [t for t in tests if is_finding(t.get("status"), t.get("outcome"))]
     # Only the probes the findings name: a run's probe records are handed out as fresh dicts, and
     # indexing all of them held the whole list again (60,000 at 10,000 endpoints).
     named = {str(t.get("id") or "") for t in notable}
