@@ -17,8 +17,7 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 
-from cryptography.hazmat.primitives.serialization import Encoding
-from OpenSSL import SSL
+from OpenSSL import SSL, crypto
 
 from dualcert.estate.model import Endpoint
 from dualcert.probe.hello import OfferSpec
@@ -288,8 +287,9 @@ def probe_steps(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeo
         shake_start = time.monotonic()
         conn = yield from _handshake(sock, context, endpoint.sni, timeouts.handshake)
         handshake_ms = (time.monotonic() - shake_start) * 1000
-        chain = conn.get_peer_cert_chain(as_cryptography=True) or []
-        ders = tuple(cert.public_bytes(Encoding.DER) for cert in chain)
+        # The DER as the server sent it: as_cryptography=True would parse each certificate here, in the
+        # probe's thread, only for the bytes to be serialized again (the facts parse them once, cached).
+        ders = tuple(crypto.dump_certificate(crypto.FILETYPE_ASN1, cert) for cert in conn.get_peer_cert_chain() or ())
         version, cipher = conn.get_protocol_version_name(), conn.get_cipher_name()
         _close_quietly(conn)
         if not ders:

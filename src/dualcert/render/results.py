@@ -271,12 +271,12 @@ class ResultsWriter:
         # None: not opened yet; False: none from now on (it failed, or the document is written). A device
         # (--json /dev/stdout) has no journal: it would be a stray file in /dev.
         self._journal_handle: Any = None if path.is_file() or not path.exists() else False
-        # The journal is flushed by a small thread every JOURNAL_FLUSH_S, not per probe: a flush per
-        # probe (12,000 on a large estate) cost seconds of GIL hand-overs in the probe phase. A run
-        # killed outright (SIGKILL, OOM) loses at most that fraction of a second of probes, even when
-        # the last ones landed long before; Ctrl-C and SIGTERM still write everything.
+        # Journal lines are written and flushed by a small thread every JOURNAL_FLUSH_S, not per probe:
+        # a write per probe (each a system call once the buffer fills, and a GIL hand-over) cost the
+        # probe phase seconds on a large estate. A run killed outright (SIGKILL, OOM) loses at most that
+        # fraction of a second of probes; Ctrl-C and SIGTERM still write everything.
         self._journal_lock = threading.Lock()
-        self._unflushed = False
+        self._pending: list[str] = []   # journal lines not written yet
         self._stop_flusher = threading.Event()
         self._flusher: threading.Thread | None = None
         self.written = False
@@ -306,8 +306,7 @@ class ResultsWriter:
                     self._flusher = threading.Thread(target=self._flush_loop, name="dualcert-journal", daemon=True)
                     self._flusher.start()
                 if self._journal_handle:
-                    self._journal_handle.write(line)
-                    self._unflushed = True
+                    self._pending.append(line)
             except OSError as exc:
                 self._journal_failed(exc)
         return record
@@ -315,12 +314,17 @@ class ResultsWriter:
     def _flush_loop(self) -> None:
         while not self._stop_flusher.wait(JOURNAL_FLUSH_S):
             with self._journal_lock:
-                if self._journal_handle and self._unflushed:
-                    try:
-                        self._journal_handle.flush()
-                    except OSError as exc:
-                        self._journal_failed(exc)
-                    self._unflushed = False
+                self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Called with the journal lock held: the lines that landed since the last call, flushed."""
+        lines, self._pending = self._pending, []
+        if self._journal_handle and lines:
+            try:
+                self._journal_handle.write("".join(lines))
+                self._journal_handle.flush()
+            except OSError as exc:
+                self._journal_failed(exc)
 
     def add_test(self, record: dict[str, Any]) -> None:
         self.tests.append(record)
@@ -355,6 +359,7 @@ class ResultsWriter:
         if self._flusher is not None:
             self._flusher.join(timeout=2)
         with self._journal_lock:
+            self._write_pending()   # the journal stays if the document cannot be written: it holds every probe
             if self._journal_handle:
                 try:
                     self._journal_handle.close()
