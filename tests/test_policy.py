@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,22 @@ nodes:
     socketio = policy.expectation(endpoint(inventory, "pub", "socketio"), Offer.ECDSA, TLSVersion.TLS1_2)
     assert socketio.signing == "ca" and socketio.issuers["ecdsa"].dn == "CN=Example EC Issuing CA"
     policy.check_against(inventory)
+
+
+def test_expectations_asked_probe_after_probe_follow_each_layer_and_policy(tmp_path: Path, inventory) -> None:
+    """expectation() keeps an endpoint's merged rules for its next probes: the answers are still those of
+    each endpoint's own layers, and a policy made from another by dataclasses.replace keeps none of them."""
+    path = tmp_path / "policy.yaml"
+    path.write_text("extends: ec-ca-signed\nnodes:\n  pub:\n    services:\n      tomcat: {rsa_min_bits: 4096}\n")
+    policy = load_policy(path)
+    layered, plain = endpoint(inventory, "pub", "tomcat"), endpoint(inventory, "cucm", "tomcat")
+    for _ in range(2):   # the second round is answered from what the first one kept
+        for offer in Offer:
+            assert policy.expectation(layered, offer, TLSVersion.TLS1_2).rsa_min_bits == 4096
+            assert policy.expectation(plain, offer, TLSVersion.TLS1_2).rsa_min_bits == 2048
+    changed = replace(policy, nodes={"pub": {"rules": {}, "services": {"tomcat": {"rsa_min_bits": 3072}}}})
+    assert changed.expectation(layered, Offer.RSA, TLSVersion.TLS1_2).rsa_min_bits == 3072
+    assert policy.expectation(layered, Offer.RSA, TLSVersion.TLS1_2).rsa_min_bits == 4096
 
 
 @pytest.mark.parametrize(("text", "fragment"), [
