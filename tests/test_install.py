@@ -68,7 +68,7 @@ def test_wheel_ships_suites_catalog_starters_and_entry_points(wheel: Path) -> No
             "dualcert/data/starter/policy.yaml", "dualcert/policy/profiles/rsa-only.yaml",
             "dualcert/render/assets/report.css", "dualcert/render/assets/report.js"} <= names
     assert "[pytest11]\ndualcert = dualcert.pytest.plugin" in entry_points
-    assert "dualcert = dualcert.cli:main" in entry_points
+    assert "dualcert = dualcert.cli:entry" in entry_points
 
 
 def test_runs_from_the_wheel(venv: Path, tmp_path: Path) -> None:

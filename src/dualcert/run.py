@@ -69,8 +69,10 @@ class DualcertRun:
         self._keys: tuple[ProbeKey, ...] | None = None
 
     @classmethod
-    def from_files(cls, inventory: Path, policy: str | Path | None, options: RunOptions | None = None) -> DualcertRun:
-        inv = load_inventory(inventory, (options or RunOptions()).inventory_format)
+    def from_files(cls, inventory: Path, policy: str | Path | None, options: RunOptions | None = None,
+                   read: Inventory | None = None) -> DualcertRun:
+        """The run of an inventory file (`read`: that file already read) and a policy file or profile."""
+        inv = read or load_inventory(inventory, (options or RunOptions()).inventory_format)
         pol = load_policy(policy)
         pol.check_against(inv)
         return cls(inv, pol, options)

@@ -1,7 +1,5 @@
 """`python -m dualcert.cli`: the `dualcert` command, as the tests and the benchmarks start it."""
 
-import sys
+from dualcert.cli import entry
 
-from dualcert.cli import main
-
-sys.exit(main())
+entry()

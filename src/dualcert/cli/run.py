@@ -26,9 +26,11 @@ warnings (expiry within the warn window, rules set to `warn`) are listed but pas
 
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     from dualcert.estate.inventory import load_inventory
+    from dualcert.pytest.state import ReadInventory
 
     try:
-        site = load_inventory(Path(ns.inventory), ns.inventory_format).site
+        inventory = load_inventory(Path(ns.inventory), ns.inventory_format)
+        site = inventory.site
         report_dir = Path(ns.report_dir)
         if "--shard" in extra[:-1]:  # shards of a CI matrix sharing a directory keep their own reports
             site = f"{site}.shard-{extra[extra.index('--shard') + 1].replace('/', '-of-')}"
@@ -45,7 +47,8 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     args = pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict,
                        [*operate, *clients, *extra], ns.baseline)
     upgrade = ["--upgrade", ns.upgrade] if ns.upgrade else []
-    return run_pytest([*args, "--inventory-format", ns.inventory_format, *upgrade])
+    read = ReadInventory(Path(ns.inventory), ns.inventory_format, inventory)
+    return run_pytest([*args, "--inventory-format", ns.inventory_format, *upgrade], plugins=[read])
 
 
 def add_parser(sub: Any) -> None:

@@ -24,7 +24,7 @@ from dualcert.pytest.exitcode import ExitCodes, exit_reasons
 from dualcert.pytest.html import HtmlReport
 from dualcert.pytest.items import drop_inactive
 from dualcert.pytest.recorder import ResultsRecorder
-from dualcert.pytest.state import CRASHES_KEY, RUN_KEY, WARNINGS_KEY, WRITER_KEY, run_of
+from dualcert.pytest.state import CRASHES_KEY, RUN_KEY, WARNINGS_KEY, WRITER_KEY, read_inventory, run_of
 from dualcert.render.results import ResultsWriter
 from dualcert.run import DualcertRun, RunOptions
 from dualcert.signals import sigterm_interrupts
@@ -125,7 +125,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     options = _options(config)
     try:
-        run = DualcertRun.from_files(Path(inventory), config.getoption("policy"), options)
+        run = DualcertRun.from_files(Path(inventory), config.getoption("policy"), options,
+                                     read_inventory(config, Path(inventory), options.inventory_format))
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN_KEY] = run

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 
 from dualcert.compare.comparison import Comparison
 from dualcert.compare.snapshot import Snapshot
+from dualcert.estate.model import Inventory
 from dualcert.render.results import ResultsWriter
 from dualcert.run import DualcertRun
 from dualcert.verdict import Verdict
@@ -28,3 +32,21 @@ def run_of(config: pytest.Config) -> DualcertRun | None:
 
 def strict(config: pytest.Config) -> bool:
     return bool(config.getoption("dualcert_strict", False))
+
+
+@dataclass(frozen=True)
+class ReadInventory:
+    """A pytest plugin object `dualcert run` passes to pytest.main: the inventory it has already read
+    (to name the reports), so that the plugin does not parse a 10,000-node file a second time (~1 s)."""
+
+    path: Path
+    fmt: str
+    inventory: Inventory
+
+
+def read_inventory(config: pytest.Config, path: Path, fmt: str) -> Inventory | None:
+    """The inventory `dualcert run` read, when it is the one this session names; else None (read it)."""
+    for plugin in config.pluginmanager.get_plugins():
+        if isinstance(plugin, ReadInventory) and plugin.path == path and plugin.fmt == fmt:
+            return plugin.inventory
+    return None
