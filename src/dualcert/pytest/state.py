@@ -34,7 +34,7 @@ def strict(config: pytest.Config) -> bool:
     return bool(config.getoption("dualcert_strict", False))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # pluggy keeps plugins by hash: an inventory's dicts have none
 class ReadInventory:
     """A pytest plugin object `dualcert run` passes to pytest.main: the inventory it has already read
     (to name the reports), so that the plugin does not parse a 10,000-node file a second time (~1 s)."""
