@@ -58,7 +58,7 @@ class Verdict:
         return Verdict(self.rule, self.status, self.message, self.fix, subject, self.facts, self.crashed, outcome,
                        self.parts)
 
-    def to_props(self) -> dict[str, Any]:
+    def to_props(self, *, with_parts: bool = True) -> dict[str, Any]:
         """JSON-ready, for a test report's user_properties (they cross from xdist workers as JSON)."""
         props: dict[str, Any] = {"subject": self.subject, "rule": self.rule, "status": self.status.value,
                                  "message": self.message, "fix": self.fix}
@@ -68,7 +68,7 @@ class Verdict:
             props["crashed"] = True
         if self.outcome is not None:
             props["outcome"] = self.outcome
-        if self.parts:
+        if self.parts and with_parts:
             props["parts"] = [part.to_props() for part in self.parts]
         return props
 

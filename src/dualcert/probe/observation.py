@@ -65,16 +65,19 @@ class Observation:
     probed: bool = True                   # False when skipped because the endpoint failed as a whole
     reproduce: str = ""                   # the `openssl s_client` line that sends the same offer
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, *, with_chain: bool = True) -> dict[str, Any]:
+        """JSON-ready; `with_chain=False` leaves out `chain_der_b64` (the results JSON keeps DER apart, once)."""
+        record: dict[str, Any] = {
             "node": self.key.node, "service": self.key.service, "offer": self.key.offer.value,
             "tls_version": self.key.version.value, "host": self.host, "address": self.address, "port": self.port,
             "outcome": self.outcome.value, "detail": self.detail, "alert": self.alert, "phase": self.phase,
             "negotiated_version": self.negotiated_version, "cipher": self.cipher,
             "connect_ms": self.connect_ms, "handshake_ms": self.handshake_ms, "probed": self.probed,
             "reproduce": self.reproduce,
-            "chain_der_b64": [base64.b64encode(der).decode() for der in self.chain_der],
         }
+        if with_chain:
+            record["chain_der_b64"] = [base64.b64encode(der).decode() for der in self.chain_der]
+        return record
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Observation:

@@ -25,7 +25,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if run_of(item.config) is None or (call.when == "teardown" and not report.failed):
         return report  # JUnit writes a teardown report's properties: only the plain ones below
     verdict = item.stash.get(VERDICT_KEY, None) if call.when == "call" else None
-    props: dict[str, Any] = verdict.to_props() if verdict is not None else {"subject": subject_of(item)}
+    # The parts (a dict each, 60 per endpoint test) only for a report that leaves this process (an xdist
+    # worker's) or is read without its Verdict (below); the readers here take the Verdict itself (_live).
+    on_worker = hasattr(item.config, "workerinput")
+    props: dict[str, Any] = verdict.to_props(with_parts=on_worker) if verdict is not None \
+        else {"subject": subject_of(item)}
     excinfo = call.excinfo
     if report.failed and excinfo is not None and _raised_unexpectedly(item, excinfo):
         # A dualcert fixture or handle raised (not a verdict's pytest.fail): a dualcert bug, never a policy failure.
@@ -37,6 +41,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report.user_properties.append((PROPERTY, props))
     if verdict is not None and bool(props.get("crashed")) == verdict.crashed:
         _live[report] = verdict   # what the props say, as an object: read while the report is logged
+    elif verdict is not None and verdict.parts and "parts" not in props:
+        props["parts"] = [part.to_props() for part in verdict.parts]
     if verdict is not None and verdict.facts.get("scope") == "probe" and not verdict.parts:
         # --junitxml writes the item's properties at teardown: plain ones, one per fact.
         item.user_properties += [(name, verdict.facts[name]) for name in ("node", "service", "offer", "tls_version")]

@@ -15,7 +15,6 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +110,7 @@ def probe_record(observation: Observation, certificates: dict[str, bytes],
     object the probe holds: base64 is made when the document is written, not kept beside it).
     `cert_json` shares one JSON dict per certificate between the probes that saw it (an
     endpoint's offers mostly get the same leaf; intermediates repeat across the estate)."""
-    record = replace(observation, chain_der=()).to_json()  # the DER goes to `certificates`, once
-    del record["chain_der_b64"]
+    record = observation.to_json(with_chain=False)  # the DER goes to `certificates`, once
     facts = chain_facts(observation.chain_der)
     shared = {} if cert_json is None else cert_json
     chain = []
