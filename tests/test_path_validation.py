@@ -299,3 +299,28 @@ def test_an_untrusted_path_says_why_so_the_fix_fits(build: Callable[[], Case], c
     fix = remedies.untrusted(endpoint, "RSA", validation.cause)
     assert ("trust bundle if it is your CA" in fix) is (cause in (Cause.UNKNOWN_ISSUER, Cause.SIGNATURE, Cause.NONE))
     assert ("renew it" in fix) is (cause is Cause.LEAF_VALIDITY)
+
+
+def test_validation_in_a_second_process_is_the_same_validation(tmp_path: Path) -> None:
+    """Every case's chain, plus a pinned leaf and an unparseable chain, against one bundle holding every
+    case's: what the second process sends back (facts/prevalidation.py) is what this process computes."""
+    chains, bundle = [], []
+    for build in CASES:
+        chain, case_bundle, _, _ = build()
+        chains.append(tuple(m.der for m in chain))
+        bundle += case_bundle
+    pinned = good_server_auth_only_intermediate()[0][0]
+    bundle.append(pinned)
+    chains += [(pinned.der,), (b"\x30\x03\x02\x01\x00",)]
+    here, ahead_store = _store(bundle, tmp_path), _store(bundle, tmp_path)
+    ahead = ahead_store.validate_ahead(chains, NOW, at_least=1)
+    assert ahead is not None
+    try:
+        assert ahead.wait(timeout=60), "the second process did not finish"
+        for chain in chains:
+            assert ahead_store.validate(chain, NOW) == here.validate(chain, NOW)
+        assert ahead.taken == len(chains)   # every one came from the second process
+        verdicts = {here.validate(c, NOW).trusted for c in chains}
+        assert verdicts == {True, False}   # both kinds crossed
+    finally:
+        ahead.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dualcert.estate.inventory import load_inventory
 from dualcert.estate.model import MOZILLA, Endpoint, Inventory
+from dualcert.facts.prevalidation import Prevalidation
 from dualcert.facts.trust import TrustStore
 from dualcert.offers import ALL_OFFERS, ALL_VERSIONS, ClientOffer, ClientRange, Offer, TLSVersion
 from dualcert.policy.clients import ClientProfile, builtin_clients, load_client_file, select
@@ -144,6 +145,15 @@ class DualcertRun:
         runner = ProbeRunner(workers=self.options.workers, per_node=self.options.per_node,
                              timeouts=self.options.timeouts, threads=self.options.threads)
         runner.run(todo, on_result=land)
+
+    def validate_ahead(self, keys: Sequence[ProbeKey]) -> Prevalidation | None:
+        """Start validating the chains `keys` saw (in their order: the tests' order) in a second process,
+        when there are enough of them (facts/prevalidation.py); None when not started."""
+        if self.trust is None:
+            return None
+        seen = (self.observations.get(k) for k in keys)
+        chains = dict.fromkeys(o.chain_der for o in seen if o is not None and o.outcome is Outcome.OK and o.chain_der)
+        return self.trust.validate_ahead(list(chains), self.now)
 
     def case(self, key: ProbeKey, *, keep: bool = True) -> Case:
         """The probe's Case. Kept for the next caller (a test per rule: the probe's rules share its chain

@@ -19,6 +19,7 @@ from dualcert.estate.trustbundle import load_pem_bundle
 from dualcert.facts.chain import CertFacts, ChainFacts, der_facts
 from dualcert.facts.names import same_name
 from dualcert.facts.path import Anchors, Cause, find_path, signature_error
+from dualcert.facts.prevalidation import MIN_CHAINS, Compact, Prevalidation, anchor_ders, worth_it
 
 BUNDLED_STORES = {"mozilla": "mozilla_nss.pem", "java": "openjdk.pem", "windows": "microsoft_windows.pem",
                   "apple": "apple.pem"}
@@ -41,6 +42,8 @@ class TrustStore:
     # Validations already made, by (chain, time): the probes of one endpoint usually share a chain.
     _memo: dict[tuple[tuple[bytes, ...], dt.datetime], Validation] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False)
+    # The second process validating this run's chains ahead of the tests, once started (validate_ahead).
+    _ahead: list[Prevalidation] = field(default_factory=list, init=False, repr=False, compare=False, hash=False)
 
     @classmethod
     def from_pem_file(cls, path: Path) -> TrustStore:
@@ -76,8 +79,29 @@ class TrustStore:
         key = (tuple(chain_der), now)
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = self._validate(key[0], now)
+            ahead = self._ahead[0] if self._ahead and self._ahead[0].now == now else None
+            answer = ahead.take(key[0]) if ahead is not None else None
+            found = self._memo[key] = self._validate(key[0], now) if answer is None else self._adopt(key[0], answer)
         return found
+
+    def validate_ahead(self, chains: list[tuple[bytes, ...]], now: dt.datetime, *,
+                       at_least: int = MIN_CHAINS) -> Prevalidation | None:
+        """Validate `chains` (in the order they will be asked for) in a second process, when there are at
+        least `at_least` of them (facts/prevalidation.py). The caller closes what is returned."""
+        if not worth_it(len(chains), at_least):
+            return None
+        ahead = Prevalidation(anchor_ders(self.certs), chains, now)
+        self._ahead[:] = [ahead]
+        return ahead
+
+    def _adopt(self, chain_der: tuple[bytes, ...], answer: Compact) -> Validation:
+        """A validation the second process made: the same Validation _validate() makes here."""
+        trusted, detail, cause, path = answer
+        ders = [chain_der[i] if i >= 0 else self._anchor_der(-1 - i) for i in path]
+        return Validation(trusted, detail, tuple(der_facts(d) for d in ders), Cause(cause))
+
+    def _anchor_der(self, index: int) -> bytes:
+        return self.certs[index].public_bytes(serialization.Encoding.DER)
 
     def _validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
         try:

@@ -48,6 +48,9 @@ def probe_selected(session: pytest.Session) -> None:
                 run.observations.setdefault(observation.key, observation)
         return
     probe_phase(session.config, run, keys)
+    ahead = run.validate_ahead(keys)   # large runs: path validation in a second process, ahead of the tests
+    if ahead is not None:
+        session.config.add_cleanup(ahead.close)
 
 
 def _progress_enabled(config: pytest.Config) -> bool:
