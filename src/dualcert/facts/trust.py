@@ -90,7 +90,10 @@ class TrustStore:
         least `at_least` of them (facts/prevalidation.py). The caller closes what is returned."""
         if not worth_it(len(chains), at_least):
             return None
-        ahead = Prevalidation(anchor_ders(self.certs), chains, now)
+        try:
+            ahead = Prevalidation(anchor_ders(self.certs), chains, now)
+        except OSError:   # no interpreter to start (an embedded Python): validated in place, as below the threshold
+            return None
         self._ahead[:] = [ahead]
         return ahead
 
