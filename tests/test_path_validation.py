@@ -324,3 +324,18 @@ def test_validation_in_a_second_process_is_the_same_validation(tmp_path: Path) -
         assert verdicts == {True, False}   # both kinds crossed
     finally:
         ahead.close()
+
+
+def test_validation_goes_on_in_place_when_the_second_process_is_gone(tmp_path: Path) -> None:
+    """The child killed before it answered (a run ending, an interpreter that cannot start it): every chain
+    is still validated, here, with the same result."""
+    chain, bundle, trusted, reason = good_server_auth_only_intermediate()
+    store = _store(bundle, tmp_path)
+    chains = [tuple(m.der for m in chain)] * 1 + [(m.der,) for m in chain[:1]]
+    ahead = store.validate_ahead(chains, NOW, at_least=1)
+    assert ahead is not None
+    ahead.close()   # killed at once, and its reader stopped
+    assert ahead.wait(timeout=5)
+    first = store.validate(chains[0], NOW)
+    assert first.trusted is trusted and reason in first.detail
+    assert store.validate(chains[1], NOW) == _store(bundle, tmp_path).validate(chains[1], NOW)

@@ -48,12 +48,15 @@ class Prevalidation:
         self._reader = threading.Thread(target=self._read, name="dualcert-prevalidation", daemon=True)
         self._reader.start()
         job = (list(anchors), now, self._chains)
-        threading.Thread(target=self._send, args=(job,), name="dualcert-prevalidation-send", daemon=True).start()
+        self._sender = threading.Thread(target=self._send, args=(job,), name="dualcert-prevalidation-send",
+                                        daemon=True)
+        self._sender.start()
 
     def _send(self, job: Any) -> None:
         stdin = self._proc.stdin
         assert stdin is not None
-        with contextlib.suppress(OSError):   # the child is gone: the tests validate in place
+        # OSError: the child is gone (the tests validate in place); ValueError: closed by close() meanwhile.
+        with contextlib.suppress(OSError, ValueError):
             pickle.dump(job, stdin, protocol=pickle.HIGHEST_PROTOCOL)
             stdin.close()
 
@@ -80,6 +83,7 @@ class Prevalidation:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
+        self._sender.join(5)
         self._reader.join(5)
         for stream in (self._proc.stdin, self._proc.stdout):
             with contextlib.suppress(OSError):
@@ -120,5 +124,5 @@ def anchor_ders(certs: Sequence[x509.Certificate]) -> list[bytes]:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):   # the run ended before the child did
+    with contextlib.suppress(BrokenPipeError, EOFError, KeyboardInterrupt):   # the run ended before the child
         _serve(sys.stdin.buffer, sys.stdout.buffer)
