@@ -269,3 +269,65 @@ def test_auto_items_mode_switches_above_1000_probes(tmp_path: Path, endpoints: i
     per_endpoint = 6 if mode == "rule" else 1
     assert done.stdout.count(f"<Function {test_name}[box:") == endpoints * per_endpoint
     assert "test_all_rules[" not in done.stdout  # probe mode only when asked for
+
+
+SECOND_PROCESS_ENDPOINTS = 310   # each its own ECDSA leaf: 311 distinct chains, above the second process's 300
+
+
+def test_a_large_run_validates_in_a_second_process_with_the_verdicts_of_one(tmp_path: Path) -> None:
+    """310 dual-certificate endpoints, each with its own ECDSA leaf, every seventh self-signed: the run
+    validates their chains in a second process (facts/prevalidation.py), and its trust verdicts are those
+    this process computes for the same chains."""
+    import base64
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import serialization
+
+    from dualcert.facts.trust import TrustStore
+    from dualcert.lab.pki import CA, KeySpec, self_signed
+    from dualcert.lab.server import LabServer, ServedEndpoint
+    from dualcert.probe.tls import server_context
+
+    root = CA.root("Scale EC Root", KeySpec.ec())
+    issuing = root.sub_ca("Scale EC Issuing")
+    rsa = CA.root("Scale RSA Root", KeySpec.rsa()).issue(["box.scale.test"], KeySpec.rsa()).write(tmp_path, "rsa")
+    trust = tmp_path / "roots.pem"
+    trust.write_bytes(b"".join(ca.cert.public_bytes(serialization.Encoding.PEM) for ca in (root,)))
+    served = []
+    for i in range(SECOND_PROCESS_ENDPOINTS):
+        leaf = self_signed(["box.scale.test"], KeySpec.ec()) if i % 7 == 0 else \
+            issuing.issue(["box.scale.test"], KeySpec.ec())
+        served.append(ServedEndpoint(server_context([rsa, leaf.write(tmp_path, f"ec{i}")])))
+    counting = ("import sys\n"
+                "from dualcert.facts import prevalidation\n"
+                "taken = []\n"
+                "real = prevalidation.Prevalidation.take\n"
+                "prevalidation.Prevalidation.take = lambda self, chain: (lambda f: taken.append(f is not None) or f)("
+                "real(self, chain))\n"
+                "from dualcert.cli import main\n"
+                "code = main(sys.argv[1:])\n"
+                "print('answers from the second process:', sum(taken))\n"
+                "sys.exit(code)\n")
+    with LabServer(served) as server:
+        assert server is not None
+        services = "\n".join(f"      - {{name: s{i}, port: {e.port}}}" for i, e in enumerate(served))
+        (tmp_path / "site.yaml").write_text(f"site: scale\ntrust: {trust}\nnodes:\n  - name: box\n"
+                                            f"    host: box.scale.test\n    address: 127.0.0.1\n"
+                                            f"    services:\n{services}\n")
+        done = subprocess.run([sys.executable, "-c", counting, "run", "--inventory", "site.yaml"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    answered = int(done.stdout.rsplit("answers from the second process:", 1)[1].split()[0])
+    assert answered > 0, "no chain was validated by the second process"
+    data = json.loads((tmp_path / "reports" / "scale.json").read_text())
+    ders = {sha: base64.b64decode(b64) for sha, b64 in data["certificates"].items()}
+    here, now = TrustStore.from_pem_file(trust), dt.datetime.now(dt.UTC)
+    expected = {}
+    for probe in data["probes"]:
+        if probe["outcome"] == "ok":
+            chain = tuple(ders[c["sha256"]] for c in probe["chain"])
+            key = ":".join((probe["node"], probe["service"], probe["offer"], probe["tls_version"]))
+            expected[key] = "passed" if here.validate(chain, now).trusted else "failed"
+    recorded = {t["id"]: t["outcome"] for t in data["tests"] if t["rule"] == "trust"}
+    assert recorded == expected
+    assert set(expected.values()) == {"passed", "failed"}
