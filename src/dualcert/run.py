@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dualcert.estate.inventory import load_inventory
 from dualcert.estate.model import MOZILLA, Endpoint, Inventory
-from dualcert.facts.prevalidation import Prevalidation
+from dualcert.facts.prevalidation import Ahead
 from dualcert.facts.trust import TrustStore
 from dualcert.offers import ALL_OFFERS, ALL_VERSIONS, ClientOffer, ClientRange, Offer, TLSVersion
 from dualcert.policy.clients import ClientProfile, builtin_clients, load_client_file, select
@@ -146,7 +146,7 @@ class DualcertRun:
                              timeouts=self.options.timeouts, threads=self.options.threads)
         runner.run(todo, on_result=land)
 
-    def validate_ahead(self, keys: Sequence[ProbeKey]) -> Prevalidation | None:
+    def validate_ahead(self, keys: Sequence[ProbeKey]) -> Ahead | None:
         """Start validating the chains `keys` saw (in their order: the tests' order) in a second process,
         when there are enough of them (facts/prevalidation.py); None when not started."""
         if self.trust is None:

@@ -2,4 +2,5 @@
 
 from dualcert.cli import entry
 
-entry()
+if __name__ == "__main__":   # not when multiprocessing's spawn imports it as the parent's main module
+    entry()

@@ -5,10 +5,13 @@ Hostname is its own rule; so are the deviations from the Web PKI profile a clien
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import signal
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from cryptography import x509
@@ -16,10 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.utils import CryptographyDeprecationWarning
 
 from dualcert.estate.trustbundle import load_pem_bundle
+from dualcert.facts import prevalidation
 from dualcert.facts.chain import CertFacts, ChainFacts, der_facts
 from dualcert.facts.names import same_name
 from dualcert.facts.path import Anchors, Cause, find_path, signature_error
-from dualcert.facts.prevalidation import MIN_CHAINS, Compact, Prevalidation, anchor_ders, worth_it
+from dualcert.facts.prevalidation import Ahead, answer_in_batches, worth_it
 
 BUNDLED_STORES = {"mozilla": "mozilla_nss.pem", "java": "openjdk.pem", "windows": "microsoft_windows.pem",
                   "apple": "apple.pem"}
@@ -43,7 +47,8 @@ class TrustStore:
     _memo: dict[tuple[tuple[bytes, ...], dt.datetime], Validation] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False)
     # The second process validating this run's chains ahead of the tests, once started (validate_ahead).
-    _ahead: list[Prevalidation] = field(default_factory=list, init=False, repr=False, compare=False, hash=False)
+    _ahead: list[tuple[Ahead, dt.datetime]] = field(default_factory=list, init=False, repr=False, compare=False,
+                                                     hash=False)
 
     @classmethod
     def from_pem_file(cls, path: Path) -> TrustStore:
@@ -79,32 +84,31 @@ class TrustStore:
         key = (tuple(chain_der), now)
         found = self._memo.get(key)
         if found is None:
-            ahead = self._ahead[0] if self._ahead and self._ahead[0].now == now else None
+            ahead = self._ahead[0][0] if self._ahead and self._ahead[0][1] == now else None
             answer = ahead.take(key[0]) if ahead is not None else None
             found = self._memo[key] = self._validate(key[0], now) if answer is None else self._adopt(key[0], answer)
         return found
 
     def validate_ahead(self, chains: list[tuple[bytes, ...]], now: dt.datetime, *,
-                       at_least: int = MIN_CHAINS) -> Prevalidation | None:
+                       at_least: int | None = None) -> Ahead | None:
         """Validate `chains` (in the order they will be asked for) in a second process, when there are at
-        least `at_least` of them (facts/prevalidation.py). The caller closes what is returned."""
-        if not worth_it(len(chains), at_least):
+        least `at_least` of them (default: prevalidation.MIN_CHAINS). The caller closes what is returned."""
+        if not worth_it(len(chains), prevalidation.MIN_CHAINS if at_least is None else at_least):
             return None
+        anchors = [c.public_bytes(serialization.Encoding.DER) for c in self.certs]
         try:
-            ahead = Prevalidation(anchor_ders(self.certs), chains, now)
-        except OSError:   # no interpreter to start (an embedded Python): validated in place, as below the threshold
+            ahead = Ahead(_validate_in_child, (anchors, self.source, now, chains), chains)
+        except OSError:   # no second process to be had: validated in place, as below the threshold
             return None
-        self._ahead[:] = [ahead]
+        self._ahead[:] = [(ahead, now)]
         return ahead
 
     def _adopt(self, chain_der: tuple[bytes, ...], answer: Compact) -> Validation:
         """A validation the second process made: the same Validation _validate() makes here."""
         trusted, detail, cause, path = answer
-        ders = [chain_der[i] if i >= 0 else self._anchor_der(-1 - i) for i in path]
+        ders = [chain_der[i] if i >= 0 else self.certs[-1 - i].public_bytes(serialization.Encoding.DER)
+                for i in path]
         return Validation(trusted, detail, tuple(der_facts(d) for d in ders), Cause(cause))
-
-    def _anchor_der(self, index: int) -> bytes:
-        return self.certs[index].public_bytes(serialization.Encoding.DER)
 
     def _validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
         try:
@@ -122,6 +126,28 @@ class TrustStore:
         # The path's certificates are the presented ones and the bundle's: their facts are cached by DER.
         return Validation(True, found.reason,
                           tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in found.path))
+
+
+# What the second process sends back for a chain: (trusted, detail, cause, path), each path entry the
+# index of a chain certificate, or -1 - i for the bundle's i-th certificate (DER stays on this side).
+Compact = tuple[bool | None, str, str, tuple[int, ...]]
+
+
+def _validate_in_child(jobs: Connection, answers: Connection) -> None:
+    """The second process (facts/prevalidation.py): validates each chain of its job, in order."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the whole process group: the run ends this
+    with contextlib.suppress(EOFError, OSError):    # the run ended first
+        anchors, source, now, chains = jobs.recv()
+        store = TrustStore(tuple(x509.load_der_x509_certificate(d) for d in anchors), source)
+        index = {der: i for i, der in enumerate(anchors)}
+
+        def compact(chain: tuple[bytes, ...]) -> Compact:
+            found = store.validate(chain, now)
+            in_chain = {der: i for i, der in enumerate(chain)}
+            path = tuple(in_chain[c.der] if c.der in in_chain else -1 - index[c.der] for c in found.path)
+            return found.trusted, found.detail, found.cause.value, path
+
+        answer_in_batches(answers, (compact(chain) for chain in chains))
 
 
 @dataclass(frozen=True)
