@@ -16,7 +16,7 @@ import contextlib
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -89,7 +89,7 @@ class Ahead:
             end.close()
 
 
-def answer_in_batches(answers: Connection, found: Sequence[Any] | Any) -> None:
+def answer_in_batches(answers: Connection, found: Iterable[Any]) -> None:
     """In the child: send `found` (an iterable of answers, in the order of the keys) BATCH at a time."""
     batch: list[tuple[int, Any]] = []
     for index, answer in enumerate(found):
