@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from dualcert.estate.catalog import ServiceSpec
 from dualcert.estate.model import Endpoint
 from dualcert.facts.path import Cause
+from dualcert.facts.prevalidation import Ahead
 from dualcert.facts.trust import TrustStore
 from dualcert.rules import remedies
 
@@ -339,3 +341,24 @@ def test_validation_goes_on_in_place_when_the_second_process_is_gone(tmp_path: P
     first = store.validate(chains[0], NOW)
     assert first.trusted is trusted and reason in first.detail
     assert store.validate(chains[1], NOW) == _store(bundle, tmp_path).validate(chains[1], NOW)
+
+
+def _report_signal_mask(jobs, answers) -> None:
+    """A second process's job (module level: spawn imports it by name): say which signals it blocks."""
+    jobs.recv()
+    answers.send([(0, sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, set())))])
+
+
+def test_the_second_process_cannot_be_interrupted_but_this_one_can() -> None:
+    """A Ctrl-C reaches the whole process group: the child starts with SIGINT and SIGTERM blocked (its
+    interpreter would print tracebacks while it starts; the run ends it), and this process's mask is
+    as it was."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    ahead = Ahead(_report_signal_mask, "job", ["mask"])
+    try:
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == before
+        assert ahead.wait(timeout=60)
+        blocked = ahead.take("mask")
+        assert blocked is not None and {int(signal.SIGINT), int(signal.SIGTERM)} <= set(blocked)
+    finally:
+        ahead.close()

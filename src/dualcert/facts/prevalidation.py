@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -46,7 +48,16 @@ class Ahead:
         self._answers, answers = context.Pipe(duplex=False)
         self._process = context.Process(target=serve, args=(jobs, answers), name="dualcert-prevalidation",
                                         daemon=True)
-        self._process.start()
+        # Started with SIGINT and SIGTERM blocked (a mask the child inherits; this process gets them when
+        # unblocked, nothing is lost), as multiprocessing starts its own resource tracker: a Ctrl-C to the
+        # process group while the child's interpreter starts would print its tracebacks. The run ends it.
+        # The tracker first: starting it unblocks both signals in this thread.
+        resource_tracker.ensure_running()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self._process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         jobs.close()
         answers.close()
         self._reader = threading.Thread(target=self._read, name="dualcert-prevalidation", daemon=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import signal
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -135,8 +134,7 @@ Compact = tuple[bool | None, str, str, tuple[int, ...]]
 
 def _validate_in_child(jobs: Connection, answers: Connection) -> None:
     """The second process (facts/prevalidation.py): validates each chain of its job, in order."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the whole process group: the run ends this
-    with contextlib.suppress(EOFError, OSError):    # the run ended first
+    with contextlib.suppress(EOFError, OSError):    # the run ended first (SIGINT and SIGTERM are blocked here)
         anchors, source, now, chains = jobs.recv()
         store = TrustStore(tuple(x509.load_der_x509_certificate(d) for d in anchors), source)
         index = {der: i for i, der in enumerate(anchors)}
