@@ -38,7 +38,7 @@ def usage_error(exc: Exception, command: str = "dualcert") -> int:
 # ~0.15 s of a 2.8 s run at 200 endpoints (unraisableexception and threadexception add three hook
 # calls to every test, and the former full garbage collections at the session's end). pastebin
 # would upload a session to a public site.
-# junitxml, logging, warnings, faulthandler, skipping and capture stay: CI jobs use them.
+# junitxml, warnings, faulthandler and skipping stay: CI jobs use them (output and log capture: below).
 UNUSED_PYTEST_PLUGINS = ("doctest", "pastebin", "setuponly", "setupplan", "stepwise", "subtests", "legacypath",
                          "unraisableexception", "threadexception")
 
