@@ -76,6 +76,12 @@ class TrustStore:
         return Anchors(self.certs)
 
     @cached_property
+    def anchor_ders(self) -> tuple[bytes, ...]:
+        """The bundle's certificates as DER, in order: what the second process is given, and what its
+        answers name by index."""
+        return tuple(c.public_bytes(serialization.Encoding.DER) for c in self.certs)
+
+    @cached_property
     def fingerprints(self) -> frozenset[str]:
         return frozenset(c.fingerprint(hashes.SHA256()).hex() for c in self.certs)
 
@@ -94,9 +100,8 @@ class TrustStore:
         least `at_least` of them (default: prevalidation.MIN_CHAINS). The caller closes what is returned."""
         if not worth_it(len(chains), prevalidation.MIN_CHAINS if at_least is None else at_least):
             return None
-        anchors = [c.public_bytes(serialization.Encoding.DER) for c in self.certs]
         try:
-            ahead = Ahead(_validate_in_child, (anchors, self.source, now, chains), chains)
+            ahead = Ahead(_validate_in_child, (self.anchor_ders, self.source, now, chains), chains)
         except OSError:   # no second process to be had: validated in place, as below the threshold
             return None
         self._ahead[:] = [(ahead, now)]
@@ -105,8 +110,7 @@ class TrustStore:
     def _adopt(self, chain_der: tuple[bytes, ...], answer: Compact) -> Validation:
         """A validation the second process made: the same Validation _validate() makes here."""
         trusted, detail, cause, path = answer
-        ders = [chain_der[i] if i >= 0 else self.certs[-1 - i].public_bytes(serialization.Encoding.DER)
-                for i in path]
+        ders = [chain_der[i] if i >= 0 else self.anchor_ders[-1 - i] for i in path]
         return Validation(trusted, detail, tuple(der_facts(d) for d in ders), Cause(cause))
 
     def _validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
