@@ -83,7 +83,7 @@ class Expectation:
     check_bundle_roots: bool = False   # key_strength and signature_hash also judge the bundle's anchors
 
 
-# Endpoints whose merged rules Policy.expectation() keeps (their probes are judged one after the other).
+# Endpoints whose merged rules Policy._layered() keeps (their probes are judged one after the other).
 LAYERED_CACHE_SIZE = 256
 
 
@@ -103,7 +103,7 @@ class Policy:
     lines: dict[str, int | None] = field(default_factory=dict, compare=False)
     # Client profiles by name: the built-in catalog with the policy's `clients:` over it (policy/clients.py).
     clients: dict[str, ClientProfile] = field(default_factory=dict, compare=False)
-    # expectation()'s merged rules of the last endpoints asked about: (node, service) -> (release, rules).
+    # _layered()'s merged rules of the last endpoints asked about: (node, service) -> (release, rules).
     # Not an init field, so dataclasses.replace() gives a changed policy an empty one.
     _layered_cache: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = field(
         default_factory=dict, init=False, compare=False, repr=False)
@@ -134,17 +134,14 @@ class Policy:
         return release.intended if auto and release is not None and release.intended else self.intended_state
 
     def expiry_days(self, node: str, service: str) -> tuple[int, int]:
-        """(warn_days, fail_days) for a node's service. Asked per probe (`dualcert diff`, the timeline):
-        a node and service no layer names take `rules` as they are, without rules_for's deep copy."""
-        plain = service not in self.services and node not in self.nodes
-        expiry = self.rules["expiry"] if plain else self.rules_for(node, service)["expiry"]
+        """(warn_days, fail_days) for a node's service. Asked per probe (`dualcert diff`, the timeline)."""
+        expiry = self._layered(node, service)["expiry"]
         return int(expiry["warn_days"]), int(expiry["fail_days"])
 
-    def _layered(self, endpoint: Endpoint) -> dict[str, Any]:
-        """rules_for() the endpoint, to be read, not changed: `rules` itself when no layer and no release
-        applies, else one merge per endpoint, not per probe (a deep copy per probe cost ~5 s of a
+    def _layered(self, node: str, service: str, release: ServiceRelease | None = None) -> dict[str, Any]:
+        """rules_for(), to be read, not changed: `rules` itself when no layer and no release applies,
+        else one merge per node and service, not per probe (a deep copy per probe cost ~5 s of a
         10,000-endpoint run)."""
-        node, service, release = endpoint.node, endpoint.service.name, endpoint.release
         if service not in self.services and node not in self.nodes and (
                 release is None or self.rules.get("release", "off") != "auto"):
             return self.rules
@@ -158,7 +155,7 @@ class Policy:
         return merged
 
     def expectation(self, endpoint: Endpoint, offer: Offer, version: TLSVersion) -> Expectation:
-        merged = self._layered(endpoint)
+        merged = self._layered(endpoint.node, endpoint.service.name, endpoint.release)
         presents = merged["presents"][offer.value]
         if presents == "preferred":
             prefers = endpoint.service.prefers
