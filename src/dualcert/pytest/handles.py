@@ -74,7 +74,6 @@ def _outcome(verdict: Verdict, fatal_warnings: bool) -> str:
     return "skipped" if verdict.status is Status.NA else "passed"
 
 
-
 def _summary(subject: str, parts: list[Verdict], facts: dict[str, Any]) -> Verdict:
     """The verdict of a test judging several rules (and probes): the worst status, every part kept."""
     return Verdict("all", worst(p.status for p in parts) or Status.NA, "", "", subject, facts, parts=tuple(parts))

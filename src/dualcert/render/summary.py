@@ -17,14 +17,14 @@ from dualcert.render.text import as_intended, diagnosis_lines
 from dualcert.safetext import safe
 
 FAILED_OUTCOMES = ("failed", "error")
+WHERE_SHOWN = 4          # endpoints named on a finding's line before "and N more"
+DEFAULT_LINES = 40       # the terminal's summary in `short` mode
+EACH_NODE = "each node"
 
 
 def is_finding(status: object, outcome: object) -> bool:
     """A test record the summary groups: a warning, or a failed or errored test."""
     return status == "warn" or outcome in FAILED_OUTCOMES
-WHERE_SHOWN = 4          # endpoints named on a finding's line before "and N more"
-DEFAULT_LINES = 40       # the terminal's summary in `short` mode
-EACH_NODE = "each node"
 
 
 @dataclass
