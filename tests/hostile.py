@@ -66,11 +66,11 @@ CASES: dict[str, HostileCase] = {c.id: c for c in [
     HostileCase("closed-port", _SERVER, "nothing listens on the port", "connection-refused (connect)"),
     HostileCase("tarpit", _SERVER, "accepts and never answers", "timeout (handshake)"),
     HostileCase("close-at-once", _SERVER, "accepts and closes at once (every hello, the control hello too)",
-                "unsupported (handshake)"),
+                "no-tls-answer (handshake)"),
     HostileCase("plain-http", _SERVER, "answers with plain HTTP", "not-tls (handshake)"),
     HostileCase("random-bytes", _SERVER, "answers with 4 KiB of random bytes", "not-tls (handshake)"),
     HostileCase("reset-after-hello", _SERVER, "TCP reset after every ClientHello (the control hello too)",
-                "unsupported (handshake)"),
+                "no-tls-answer (handshake)"),
     HostileCase("tls-alert", _SERVER, "answers every hello (the control hello too) with a "
                 "handshake_failure alert", "unsupported (handshake)"),
     HostileCase("drip", _SERVER, "drips one byte per second", "timeout (handshake)"),

@@ -96,6 +96,21 @@ def reset_after_client_hello(conn: socket.socket) -> None:
     conn.close()
 
 
+def reset_at_accept(conn: socket.socket) -> None:
+    """Abort with a TCP RST as soon as the connection is accepted: a dead service behind a load balancer.
+    The RST meets the probe at connect, at its hello or at its first read, as timing has it."""
+    import struct
+
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+def close_after_client_hello(conn: socket.socket) -> None:
+    """Read the ClientHello, then close (FIN) without a byte of answer."""
+    conn.recv(65536)
+    conn.close()
+
+
 def close_at_once(conn: socket.socket) -> None:
     """Accept and close (FIN) before a byte is exchanged."""
     conn.close()

@@ -41,6 +41,7 @@ from .thirdparty import (
     openssl_fixed_tls12,
     openssl_s_server_tls13,
     running,
+    tls12_dropping_tls13,
     tlslite_tls12,
     tomcat_dual,
 )
@@ -157,8 +158,9 @@ def test_server_refusing_every_offer_but_the_control_stays_refused(tmp_path: Pat
 
 
 def test_server_closing_without_alert_costs_one_control_per_version(tmp_path: Path) -> None:
-    """A server that reads the hello and closes (no alert, no ServerHello), whatever it is offered:
-    every probe is `unsupported` with the close as evidence, after exactly one control per version."""
+    """A port that reads the hello and closes (no alert, no ServerHello), whatever it is offered, has
+    shown no TLS at all: every probe is `no-tls-answer`, never `unsupported` (which would tell the user
+    to upgrade a server that may not be one), after exactly one control per version."""
     hellos: list[bytes] = []
     lock = threading.Lock()
 
@@ -170,14 +172,29 @@ def test_server_closing_without_alert_costs_one_control_per_version(tmp_path: Pa
 
     with tcp_peer(read_and_close) as port:
         results = probe_all(inventory_for(tmp_path, port, make_pki(tmp_path).roots))
-    assert {o.outcome for o in results.values()} == {Outcome.UNSUPPORTED}
-    assert all(o.alert is None and o.detail.startswith(
-        f"the server does not speak {o.key.version.value.replace('tls', 'TLS ')}: it answered this offer with a "
-        "close without an alert, before any ServerHello, and a control hello offering every") and
-        o.detail.endswith("with a close without an alert, before any ServerHello") for o in results.values())
+    assert {o.outcome for o in results.values()} == {Outcome.NO_TLS_ANSWER}
+    assert {(o.alert, o.dropped, o.detail) for o in results.values()} == {
+        (None, "closed", "no TLS answer: the server closed the connection before any TLS byte, and no hello of this "
+                         "endpoint, control hellos included, got a TLS answer")}
     assert len(hellos) == len(Offer) * len(TLSVersion) + len(TLSVersion)   # six probes, two controls
     # No hello of ours is 256-511 bytes long, which old F5 BIG-IP stacks drop (the control hellos are padded).
     assert not [len(h) for h in hellos if 256 <= 4 + int.from_bytes(h[6:9], "big") <= 511]
+
+
+def test_tls12_server_dropping_tls13_hellos_is_unsupported_with_its_tls12_as_evidence(tmp_path: Path) -> None:
+    """Dropped TLS 1.3 hellos (no alert, no ServerHello, the control's too) on a server whose TLS 1.2
+    completes: it speaks TLS, not TLS 1.3, so `unsupported`, and the detail names the evidence."""
+    pki = make_pki(tmp_path)
+    with tls12_dropping_tls13(pki) as port:
+        results = probe_all(inventory_for(tmp_path, port, pki.roots))
+    assert results[(Offer.RSA, TLSVersion.TLS1_2)].outcome is Outcome.OK
+    assert results[(Offer.ECDSA, TLSVersion.TLS1_2)].outcome is Outcome.REFUSED
+    for offer in Offer:
+        tls13 = results[(offer, TLSVersion.TLS1_3)]
+        assert tls13.outcome is Outcome.UNSUPPORTED and tls13.dropped == "closed", tls13
+        assert tls13.detail.startswith("the server does not speak TLS 1.3: it answered this offer with a close "
+                                       "without an alert, before any ServerHello, and a control hello offering")
+        assert tls13.detail.endswith("; it speaks TLS: a TLS 1.2 handshake completed"), tls13.detail
 
 
 def test_local_failure_is_an_error_never_unsupported(tmp_path: Path) -> None:

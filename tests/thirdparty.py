@@ -145,10 +145,7 @@ TOMCAT_SERVER_XML = """<Server port="-1" shutdown="SHUTDOWN">
     <Connector port="{port}" address="127.0.0.1" protocol="org.apache.coyote.http11.Http11NioProtocol"
                SSLEnabled="true" maxThreads="8">
       <SSLHostConfig protocols="{protocols}">
-        <Certificate type="RSA" certificateFile="{rsa_leaf}" certificateKeyFile="{rsa_key}"
-                     certificateChainFile="{rsa_issuing}"/>
-        <Certificate type="EC" certificateFile="{ec_leaf}" certificateKeyFile="{ec_key}"
-                     certificateChainFile="{ec_issuing}"/>
+{certificates}
       </SSLHostConfig>
     </Connector>
     <Engine name="Catalina" defaultHost="localhost">
@@ -159,18 +156,27 @@ TOMCAT_SERVER_XML = """<Server port="-1" shutdown="SHUTDOWN">
 """
 
 
+TOMCAT_CERTIFICATE = """        <Certificate type="{type}" certificateFile="{leaf}" certificateKeyFile="{key}"
+                     certificateChainFile="{issuing}"/>"""
+
+
 @contextlib.contextmanager
-def tomcat_dual(pki: DualPKI, protocols: str = "TLSv1.2+TLSv1.3") -> Iterator[int]:
+def tomcat_dual(pki: DualPKI, protocols: str = "TLSv1.2+TLSv1.3",
+                certificates: tuple[str, ...] = ("RSA", "EC")) -> Iterator[int]:
     """Debian's Tomcat 10 (JSSE) with an RSA and an EC <Certificate> in one SSLHostConfig, as VOS
-    Tomcat holds tomcat and tomcat-ECDSA. Runs from a private CATALINA_BASE in the test's directory."""
+    Tomcat holds tomcat and tomcat-ECDSA (`certificates` keeps one of them: a single keystore).
+    Runs from a private CATALINA_BASE in the test's directory."""
     catalina = debian_binary("/usr/share/tomcat10/bin/catalina.sh", "tomcat10-common")
     port = free_port()
     base = pki.directory / "catalina-base"
     for sub in ("conf", "logs", "webapps", "temp", "work"):
         (base / sub).mkdir(parents=True, exist_ok=True)
-    (base / "conf" / "server.xml").write_text(TOMCAT_SERVER_XML.format(
-        port=port, protocols=protocols, rsa_leaf=pki.rsa_leaf_only, rsa_key=pki.rsa[1], rsa_issuing=pki.rsa_issuing,
-        ec_leaf=pki.ec_leaf_only, ec_key=pki.ec[1], ec_issuing=pki.ec_issuing))
+    files = {"RSA": (pki.rsa_leaf_only, pki.rsa[1], pki.rsa_issuing),
+             "EC": (pki.ec_leaf_only, pki.ec[1], pki.ec_issuing)}
+    held = "\n".join(TOMCAT_CERTIFICATE.format(type=kind, leaf=files[kind][0], key=files[kind][1],
+                                                issuing=files[kind][2]) for kind in certificates)
+    (base / "conf" / "server.xml").write_text(TOMCAT_SERVER_XML.format(port=port, protocols=protocols,
+                                                                        certificates=held))
     env = {**os.environ, "CATALINA_BASE": str(base), "CATALINA_HOME": str(Path(catalina).parents[1]),
            "CATALINA_PID": str(base / "tomcat.pid")}
     process = subprocess.Popen([catalina, "run"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -264,6 +270,36 @@ def openssl_fixed_tls12(pki: DualPKI, connections: list[int] | None = None) -> I
     def handshake(conn: socket.socket) -> None:
         if connections is not None:  # counted, for tests of how many handshakes a probe costs
             connections.append(conn.fileno())
+        with conn, context.wrap_socket(conn, server_side=True) as tls:
+            tls.unwrap()
+
+    with tcp_peer(handshake) as port:
+        yield port
+
+
+# supported_versions (43) listing TLS 1.3 alone: what a TLS-1.3-only ClientHello carries.
+_TLS13_ONLY = bytes([0x00, 0x2B, 0x00, 0x03, 0x02, 0x03, 0x04])
+
+
+@contextlib.contextmanager
+def tls12_dropping_tls13(pki: DualPKI) -> Iterator[int]:
+    """A TLS 1.2 server (the system OpenSSL, TLSv1_2_method) behind a filter that closes, without an
+    alert, every connection whose ClientHello offers TLS 1.3 alone, as some middleboxes and old load
+    balancers do: the TLS 1.3 hellos get no TLS answer, the TLS 1.2 ones complete."""
+    import ssl
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLSv1_2)
+    context.load_cert_chain(pki.rsa[0], pki.rsa[1])
+
+    def handshake(conn: socket.socket) -> None:
+        hello = conn.recv(16384, socket.MSG_PEEK)
+        if _TLS13_ONLY in hello:
+            conn.recv(16384)   # read, so that the close is a FIN, not the reset of unread data
+            conn.close()
+            return
         with conn, context.wrap_socket(conn, server_side=True) as tls:
             tls.unwrap()
 

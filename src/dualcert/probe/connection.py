@@ -35,8 +35,8 @@ class Timeouts:
     handshake: float = 5.0
 
 
-# The end of a probe's detail when the server dropped the ClientHello without an alert.
-DROPPED_HELLO = "without an alert, before answering the ClientHello"
+# How a probe's detail says the server ended the connection before it had any TLS answer.
+NO_SERVER_HELLO = "without an alert, before any ServerHello"
 
 _NOT_TLS_REASONS = ("wrong version number", "packet length too long", "unknown protocol", "http request",
                     "record layer failure", "record_layer_failure", "wrong ssl version", "bad record type",
@@ -113,6 +113,11 @@ def _connect(endpoint: Endpoint, timeout: float) -> Generator[Wait, bool, socket
             if not (yield Wait(sock, True, time.monotonic() + timeout, "connect")):
                 raise _timed_out("connect", timeout)
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code in (errno.ECONNRESET, errno.EPIPE):
+            # Accepted, then reset before our hello: the same server behaviour as a reset that meets
+            # the hello, and typed the same (which of the two a probe sees is timing).
+            raise ProbeFailure(Outcome.NO_TLS_ANSWER, f"the server reset the connection {NO_SERVER_HELLO}",
+                               "handshake", dropped="reset")
         if code == errno.ECONNREFUSED:
             raise ProbeFailure(Outcome.CONNECTION_REFUSED, "connection refused (nothing listens on the port)",
                                 "connect")
@@ -145,51 +150,160 @@ def plaintext_listening(endpoint: Endpoint, port: int, timeout: float) -> tuple[
     return True, f"{endpoint.connect_to}:{port} accepts connections"
 
 
+class _Dropped(Exception):
+    """The server ended the TCP connection ("reset" or "closed") before the handshake completed."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self.how = how
+
+
+class _Wire:
+    """The probe's socket under a memory-BIO TLS connection. Every byte of the server passes here, so
+    what the server did is known exactly, whatever the timing: its first bytes, how many it sent, and
+    whether it ended the connection with a reset or a close (a socket OpenSSL reads itself reports a
+    reset as a close once another call has taken the error)."""
+
+    __slots__ = ("deadline", "first", "received", "sock", "timeout")
+
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        self.sock, self.timeout = sock, timeout
+        self.deadline = time.monotonic() + timeout
+        self.first = b""          # the server's first bytes, for telling what a non-TLS answer is
+        self.received = 0
+
+    def flush(self, conn: SSL.Connection) -> Generator[Wait, bool, None]:
+        """Send what OpenSSL has written (the ClientHello, later the Finished)."""
+        while True:
+            try:
+                data = conn.bio_read(65536)
+            except SSL.WantReadError:
+                return
+            view = memoryview(data)
+            while view:
+                try:
+                    view = view[self.sock.send(view, socket.MSG_NOSIGNAL):]
+                except BlockingIOError:
+                    if not (yield Wait(self.sock, True, self.deadline, "handshake")):
+                        raise _timed_out("handshake", self.timeout) from None
+                except ConnectionResetError:
+                    raise _Dropped("reset") from None
+                except BrokenPipeError:
+                    # The first error a closed (FIN) connection reports when our data then met its reset.
+                    raise _Dropped("closed") from None
+
+    def receive(self, conn: SSL.Connection) -> Generator[Wait, bool, None]:
+        """Wait for the server's next bytes and hand them to OpenSSL."""
+        while True:
+            if not (yield Wait(self.sock, False, self.deadline, "handshake")):
+                raise _timed_out("handshake", self.timeout)
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                raise _Dropped("reset") from None
+            except OSError as exc:
+                raise ProbeFailure(Outcome.ERROR, f"receiving from the server failed: {exc.strerror or exc}",
+                                   "handshake") from None
+            if not data:
+                raise _Dropped("closed")
+            if len(self.first) < SNIFF_BYTES:
+                self.first += data[:SNIFF_BYTES - len(self.first)]
+            self.received += len(data)
+            conn.bio_write(data)
+            return
+
+
 def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None,
                timeout: float) -> Generator[Wait, bool, SSL.Connection]:
-    deadline = time.monotonic() + timeout
     sock.setblocking(False)
-    conn = SSL.Connection(context, sock)
+    wire = _Wire(sock, timeout)
+    conn = SSL.Connection(context, None)   # memory BIOs: the socket I/O is _Wire's
     if sni:
         conn.set_tlsext_host_name(sni.encode("idna"))
     conn.set_connect_state()
-    while True:
-        try:
-            conn.do_handshake()
-            return conn
-        except SSL.WantReadError:
-            if not (yield Wait(sock, False, deadline, "handshake")):
-                raise _timed_out("handshake", timeout) from None
-        except SSL.WantWriteError:
-            if not (yield Wait(sock, True, deadline, "handshake")):
-                raise _timed_out("handshake", timeout) from None
-        except SSL.SysCallError as exc:
-            code = exc.args[0] if exc.args else None
-            reset = code in (errno.ECONNRESET, errno.EPIPE)
-            if not any(conn.server_random() or b""):
-                # No ServerHello: the server dropped our hello, as stacks that predate TLS 1.3
-                # often do. A clean close is its refusal; a reset stays an error (a middlebox?).
-                # Both make the engine send its control hello (probe/control.py).
-                raise ProbeFailure(Outcome.ERROR if reset else Outcome.REFUSED,
-                                   f"the server {'reset the connection' if reset else 'closed the connection'} "
-                                   f"{DROPPED_HELLO}", "handshake") from None
-            if reset:
-                raise ProbeFailure(Outcome.ERROR, "connection reset by the server during the handshake",
-                                    "handshake") from None
-            raise ProbeFailure(Outcome.ERROR, "connection closed by the server during the handshake",
-                                "handshake") from None
-        except SSL.ZeroReturnError:
-            raise ProbeFailure(Outcome.ERROR, "server closed the TLS session during the handshake",
-                                "handshake") from None
-        except SSL.Error as exc:
-            outcome, detail, alert = classify_ssl_error(exc)
-            if "excessive message size" in detail and any(conn.server_random() or b"") \
-                    and conn.get_peer_certificate() is None:
-                # After the ServerHello and before a certificate: the Certificate message is too long.
-                # OpenSSL stopped at its first record; the rest of the flight tells its size.
-                unread = yield from _drain(sock, MAX_FLIGHT_READ, min(1.0, max(deadline - time.monotonic(), 0)))
-                outcome, detail = Outcome.CHAIN_TOO_LARGE, _chain_too_large(unread)
-            raise ProbeFailure(outcome, detail, "handshake", alert) from None
+    try:
+        while True:
+            try:
+                conn.do_handshake()
+                yield from wire.flush(conn)
+                return conn
+            except SSL.WantReadError:
+                yield from wire.flush(conn)
+                yield from wire.receive(conn)
+    except _Dropped as dropped:
+        raise _ended(conn, wire, dropped.how) from None
+    except SSL.ZeroReturnError:
+        if conn.get_peer_certificate() is None:
+            raise ProbeFailure(Outcome.REFUSED, "the server closed the TLS session (close_notify) before any "
+                               "certificate", "handshake", "close_notify",
+                               negotiated_version=_server_hello_version(conn)) from None
+        raise ProbeFailure(Outcome.ERROR, "the server closed the TLS session during the handshake, after its "
+                           "certificate", "handshake") from None
+    except SSL.Error as exc:
+        outcome, detail, alert = classify_ssl_error(exc)
+        if outcome is Outcome.NOT_TLS:
+            detail = not_tls_detail(wire.first, detail)
+        elif "excessive message size" in detail and _server_hello_version(conn) \
+                and conn.get_peer_certificate() is None:
+            # After the ServerHello and before a certificate: the Certificate message is too long.
+            # What the server still sends tells its size.
+            unread = yield from _drain(sock, MAX_FLIGHT_READ, min(1.0, max(wire.deadline - time.monotonic(), 0)))
+            outcome, detail = Outcome.CHAIN_TOO_LARGE, _chain_too_large(wire.received + unread)
+        raise ProbeFailure(outcome, detail, "handshake", alert,
+                           negotiated_version=_server_hello_version(conn) if alert else None) from None
+
+
+def _server_hello_version(conn: SSL.Connection) -> str | None:
+    """The version of the ServerHello the client accepted, None before one arrived."""
+    return conn.get_protocol_version_name() if any(conn.server_random() or b"") else None
+
+
+def _ended(conn: SSL.Connection, wire: _Wire, how: str) -> ProbeFailure:
+    """The server ended the connection, without an alert, before the handshake completed."""
+    verb = "reset" if how == "reset" else "closed"
+    version = _server_hello_version(conn)
+    if version is None:
+        if wire.first and not looks_like_tls(wire.first):
+            return ProbeFailure(Outcome.NOT_TLS, not_tls_detail(wire.first, f"then {verb} the connection"),
+                                "handshake")
+        if wire.received:
+            return ProbeFailure(Outcome.ERROR, f"the server {verb} the connection in the middle of its first TLS "
+                                f"answer ({wire.received} bytes)", "handshake")
+        return ProbeFailure(Outcome.NO_TLS_ANSWER, f"the server {verb} the connection {NO_SERVER_HELLO}",
+                            "handshake", dropped=how)
+    if conn.get_peer_certificate() is None:
+        return ProbeFailure(Outcome.ERROR, f"the server sent its {version} ServerHello, then {verb} the "
+                            "connection without an alert, before any certificate", "handshake", dropped=how,
+                            negotiated_version=version)
+    return ProbeFailure(Outcome.ERROR, f"the server {verb} the connection during the handshake, after its "
+                        "certificate", "handshake", negotiated_version=version)
+
+
+# How much of the server's first answer is kept to say what it is when it is not TLS.
+SNIFF_BYTES = 32
+_SNIFF = ((b"HTTP/", "an HTTP response"), (b"SSH-", "an SSH banner"), (b"<?xml", "XML (XMPP without TLS?)"),
+          (b"<stream", "an XMPP stream"), (b"+OK", "a POP3 greeting"), (b"* OK", "an IMAP greeting"),
+          (b"RFB ", "a VNC banner"))
+
+
+def looks_like_tls(first: bytes) -> bool:
+    """The start of a TLS record header: content type 20-23, then major version 3."""
+    return 20 <= first[0] <= 23 and (len(first) < 2 or first[1] == 3)
+
+
+def not_tls_detail(first: bytes, reason: str) -> str:
+    """What a port that does not speak TLS answered, from its first bytes (None: nothing was read)."""
+    if not first:
+        return f"the server's answer is not TLS ({reason})"
+    what = next((name for prefix, name in _SNIFF if first.startswith(prefix)), None)
+    if what is None and first[:3].isdigit() and first[3:4] in (b" ", b"-"):
+        what = "a numbered text reply (SMTP, FTP?)"
+    if what is None:
+        text = all(32 <= b < 127 or b in (9, 10, 13) for b in first)
+        what = "plain text" if text else "binary data"
+    return f"the server answered with {what}, not TLS: {first!r} ({reason})"
 
 
 # OpenSSL's default certificate-list limit (SSL_CTX_set_max_cert_list, 100 KiB). The Python bindings
@@ -228,9 +342,11 @@ def _chain_too_large(unread: int) -> str:
             f"agents) fail the same way (OpenSSL: excessive message size)")
 
 
-def _close_quietly(conn: SSL.Connection) -> None:
-    with contextlib.suppress(SSL.Error):
+def _close_quietly(conn: SSL.Connection, sock: socket.socket) -> None:
+    """Send close_notify, if the socket takes it at once: the probe has what it came for."""
+    with contextlib.suppress(SSL.Error, OSError):
         conn.shutdown()
+        sock.send(conn.bio_read(4096), socket.MSG_NOSIGNAL)
 
 
 class OpenSockets:
@@ -291,7 +407,7 @@ def probe_steps(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeo
         # probe's thread, only for the bytes to be serialized again (the facts parse them once, cached).
         ders = tuple(crypto.dump_certificate(crypto.FILETYPE_ASN1, cert) for cert in conn.get_peer_cert_chain() or ())
         version, cipher = conn.get_protocol_version_name(), conn.get_cipher_name()
-        _close_quietly(conn)
+        _close_quietly(conn, sock)
         if not ders:
             return replace(base, outcome=Outcome.NO_CERTIFICATE, detail="handshake completed without a certificate",
                            phase="handshake", negotiated_version=version, cipher=cipher,
@@ -300,7 +416,8 @@ def probe_steps(endpoint: Endpoint, spec: OfferSpec, context: SSL.Context, timeo
                        connect_ms=connect_ms, handshake_ms=handshake_ms)
     except ProbeFailure as failure:
         return replace(base, outcome=failure.outcome, detail=failure.detail, phase=failure.phase,
-                       alert=failure.alert, connect_ms=connect_ms)
+                       alert=failure.alert, dropped=failure.dropped, negotiated_version=failure.negotiated_version,
+                       connect_ms=connect_ms)
     except Exception as exc:  # a probe must never take the run down with it
         return replace(base, outcome=Outcome.ERROR, detail=f"{type(exc).__name__}: {exc}", connect_ms=connect_ms)
     finally:

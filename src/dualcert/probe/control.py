@@ -1,30 +1,51 @@
-"""The control hello: tells "this server does not speak TLS 1.x" from "this server refused this offer".
+"""Settling a probe the server ended without a certificate: refused, unsupported, or no TLS at all.
 
-A stack that predates TLS 1.3 ignores supported_versions and sees only TLS 1.3 cipher suites: it
-answers a TLS 1.3 hello with handshake_failure or by dropping the connection, never with
-protocol_version. Stacks that know TLS 1.3 but are capped at 1.2 (and TLS-1.3-only servers asked
-for 1.2) answer protocol_version, which is `unsupported` at once. For the others, when an offer is
-refused with another alert or dropped, and no other offer of the version completed, the engine
-sends the version's widest hello once per endpoint (`hello.control_spec`): if that is refused
-too, the version is `unsupported`; otherwise the offer's refusal stands. Pure: the engine runs
-the handshakes.
+A server that ends the handshake before any certificate, with an alert or without one, before or
+after its ServerHello, says one of three things, and one probe cannot tell which:
+- it declines this offer (`refused`): another offer of the version, or the version's widest hello
+  (the control hello, `hello.control_spec`), completes. Tomcat on Java 11+ answers a TLS 1.3 offer
+  it holds no certificate for with a ServerHello, then closes without an alert;
+- it speaks TLS, but not this version (`unsupported`). A stack that predates TLS 1.3 ignores
+  supported_versions: it answers a TLS 1.3 hello with handshake_failure or by dropping it, never with
+  protocol_version, so the control hello is refused too. `unsupported` needs evidence that the peer
+  speaks TLS at all: an alert, a ServerHello, or a handshake completed at another version;
+- it speaks no TLS here (`no-tls-answer`): every hello of the endpoint, the control hellos too, was
+  reset or closed before any TLS byte. A dead service behind a load balancer, a firewall, a port
+  that is not a TLS service.
+The engine gathers that evidence (all of an endpoint's hellos, one control per version at most) and
+settles every waiting probe from it, so the outcome depends on what the server did, not on which
+probe's timing won. Pure: the engine runs the handshakes.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
-from dualcert.probe.connection import DROPPED_HELLO
+from dualcert.probe.connection import NO_SERVER_HELLO
 from dualcert.probe.hello import OfferSpec, describe
 from dualcert.probe.observation import Observation, Outcome
 
+COMPLETED = (Outcome.OK, Outcome.NO_CERTIFICATE)
 
-def needs_control(observation: Observation) -> bool:
-    """Refused with an alert other than protocol_version, or dropped before the ServerHello."""
+
+def needs_settling(observation: Observation) -> bool:
+    """Refused with an alert other than protocol_version, or ended by the server without one before
+    any certificate: what that means depends on the endpoint's other hellos."""
     if observation.phase != "handshake" or not observation.probed:
         return False
     return (observation.outcome is Outcome.REFUSED and observation.alert != "protocol_version") or \
-        DROPPED_HELLO in observation.detail
+        (observation.dropped is not None and observation.outcome in (Outcome.NO_TLS_ANSWER, Outcome.ERROR))
+
+
+def answered_tls(observation: Observation) -> bool:
+    """Did the server answer this hello in TLS: an alert, a ServerHello, or a completed handshake?"""
+    return observation.alert is not None or observation.negotiated_version is not None or \
+        observation.outcome in (*COMPLETED, Outcome.UNSUPPORTED, Outcome.CHAIN_TOO_LARGE)
+
+
+def _version(observation: Observation) -> str:
+    return observation.key.version.value.replace("tls", "TLS ")
 
 
 def _answer(observation: Observation) -> str:
@@ -33,25 +54,69 @@ def _answer(observation: Observation) -> str:
         return f"alert {observation.alert}"
     if observation.outcome is Outcome.UNSUPPORTED:
         return f"no common version ({observation.detail})"
-    what = "a TCP reset" if "reset the connection" in observation.detail else "a close"
-    return f"{what} without an alert, before any ServerHello"
+    what = "a TCP reset" if observation.dropped == "reset" else "a close"
+    if observation.dropped and observation.negotiated_version:
+        return f"its ServerHello, then {what} without an alert, before any certificate"
+    if observation.dropped:
+        return f"{what} {NO_SERVER_HELLO}"
+    return f"{observation.outcome.value} ({observation.detail})"
 
 
-def settle(observation: Observation, evidence: Observation, control: OfferSpec | None) -> Observation:
-    """The probe's outcome in the light of `evidence`: the control hello's observation (sent with
-    `control`), or (control None) another offer of the same endpoint and version that completed."""
-    version = evidence.key.version.value.replace("tls", "TLS ")
-    if control is None:
+@dataclass(frozen=True)
+class Evidence:
+    """What an endpoint's hellos showed about one TLS version, for settling its waiting probes."""
+
+    completed: Observation | None = None      # an offer of the version that completed
+    control: Observation | None = None        # the control hello of the version, when one was sent
+    control_spec: OfferSpec | None = None
+    speaks_tls: str | None = None             # how the endpoint answered TLS at another version
+
+    @classmethod
+    def gather(cls, others: Iterable[Observation]) -> str | None:
+        """`speaks_tls` from the endpoint's hellos of the other versions (controls included): a
+        completed handshake first, else an alert or a ServerHello. Named by version, never by
+        which offer, so the words do not depend on which probe landed first."""
+        answered = [o for o in others if answered_tls(o)]
+        for observation in sorted(answered, key=lambda o: o.key.version.value):
+            if observation.outcome in COMPLETED:
+                return f"a {_version(observation)} handshake completed"
+        for observation in sorted(answered, key=lambda o: o.key.version.value):
+            return f"it answered a {_version(observation)} hello with {_answer(observation)}"
+        return None
+
+
+def settle(observation: Observation, evidence: Evidence) -> Observation:
+    """The probe's outcome in the light of the endpoint's other hellos."""
+    version = _version(observation)
+    if evidence.completed is not None:
         # Not which offer: the first to complete is a race, and the detail must not differ between runs.
-        return replace(observation, detail=f"{observation.detail} (the server speaks {version}: another offer "
-                                           "of it completed)")
-    offered = f"a control hello offering {describe(control)}"
-    if evidence.outcome is Outcome.UNSUPPORTED or needs_control(evidence):
+        return replace(observation, outcome=Outcome.REFUSED,
+                       detail=f"{observation.detail} (the server speaks {version}: another offer of it completed)")
+    control = evidence.control
+    if control is None or evidence.control_spec is None:
+        return observation  # interrupted before its control landed: what it saw stands
+    offered = f"a control hello offering {describe(evidence.control_spec)}"
+    if control.outcome in COMPLETED:
+        return replace(observation, outcome=Outcome.REFUSED,
+                       detail=f"{observation.detail} (the server speaks {version}: a control hello with every "
+                              f"{version} cipher suite and signature scheme completed)")
+    both = f"it answered this offer with {_answer(observation)}, and {offered}, with {_answer(control)}"
+    if observation.negotiated_version or control.negotiated_version:
+        # A ServerHello of this version: it is spoken, yet no hello completes.
+        return replace(observation, outcome=Outcome.REFUSED if observation.alert else Outcome.ERROR,
+                       detail=f"the server starts {version} but completes no handshake: {both}")
+    control_silent = control.dropped is not None or control.outcome is Outcome.NO_TLS_ANSWER
+    if answered_tls(observation) or answered_tls(control) or (control_silent and evidence.speaks_tls):
+        if not (control_silent or answered_tls(control)):
+            return replace(observation, detail=f"{observation.detail} (whether the server speaks {version} is "
+                                               f"unknown: {offered} got {control.outcome.value}: {control.detail})")
+        seen = "" if answered_tls(observation) or answered_tls(control) else f"; it speaks TLS: {evidence.speaks_tls}"
         return replace(observation, outcome=Outcome.UNSUPPORTED,
-                       detail=f"the server does not speak {version}: it answered this offer with "
-                              f"{_answer(observation)}, and {offered}, with {_answer(evidence)}")
-    if evidence.outcome in (Outcome.OK, Outcome.NO_CERTIFICATE):
-        return replace(observation, detail=f"{observation.detail} (the server speaks {version}: a control hello "
-                                           f"with every {version} cipher suite and signature scheme completed)")
+                       detail=f"the server does not speak {version}: {both}{seen}")
+    if observation.outcome is Outcome.NO_TLS_ANSWER and control_silent:
+        what = "reset" if observation.dropped == "reset" else "closed"
+        return replace(observation, detail=f"no TLS answer: the server {what} the connection before any TLS "
+                                           "byte, and no hello of this endpoint, control hellos included, got a "
+                                           "TLS answer")
     return replace(observation, detail=f"{observation.detail} (whether the server speaks {version} is unknown: "
-                                       f"{offered} got {evidence.outcome.value}: {evidence.detail})")
+                                       f"{offered} got {control.outcome.value}: {control.detail})")

@@ -4,9 +4,10 @@ At most `workers` probes are in flight and `per_node` per node, so a real applia
 flooded; the first probe of an endpoint goes alone, and if it finds the endpoint dead (timeout,
 closed port, not TLS) the endpoint's other probes are recorded from it, not repeated. Probes
 waiting on a slow or silent server are parked on one epoll thread (Parker), not on a worker.
-An offer refused with an alert other than protocol_version, or dropped, waits for the other
-offers of its version; if none completes, one control hello per endpoint and version
-(probe/control.py) says whether the version is spoken at all. A simulated client's probe
+An offer refused with an alert other than protocol_version, or ended by the server without one,
+waits for the endpoint's other hellos: if no offer of its version completes, one control hello per
+endpoint and version is sent, and once the endpoint has landed, probe/control.py settles it as
+refused, unsupported or no-tls-answer from all of them. A simulated client's probe
 (probe/clients.py, version `auto`) is recorded as it lands: a client connects or it does not.
 """
 
@@ -30,9 +31,9 @@ from OpenSSL import SSL
 from dualcert.estate.model import Endpoint
 from dualcert.offers import Offer, ProbeOffer, ProbeVersion, TLSVersion
 from dualcert.probe.connection import OpenSockets, ProbeSteps, Timeouts, Wait, poll, probe_steps
-from dualcert.probe.control import needs_control, settle
+from dualcert.probe.control import COMPLETED, Evidence, needs_settling, settle
 from dualcert.probe.hello import OfferSpec, control_spec, offer_spec
-from dualcert.probe.observation import ENDPOINT_WIDE, Observation, Outcome, ProbeKey
+from dualcert.probe.observation import ENDPOINT_WIDE, Observation, Outcome, ProbeKey, not_probed_detail
 from dualcert.probe.reproduce import openssl_command
 from dualcert.probe.tls import client_context
 from dualcert.probe.workers import Workers
@@ -265,56 +266,64 @@ class ProbeRunner:
             if on_result is not None:
                 on_result(observation)
 
-        # Per (node, service, version): probes not landed yet, the first completed handshake, the
-        # control hello's observation, and refused observations waiting to be settled. Only this
-        # thread touches them. The control hello goes only when every offer of the version was
-        # refused or dropped: one completed offer already says the version is spoken.
+        # Per endpoint: its probes not landed yet by version, the first completed handshake and the
+        # control hello of each version, every raw observation (the evidence), and the probes waiting
+        # to be settled. Only this thread touches them. A version's control hello goes only when every
+        # offer of it was refused or dropped: one completed offer already says the version is spoken.
+        # The waiting probes are settled once the whole endpoint has landed, since whether a dropped
+        # hello is `unsupported` or `no-tls-answer` depends on the other version too (control.py).
         # A simulated client (version `auto`, its own range) stays out of this bookkeeping: its
         # refusal is recorded as it is, without a control hello, since the question it answers is
         # whether that client connects, not whether the server speaks a version; and it is not
         # evidence for a TLS 1.2/1.3 offer, so those outcomes do not depend on --clients.
-        Where = tuple[str, str, TLSVersion]
-        outstanding: dict[Where, int] = defaultdict(int)
+        Where = tuple[str, str]
+        outstanding: dict[Where, dict[TLSVersion, int]] = defaultdict(lambda: defaultdict(int))
         for group in by_endpoint.values():
             for task in group:
                 if isinstance(task.version, TLSVersion):
-                    outstanding[(task.endpoint.node, task.endpoint.service.name, task.version)] += 1
-        spoken: dict[Where, Observation] = {}
-        controls: dict[Where, Observation | None] = {}   # None: sent, not landed yet
+                    outstanding[(task.endpoint.node, task.endpoint.service.name)][task.version] += 1
+        spoken: dict[tuple[Where, TLSVersion], Observation] = {}
+        controls: dict[tuple[Where, TLSVersion], Observation | None] = {}   # None: sent, not landed yet
+        seen: dict[Where, list[Observation]] = defaultdict(list)
         awaiting: dict[Where, list[Observation]] = {}
+
+        def settle_endpoint(where: Where) -> None:
+            for waiting in awaiting.pop(where):
+                version = waiting.key.version
+                assert isinstance(version, TLSVersion)
+                control = controls.get((where, version))
+                evidence = Evidence(spoken.get((where, version)), control,
+                                    control_spec(version) if control is not None else None,
+                                    Evidence.gather(o for o in seen[where] if o.key.version != version))
+                record(settle(waiting, evidence))
 
         def land(task: ProbeTask, observation: Observation) -> None:
             if not isinstance(task.version, TLSVersion):  # a client probe: see above
                 record(observation)
                 return
-            where = (task.endpoint.node, task.endpoint.service.name, task.version)
+            where, version = (task.endpoint.node, task.endpoint.service.name), task.version
+            seen[where].append(observation)
             if task.control:
-                controls[where] = observation
+                controls[(where, version)] = observation
             else:
-                outstanding[where] -= 1
-                if observation.outcome in (Outcome.OK, Outcome.NO_CERTIFICATE):
-                    spoken.setdefault(where, observation)
-                if needs_control(observation):
+                outstanding[where][version] -= 1
+                if observation.outcome in COMPLETED:
+                    spoken.setdefault((where, version), observation)
+                if needs_settling(observation):
                     awaiting.setdefault(where, []).append(observation)
                 else:
                     record(observation)
-            if where not in awaiting:
+            waiting = awaiting.get(where, ())
+            if outstanding[where][version] == 0 and (where, version) not in spoken and \
+                    (where, version) not in controls and any(o.key.version == version for o in waiting):
+                controls[(where, version)] = None
+                ready[task.endpoint.node].appendleft(ProbeTask(task.endpoint, Offer.DEFAULT, version, control=True))
                 return
-            if where in spoken:
-                evidence, control = spoken[where], None
-            elif outstanding[where] > 0:
-                return  # another offer of the version may still complete
-            elif where not in controls:
-                controls[where] = None
-                ready[task.endpoint.node].appendleft(ProbeTask(task.endpoint, Offer.DEFAULT, task.version,
-                                                               control=True))
-                return
-            elif (landed := controls[where]) is not None:
-                evidence, control = landed, control_spec(task.version)
-            else:
-                return
-            for waiting in awaiting.pop(where):
-                record(settle(waiting, evidence, control))
+            if any(outstanding[where].values()) or any(controls.get((where, v), 0) is None for v in outstanding[where]):
+                return  # another hello of the endpoint may still change the evidence
+            if waiting:
+                settle_endpoint(where)
+            seen.pop(where, None)
 
         # Nodes that have work and spare capacity, served round-robin so one busy node
         # does not starve the others.
@@ -365,10 +374,11 @@ class ProbeRunner:
                     land(task, observation)
                     if rest and observation.outcome in ENDPOINT_WIDE:
                         for other in rest:
+                            if isinstance(other.version, TLSVersion):
+                                outstanding[(node, other.endpoint.service.name)][other.version] -= 1
                             record(replace(observation, key=other.key, probed=False,
                                            reproduce=openssl_command(other.endpoint, other.hello),
-                                           detail=f"not probed: the first probe ({task.key.test_id}) got "
-                                                  f"{observation.outcome.value}: {observation.detail}"))
+                                           detail=not_probed_detail(observation)))
                     elif rest:
                         ready[node].extend(rest)
                     wake(node)

@@ -13,8 +13,10 @@ from dualcert.offers import ProbeOffer, ProbeVersion, parse_offer, parse_version
 
 class Outcome(StrEnum):
     OK = "ok"                                  # handshake completed and a certificate was presented
-    REFUSED = "refused"                        # the server answered the offer with a TLS alert
-    UNSUPPORTED = "unsupported"                # the server does not speak this TLS version
+    REFUSED = "refused"                        # the server declined this offer (an alert, or it ended the
+                                               # handshake before any certificate while the version works)
+    UNSUPPORTED = "unsupported"                # the server speaks TLS, but not this version
+    NO_TLS_ANSWER = "no-tls-answer"            # reset or closed before any TLS answer, to every hello
     TIMEOUT = "timeout"                        # connect, STARTTLS or handshake exceeded its timeout
     CONNECTION_REFUSED = "connection-refused"  # nothing listens on the port (TCP RST)
     UNRESOLVED = "unresolved"                  # the host name does not resolve
@@ -29,6 +31,26 @@ class Outcome(StrEnum):
 # probe of an endpoint sees one of these, its other probes are not attempted.
 ENDPOINT_WIDE = frozenset({Outcome.TIMEOUT, Outcome.CONNECTION_REFUSED, Outcome.UNRESOLVED, Outcome.NOT_TLS,
                            Outcome.STARTTLS_FAILED})
+# Outcomes that say nothing about the offer, only about the port: no TLS conversation took place.
+# NO_TLS_ANSWER is not endpoint-wide for the engine (a stack that predates TLS 1.3 drops TLS 1.3
+# hellos and answers TLS 1.2 ones), but once settled it covers every hello of the endpoint.
+NO_CONVERSATION = ENDPOINT_WIDE | {Outcome.NO_TLS_ANSWER}
+
+
+def not_probed_detail(first: Observation) -> str:
+    """The detail of a probe not attempted because `first`, its endpoint's first probe, found the
+    endpoint dead (ENDPOINT_WIDE)."""
+    return f"not probed: the first probe ({first.key.test_id}) got {first.outcome.value}: {first.detail}"
+
+
+def port_detail(observation: Observation) -> str:
+    """What the port did, in the same words for every probe of the endpoint: for a probe that was not
+    attempted, its first probe's detail without the name of that probe (not_probed_detail)."""
+    marker = f") got {observation.outcome.value}: "
+    if not observation.probed and observation.detail.startswith("not probed: the first probe (") \
+            and marker in observation.detail:
+        return observation.detail.split(marker, 1)[1]
+    return observation.detail
 
 
 @dataclass(frozen=True)
@@ -57,6 +79,7 @@ class Observation:
     detail: str = ""
     alert: str | None = None
     phase: str | None = None              # connect | starttls | handshake, where it stopped
+    dropped: str | None = None            # reset | closed: the server ended the handshake without an alert
     negotiated_version: str | None = None
     cipher: str | None = None
     chain_der: tuple[bytes, ...] = field(default=(), repr=False)
@@ -71,6 +94,7 @@ class Observation:
             "node": self.key.node, "service": self.key.service, "offer": self.key.offer.value,
             "tls_version": self.key.version.value, "host": self.host, "address": self.address, "port": self.port,
             "outcome": self.outcome.value, "detail": self.detail, "alert": self.alert, "phase": self.phase,
+            "dropped": self.dropped,
             "negotiated_version": self.negotiated_version, "cipher": self.cipher,
             "connect_ms": self.connect_ms, "handshake_ms": self.handshake_ms, "probed": self.probed,
             "reproduce": self.reproduce,
@@ -86,7 +110,8 @@ class Observation:
         return cls(
             key=key, host=data["host"], address=data.get("address"), port=int(data["port"]),
             outcome=Outcome(data["outcome"]), detail=data.get("detail", ""), alert=data.get("alert"),
-            phase=data.get("phase"), negotiated_version=data.get("negotiated_version"), cipher=data.get("cipher"),
+            phase=data.get("phase"), dropped=data.get("dropped"), negotiated_version=data.get("negotiated_version"),
+            cipher=data.get("cipher"),
             chain_der=tuple(base64.b64decode(b) for b in data.get("chain_der_b64", [])),
             connect_ms=data.get("connect_ms"), handshake_ms=data.get("handshake_ms"),
             probed=data.get("probed", True), reproduce=data.get("reproduce", ""),

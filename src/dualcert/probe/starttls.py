@@ -20,9 +20,11 @@ from dualcert.probe.observation import Outcome
 class ProbeFailure(Exception):
     """Why a probe stopped: raised inside a probe, turned into its Observation's outcome."""
 
-    def __init__(self, outcome: Outcome, detail: str, phase: str, alert: str | None = None) -> None:
+    def __init__(self, outcome: Outcome, detail: str, phase: str, alert: str | None = None, *,
+                 dropped: str | None = None, negotiated_version: str | None = None) -> None:
         super().__init__(detail)
         self.outcome, self.detail, self.phase, self.alert = outcome, detail, phase, alert
+        self.dropped, self.negotiated_version = dropped, negotiated_version
 
 
 STARTTLS_MAX_BYTES = 64 * 1024  # a real server's banner and features fit many times over
