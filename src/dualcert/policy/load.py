@@ -29,7 +29,7 @@ from dualcert.policy.model import (
     merge,
     parse_dn,
 )
-from dualcert.policy.states import STATES
+from dualcert.policy.states import NO_STATE, STATES
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 DEFAULT_PROFILE = "ec-ca-signed"   # best practice (S3): the policy when none is given
@@ -93,8 +93,9 @@ def _build(data: Any, where: Path | str, path: Path | None, name: str) -> Policy
         }
         lines.update({f"nodes.{node_name}.services.{k}": _line_of(node_services, k) for k in node_services})
     state = top.get("intended_state", str, base.intended_state if base else "S3")
-    if state not in STATES:
-        raise top.error("intended_state", f"unknown state {state!r}", f"use one of: {', '.join(STATES)}")
+    if state not in (*STATES, NO_STATE):
+        raise top.error("intended_state", f"unknown state {state!r}", f"use one of: {', '.join(STATES)}, or "
+                        f"{NO_STATE} when no deployment state of the digest is intended (e.g. an ECDSA-only server)")
     changes = _expected_changes(top)
     known = builtin_clients()
     clients = {**known, **read_clients(top.get("clients", dict, {}), where, known)}

@@ -38,8 +38,8 @@ POLICY_KEYS = frozenset({"extends", "intended_state", "rules", "services", "node
 # What a presentation was before / is after, for `expected_changes` from:/to: (docs/policy.md, "Expected changes").
 PRESENTATION_CLASSES = ("any", "absent", "ecdsa", "rsa", "self-signed", "ca-signed", "ec-ca-signed",
                         "rsa-ca-signed", "ecdsa-by-rsa-ca", "unreachable", "refused", "unsupported", "timeout",
-                        "connection-refused", "unresolved", "not-tls", "no-certificate", "starttls-failed",
-                        "chain-too-large", "error")
+                        "connection-refused", "unresolved", "not-tls", "no-tls-answer", "no-certificate",
+                        "starttls-failed", "chain-too-large", "error")
 CHANGE_KEYS = frozenset({"nodes", "role", "services", "offers", "tls_versions", "from", "to", "any", "reason"})
 
 

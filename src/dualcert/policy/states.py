@@ -6,3 +6,6 @@ self-signed; rsa-only: the ECDSA-disable COP is installed (only RSA is presented
 """
 
 STATES = ("S1", "S2", "S3", "S4", "rsa-only")
+# `intended_state: none`: no state of the note is intended (a server outside them, e.g. ECDSA only);
+# the cluster's state is still measured and shown, and the deployment_state test does not apply.
+NO_STATE = "none"

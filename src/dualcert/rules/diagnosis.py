@@ -25,6 +25,7 @@ from typing import Any
 
 from dualcert.estate.model import Inventory, Node
 from dualcert.offers import Offer
+from dualcert.policy.states import NO_STATE
 from dualcert.probe.observation import Observation, ProbeKey
 from dualcert.rules.presented import ECDSA_WORDS, RSA_WORDS, PathOf, reading
 from dualcert.rules.remedies import ACCEPT_SELF_SIGNED_STEP, state_steps, unreachable_node_step
@@ -104,8 +105,8 @@ class ClusterDiagnosis:
     def as_intended(self) -> bool:
         """Every node is in its intended state (nodes of different releases may intend different ones)."""
         if all(n.intended is None for n in self.nodes):
-            return self.state == self.intended
-        return all(n.state == (n.intended or self.intended) for n in self.nodes)
+            return self.intended in (self.state, NO_STATE)
+        return all((n.intended or self.intended) in (n.state, NO_STATE) for n in self.nodes)
 
     @property
     def node_states(self) -> dict[str, str]:

@@ -22,6 +22,7 @@ from dualcert.estate.model import Endpoint, Inventory, Node
 from dualcert.facts.chain import ChainFacts
 from dualcert.facts.trust import TrustStore, Validation, chain_above
 from dualcert.offers import ALL_OFFERS, Offer
+from dualcert.policy.states import NO_STATE
 from dualcert.probe.observation import Observation, ProbeKey
 from dualcert.rules import remedies
 from dualcert.rules.diagnosis import ClusterDiagnosis, by_endpoint, diagnose
@@ -282,6 +283,9 @@ def deployment_state(view: EstateView, cluster: str) -> Verdict:
     if all(not node.readings for node in diagnosis.nodes):
         return Verdict(rule, Status.NA, f"cluster {cluster}: no service has an ECDSA certificate in the catalog "
                        "(ecdsa_unit: null), so the deployment states S1-S4 do not apply")
+    if diagnosis.intended == NO_STATE and all(node.intended in (None, NO_STATE) for node in diagnosis.nodes):
+        return Verdict(rule, Status.NA, f"cluster {cluster}: measured state {diagnosis.state}; the policy intends no "
+                       f"deployment state of the digest (intended_state: {NO_STATE})")
     if diagnosis.as_intended:
         design = f" ({diagnosis.design})" if diagnosis.design else ""
         return Verdict(rule, Status.PASS, f"cluster {cluster}: measured state {diagnosis.state}{design}, as intended "

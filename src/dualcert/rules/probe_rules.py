@@ -13,7 +13,7 @@ from dualcert.facts.hostname import hostname_matches
 from dualcert.facts.trust import ChainAbove, TrustStore, Validation, chain_above, issuer_named, signed_by_pin
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.model import Expectation
-from dualcert.probe.observation import Observation, Outcome
+from dualcert.probe.observation import NO_CONVERSATION, Observation, Outcome, port_detail
 from dualcert.rules import remedies
 from dualcert.rules.presented import above_leaf, refused, rsa_signed
 from dualcert.verdict import Status, Verdict
@@ -125,6 +125,12 @@ def presented_key(case: Case) -> Verdict:
         return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, the server sent one "
                        f"that cannot be read: {case.chain.parse_error}",
                        remedies.reissue_malformed(case.endpoint))
+    if o.outcome in NO_CONVERSATION:
+        # Nothing about the offer: the same words for every probe of the port, whatever it expected,
+        # so that the summary shows one finding for the port, not one per offer.
+        fix = remedies.NO_TLS if o.outcome in (Outcome.NOT_TLS, Outcome.NO_TLS_ANSWER) else remedies.UNREACHABLE
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: no TLS conversation with the port: {o.outcome.value} "
+                       f"({port_detail(o)})", fix)
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
     if o.outcome is Outcome.CHAIN_TOO_LARGE:
         return Verdict(rule, Status.FAIL, f"{_where(case)}: the server sent a certificate chain that cannot be "
@@ -133,8 +139,9 @@ def presented_key(case: Case) -> Verdict:
     if expected in ("refused", "rsa-or-refused") and refused(o):
         return Verdict(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
     if expected == "refused":
-        # Not a refusal (a reset, an oversized or unreadable chain): a certificate may have been sent.
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected the server to refuse the offer (an alert), "
+        # Not a refusal (an oversized or unreadable chain, an end after the certificate): a certificate
+        # may have been sent.
+        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected the server to refuse the offer, "
                        f"the probe got {seen}; that is not a refusal, a certificate may have been sent",
                        remedies.not_a_refusal(case.endpoint))
     if o.outcome is Outcome.REFUSED:
@@ -142,7 +149,7 @@ def presented_key(case: Case) -> Verdict:
         return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, "
                        f"but the server refused the offer: {seen}", fix)
     return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, the probe got {seen}",
-                   remedies.unreachable(case.endpoint))
+                   remedies.UNREACHABLE)
 
 
 def _a(expected: str) -> str:

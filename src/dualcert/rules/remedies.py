@@ -68,9 +68,14 @@ def present_rsa(endpoint: Endpoint) -> str:
             f"check that the RSA certificate is installed and the service restarted")
 
 
-def unreachable(endpoint: Endpoint) -> str:
-    return (f"check that {endpoint.service.name} runs on {endpoint.node} and that {endpoint.connect_to}:"
-            f"{endpoint.port} is reachable from here (firewall, port, service state), or fix the inventory")
+# The two fixes of a port that gave no TLS conversation name no endpoint: the test's message does, and
+# the summary gives one finding to every endpoint that failed for one cause, under one fix.
+UNREACHABLE = ("check that the service runs and that its address and port are reachable from here (firewall, "
+               "port, service state), or fix the inventory")
+NO_TLS = ("check that the port is the service's TLS port (the inventory's port, the service's state, and its "
+          "STARTTLS setting if it has one), and whether a firewall, load balancer or proxy on the way resets or "
+          "ends the connections: `openssl s_client -connect` to the same address shows what the port answers; "
+          "this is not a matter of TLS versions or certificates")
 
 
 def not_a_refusal(endpoint: Endpoint) -> str:
