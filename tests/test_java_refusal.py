@@ -63,3 +63,20 @@ def test_single_keystore_tomcat_refuses_the_offer_it_cannot_serve(tmp_path: Path
     assert refusals == {(refused_offer.value, "tls1.2"): "refused", (refused_offer.value, "tls1.3"): "refused"}
     presented = [t for t in data["tests"] if t["rule"] == "presented_key"]
     assert len(presented) == 6 and {t["status"] for t in presented} == {"pass"}
+
+
+def test_rsa_only_release_on_java_passes_by_its_release(tmp_path: Path) -> None:
+    """A UCCX 12.5 node (RSA only by design, judged by its release with the default policy) whose
+    Tomcat holds only the RSA certificate: its TLS 1.3 ECDSA offers are refused, and the run passes."""
+    pki = make_pki(tmp_path, host="uccx-pub.example.test")
+    with tomcat_dual(pki, certificates=("RSA",)) as port:
+        services = "\n".join(f"      - {{name: {name}, port: {port}}}" for name in
+                             ("tomcat", "tomcat-443", "notification-bosh", "notification-xmpp", "socketio"))
+        (tmp_path / "uccx.yaml").write_text(
+            f"site: r125\ntrust: {pki.roots}\nnodes:\n  - name: uccx-pub\n    host: uccx-pub.example.test\n"
+            f"    address: 127.0.0.1\n    role: uccx\n    version: \"12.5(1)\"\n    services:\n{services}\n")
+        run = run_cli("run", "--inventory", "uccx.yaml", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    data = json.loads((tmp_path / "reports" / "r125.json").read_text())
+    ecdsa13 = [p for p in data["probes"] if (p["offer"], p["tls_version"]) == ("ecdsa", "tls1.3")]
+    assert len(ecdsa13) == 5 and {(p["outcome"], p["dropped"]) for p in ecdsa13} == {("refused", "closed")}
