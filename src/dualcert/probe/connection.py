@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import select
 import socket
 import threading
 import time
@@ -24,6 +23,17 @@ from dualcert.probe.hello import OfferSpec
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.probe.reproduce import openssl_command
 from dualcert.probe.starttls import ProbeFailure, starttls
+from dualcert.probe.wire import (
+    MAX_FLIGHT_READ,
+    Dropped,
+    ProbeSteps,
+    Wait,
+    Wire,
+    drain,
+    looks_like_tls,
+    not_tls_detail,
+    timed_out,
+)
 
 
 @dataclass(frozen=True)
@@ -69,34 +79,6 @@ def classify_ssl_error(exc: SSL.Error) -> tuple[Outcome, str, str | None]:
     return Outcome.ERROR, text, None
 
 
-@dataclass(frozen=True)
-class Wait:
-    """A probe step that needs the socket readable (or writable) before `deadline`."""
-
-    sock: socket.socket
-    write: bool
-    deadline: float
-    phase: str
-
-
-# What a probe generator yields (a Wait), is sent (True: ready, False: deadline passed), returns.
-ProbeSteps = Generator[Wait, bool, Observation]
-
-
-def poll(sock: socket.socket, write: bool, seconds: float, *, check: bool = False) -> bool:
-    """Wait up to `seconds` for the socket; `check`: look once even when no time is left."""
-    if seconds <= 0 and not check:
-        return False
-    poller = select.poll()
-    poller.register(sock, select.POLLOUT if write else select.POLLIN)
-    return bool(poller.poll(max(seconds, 0) * 1000))
-
-
-def _timed_out(phase: str, seconds: float) -> ProbeFailure:
-    what = {"connect": "TCP connect", "handshake": "TLS handshake"}.get(phase, phase)
-    return ProbeFailure(Outcome.TIMEOUT, f"{what} timed out after {seconds:g}s", phase)
-
-
 def _connect(endpoint: Endpoint, timeout: float) -> Generator[Wait, bool, socket.socket]:
     try:
         infos = socket.getaddrinfo(endpoint.connect_to, endpoint.port, type=socket.SOCK_STREAM)
@@ -111,7 +93,7 @@ def _connect(endpoint: Endpoint, timeout: float) -> Generator[Wait, bool, socket
         code = sock.connect_ex(address)
         if code in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
             if not (yield Wait(sock, True, time.monotonic() + timeout, "connect")):
-                raise _timed_out("connect", timeout)
+                raise timed_out("connect", timeout)
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code in (errno.ECONNRESET, errno.EPIPE):
             # Accepted, then reset before our hello: the same server behaviour as a reset that meets
@@ -150,76 +132,11 @@ def plaintext_listening(endpoint: Endpoint, port: int, timeout: float) -> tuple[
     return True, f"{endpoint.connect_to}:{port} accepts connections"
 
 
-class _Dropped(Exception):
-    """The server ended the TCP connection ("reset" or "closed") before the handshake completed."""
-
-    def __init__(self, how: str) -> None:
-        super().__init__(how)
-        self.how = how
-
-
-class _Wire:
-    """The probe's socket under a memory-BIO TLS connection. Every byte of the server passes here, so
-    what the server did is known exactly, whatever the timing: its first bytes, how many it sent, and
-    whether it ended the connection with a reset or a close (a socket OpenSSL reads itself reports a
-    reset as a close once another call has taken the error)."""
-
-    __slots__ = ("deadline", "first", "received", "sock", "timeout")
-
-    def __init__(self, sock: socket.socket, timeout: float) -> None:
-        self.sock, self.timeout = sock, timeout
-        self.deadline = time.monotonic() + timeout
-        self.first = b""          # the server's first bytes, for telling what a non-TLS answer is
-        self.received = 0
-
-    def flush(self, conn: SSL.Connection) -> Generator[Wait, bool, None]:
-        """Send what OpenSSL has written (the ClientHello, later the Finished)."""
-        while True:
-            try:
-                data = conn.bio_read(65536)
-            except SSL.WantReadError:
-                return
-            view = memoryview(data)
-            while view:
-                try:
-                    view = view[self.sock.send(view, socket.MSG_NOSIGNAL):]
-                except BlockingIOError:
-                    if not (yield Wait(self.sock, True, self.deadline, "handshake")):
-                        raise _timed_out("handshake", self.timeout) from None
-                except ConnectionResetError:
-                    raise _Dropped("reset") from None
-                except BrokenPipeError:
-                    # The first error a closed (FIN) connection reports when our data then met its reset.
-                    raise _Dropped("closed") from None
-
-    def receive(self, conn: SSL.Connection) -> Generator[Wait, bool, None]:
-        """Wait for the server's next bytes and hand them to OpenSSL."""
-        while True:
-            if not (yield Wait(self.sock, False, self.deadline, "handshake")):
-                raise _timed_out("handshake", self.timeout)
-            try:
-                data = self.sock.recv(65536)
-            except BlockingIOError:
-                continue
-            except ConnectionResetError:
-                raise _Dropped("reset") from None
-            except OSError as exc:
-                raise ProbeFailure(Outcome.ERROR, f"receiving from the server failed: {exc.strerror or exc}",
-                                   "handshake") from None
-            if not data:
-                raise _Dropped("closed")
-            if len(self.first) < SNIFF_BYTES:
-                self.first += data[:SNIFF_BYTES - len(self.first)]
-            self.received += len(data)
-            conn.bio_write(data)
-            return
-
-
 def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None,
                timeout: float) -> Generator[Wait, bool, SSL.Connection]:
     sock.setblocking(False)
-    wire = _Wire(sock, timeout)
-    conn = SSL.Connection(context, None)   # memory BIOs: the socket I/O is _Wire's
+    wire = Wire(sock, timeout)
+    conn = SSL.Connection(context, None)   # memory BIOs: the socket I/O is Wire's
     if sni:
         conn.set_tlsext_host_name(sni.encode("idna"))
     conn.set_connect_state()
@@ -232,7 +149,7 @@ def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None,
             except SSL.WantReadError:
                 yield from wire.flush(conn)
                 yield from wire.receive(conn)
-    except _Dropped as dropped:
+    except Dropped as dropped:
         raise _ended(conn, wire, dropped.how) from None
     except SSL.ZeroReturnError:
         if conn.get_peer_certificate() is None:
@@ -249,7 +166,7 @@ def _handshake(sock: socket.socket, context: SSL.Context, sni: str | None,
                 and conn.get_peer_certificate() is None:
             # After the ServerHello and before a certificate: the Certificate message is too long.
             # What the server still sends tells its size.
-            unread = yield from _drain(sock, MAX_FLIGHT_READ, min(1.0, max(wire.deadline - time.monotonic(), 0)))
+            unread = yield from drain(sock, MAX_FLIGHT_READ, min(1.0, max(wire.deadline - time.monotonic(), 0)))
             outcome, detail = Outcome.CHAIN_TOO_LARGE, _chain_too_large(wire.received + unread)
         raise ProbeFailure(outcome, detail, "handshake", alert,
                            negotiated_version=_server_hello_version(conn) if alert else None) from None
@@ -260,7 +177,7 @@ def _server_hello_version(conn: SSL.Connection) -> str | None:
     return conn.get_protocol_version_name() if any(conn.server_random() or b"") else None
 
 
-def _ended(conn: SSL.Connection, wire: _Wire, how: str) -> ProbeFailure:
+def _ended(conn: SSL.Connection, wire: Wire, how: str) -> ProbeFailure:
     """The server ended the connection, without an alert, before the handshake completed."""
     verb = "reset" if how == "reset" else "closed"
     version = _server_hello_version(conn)
@@ -281,61 +198,14 @@ def _ended(conn: SSL.Connection, wire: _Wire, how: str) -> ProbeFailure:
                         "certificate", "handshake", negotiated_version=version)
 
 
-# How much of the server's first answer is kept to say what it is when it is not TLS.
-SNIFF_BYTES = 32
-_SNIFF = ((b"HTTP/", "an HTTP response"), (b"SSH-", "an SSH banner"), (b"<?xml", "XML (XMPP without TLS?)"),
-          (b"<stream", "an XMPP stream"), (b"+OK", "a POP3 greeting"), (b"* OK", "an IMAP greeting"),
-          (b"RFB ", "a VNC banner"))
-
-
-def looks_like_tls(first: bytes) -> bool:
-    """The start of a TLS record header: content type 20-23, then major version 3."""
-    return 20 <= first[0] <= 23 and (len(first) < 2 or first[1] == 3)
-
-
-def not_tls_detail(first: bytes, reason: str) -> str:
-    """What a port that does not speak TLS answered, from its first bytes (None: nothing was read)."""
-    if not first:
-        return f"the server's answer is not TLS ({reason})"
-    what = next((name for prefix, name in _SNIFF if first.startswith(prefix)), None)
-    if what is None and first[:3].isdigit() and first[3:4] in (b" ", b"-"):
-        what = "a numbered text reply (SMTP, FTP?)"
-    if what is None:
-        text = all(32 <= b < 127 or b in (9, 10, 13) for b in first)
-        what = "plain text" if text else "binary data"
-    return f"the server answered with {what}, not TLS: {first!r} ({reason})"
-
-
 # OpenSSL's default certificate-list limit (SSL_CTX_set_max_cert_list, 100 KiB). The Python bindings
 # (pyOpenSSL, cryptography's `_lib`) expose no setter and the library they bundle exports no symbol
 # to reach it, so a longer chain cannot be read here: it gets its own outcome rather than `error`.
 MAX_CERT_LIST = 100 * 1024
-# How much of an oversized flight is read to measure it: the bound against a hostile server.
-MAX_FLIGHT_READ = 1024 * 1024
-_RECORD = 5 + 16 * 1024   # the one record OpenSSL read before it stopped (header + largest plaintext)
 
 
-def _drain(sock: socket.socket, limit: int, seconds: float) -> Generator[Wait, bool, int]:
-    """Count the bytes the server still sends (at most `limit`, within `seconds`, until 0.2 s of quiet)."""
-    total, deadline = 0, time.monotonic() + seconds
-    while total < limit:
-        try:
-            chunk = sock.recv(min(65536, limit - total))
-        except BlockingIOError:
-            if not (yield Wait(sock, False, min(deadline, time.monotonic() + 0.2), "handshake")):
-                break
-            continue
-        except OSError:
-            break
-        if not chunk:
-            break
-        total += len(chunk)
-    return total
-
-
-def _chain_too_large(unread: int) -> str:
-    size = f"more than {MAX_FLIGHT_READ // 1024:,} KiB" if unread >= MAX_FLIGHT_READ else \
-        f"about {(unread + _RECORD) // 1024:,} KiB"
+def _chain_too_large(sent: int) -> str:
+    size = f"more than {MAX_FLIGHT_READ // 1024:,} KiB" if sent >= MAX_FLIGHT_READ else f"about {sent // 1024:,} KiB"
     return (f"the server's Certificate message ({size}, measured from the bytes it sent) is larger than OpenSSL's "
             f"certificate-list limit of {MAX_CERT_LIST:,} bytes (100 KiB, SSL_CTX_set_max_cert_list), which the "
             f"Python bindings cannot raise; clients built on OpenSSL with default settings (curl, Python, most "

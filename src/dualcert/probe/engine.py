@@ -30,12 +30,13 @@ from OpenSSL import SSL
 
 from dualcert.estate.model import Endpoint
 from dualcert.offers import Offer, ProbeOffer, ProbeVersion, TLSVersion
-from dualcert.probe.connection import OpenSockets, ProbeSteps, Timeouts, Wait, poll, probe_steps
+from dualcert.probe.connection import OpenSockets, Timeouts, probe_steps
 from dualcert.probe.control import COMPLETED, Evidence, needs_settling, settle
 from dualcert.probe.hello import OfferSpec, control_spec, offer_spec
 from dualcert.probe.observation import ENDPOINT_WIDE, Observation, Outcome, ProbeKey, not_probed_detail
 from dualcert.probe.reproduce import openssl_command
 from dualcert.probe.tls import client_context
+from dualcert.probe.wire import ProbeSteps, Wait, poll
 from dualcert.probe.workers import Workers
 
 # A worker thread checks the socket once without waiting (loopback and LAN servers often have
