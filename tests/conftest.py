@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from cryptography import x509
@@ -84,7 +85,13 @@ def debian_binary(binary: str, package: str) -> str:
         found = find()
         if found:
             return found
-    message = f"{binary} is not installed: run `sudo apt-get install {package}` (.ci/run does)"
+    missing_capability(f"{binary} is not installed: run `sudo apt-get install {package}` (.ci/run does)")
+
+
+def missing_capability(message: str) -> NoReturn:
+    """A test cannot run here (a server, root, a privilege): a skip that says why, but under CI a failure,
+    since CI is where every capability is meant to be present and a skip there would hide a lost test."""
+    __tracebackhide__ = True  # pytest reports the skip or failure at the caller's line, not here
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)

@@ -12,14 +12,15 @@ import pytest
 from dualcert.compare.comparison import compare, expiry_band
 from dualcert.compare.snapshot import SCHEMA, SNAPSHOT_KEYS, Snapshot, load_results, load_snapshot
 from dualcert.errors import UsageError
-from dualcert.offers import Offer, TLSVersion
+from dualcert.offers import ClientRange, Offer, TLSVersion, parse_offer
 from dualcert.policy.load import load_policy
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.render.results import probe_record
 
 from .conftest import FIXED_NOW, chain_der
 
-# (node, service, offer) -> stored chain name, or an Outcome for a probe without a chain
+# (node, service, offer) -> stored chain name, or an Outcome for a probe without a chain; an offer
+# `client-<profile>` is a simulated client's probe (--clients), of version `auto`
 Estate = dict[tuple[str, str, str], str | Outcome]
 
 
@@ -28,8 +29,10 @@ def document(estate: Estate, *, started: dt.datetime = FIXED_NOW, ports: dict[st
     """A results JSON as the plugin writes it, one probe per (node, service, offer, version)."""
     probes = []
     for (node, service, offer), seen in estate.items():
-        for version in versions:
-            key = ProbeKey(node, service, Offer(offer), TLSVersion(version))
+        probe_offer = parse_offer(offer)
+        probe_versions = [TLSVersion(v) for v in versions] if isinstance(probe_offer, Offer) else [ClientRange.AUTO]
+        for version in probe_versions:
+            key = ProbeKey(node, service, probe_offer, version)
             port = (ports or {}).get(f"{node}:{service}", 8443)
             if isinstance(seen, Outcome):
                 observation = Observation(key, f"{node}.example.test", "127.0.0.1", port, seen)
@@ -37,8 +40,10 @@ def document(estate: Estate, *, started: dt.datetime = FIXED_NOW, ports: dict[st
                 observation = Observation(key, f"{node}.example.test", "127.0.0.1", port, Outcome.OK,
                                           chain_der=chain_der(seen))
             probes.append(probe_record(observation, {}))
+    offers = {k[2] for k in estate if not k[2].startswith("client-")}
+    clients = list(dict.fromkeys(k[2].removeprefix("client-") for k in estate if k[2].startswith("client-")))
     return {"schema": SCHEMA, "run": {"site": "t", "started": started.isoformat(), "written": started.isoformat(),
-                                      "offers": sorted({k[2] for k in estate}), "tls_versions": list(versions),
+                                      "offers": sorted(offers), "tls_versions": list(versions), "clients": clients,
                                       "roles": roles or {}},
             "probes": probes}
 
@@ -62,7 +67,7 @@ def test_identical_runs_have_no_entries() -> None:
     comparison = compare(snap(S4, "a.json"), snap(S4, "b.json"))
     assert comparison.entries == [] and comparison.counts()["unchanged"] == 4
     assert comparison.section() == {"baseline": {"path": "a.json", "written": FIXED_NOW.isoformat(), "site": "t"},
-                                    "entries": []}
+                                    "not_compared": {"offers": [], "tls_versions": [], "clients": []}, "entries": []}
 
 
 def test_new_ecdsa_certificate_is_a_change_with_before_and_after() -> None:
@@ -255,3 +260,69 @@ def test_a_snapshot_reads_the_members_before_the_tests(tmp_path: Path) -> None:
     # The tests after the probes are not decoded: a broken record there goes unnoticed by a snapshot.
     path.write_text(json.dumps(members)[:-1] + ', "tests": [{"broken": tru}]}')
     assert load_results(path, SNAPSHOT_KEYS) == members
+
+
+# --- simulated clients (--clients): compared like the offers when both runs probed the profile --------------
+
+CHROME = "pub:socketio:client-chrome:auto"
+
+
+def test_client_probes_are_compared_and_a_profile_of_one_run_is_named_not_compared() -> None:
+    before = {**S4, ("pub", "socketio", "client-chrome"): "ec_self", ("pub", "tomcat", "client-java8"): "rsa_self"}
+    after = {**S3, ("pub", "socketio", "client-chrome"): "ec_by_ec_ca",
+             ("pub", "tomcat", "client-firefox"): "rsa_by_rsa_ca", ("pub", "socketio", "client-firefox"): "ec_self"}
+    comparison = compare(snap(before, "old.json"), snap(after, "new.json"))
+    assert comparison.clients == ("chrome",)
+    assert [c.id for c in comparison.changes if "client-" in c.id] == [CHROME]
+    chrome = comparison.by_id[CHROME]
+    assert chrome.kind == "changed" and not chrome.expected and chrome.fields["self_signed"] == (True, False)
+    assert comparison.not_compared["clients"] == [{"profile": "java8", "only_in": "old", "probes": 1},
+                                                  {"profile": "firefox", "only_in": "new", "probes": 2}]
+    summary = comparison.summary()
+    assert "compared 5 probes" in summary and "(1 of them simulated clients' probes: chrome)" in summary
+    assert ("not compared, client profiles probed by one run only (--clients differed): java8 (1 probe(s), "
+            "old.json only), firefox (2 probe(s), new.json only)") in summary
+    assert comparison.section()["not_compared"]["clients"] == comparison.not_compared["clients"]
+
+
+def test_a_client_getting_what_an_offer_was_expected_to_get_is_expected(tmp_path: Path) -> None:
+    policy = policy_file(tmp_path, "expected_changes:\n"
+                                   "  - {offers: [ecdsa, default], from: self-signed, to: ec-ca-signed}\n")
+    before = {**S4, ("pub", "socketio", "client-chrome"): "ec_self",
+              ("pub", "tomcat", "client-chrome"): "rsa_by_rsa_ca"}   # Tomcat gave Chrome its RSA leaf
+    after = {**S3, ("pub", "socketio", "client-chrome"): "ec_by_ec_ca",
+             ("pub", "tomcat", "client-chrome"): "ec_by_ec_ca"}      # ... and now its ECDSA one
+    comparison = compare(snap(before), snap(after), policy)
+    chrome = comparison.by_id[CHROME]
+    assert chrome.expected and chrome.reason.startswith("the same change as pub:socketio:default:tls1.2, expected by "
+                                                        "expected_changes[0]")
+    # Tomcat now preferring ECDSA for Chrome is no offer's change: the policy did not declare it.
+    assert not comparison.by_id["pub:tomcat:client-chrome:auto"].expected
+    assert [c.id for c in comparison.unexpected] == ["pub:tomcat:client-chrome:auto"]
+    # The offer's change is found even when the client's test is the only one selected.
+    assert compare(snap(before), snap(after), policy, ids=[CHROME]).by_id[CHROME].expected
+    assert not compare(snap(before), snap(after)).by_id[CHROME].expected
+
+
+def test_a_client_left_refused_is_its_own_change_an_unreachable_endpoint_is_not(tmp_path: Path) -> None:
+    policy = policy_file(tmp_path, "expected_changes:\n  - {offers: [ecdsa, rsa], to: [refused, unreachable]}\n")
+    before = {("pub", "socketio", "ecdsa"): "ec_self", ("pub", "socketio", "rsa"): "rsa_self",
+              ("pub", "socketio", "client-java8"): "ec_self",
+              ("pub", "tomcat", "ecdsa"): "ec_self", ("pub", "tomcat", "client-java8"): "ec_self"}
+    after = {**before, ("pub", "socketio", "ecdsa"): Outcome.REFUSED,
+             ("pub", "socketio", "client-java8"): Outcome.REFUSED,
+             ("pub", "tomcat", "ecdsa"): Outcome.TIMEOUT, ("pub", "tomcat", "client-java8"): Outcome.TIMEOUT}
+    comparison = compare(snap(before), snap(after), policy)
+    refused = comparison.by_id["pub:socketio:client-java8:auto"]
+    assert refused.fields["outcome"] == ("ok", "refused") and not refused.expected  # java8 no longer connects
+    unreachable = comparison.by_id["pub:tomcat:client-java8:auto"]
+    assert unreachable.expected and "the same change as pub:tomcat:ecdsa:tls1.2" in unreachable.reason
+
+
+def test_results_without_a_clients_list_name_their_clients_by_their_probes() -> None:
+    data = document({("pub", "tomcat", "rsa"): "rsa_self", ("pub", "tomcat", "client-openssl3"): "rsa_self"})
+    for name in ("clients", "offers", "tls_versions"):
+        del data["run"][name]  # type: ignore[attr-defined]
+    old = Snapshot.from_results(data, "old.json")
+    assert (old.clients, old.offers, old.versions) == (("openssl3",), ("rsa",), ("tls1.2",))
+    assert compare(old, old).clients == ("openssl3",)

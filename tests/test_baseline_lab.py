@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -17,6 +18,7 @@ from dualcert.estate.catalog import load_catalog
 from dualcert.lab import Lab
 
 from .conftest import REPO, run_cli
+from .peers import closed_port
 
 STORY_POLICY = REPO / "fixtures" / "lab-s4-to-s3.policy.yaml"
 LAB_NODES = {"uccx-pub": "uccx", "uccx-sub": "uccx", "sm": "socialminer"}
@@ -173,3 +175,85 @@ def test_run_with_a_baseline_from_another_inventory(lab: Lab, tmp_path: Path) ->
     summary = next(line for line in second.stdout.splitlines() if line.startswith("compared "))
     n_new, n_gone = len(kinds["new"]) * 3, len(kinds["gone"]) * 3
     assert f": 3 changed, {n_new} new, {n_gone} gone," in summary and f"{3 + n_new + n_gone} unexpected" in summary
+
+
+# --- simulated clients (--clients) in comparisons --------------------------------------------------------------
+
+CHROME_SOCKETIO = "s3-uccx-pub:socketio:client-chrome:auto"
+CHROME_TOMCAT_443 = "s3-uccx-pub:tomcat-443:client-chrome:auto"
+
+
+def _client_inventories(lab: Lab, tmp_path: Path) -> tuple[Path, Path]:
+    """s3-uccx-pub alone; in the second, its Socket.IO answers where s4-uccx-pub's does (a self-signed ECDSA
+    leaf) and nothing listens on its tomcat-443 any more."""
+    data = yaml.safe_load(lab.inventory_path.read_text())
+    nodes = {n["name"]: n for n in data["nodes"]}
+    old = {**data, "nodes": [nodes["s3-uccx-pub"]]}
+    moved = yaml.safe_load(yaml.safe_dump(nodes["s3-uccx-pub"]))
+    s4_socketio = next(s["port"] for s in nodes["s4-uccx-pub"]["services"] if s["name"] == "socketio")
+    for service in moved["services"]:
+        service["port"] = {"socketio": s4_socketio, "tomcat-443": closed_port()}.get(service["name"], service["port"])
+    paths = (tmp_path / "old.yaml", tmp_path / "new.yaml")
+    for path, document in zip(paths, (old, {**data, "nodes": [moved]}), strict=True):
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return paths
+
+
+def _leaf(document: dict[str, Any], probe_id: str) -> str:
+    return next(p["chain"][0]["sha256"] for p in document["probes"]
+                if f"{p['node']}:{p['service']}:{p['offer']}:{p['tls_version']}" == probe_id)
+
+
+def test_client_probes_are_compared_and_a_profile_one_run_probed_is_named(lab: Lab, tmp_path: Path) -> None:
+    """Chrome, probed by both runs, now gets the self-signed leaf on Socket.IO and no connection on tomcat-443:
+    two changes `--baseline` and `dualcert diff` report; java8 and firefox, each probed by one run only, are
+    no server change: the summary names them with their probe counts."""
+    old, new = _client_inventories(lab, tmp_path)
+    policy = str(lab.policy_path)
+    first = run_cli("run", "--inventory", str(old), "--policy", policy, "--json", "old.json",
+                    "--clients", "chrome,java8", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    second = run_cli("run", "--inventory", str(new), "--policy", policy, "--json", "new.json",
+                     "--clients", "chrome,firefox", "--baseline", "old.json", cwd=tmp_path)
+    assert second.returncode == 1 and "Traceback" not in second.stdout + second.stderr
+    before, after = (json.loads((tmp_path / name).read_text()) for name in ("old.json", "new.json"))
+    services = [s["name"] for s in yaml.safe_load(old.read_text())["nodes"][0]["services"]]
+
+    tests = {t["id"]: t for t in after["tests"] if t["test"] == "test_unchanged" and ":client-" in t["id"]}
+    assert set(tests) == {f"s3-uccx-pub:{s}:client-chrome:auto" for s in services}
+    assert {i for i, t in tests.items() if t["outcome"] == "failed"} == {CHROME_SOCKETIO, CHROME_TOMCAT_443}
+    entries = {e["id"]: e for e in after["changes"]["entries"]}
+    assert entries[CHROME_SOCKETIO]["fields"]["leaf_sha256"] == [_leaf(before, CHROME_SOCKETIO),
+                                                                 _leaf(after, CHROME_SOCKETIO)]
+    assert entries[CHROME_SOCKETIO]["fields"]["self_signed"] == [False, True]
+    assert entries[CHROME_TOMCAT_443]["fields"]["outcome"] == ["ok", "connection-refused"]
+    assert not [i for i in entries if "java8" in i or "firefox" in i]
+    left_out = [{"profile": "java8", "only_in": "old", "probes": len(services)},
+                {"profile": "firefox", "only_in": "new", "probes": len(services)}]
+    assert after["changes"]["not_compared"]["clients"] == left_out
+    jsonschema.validate(after, json.loads((REPO / "schema" / "results.schema.json").read_text()))
+    assert "Not compared, client profiles probed by one run only" in (tmp_path / "reports" / "lab.html").read_text()
+    summary = next(line for line in second.stdout.splitlines() if line.startswith("compared "))
+    assert f"({len(services)} of them simulated clients' probes: chrome)" in summary
+    assert (f"java8 ({len(services)} probe(s), old.json only), firefox ({len(services)} probe(s), this run only)"
+            in summary)
+
+    text = run_cli("diff", "old.json", "new.json", cwd=tmp_path)
+    assert text.returncode == 1
+    rows = [line.split()[:3] for line in text.stdout.splitlines()]
+    assert ["changed", "NO", CHROME_SOCKETIO] in rows and ["changed", "NO", CHROME_TOMCAT_443] in rows
+    assert f"firefox ({len(services)} probe(s), new.json only)" in text.stdout
+    document = json.loads(run_cli("diff", "old.json", "new.json", "--format", "json", cwd=tmp_path).stdout)
+    assert document["compared"]["clients"] == ["chrome"] and document["not_compared"]["clients"] == left_out
+    assert {e["id"] for e in document["entries"] if ":client-" in e["id"]} == {CHROME_SOCKETIO, CHROME_TOMCAT_443}
+
+    # Declaring what the offers were expected to do covers the clients that made the very same change.
+    (tmp_path / "declared.yaml").write_text(
+        "expected_changes:\n"
+        "  - {services: [socketio], offers: [ecdsa, rsa, default], any: true, reason: moved to the S4 server}\n"
+        "  - {services: [tomcat-443], offers: [ecdsa, rsa, default], to: unreachable, reason: tomcat-443 closed}\n")
+    declared = run_cli("diff", "old.json", "new.json", "--policy", "declared.yaml", "--format", "json", cwd=tmp_path)
+    assert declared.returncode == 0, declared.stdout[-3000:]
+    reasons = {e["id"]: e["reason"] for e in json.loads(declared.stdout)["entries"] if ":client-" in e["id"]}
+    assert reasons[CHROME_SOCKETIO].startswith("the same change as s3-uccx-pub:socketio:")
+    assert reasons[CHROME_TOMCAT_443].startswith("the same change as s3-uccx-pub:tomcat-443:")

@@ -20,6 +20,8 @@ from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.rules.diagnosis import diagnose
 
+from .conftest import missing_capability
+
 # Loopback addresses nobody else here uses, so the catalog's real ports (443, 8443, ...) are free.
 NODES = {
     LabNode("uccx-pub", "uccx", "-", "S3"): "127.77.0.11",
@@ -44,7 +46,7 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Inventory
     try:
         server = LabServer([e.served for e in endpoints]).start()
     except PermissionError:
-        pytest.skip("binding the catalog's ports below 1024 needs root (or CAP_NET_BIND_SERVICE)")
+        missing_capability("binding the catalog's ports below 1024 needs root (or CAP_NET_BIND_SERVICE)")
     try:
         lines = ["site: campus", "nodes:"]
         for node, address in NODES.items():

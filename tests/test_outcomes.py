@@ -11,15 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from dualcert.estate.inventory import load_inventory
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import Timeouts
 from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Outcome
 
-from .conftest import run_cli
+from .conftest import missing_capability, run_cli
 from .peers import closed_port, http_plaintext, tarpit, tcp_peer
 
 
@@ -73,7 +71,7 @@ def test_unresolvable_host_is_typed(tmp_path: Path) -> None:
     """Name resolution runs inside a network namespace of our own (`unshare -n`): the lookup
     fails there without a single packet leaving this machine."""
     if not shutil.which("unshare") or os.geteuid() != 0:
-        pytest.skip("needs root and unshare(1) to isolate the DNS lookup in a private network namespace")
+        missing_capability("needs root and unshare(1) to isolate the DNS lookup in a private network namespace")
     path = tmp_path / "dns.yaml"
     path.write_text("nodes:\n  - name: ghost\n    host: ghost.invalid\n    services: [{name: https, port: 443}]\n")
     script = (

@@ -10,7 +10,8 @@ from typing import Any
 from dualcert.cli.common import EXIT_USAGE_ERROR, usage_error
 from dualcert.errors import UsageError
 
-EPILOG = """compares two results JSON files probe by probe (node, service, offer, TLS version):
+EPILOG = """compares two results JSON files probe by probe (node, service, offer, TLS version, and the
+simulated clients of --clients both runs probed; the summary names those only one probed):
 outcome, port, presented leaf SHA-256, key family, issuer, self-signed, and days left when
 they cross the policy's expiry thresholds. Changes the policy's expected_changes allow are
 listed as expected.

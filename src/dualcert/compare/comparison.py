@@ -10,18 +10,24 @@ move between two runs, so they are a change only when they cross one of the poli
 expiry thresholds (ok / warn / fail / expired, the `expiry` rule's bands): a certificate
 that went from 90 to 60 days left is not news, one that went from 40 to 20 with a 30-day
 warn window is. When another field changed, days left are listed too, for context.
+
+Simulated clients' probes (--clients, `client-<profile>:auto`) are compared like the offers' when
+both runs probed that profile: a client that now gets another leaf, or no longer connects, is news.
+A profile only one run probed is left out and named in the summary: the other run never sent its
+hello, so its probes say nothing about the servers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 from dualcert.compare.releases import release_changes
-from dualcert.compare.snapshot import Key, Presentation, Snapshot, key_id, short_value
+from dualcert.compare.snapshot import Key, Presentation, Snapshot, client_of, key_id, short_value
 from dualcert.policy.load import DEFAULT_PROFILE, builtin_profile
 from dualcert.policy.model import ExpectedChange, Policy
 
@@ -81,6 +87,7 @@ class Comparison:
     changes: tuple[Change, ...]            # every compared key, unchanged ones too
     offers: tuple[str, ...]                # compared: both runs probed these
     versions: tuple[str, ...]
+    clients: tuple[str, ...] = ()          # simulated client profiles both runs probed (--clients): compared too
 
     @property
     def entries(self) -> list[Change]:
@@ -107,23 +114,54 @@ class Comparison:
                 f"(site {base.site or '?'}, written {base.written or '?'}): "
                 f"{c['changed']} changed, {c['new']} new, {c['gone']} gone, {c['unchanged']} unchanged; "
                 f"{len(self.entries) - len(self.unexpected)} expected, {len(self.unexpected)} unexpected")
-        cur = self.current
-        left_out = sorted((set(base.offers) ^ set(cur.offers)) | (set(base.versions) ^ set(cur.versions)))
-        if left_out:
-            line += f" (not compared, probed by one run only: {', '.join(left_out)})"
+        if self.clients:
+            probes = sum(1 for change in self.changes if client_of(change.key) is not None)
+            line += f" ({probes} of them simulated clients' probes: {', '.join(self.clients)})"
+        line += "".join(f" ({note})" for note in self.left_out_notes())
         if base.status != "complete":
             line += f" (the baseline run was {base.status}: what it did not probe shows as new)"
         return line
 
+    def left_out_notes(self) -> list[str]:
+        """What was not compared, in words: for the summary line and the report."""
+        left_out, notes = self.not_compared, []
+        one_run = left_out["offers"] + left_out["tls_versions"]
+        if one_run:
+            notes.append(f"not compared, probed by one run only: {', '.join(one_run)}")
+        if left_out["clients"]:
+            notes.append("not compared, client profiles probed by one run only (--clients differed): " + ", ".join(
+                f"{c['profile']} ({c['probes']} probe(s), {self._side_name(c['only_in'])} only)"
+                for c in left_out["clients"]))
+        return notes
+
+    @cached_property
+    def not_compared(self) -> dict[str, Any]:
+        """What one run probed and the other did not, left out of the comparison: offers, TLS versions, and
+        client profiles (--clients differed) with their probe counts; `only_in` is "old" (the baseline) or "new"."""
+        base, cur = self.baseline, self.current
+        clients = []
+        for side, snapshot in (("old", base), ("new", cur)):
+            alone = [c for c in snapshot.clients if c not in self.clients]
+            if alone:
+                counts = Counter(map(client_of, snapshot.presentations))
+                clients += [{"profile": c, "only_in": side, "probes": counts[c]} for c in alone]
+        return {"offers": sorted(set(base.offers) ^ set(cur.offers)),
+                "tls_versions": sorted(set(base.versions) ^ set(cur.versions)), "clients": clients}
+
+    def _side_name(self, side: str) -> str:
+        path = (self.baseline if side == "old" else self.current).path
+        return "this run" if path == "(this run)" else path
+
     def section(self) -> dict[str, Any]:
         """The results JSON's `changes` section (the HTML report renders the Comparison itself)."""
         return {"baseline": {"path": self.baseline.path, "written": self.baseline.written, "site": self.baseline.site},
+                "not_compared": self.not_compared,
                 "entries": [c.to_json() for c in self.entries]}
 
 
 def compare(baseline: Snapshot, current: Snapshot, policy: Policy | None = None, *,
             ids: Iterable[str] | None = None, upgrade: tuple[str, str] | None = None) -> Comparison:
-    """Every key either run probed, over the offers and TLS versions both probed.
+    """Every key either run probed, over the offers, TLS versions and client profiles both probed.
 
     `ids` restricts the comparison (the tests pytest selected); `policy` gives the expiry
     thresholds and `expected_changes` (None: every change is unexpected, default thresholds).
@@ -131,8 +169,10 @@ def compare(baseline: Snapshot, current: Snapshot, policy: Policy | None = None,
     add the changes their catalog releases explain (compare/releases.py), before the policy's."""
     offers = tuple(o for o in current.offers if o in baseline.offers)
     versions = tuple(v for v in current.versions if v in baseline.versions)
+    clients = tuple(c for c in current.clients if c in baseline.clients)
+    both = set(clients)
     keys = [k for k in set(current.presentations) | set(baseline.presentations)
-            if k[2] in offers and k[3] in versions]
+            if (k[2] in offers and k[3] in versions) or client_of(k) in both]
     if ids is not None:  # in the order pytest runs them
         order = {test_id: index for index, test_id in enumerate(ids)}
         keys = sorted((k for k in keys if key_id(k) in order), key=lambda k: order[key_id(k)])
@@ -142,8 +182,45 @@ def compare(baseline: Snapshot, current: Snapshot, policy: Policy | None = None,
     roles = {**baseline.roles, **current.roles}
     derived = release_changes(baseline.releases, current.releases, roles, upgrade)
     rules = derived + (policy.expected_changes if policy is not None else ())
-    changes = tuple(_compare_one(k, baseline, current, thresholds, rules, roles.get(k[0])) for k in keys)
-    return Comparison(baseline, current, changes, offers, versions)
+    known: dict[Key, Change | None] = {}
+
+    def one(key: Key) -> Change | None:
+        """A key's change, computed once; None when neither run probed it."""
+        if key not in known:
+            probed = key in baseline.presentations or key in current.presentations
+            known[key] = _compare_one(key, baseline, current, thresholds, rules, roles.get(key[0])) if probed else None
+        return known[key]
+
+    changes = [one(k) for k in keys]
+    if clients and rules:
+        changes = [_as_an_offer(c, offers, versions, one) if c is not None else c for c in changes]
+    return Comparison(baseline, current, tuple(c for c in changes if c is not None), offers, versions, clients)
+
+
+def _same(one: Presentation | None, other: Presentation | None) -> bool:
+    if one is None or other is None:
+        return one is other
+    return (one.outcome, one.leaf_sha256) == (other.outcome, other.leaf_sha256)
+
+
+def _as_an_offer(change: Change, offers: tuple[str, ...], versions: tuple[str, ...],
+                 sibling: Callable[[Key], Change | None]) -> Change:
+    """A client's change is expected when an offer's probe of the same endpoint made the very same change (same
+    outcome and leaf before and after) and that was expected: expected_changes name offers, and a browser that
+    gets the re-issued ECDSA leaf the `ecdsa` offer gets is that declared change, not another one. A client left
+    refused where no offer is breaks on its own, so only a change to a leaf, to unreachable or to absent follows."""
+    after = change.after
+    if change.expected or client_of(change.key) is None or (
+            after is not None and after.outcome != "ok" and "unreachable" not in after.classes()):
+        return change
+    node, service = change.key[0], change.key[1]
+    for offer in offers:
+        for version in versions:
+            other = sibling((node, service, offer, version))
+            if (other is not None and other.kind != "unchanged" and other.expected
+                    and _same(other.before, change.before) and _same(other.after, change.after)):
+                return replace(change, expected=True, reason=f"the same change as {other.id}, {other.reason}")
+    return change
 
 
 def _compare_one(key: Key, baseline: Snapshot, current: Snapshot, thresholds: Thresholds,

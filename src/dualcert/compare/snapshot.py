@@ -13,7 +13,8 @@ from typing import Any
 
 from dualcert.errors import UsageError
 from dualcert.facts.chain import chain_facts
-from dualcert.probe.observation import ENDPOINT_WIDE, Observation, Outcome
+from dualcert.offers import CLIENT_PREFIX, ClientRange
+from dualcert.probe.observation import NO_CONVERSATION, Observation, Outcome
 from dualcert.rules.presented import rsa_signed, signing
 
 SCHEMA = "dualcert-results/1"   # the results JSON's format id (written by dualcert.render.results)
@@ -22,6 +23,12 @@ Key = tuple[str, str, str, str]          # (node, service, offer, tls_version)
 
 def key_id(key: Key) -> str:
     return ":".join(key)
+
+
+def client_of(key: Key) -> str | None:
+    """The simulated client's profile of a `client-<profile>` probe (version `auto`, --clients); None for an offer's."""
+    offer = key[2]
+    return offer[len(CLIENT_PREFIX):] if offer.startswith(CLIENT_PREFIX) and key[3] == ClientRange.AUTO.value else None
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ class Presentation:
         names = {"any"}
         if self.outcome != "ok":
             names.add(self.outcome)
-            if self.outcome in ENDPOINT_WIDE:
+            if self.outcome in NO_CONVERSATION:
                 names.add("unreachable")
             return frozenset(names)
         if self.key:
@@ -107,6 +114,7 @@ class Snapshot:
     roles: dict[str, str] = field(default_factory=dict)   # node -> role, when known
     releases: dict[str, str] = field(default_factory=dict)  # node -> its inventory `version:`, when given
     status: str = "complete"               # "interrupted": probes may be missing (they then show as new)
+    clients: tuple[str, ...] = ()          # --clients: the simulated client profiles it probed, by name
 
     @classmethod
     def from_results(cls, data: dict[str, Any], path: str | Path) -> Snapshot:
@@ -116,23 +124,28 @@ class Snapshot:
         for probe in probes:
             key = (str(probe["node"]), str(probe["service"]), str(probe["offer"]), str(probe["tls_version"]))
             presentations[key] = Presentation.from_record(probe)
-        offers = tuple(run.get("offers") or dict.fromkeys(k[2] for k in presentations))
-        versions = tuple(run.get("tls_versions") or dict.fromkeys(k[3] for k in presentations))
+        offers = tuple(run.get("offers") or dict.fromkeys(k[2] for k in presentations if client_of(k) is None))
+        versions = tuple(run.get("tls_versions") or dict.fromkeys(k[3] for k in presentations if client_of(k) is None))
+        # A results file without `run.clients` (cut short, or hand-made) still names its clients in its probes.
+        clients = run.get("clients")
+        if not isinstance(clients, list):
+            clients = [c for c in dict.fromkeys(map(client_of, presentations)) if c is not None]
         stamp = run.get("started") or run.get("written")
         now = dt.datetime.fromisoformat(stamp) if stamp else dt.datetime.now(dt.UTC)
         roles = {str(k): str(v) for k, v in (run.get("roles") or {}).items()}
         releases = {str(k): str(v) for k, v in (run.get("releases") or {}).items()}
         return cls(str(path), run.get("site"), run.get("written"), now, offers, versions, presentations, roles,
-                   releases, str(run.get("status") or "complete"))
+                   releases, str(run.get("status") or "complete"), tuple(str(c) for c in clients))
 
     @classmethod
     def from_observations(cls, observations: Iterable[Observation], *, site: str, now: dt.datetime,
                           offers: tuple[str, ...], versions: tuple[str, ...], roles: dict[str, str],
-                          releases: dict[str, str] | None = None) -> Snapshot:
+                          releases: dict[str, str] | None = None, clients: tuple[str, ...] = ()) -> Snapshot:
         """This run, as it stands, to compare with a baseline."""
         presentations = {(o.key.node, o.key.service, o.key.offer.value, o.key.version.value):
                          Presentation.from_observation(o) for o in observations}
-        return cls("(this run)", site, None, now, offers, versions, presentations, roles, releases or {})
+        return cls("(this run)", site, None, now, offers, versions, presentations, roles, releases or {},
+                   clients=clients)
 
 
 def load_snapshot(path: Path) -> Snapshot:

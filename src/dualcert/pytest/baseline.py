@@ -1,5 +1,6 @@
 """`--baseline FILE`: one `test_unchanged` per (node, service, offer, version) of the run and of the
-baseline, judged by one comparison made after the probe phase (dualcert.compare)."""
+baseline, and per simulated client both probed (--clients), judged by one comparison made after the
+probe phase (dualcert.compare)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from typing import Any
 import pytest
 
 from dualcert.compare.comparison import Change, compare
-from dualcert.compare.snapshot import Presentation, Snapshot, load_snapshot
+from dualcert.compare.snapshot import Presentation, Snapshot, client_of, load_snapshot
 from dualcert.errors import UsageError
 from dualcert.estate.release import parse_upgrade
-from dualcert.offers import Offer, TLSVersion
+from dualcert.offers import ClientOffer, ClientRange, Offer, TLSVersion
 from dualcert.probe.observation import ProbeKey
 from dualcert.pytest.items import CHANGE_FIXTURE
 from dualcert.pytest.state import BASELINE_KEY, COMPARISON_KEY, RUN_KEY, VERDICT_KEY, run_of
@@ -43,12 +44,20 @@ def load(config: pytest.Config) -> None:
 
 
 def change_keys(run: DualcertRun, baseline: Snapshot) -> list[ProbeKey]:
-    """The run's keys and the baseline's, over the offers and versions both probe (gone ones included)."""
+    """The run's keys and the baseline's, over the offers and versions both probe and the client profiles
+    both probe (gone ones included); compare() names the profiles only one run probed."""
     offers = [o for o in run.options.offers if o.value in baseline.offers]
     versions = [v for v in run.options.versions if v.value in baseline.versions]
+    clients = {name for name in run.clients if name in baseline.clients}
     keys = [k for k in run.keys() if k.offer in offers and k.version in versions]  # noqa: SIM118 (a method)
-    for node, service, offer, version in baseline.presentations:
-        if offer in {o.value for o in offers} and version in {v.value for v in versions}:
+    keys += [k for k in run.client_keys() if isinstance(k.offer, ClientOffer) and k.offer.profile in clients]
+    offer_names, version_names = {o.value for o in offers}, {v.value for v in versions}
+    for key in baseline.presentations:
+        node, service, offer, version = key
+        profile = client_of(key)
+        if profile is not None and profile in clients:
+            keys.append(ProbeKey(node, service, ClientOffer(profile), ClientRange.AUTO))
+        elif offer in offer_names and version in version_names:
             keys.append(ProbeKey(node, service, Offer(offer), TLSVersion(version)))
     return list(dict.fromkeys(keys))
 
@@ -81,7 +90,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     current = Snapshot.from_observations(
         run.observations.values(), site=run.inventory.site, now=run.now,
         offers=tuple(o.value for o in run.options.offers), versions=tuple(v.value for v in run.options.versions),
-        roles={n.name: n.role for n in run.inventory.nodes}, releases=run.inventory.releases())
+        roles={n.name: n.role for n in run.inventory.nodes}, releases=run.inventory.releases(),
+        clients=tuple(run.clients))
     config.stash[COMPARISON_KEY] = compare(baseline, current, run.policy, ids=ids,
                                            upgrade=config.stash.get(UPGRADE_KEY, None))
 

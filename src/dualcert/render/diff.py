@@ -68,7 +68,9 @@ def render(comparison: Comparison, fmt: str, *, show_expected: bool = True) -> s
         document = {
             "schema": "dualcert-diff/1",
             "old": _side(comparison.baseline), "new": _side(comparison.current),
-            "compared": {"offers": list(comparison.offers), "tls_versions": list(comparison.versions)},
+            "compared": {"offers": list(comparison.offers), "tls_versions": list(comparison.versions),
+                         "clients": list(comparison.clients)},
+            "not_compared": comparison.not_compared,
             "counts": comparison.counts(), "unexpected": len(comparison.unexpected),
             "summary": comparison.summary(), "groups": groups(entries), "entries": [c.to_json() for c in entries],
         }

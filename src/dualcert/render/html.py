@@ -202,7 +202,8 @@ def changes_html(comparison: Comparison | None) -> str:
                           (("path", base.path), ("written", base.written), ("site", base.site)))
     parts = ['<section id="dc-changes" class="dc-section"><h2>Changes since baseline</h2>',
              f'<p class="dc-legend">Baseline: {described}. {len(entries)} change(s), '
-             f'{len(comparison.unexpected)} unexpected.</p>']
+             f'{len(comparison.unexpected)} unexpected.</p>',
+             *(f'<p class="dc-legend">{esc(note[0].upper() + note[1:])}.</p>' for note in comparison.left_out_notes())]
     if entries:
         parts.append('<table class="dc-changes"><thead><tr><th>what</th><th>kind</th><th>field</th><th>before</th>'
                      '<th>after</th><th>expected</th><th>reason</th></tr></thead><tbody>')
