@@ -27,6 +27,8 @@ from dualcert.probe.hello import OfferSpec, describe
 from dualcert.probe.observation import Observation, Outcome
 
 COMPLETED = (Outcome.OK, Outcome.NO_CERTIFICATE)
+# A hello that got as far as the server's certificate: the version is spoken, whatever came next.
+SPEAKS_VERSION = (*COMPLETED, Outcome.CHAIN_TOO_LARGE)
 
 
 def needs_settling(observation: Observation) -> bool:
@@ -66,7 +68,7 @@ def _answer(observation: Observation) -> str:
 class Evidence:
     """What an endpoint's hellos showed about one TLS version, for settling its waiting probes."""
 
-    completed: Observation | None = None      # an offer of the version that completed
+    completed: Observation | None = None      # an offer of the version that got as far as the certificate
     control: Observation | None = None        # the control hello of the version, when one was sent
     control_spec: OfferSpec | None = None
     speaks_tls: str | None = None             # how the endpoint answered TLS at another version
@@ -91,15 +93,18 @@ def settle(observation: Observation, evidence: Evidence) -> Observation:
     if evidence.completed is not None:
         # Not which offer: the first to complete is a race, and the detail must not differ between runs.
         return replace(observation, outcome=Outcome.REFUSED,
-                       detail=f"{observation.detail} (the server speaks {version}: another offer of it completed)")
+                       detail=f"{observation.detail} (the server speaks {version}: another offer of it got as far "
+                              "as the server's certificate)" if evidence.completed.outcome not in COMPLETED else
+                              f"{observation.detail} (the server speaks {version}: another offer of it completed)")
     control = evidence.control
     if control is None or evidence.control_spec is None:
         return observation  # interrupted before its control landed: what it saw stands
     offered = f"a control hello offering {describe(evidence.control_spec)}"
-    if control.outcome in COMPLETED:
+    if control.outcome in SPEAKS_VERSION:
+        reached = "completed" if control.outcome in COMPLETED else "got as far as the server's certificate"
         return replace(observation, outcome=Outcome.REFUSED,
                        detail=f"{observation.detail} (the server speaks {version}: a control hello with every "
-                              f"{version} cipher suite and signature scheme completed)")
+                              f"{version} cipher suite and signature scheme {reached})")
     both = f"it answered this offer with {_answer(observation)}, and {offered}, with {_answer(control)}"
     if observation.negotiated_version or control.negotiated_version:
         # A ServerHello of this version: it is spoken, yet no hello completes.

@@ -31,7 +31,7 @@ from OpenSSL import SSL
 from dualcert.estate.model import Endpoint
 from dualcert.offers import Offer, ProbeOffer, ProbeVersion, TLSVersion
 from dualcert.probe.connection import OpenSockets, Timeouts, probe_steps
-from dualcert.probe.control import COMPLETED, Evidence, needs_settling, settle
+from dualcert.probe.control import COMPLETED, SPEAKS_VERSION, Evidence, needs_settling, settle
 from dualcert.probe.hello import OfferSpec, control_spec, offer_spec
 from dualcert.probe.observation import ENDPOINT_WIDE, Observation, Outcome, ProbeKey, not_probed_detail
 from dualcert.probe.reproduce import openssl_command
@@ -308,8 +308,10 @@ class ProbeRunner:
                 controls[(where, version)] = observation
             else:
                 outstanding[where][version] -= 1
-                if observation.outcome in COMPLETED:
-                    spoken.setdefault((where, version), observation)
+                held = spoken.get((where, version))
+                if observation.outcome in SPEAKS_VERSION and (held is None or (
+                        held.outcome not in COMPLETED and observation.outcome in COMPLETED)):
+                    spoken[(where, version)] = observation   # a completed one over a chain-too-large: not a race
                 if needs_settling(observation):
                     awaiting.setdefault(where, []).append(observation)
                 else:
