@@ -94,9 +94,11 @@ def test_cluster_defaults_to_the_site_and_the_odd_node_is_named(estate) -> None:
     assert diagnosis.node_states == {"uccx-pub": "S3", "uccx-sub": "S4", "sm": "S3", "cucm": "S3"}
     assert len(diagnosis.differs) == 1 and diagnosis.differs[0].startswith("uccx-sub is S4")
     assert diagnosis.remediation == (
-        "uccx-sub: tomcat-ECDSA is self-signed: generate a tomcat-ECDSA CSR, have an EC CA sign it, upload the EC "
-        "root as tomcat-trust and the certificate as tomcat-ECDSA, restart Cisco UCCX on publisher and subscriber; "
-        "or install the ECDSA COP for an RSA-only environment",)
+        "uccx-sub: tomcat-ECDSA is self-signed: generate a tomcat-ECDSA CSR (Cisco Unified OS Administration > "
+        "Security > Certificate Management), have an EC CA sign it, upload the EC root (and any intermediate) as "
+        "tomcat-trust, upload the signed certificate as tomcat-ECDSA, then restart Cisco UCCX on publisher and "
+        "subscriber; or, if your CA can sign only with RSA, install the UCCX COP (it disables ECDSA) for an RSA-only "
+        "environment",)
 
 
 def test_cucm_units_are_read_separately(estate) -> None:

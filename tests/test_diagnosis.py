@@ -89,9 +89,11 @@ def test_s2_fix_is_the_digests_procedure_naming_node_and_unit(tmp_path: Path) ->
     services = tuple(s.name for s in inv.nodes[0].services)
     [d] = diagnose(inv, by_key(node_in_state("uccx-sub", "S2", services)), "S3")
     assert d.remediation == (
-        "uccx-sub: tomcat-ECDSA is signed by an RSA CA: generate a tomcat-ECDSA CSR, have an EC CA sign it, upload "
-        "the EC root as tomcat-trust and the certificate as tomcat-ECDSA, restart Cisco UCCX on publisher and "
-        "subscriber; or install the ECDSA COP for an RSA-only environment",)
+        "uccx-sub: tomcat-ECDSA is signed by an RSA CA: generate a tomcat-ECDSA CSR (Cisco Unified OS Administration "
+        "> Security > Certificate Management), have an EC CA sign it, upload the EC root (and any intermediate) as "
+        "tomcat-trust, upload the signed certificate as tomcat-ECDSA, then restart Cisco UCCX on publisher and "
+        "subscriber; or, if your CA can sign only with RSA, install the UCCX COP (it disables ECDSA) for an RSA-only "
+        "environment",)
     assert "chat/email gadget and the SocialMiner page do not load" in d.agent_experience
 
 
@@ -159,7 +161,7 @@ def test_unit_consistency_names_the_ports_that_differ(tmp_path: Path) -> None:
     finding = RULES["unit_consistency"].check(view(inv, observations), "sm")
     assert finding.status is Status.FAIL
     assert "tomcat differs across ports" in finding.message and "tomcat (443)" in finding.message
-    assert "openfire (7443)" in finding.message and "re-upload the current tomcat" in finding.fix
+    assert "openfire (7443)" in finding.message and "re-upload the current certificate as tomcat" in finding.fix
 
 
 def test_cluster_roots_self_signed_beside_ca_signed(tmp_path: Path) -> None:
@@ -184,7 +186,8 @@ def test_multi_server_certificate_must_name_every_node(tmp_path: Path) -> None:
     finding = RULES["cluster_roots"].check(view(inv, gap), "c")
     assert finding.status is Status.FAIL
     assert "names pub.example.test, sub.example.test but not sub2.example.test" in finding.message
-    assert "multi-server tomcat CSR" in finding.fix
+    assert finding.fix.startswith("generate a tomcat CSR on the publisher with every node (") and \
+        "(one multi-server certificate)" in finding.fix
 
 
 def test_plaintext_listener_is_a_warning_not_a_failure(tmp_path: Path) -> None:

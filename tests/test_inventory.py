@@ -129,5 +129,5 @@ def test_a_generic_server_is_told_about_its_ecdsa_and_rsa_certificates(tmp_path:
     texts = [remedies.renew(web, "ECDSA"), remedies.sign_with_ca(web, "RSA"), remedies.ecdsa_signed_by_rsa(web),
              remedies.browser_gets_rsa(web, ecdsa_answered=False, ecdsa_by_rsa_ca=False)]
     assert all("tomcat" not in text for text in texts), texts
-    assert "renew the ECDSA certificate" in texts[0] and "sign it, upload the CA root" in texts[1]
+    assert "renew the server's ECDSA certificate" in texts[0] and "make sure clients trust the CA root" in texts[1]
     assert (extra.service.rsa_unit, extra.service.ecdsa_unit) == ("tomcat", "tomcat-ECDSA")

@@ -87,7 +87,7 @@ def test_refused_is_what_the_rsa_only_policy_wants(endpoints) -> None:
     assert status(refused, "trust") is Status.NA
     presented = make_case(endpoints, "ec_by_ec_ca", policy="rsa-only")
     finding = PROBE_RULES["presented_key"](presented)
-    assert finding.status is Status.FAIL and "ECDSA-disable COP" in finding.fix
+    assert finding.status is Status.FAIL and "install the UCCX COP (it disables ECDSA)" in finding.fix
 
 
 @pytest.mark.parametrize("outcome, detail", [

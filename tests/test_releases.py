@@ -59,7 +59,9 @@ def test_every_release_rule_of_the_catalog_cites_a_source() -> None:
     for role in load_catalog().values():
         for rule in role.releases:
             assert rule.sources and all(s.title for s in rule.sources), (role.name, rule.label)
-            assert rule.confidence in ("documented", "secondary", "uncertain")
+            assert rule.confidence in ("documented", "secondary", "inferred", "uncertain")
+            # A source is a document one can open; only "no document found" has no URL, and it is uncertain.
+            assert all(s.url or rule.confidence == "uncertain" for s in rule.sources), (role.name, rule.label)
     assert {"uccx", "socialminer", "ccp", "finesse", "cuic", "cucm", "imp", "cuc", "expressway"} <= set(load_catalog())
 
 
@@ -121,7 +123,7 @@ def test_default_policy_follows_the_release_an_explicit_one_does_not(tmp_path: P
     assert auto.expectation(sip, Offer.ECDSA, TLSVersion.TLS1_3).version_required
     assert not auto.expectation(ends[("old", "sip-tls")], Offer.ECDSA, TLSVersion.TLS1_3).version_required
     assert explicit.expectation(https, Offer.ECDSA, TLSVersion.TLS1_2).presents == "ecdsa"
-    # The inventory says the HTTP Ciphers parameter was changed: HTTPS is judged as dual again.
+    # The inventory says the HTTPS Ciphers parameter was changed: HTTPS is judged as dual again.
     write(inventory, "nodes:\n  - {name: cm, host: cm.example.com, role: cucm, version: 15SU2, "
                      "parameters: {http_ciphers: rsa-and-ecdsa}}\n")
     changed = load_inventory(inventory).endpoints()[0]
@@ -207,7 +209,7 @@ def test_upgrade_changes_come_from_the_catalog_with_reason_and_source() -> None:
     from dualcert.compare.releases import release_changes
 
     roles = {"pub": "uccx", "cm": "cucm"}
-    changes = release_changes({"pub": "11.5(1)SU1", "cm": "14SU3"}, {"pub": "12.5(1)", "cm": "15SU2"}, roles)
+    changes = release_changes({"pub": "11.5(1)SU1", "cm": "12.5(1)SU8"}, {"pub": "12.5(1)", "cm": "15SU2"}, roles)
     by_node = {(c.nodes, c.services, c.offers, c.tls_versions): c for c in changes}
     socketio = by_node[(("pub",), ("socketio",), ("default",), None)]
     assert socketio.after == ("rsa",) and socketio.before is None
@@ -222,6 +224,10 @@ def test_upgrade_changes_come_from_the_catalog_with_reason_and_source() -> None:
     # An unversioned inventory: --upgrade FROM:TO stands in; the same release twice explains nothing.
     assert release_changes({}, {}, {"pub": "uccx"}, ("11.5", "12.5")) != ()
     assert release_changes({"pub": "12.5(1)"}, {"pub": "12.5(1)SU2"}, {"pub": "uccx"}) == ()
+    # The HTTPS Ciphers parameter is documented from 14SU2: HTTPS turns RSA only there, not at 15SU2.
+    https = {(c.services, c.offers): c for c in release_changes({"cm": "14SU1"}, {"cm": "14SU2"}, {"cm": "cucm"})}
+    assert https[(("tomcat",), ("ecdsa",))].after == ("rsa", "refused")
+    assert release_changes({"cm": "14SU2"}, {"cm": "15SU1"}, {"cm": "cucm"}) == ()
 
 
 def test_a_policy_file_can_turn_release_on_for_one_node(tmp_path: Path) -> None:
@@ -261,7 +267,7 @@ def test_cucm_15su2_https_rsa_only_sip_by_signature_algorithms(tmp_path: Path) -
         assert probes[("sip-tls", "ecdsa", "tls1.3")]["chain"][0]["key_type"] == "ECDSA"
         assert probes[("sip-tls", "rsa", "tls1.3")]["chain"][0]["key_type"] == "RSA"
         assert probes[("tomcat", "ecdsa", "tls1.2")]["outcome"] != "ok"       # HTTPS: RSA only
-        # The inventory says HTTP Ciphers was changed to allow ECDSA: the RSA-only HTTPS now fails, and the
+        # The inventory says HTTPS Ciphers was changed to allow ECDSA: the RSA-only HTTPS now fails, and the
         # fix names the parameter.
         write(site, site.read_text().replace("version: 15SU2\n",
                                              "version: 15SU2\n  parameters: {http_ciphers: rsa-and-ecdsa}\n"))
@@ -272,7 +278,7 @@ def test_cucm_15su2_https_rsa_only_sip_by_signature_algorithms(tmp_path: Path) -
     assert failed and {t["id"].split(":")[1] if ":" in t["id"] else t["rule"] for t in failed} <= {
         "tomcat", "tomcat-443", "tftp-https-6972", "deployment_state"}  # HTTPS RSA only beside dual SIP: mixed
     sample = next(t for t in failed if t["rule"] == "presented_key" and t["id"].endswith(":ecdsa:tls1.2"))
-    assert "TLS 1.3 Certificate Preference Order" in sample["fix"] or "HTTP Ciphers" in sample["fix"]
+    assert "TLS 1.3 Certificate Preference Order" in sample["fix"] or "HTTPS Ciphers" in sample["fix"]
 
 
 def test_inventory_units_win_over_the_release_and_defaults_parameters_fit_each_role(tmp_path: Path) -> None:
@@ -301,24 +307,35 @@ def test_lab_release_must_be_a_known_uccx_release(tmp_path: Path, release: str, 
 
 
 def test_a_release_that_presents_ecdsa_anyway_asks_to_check_the_version(tmp_path: Path) -> None:
-    """A node recorded as 12.5 that presents an EC-CA-signed tomcat-ECDSA (really an 11.5): it fails, and the
-    fix is about the inventory's version, not the COP; the release's words do not describe it."""
+    """A node recorded as 12.5 that presents an EC-CA-signed tomcat-ECDSA (really an 11.5): the fix is about the
+    inventory's version, not the COP; the release's words do not describe it. "RSA only by design (11.6+)" is
+    secondary (no primary source found), so what only it fails is a warning naming its source; --strict fails."""
     with Lab([LabNode("pub", "uccx", "ccx", "S3")], site="ccx") as lab:   # served as 11.5 S3: both certificates
         site = write(tmp_path / "site.yaml", lab.inventory_path.read_text(encoding="utf-8").replace(
             "  role: uccx\n", "  role: uccx\n  version: 12.5(1)\n"))
         done = run_cli("run", "--inventory", str(site), "--report-dir", "r", cwd=tmp_path)
-    assert done.returncode == 1
+        strict = run_cli("run", "--inventory", str(site), "--report-dir", "strict", "--strict", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:]
     results = json.loads((tmp_path / "r" / "ccx.json").read_text())
     (diagnosis,) = results["diagnosis"]
     assert (diagnosis["state"], diagnosis["intended"]) == ("S3", "rsa-only") and "design" not in diagnosis
     assert diagnosis["remediation"] and all("check the node's 'version:'" in step and "COP" not in step
                                             for step in diagnosis["remediation"])
-    presented = [t for t in results["tests"] if t["rule"] == "presented_key" and t["outcome"] == "failed"]
+    assert not [t for t in results["tests"] if t["status"] == "fail"]
+    warned = [t for t in results["tests"] if t["status"] == "warn"]
+    presented = [t for t in warned if t["rule"] == "presented_key"]
     assert presented and all(":ecdsa:" in t["id"] or ":default:" in t["id"] for t in presented)
     assert "RSA only by design (11.6+)" in presented[0]["message"] and "COP" not in presented[0]["fix"]
+    state = next(t for t in warned if t["rule"] == "deployment_state")
+    for test in (presented[0], state):
+        assert "'Configure UCCX for self-signed and signed certificates (Cisco document 118855" in test["message"]
+        assert "confidence: secondary: the available copy did not show the sentence" in test["message"]
+    assert strict.returncode == 1
+    judged = json.loads((tmp_path / "strict" / "ccx.json").read_text())["tests"]
+    assert {t["id"] for t in judged if t["outcome"] == "failed"} == {t["id"] for t in warned}
 
 
-def test_a_release_that_requires_tls13_fails_without_it_with_the_release_fix(tmp_path: Path) -> None:
+def test_a_release_that_requires_tls13_warns_without_it_with_the_release_fix(tmp_path: Path) -> None:
     from dualcert.probe.observation import Observation, Outcome, ProbeKey
     from dualcert.rules.probe_rules import Case, presented_key
     from dualcert.verdict import Status
@@ -329,15 +346,88 @@ def test_a_release_that_requires_tls13_fails_without_it_with_the_release_fix(tmp
     ends = {(e.node, e.service.name): e for e in load_inventory(inventory).endpoints()}
     policy = load_policy(None)
 
-    def judged(node: str) -> tuple[Status, str]:
+    def judged(node: str, policy: Any = policy) -> tuple[Status, str, str]:
         endpoint = ends[(node, "sip-tls")]
         key = ProbeKey(node, "sip-tls", Offer.ECDSA, TLSVersion.TLS1_3)
         seen = Observation(key, endpoint.host, None, endpoint.port, Outcome.UNSUPPORTED, phase="handshake")
         case = Case(endpoint, Offer.ECDSA, TLSVersion.TLS1_3, policy.expectation(endpoint, Offer.ECDSA,
                     TLSVersion.TLS1_3), seen, None, dt.datetime.now(dt.UTC), lambda offer: None)
         verdict = presented_key(case)
-        return verdict.status, verdict.fix
+        return verdict.status, verdict.message, verdict.fix
 
-    status, fix = judged("cm")
-    assert status is Status.FAIL and "Common Criteria" in fix and "TLS 1.3 Certificate Preference Order" in fix
+    status, message, fix = judged("cm")
+    # SIP requiring TLS 1.3 from 15SU2 is secondary: a warning, with the release's fix and the source named.
+    assert status is Status.WARN and "Common Criteria" in fix and "TLS 1.3 Certificate Preference Order" in fix
+    assert "'Security Guide for Cisco Unified Communications Manager, Release 15: TLS 1.3 Setup" in message
+    assert "confidence: secondary" in message
     assert judged("old")[0] is Status.NA    # before 15SU2 TLS 1.3 is absent: not offering it is right
+    # A policy that requires TLS 1.3 itself fails it: the failure is the policy's, not the release's.
+    own = write(tmp_path / "tls13.yaml", "extends: ec-ca-signed\nrelease: auto\nrules:\n"
+                                         "  versions: {tls1.2: required, tls1.3: required}\n")
+    status, message, _ = judged("cm", load_policy(own))
+    assert status is Status.FAIL and "confidence" not in message
+
+
+def cucm_node(tmp_path: Path, port: int, roots: Path, version: str, service: str, parameters: str = "") -> Path:
+    """A CUCM node of this release whose one probed service is the peer on 127.0.0.1 (the others disabled)."""
+    others = "".join(f"      - {{name: {name}, enabled: false}}\n" for name in load_catalog()["cucm"].services
+                     if name != service)
+    return write(tmp_path / f"cm-{version}-{len(parameters)}.yaml", f"site: cm\ntrust: {roots}\nnodes:\n  - name: cm\n"
+                 f"    host: dual.example.test\n    address: 127.0.0.1\n    role: cucm\n    version: {version}\n"
+                 f"{parameters}    services:\n      - {{name: {service}, port: {port}}}\n{others}")
+
+
+def judged(tmp_path: Path, inventory: Path, report: str, *options: str) -> tuple[int, list[dict[str, Any]], str]:
+    done = run_cli("run", "--inventory", str(inventory), "--report-dir", report, *options, cwd=tmp_path)
+    tests = json.loads((tmp_path / report / "cm.json").read_text())["tests"]
+    return done.returncode, tests, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+def test_cucm_15su2_sip_without_tls13_is_a_warning_naming_the_secondary_source(tmp_path: Path) -> None:
+    """A real TLS 1.2-only server (gnutls-serv, RSA and EC-CA-signed ECDSA) as the SIP port of a CUCM 15SU2:
+    the release says SIP requires TLS 1.3, but that rule's source is secondary, so the TLS 1.3 probes are
+    warnings naming the source and its confidence; the run passes, and fails under --strict."""
+    from .thirdparty import gnutls_serv, make_pki
+
+    pki = make_pki(tmp_path)
+    with gnutls_serv(pki, "NORMAL:-VERS-TLS1.3") as port:
+        inventory = cucm_node(tmp_path, port, pki.roots, "15SU2", "sip-tls")
+        code, tests, output = judged(tmp_path, inventory, "plain")
+        strict, strict_tests, _ = judged(tmp_path, inventory, "strict", "--strict")
+    assert code == 0, output
+    assert not [t for t in tests if t["status"] == "fail"], output
+    warned = [t for t in tests if t["status"] == "warn"]
+    assert {t["id"] for t in warned} == {f"cm:sip-tls:{offer}:tls1.3" for offer in ("ecdsa", "rsa", "default")}
+    for test in warned:
+        assert test["rule"] == "presented_key" and "the node's release should offer TLS 1.3" in test["message"]
+        assert ("per 'Security Guide for Cisco Unified Communications Manager, Release 15: TLS 1.3 Setup (From "
+                "Release 15SU2 Onwards)', confidence: secondary: the available copy did not show the sentence"
+                in test["message"])
+        assert "TLS 1.3 Certificate Preference Order" in test["fix"]
+    assert strict == 1
+    assert {t["id"] for t in strict_tests if t["outcome"] == "failed"} == {t["id"] for t in warned}
+
+
+def test_cucm_https_presenting_ecdsa_at_the_documented_default_still_fails(tmp_path: Path) -> None:
+    """The HTTPS Ciphers rule is documented (the 14SU2 administration guide): a real dual-certificate server as
+    a CUCM 14SU2 Tomcat, presenting tomcat-ECDSA to the ECDSA offer, fails; with the parameter changed in the
+    inventory it passes; and before 14SU2 no release rule constrains HTTPS (the policy's S3 holds)."""
+    from .thirdparty import gnutls_serv, make_pki
+
+    pki = make_pki(tmp_path)
+    changed = "    parameters: {http_ciphers: rsa-and-ecdsa}\n"
+    with gnutls_serv(pki, "NORMAL:-VERS-TLS1.3") as port:
+        code, tests, output = judged(tmp_path, cucm_node(tmp_path, port, pki.roots, "14SU2", "tomcat"), "default")
+        changed_code, _, changed_output = judged(
+            tmp_path, cucm_node(tmp_path, port, pki.roots, "14SU2", "tomcat", changed), "changed")
+        older_code, _, older_output = judged(
+            tmp_path, cucm_node(tmp_path, port, pki.roots, "14SU1", "tomcat"), "older")
+    assert code == 1, output
+    failed = {t["id"]: t for t in tests if t["status"] == "fail"}
+    assert "cm:tomcat:ecdsa:tls1.2" in failed, output
+    assert set(failed) <= {"cm:tomcat:ecdsa:tls1.2", "cm:tomcat:default:tls1.2"}, output   # a browser may get ECDSA
+    assert all(t["rule"] == "presented_key" and "confidence" not in t["message"] for t in failed.values())
+    assert "HTTPS Ciphers" in failed["cm:tomcat:ecdsa:tls1.2"]["fix"]
+    assert not [t for t in tests if t["status"] == "warn"]
+    assert changed_code == 0, changed_output
+    assert older_code == 0, older_output

@@ -48,8 +48,8 @@ def test_one_finding_per_shared_certificate_everywhere(shared: SharedEstate, tmp
                for w in summary["warnings"])
     # The fix once, in a generic server's words, for every node.
     fixes = {w["certificate"]["key_type"]: w["fix"] for w in summary["warnings"]}
-    assert fixes["ECDSA"] == "on each node: renew the ECDSA certificate (regenerate or have the CA re-sign it) " \
-                             "before it expires", fixes
+    assert fixes["ECDSA"] == "on each node: renew the server's ECDSA certificate (regenerate or have the CA " \
+                             "re-sign it) before it expires", fixes
     assert "tomcat" not in result.stdout and "tomcat" not in json.dumps(summary)
     # Terminal: after pytest's line, two findings with their endpoints collapsed behind a count, then the paths.
     block = verdict_block(result.stdout)

@@ -104,4 +104,6 @@ def test_rsa_only_policy_flags_nginx_presenting_ecdsa(tmp_path: Path) -> None:
     # nginx with EC-CA and RSA-CA certificates is the note's S3; the fix is the COP.
     [state] = [t for t in tests if t["rule"] == "deployment_state"]
     assert "measured state S3, the policy intends rsa-only" in state["message"]
-    assert "install the ECDSA COP so only RSA certificates are presented" in state["fix"]
+    # A generic server is told in its own words, not the VOS COP's.
+    assert "remove the ECDSA certificate from the server's TLS configuration so that only RSA certificates are " \
+        "presented" in state["fix"] and "COP" not in state["fix"]

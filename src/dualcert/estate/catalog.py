@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from dualcert.estate.releases import Parameter, ReleaseRule, read_rules
+from dualcert.estate.vocabulary import GENERIC, VOS, Vocabulary
 from dualcert.estate.yamlfile import Reader, parse_yaml
 
 STARTTLS_PROTOCOLS = ("xmpp", "xmpp-server", "smtp", "imap", "pop3", "ftp", "ldap", "postgres")
@@ -39,8 +40,8 @@ class Role:
     name: str
     description: str
     services: dict[str, ServiceSpec]
-    restart: str | None = None     # e.g. "restart Cisco UCCX on publisher and subscriber"
-    ecdsa_cop: str | None = None   # e.g. "the UCCX COP"
+    # The words of its remediation text (catalog `vocabulary:`): VOS slots and COPs, or plain words.
+    vocabulary: Vocabulary = VOS
     # What each release presents (data/catalog.yaml `releases:`; estate/releases.py): the trains
     # the catalog knows (a `version:` outside them is an error), node parameters, and the rules.
     trains: tuple[str, ...] = ()
@@ -128,9 +129,30 @@ def _parse(text: str, path: Path | str) -> dict[str, Role]:
         releases = role.child("releases", role.get("releases", dict, {}), f"releases of role {role_name!r}")
         trains, parameters, rules = read_rules(releases, role_name)
         roles[role_name] = Role(role_name, role.get("description", str, ""), services,
-                                role.get("restart", str, None), role.get("ecdsa_cop", str, None),
-                                trains, parameters, rules, units)
+                                _vocabulary(role, role_name), trains, parameters, rules, units)
     return roles
+
+
+VOCABULARY_KEYS = frozenset({"vos", "manage", "restart", "disable_ecdsa", "enable_ecdsa", "users", "prompt",
+                             "digest"})
+
+
+def _vocabulary(role: Reader, role_name: str) -> Vocabulary:
+    """The role's `vocabulary:`, on top of the VOS defaults (or of the generic words with `vos: false`).
+    A role's `restart:` and `ecdsa_cop:` (the catalog's older keys) still say the restart and the COP."""
+    words = role.child("vocabulary", role.get("vocabulary", dict, {}), f"vocabulary of role {role_name!r}")
+    words.reject_unknown(VOCABULARY_KEYS)
+    base = VOS if words.get("vos", bool, True) else GENERIC
+    cop = role.get("ecdsa_cop", str, None)
+    # `manage: null`: no page to name (the server's own configuration files).
+    manage = None if words.data.get("manage", base.manage) is None else words.get("manage", str, base.manage)
+    return Vocabulary(
+        vos=base.vos, manage=manage,
+        restart=words.get("restart", str, role.get("restart", str, base.restart)),
+        disable_ecdsa=words.get("disable_ecdsa", str, f"install {cop}" if cop else base.disable_ecdsa),
+        enable_ecdsa=words.get("enable_ecdsa", str, base.enable_ecdsa),
+        users=words.get("users", str, base.users), prompt=words.get("prompt", str, base.prompt),
+        digest=words.get("digest", bool, base.digest))
 
 
 def role_or_error(roles: dict[str, Role], name: str, reader: Reader, key: str) -> Role:

@@ -184,7 +184,7 @@ def _node(reader: Reader, roles: dict[str, Role], site: str, defaults: Reader) -
                            "give the node a role such as uccx, or list its 'services:' with name and port")
     sni = reader.get("sni", str, None)
     specs = tuple(s if s.sni or not sni else _with_sni(s, sni) for s in services.values())
-    return Node(name, host, address, role_name, cluster, specs, role.restart, role.ecdsa_cop, node_release)
+    return Node(name, host, address, role_name, cluster, specs, role.vocabulary, node_release)
 
 
 def _release(reader: Reader, defaults: Reader, role: Role, name: str,

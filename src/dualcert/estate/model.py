@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dualcert.estate.catalog import ServiceSpec
 from dualcert.estate.releases import NodeRelease, ServiceRelease
+from dualcert.estate.vocabulary import VOS, Vocabulary
 
 MOZILLA = "mozilla"  # `trust: mozilla`: Mozilla's root program instead of a site bundle
 
@@ -25,6 +26,7 @@ class Endpoint:
     service: ServiceSpec
     # What the node's release says of this service (no `version:`: None); not part of the endpoint's identity.
     release: ServiceRelease | None = field(default=None, compare=False)
+    vocabulary: Vocabulary = field(default=VOS, compare=False)   # its role's words
 
     @property
     def port(self) -> int:
@@ -55,8 +57,7 @@ class Node:
     role: str
     cluster: str
     services: tuple[ServiceSpec, ...]
-    restart: str | None = None     # the role's restart step in remediation text (catalog `restart:`)
-    ecdsa_cop: str | None = None   # the role's ECDSA-disable COP by name (catalog `ecdsa_cop:`)
+    vocabulary: Vocabulary = VOS   # the role's words in remediation text (catalog `vocabulary:`)
     release: NodeRelease | None = None  # the inventory's `version:` resolved against the catalog
 
     def plaintext_twins(self) -> dict[str, int]:
@@ -77,7 +78,7 @@ class Inventory:
 
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint(n.name, n.cluster, n.role, n.host, n.address, s,
-                         n.release.services.get(s.name) if n.release else None)
+                         n.release.services.get(s.name) if n.release else None, n.vocabulary)
                 for n in self.nodes for s in n.services]
 
     def releases(self) -> dict[str, str]:

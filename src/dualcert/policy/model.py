@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from cryptography import x509
 from dualcert.errors import UsageError
 from dualcert.estate.catalog import load_catalog
 from dualcert.estate.model import Endpoint, Inventory, Node
-from dualcert.estate.releases import ServiceRelease
+from dualcert.estate.releases import Basis, ServiceRelease
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.clients import ClientProfile
 
@@ -81,6 +81,10 @@ class Expectation:
     version_required: bool
     forbidden_hashes: tuple[str, ...] = ("md2", "md4", "md5", "sha1")
     check_bundle_roots: bool = False   # key_strength and signature_hash also judge the bundle's anchors
+    # Release facts no cited document states that changed `presents` or `version_required`: what they rest
+    # on, and this expectation without them (the policy's own); a failure only they cause is a warning.
+    release_bases: tuple[Basis, ...] = ()
+    without_release: Expectation | None = None
 
 
 # Endpoints whose merged rules Policy._layered() keeps (their probes are judged one after the other).
@@ -103,9 +107,9 @@ class Policy:
     lines: dict[str, int | None] = field(default_factory=dict, compare=False)
     # Client profiles by name: the built-in catalog with the policy's `clients:` over it (policy/clients.py).
     clients: dict[str, ClientProfile] = field(default_factory=dict, compare=False)
-    # _layered()'s merged rules of the last endpoints asked about: (node, service) -> (release, rules).
+    # _layered()'s merged rules of the last endpoints asked about: (node, service, with release) -> (release, rules).
     # Not an init field, so dataclasses.replace() gives a changed policy an empty one.
-    _layered_cache: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = field(
+    _layered_cache: dict[tuple[str, str, bool], tuple[Any, dict[str, Any]]] = field(
         default_factory=dict, init=False, compare=False, repr=False)
 
     def rules_for(self, node: str, service: str, release: ServiceRelease | None = None) -> dict[str, Any]:
@@ -145,25 +149,22 @@ class Policy:
         if service not in self.services and node not in self.nodes and (
                 release is None or self.rules.get("release", "off") != "auto"):
             return self.rules
-        cached = self._layered_cache.get((node, service))
+        # With and without the release apart: a weak release fact asks for both (expectation()).
+        key = (node, service, release is not None)
+        cached = self._layered_cache.get(key)
         if cached is not None and cached[0] is release:
             return cached[1]
         merged = self.rules_for(node, service, release)
         if len(self._layered_cache) >= LAYERED_CACHE_SIZE:
             del self._layered_cache[next(iter(self._layered_cache))]
-        self._layered_cache[(node, service)] = (release, merged)
+        self._layered_cache[key] = (release, merged)
         return merged
 
     def expectation(self, endpoint: Endpoint, offer: Offer, version: TLSVersion) -> Expectation:
         merged = self._layered(endpoint.node, endpoint.service.name, endpoint.release)
-        presents = merged["presents"][offer.value]
-        if presents == "preferred":
-            prefers = endpoint.service.prefers
-            presents = {"rsa": "rsa", "ecdsa": "ecdsa"}.get(prefers, "any")
-        if endpoint.service.ecdsa_unit is None:  # the catalog says: no ECDSA certificate on this service
-            presents = {"ecdsa": "refused", "any": "rsa"}.get(presents, presents)
+        presents = _presents(merged, offer, endpoint.service.ecdsa_unit, endpoint.service.prefers)
         issuers = {family: IssuerRule(**rule) for family, rule in merged.get("issuer", {}).items()}
-        return Expectation(
+        expectation = Expectation(
             presents=presents, signing=merged["signing"], chain_algorithm=merged["chain_algorithm"],
             trust=merged["trust"], hostname=merged["hostname"], rsa_min_bits=merged["rsa_min_bits"],
             ec_curves=tuple(merged["ec_curves"]), warn_days=merged["expiry"]["warn_days"],
@@ -172,6 +173,38 @@ class Policy:
             forbidden_hashes=tuple(merged["signature_hashes"]["forbidden"]),
             check_bundle_roots=merged["bundle_roots"] == "checked",
         )
+        release = endpoint.release
+        if release is None or not release.weak:
+            return expectation
+        return self._weighed(expectation, endpoint, release, offer, version, merged)
+
+    def _weighed(self, expectation: Expectation, endpoint: Endpoint, release: ServiceRelease, offer: Offer,
+                 version: TLSVersion, merged: dict[str, Any]) -> Expectation:
+        """The expectation with the release facts no document states set aside: what the policy (and the
+        documented facts) alone expect. Kept when it differs, so that a failure only they cause is a warning."""
+        weak, spec = release.weak, endpoint.service
+        auto = merged.get("release", "off") == "auto"
+        plain = self._layered(endpoint.node, spec.name) if auto else merged
+        bases: list[Basis] = []
+        presents, required = expectation.presents, expectation.version_required
+        weak_presents = auto and "presents" in weak
+        if weak_presents or "ecdsa_unit" in weak:
+            unit, prefers = spec.ecdsa_unit, spec.prefers
+            if "ecdsa_unit" in weak:  # the unit the catalog has, had no weak rule removed it
+                unit = release.catalog_units.get("ecdsa_unit", unit)
+                prefers = release.catalog_units.get("prefers", prefers)
+            presents = _presents(plain if weak_presents else merged, offer, unit, prefers)
+            if presents != expectation.presents:
+                bases += [weak[fact] for fact in ("presents", "ecdsa_unit")
+                          if fact in weak and (fact != "presents" or weak_presents)]
+        if auto and "tls1.3" in weak and version is TLSVersion.TLS1_3:
+            required = plain["versions"][version.value] == "required"
+            if required != expectation.version_required:
+                bases.append(weak["tls1.3"])
+        if not bases:
+            return expectation
+        alone = replace(expectation, presents=presents, version_required=required)
+        return replace(expectation, release_bases=tuple(dict.fromkeys(bases)), without_release=alone)
 
     def check_against(self, inventory: Inventory) -> None:
         """A policy that names a node or service the inventory lacks is almost always a typo."""
@@ -223,6 +256,16 @@ class ExpectedChange:
     @property
     def label(self) -> str:
         return self.origin or f"expected_changes[{self.index}] ({self.where})"
+
+
+def _presents(merged: dict[str, Any], offer: Offer, ecdsa_unit: str | None, prefers: str) -> str:
+    """What an offer should get by the merged rules, for a service with this ECDSA unit and preference."""
+    presents: str = merged["presents"][offer.value]
+    if presents == "preferred":
+        presents = {"rsa": "rsa", "ecdsa": "ecdsa"}.get(prefers, "any")
+    if ecdsa_unit is None:  # the catalog says: no ECDSA certificate on this service
+        presents = {"ecdsa": "refused", "any": "rsa"}.get(presents, presents)
+    return presents
 
 
 def release_layer(release: ServiceRelease) -> dict[str, Any]:

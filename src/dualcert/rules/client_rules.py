@@ -116,7 +116,9 @@ def client_accepts(case: ClientCase) -> Verdict:
     if leaf.curve and case.profile.groups and leaf.curve not in case.profile.groups:
         problems.append((f"the leaf's curve {leaf.curve} is not one it supports",
                          remedies.client_curve(case.endpoint, client, leaf.curve)))
-    if leaf.key_type == "ECDSA" and not leaf.self_signed and rsa_signed(case.above.signed_with()):
+    # CSCvb58580 is the VOS components' fault, not the client's: TLS clients accept an ECDSA leaf under an RSA CA.
+    if case.endpoint.vocabulary.vos and leaf.key_type == "ECDSA" and not leaf.self_signed \
+            and rsa_signed(case.above.signed_with()):
         problems.append(("an ECDSA leaf under an RSA CA: the case CSCvb58580 breaks (chat/email gadget, "
                          "SocialMiner's page)", remedies.ecdsa_signed_by_rsa(case.endpoint)))
     exposed = leaf.key_type != "ECDSA" and case.ecdsa_slot_under_rsa and \

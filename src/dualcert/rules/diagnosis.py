@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dualcert.estate.model import Inventory, Node
+from dualcert.estate.vocabulary import VOS, Unit, Vocabulary
 from dualcert.offers import Offer
 from dualcert.policy.states import NO_STATE
 from dualcert.probe.observation import Observation, ProbeKey
-from dualcert.rules.presented import ECDSA_WORDS, RSA_WORDS, PathOf, reading
-from dualcert.rules.remedies import ACCEPT_SELF_SIGNED_STEP, state_steps, unreachable_node_step
+from dualcert.rules.presented import RSA_WORDS, PathOf, ecdsa_words, reading
+from dualcert.rules.remedies import accept_self_signed_step, state_steps, unreachable_node_step
 
 MIXED, UNKNOWN = "mixed", "unknown"
 # (what the RSA-only offer got, what the ECDSA-only offer got) -> the digest's state.
@@ -40,7 +41,7 @@ STATE_OF = {
     ("ca", "refused"): "rsa-only",
     ("self", "refused"): "rsa-only",   # the COP on a self-signed deployment (the FAQ allows it)
 }
-# The digest's "agent experience" column, and its FAQ for the COP.
+# The digest's "agent experience" column, and its FAQ for the COP: UCCX and SocialMiner (vocabulary `digest`).
 AGENT_EXPERIENCE = {
     "S1": "agents are asked to accept certificates in the Live Data and chat/email gadgets (tomcat and "
           "tomcat-ECDSA are self-signed), unless the self-signed certificates are installed on their PCs",
@@ -52,6 +53,25 @@ AGENT_EXPERIENCE = {
     "rsa-only": "the ECDSA certificate stays in the keystore, unpresented (COP installed): clients get RSA "
                 "certificates only, so no extra certificate prompt",
 }
+# What the same states mean for any other server: what its clients see, by TLS rules alone.
+CLIENT_EXPERIENCE = {
+    "S1": "{users} are asked to accept both self-signed certificates, unless those are installed in their trust "
+          "stores",
+    "S2": "{users} that offer ECDSA get an ECDSA certificate signed by an RSA CA: TLS allows it, but clients that "
+          "require ECDSA signatures throughout reject it",
+    "S3": "{users} get a CA-signed certificate of the family they offer (best practice)",
+    "S4": "{users} that offer ECDSA (browsers do) get the self-signed ECDSA certificate and are asked to accept it; "
+          "RSA-only clients get the CA-signed RSA one",
+    "rsa-only": "{users} get RSA certificates only, so there is no certificate prompt",
+}
+
+
+def experience_of(state: str, words: Vocabulary) -> str | None:
+    """What the users of a node in `state` see, in its role's words (the digest's for UCCX and SocialMiner)."""
+    if words.digest:
+        return AGENT_EXPERIENCE.get(state)
+    text = CLIENT_EXPERIENCE.get(state)
+    return text.format(users=words.users) if text else None
 
 
 @dataclass(frozen=True)
@@ -61,15 +81,15 @@ class ServiceReading:
     node: str
     service: str
     port: int
-    rsa_unit: str
-    ecdsa_unit: str
+    rsa_unit: Unit
+    ecdsa_unit: Unit
     rsa: str | None      # self | ca | refused | wrong-family | unknown | None (unreachable / not probed)
     ecdsa: str | None    # self | ec-ca | rsa-ca | refused | wrong-family | unknown | None
     state: str | None    # None when the service could not be read
 
     def describe(self) -> str:
         rsa = RSA_WORDS.get(self.rsa or "", "not measured")
-        ecdsa = ECDSA_WORDS.get(self.ecdsa or "", "not measured")
+        ecdsa = ecdsa_words(self.ecdsa or "", self.ecdsa_unit.words.vos)
         return f"{self.rsa_unit} {rsa}, {self.ecdsa_unit} {ecdsa}"
 
 
@@ -82,8 +102,7 @@ class NodeDiagnosis:
     state: str
     why: str   # one line: what the node presents (or why it cannot be classified)
     readings: tuple[ServiceReading, ...]
-    restart: str | None = None     # the role's remediation wording (catalog), for the fix
-    ecdsa_cop: str | None = None
+    vocabulary: Vocabulary = VOS   # the role's words (catalog), for the fix
     intended: str | None = None    # the node's own intended state (its release's, with release: auto)
     design: str | None = None      # the release's behaviour in words, when the node was read by it
 
@@ -181,8 +200,9 @@ def read_service(node: Node, service: str, observed: Observed, path_of: PathOf |
     state = STATE_OF.get((rsa, ecdsa)) if rsa and ecdsa else None
     if state is None and rsa and ecdsa:
         state = UNKNOWN
-    return ServiceReading(node.name, service, spec.port, spec.rsa_unit or "the RSA certificate",
-                          spec.ecdsa_unit or "no ECDSA certificate", rsa, ecdsa, state)
+    words = node.vocabulary
+    return ServiceReading(node.name, service, spec.port, words.unit(spec.rsa_unit or "RSA certificate"),
+                          words.unit(spec.ecdsa_unit or "ECDSA certificate"), rsa, ecdsa, state)
 
 
 def diagnose_node(node: Node, observed: Observed, intended: str | None = None,
@@ -199,8 +219,7 @@ def diagnose_node(node: Node, observed: Observed, intended: str | None = None,
     def made(state: str, why: str) -> NodeDiagnosis:
         if design and state == "rsa-only":
             why = why.replace(f"{node.name}: ", f"{node.name}: {design}: ", 1)
-        return NodeDiagnosis(node.name, node.role, state, why, readings, node.restart, node.ecdsa_cop, intended,
-                             design)
+        return NodeDiagnosis(node.name, node.role, state, why, readings, node.vocabulary, intended, design)
 
     if not readings:
         return made(UNKNOWN, f"{node.name} has no service with an ECDSA certificate in the catalog")
@@ -281,13 +300,15 @@ def _majority(known: Counter[str], intended: str) -> str:
 
 
 def agent_experience(state: str, nodes: tuple[NodeDiagnosis, ...]) -> str:
-    if state in AGENT_EXPERIENCE:
-        return AGENT_EXPERIENCE[state]
+    words = nodes[0].vocabulary if nodes else VOS
+    known = experience_of(state, words)
+    if known:
+        return known
     if state == MIXED:
         by_state = {d.state: [x.node for x in nodes if x.state == d.state] for d in nodes}
-        parts = [f"on {', '.join(names)} ({s}): {AGENT_EXPERIENCE.get(s, 'not known')}"
+        parts = [f"on {', '.join(names)} ({s}): {experience_of(s, words) or 'not known'}"
                  for s, names in by_state.items()]
-        return "different behaviour depending on the node agents reach: " + "; ".join(parts)
+        return f"different behaviour depending on the node {words.users} reach: " + "; ".join(parts)
     return "not known: the cluster's state could not be measured (see differs)"
 
 
@@ -300,10 +321,10 @@ def remediation(nodes: tuple[NodeDiagnosis, ...], intended: str, state: str) -> 
         for service in node.readings:
             if service.state is None or service.state == target:
                 continue
-            steps += state_steps(node.node, node.restart, node.ecdsa_cop, service.rsa_unit, service.ecdsa_unit,
-                                 service.rsa, service.ecdsa, target, node.design)
+            steps += state_steps(node.node, service.rsa_unit, service.ecdsa_unit, service.rsa, service.ecdsa,
+                                 target, node.design)
     steps = list(dict.fromkeys(steps))  # services sharing a unit need the step once
-    if state == "S1" and intended == "S1":
-        steps.append(ACCEPT_SELF_SIGNED_STEP)
+    if state == "S1" and intended == "S1" and nodes:
+        steps.append(accept_self_signed_step(nodes[0].vocabulary))
     return steps
 

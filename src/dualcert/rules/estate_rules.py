@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from dualcert.estate.model import Endpoint, Inventory, Node
+from dualcert.estate.releases import Basis, soften
+from dualcert.estate.vocabulary import Unit
 from dualcert.facts.chain import ChainFacts
 from dualcert.facts.trust import TrustStore, Validation, chain_above
 from dualcert.offers import ALL_OFFERS, Offer
@@ -106,10 +108,11 @@ def twin_signing(view: EstateView, name: str) -> Verdict:
             self_ec.append(label)
     bad = [(units, self_ec) for units, (ca_rsa, self_ec) in pairs.items() if ca_rsa and self_ec]
     if bad:
-        text = "; ".join(f"{rsa} is CA-signed but its twin {ecdsa} is self-signed on {', '.join(ports)}"
-                         for (rsa, ecdsa), ports in bad)
-        fixes = [sign_ecdsa_step(name, ecdsa, node.restart, "self-signed") for (_, ecdsa), _ in bad]
-        return Verdict(rule, Status.FAIL, f"{name}: {text} (agents are asked to accept it; Live Data cannot)",
+        words = node.vocabulary
+        text = "; ".join(f"{words.unit(rsa)} is CA-signed but its twin {words.unit(ecdsa)} is self-signed on "
+                         f"{', '.join(ports)}" for (rsa, ecdsa), ports in bad)
+        fixes = [sign_ecdsa_step(name, words.unit(ecdsa), "self-signed") for (_, ecdsa), _ in bad]
+        return Verdict(rule, Status.FAIL, f"{name}: {text} ({words.self_signed_prompt})",
                        "; ".join(dict.fromkeys(fixes)))
     if not any(ca for ca, _ in pairs.values()):
         return Verdict(rule, Status.NA, f"{name}: no CA-signed RSA certificate seen; the rule concerns CA-signed units")
@@ -134,7 +137,7 @@ def unit_consistency(view: EstateView, name: str) -> Verdict:
         text = "; ".join(f"{unit} differs across ports: " + ", ".join(
             f"{sha[:16]}… on {', '.join(services)}" for sha, services in prints.items())
             for unit, prints in split.items())
-        fixes = [remedies.reupload_unit(name, unit, node.restart) for unit in split]
+        fixes = [remedies.reupload_unit(name, node.vocabulary.unit(unit)) for unit in split]
         return Verdict(rule, Status.FAIL, f"{name}: {text}", "; ".join(fixes))
     return Verdict(rule, Status.PASS, f"{name}: " + "; ".join(
         f"{unit} is the same certificate on {len(next(iter(p.values())))} port(s)" for unit, p in units.items()))
@@ -217,7 +220,7 @@ def _root_mismatch(view: EstateView, group: list[Node], fixes: list[str]) -> lis
     problems: list[str] = []
     for family in ("RSA", "ECDSA"):
         roots: dict[str, frozenset[str]] = {}
-        units: dict[str, str] = {}
+        units: dict[str, Unit] = {}
         for node in group:
             tops = set()
             for endpoint, _, facts in view.chains(node):
@@ -291,4 +294,20 @@ def deployment_state(view: EstateView, cluster: str) -> Verdict:
         return Verdict(rule, Status.PASS, f"cluster {cluster}: measured state {diagnosis.state}{design}, as intended "
                        f"({', '.join(f'{n} {s}' for n, s in diagnosis.node_states.items())}); agent experience: "
                        f"{diagnosis.agent_experience}")
-    return Verdict(rule, Status.FAIL, diagnosis.message(), diagnosis.fix())
+    return soften(Verdict(rule, Status.FAIL, diagnosis.message(), diagnosis.fix()), _weak_intents(view, diagnosis))
+
+
+def _weak_intents(view: EstateView, diagnosis: ClusterDiagnosis) -> tuple[Basis, ...]:
+    """What the failure rests on when only release rules no document states cause it: every node off its
+    intended state intends its release's state by such a rule, and the policy's own state would pass it."""
+    bases: list[Basis] = []
+    for measured in diagnosis.nodes:
+        if (measured.intended or diagnosis.intended) in (measured.state, NO_STATE):
+            continue
+        release = view.node(measured.node).release
+        basis = release.intended_basis if release is not None else None
+        if (release is None or basis is None or basis.documented or release.intended != measured.intended
+                or view.intended not in (measured.state, NO_STATE)):
+            return ()
+        bases.append(basis)
+    return tuple(bases)

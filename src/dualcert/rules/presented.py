@@ -25,6 +25,12 @@ RSA_WORDS = {"self": "self-signed", "ca": "CA-signed", "refused": "not presented
              "wrong-family": "not what an RSA-only offer gets (it got an ECDSA certificate)", "unknown": "unreadable"}
 
 
+def ecdsa_words(reading: str, vos: bool) -> str:
+    """ECDSA_WORDS[reading]; the Cisco bug is named on VOS roles only (it is their components that break)."""
+    words = ECDSA_WORDS.get(reading, "not measured")
+    return words if vos else words.replace(" (CSCvb58580)", "")
+
+
 def refused(observation: Observation) -> bool:
     """The server itself declined this offer: a TLS alert, or a close before any Certificate message
     that the probe typed as `refused` or `unsupported`. An unreadable certificate, an oversized chain

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 from dualcert.estate.model import Endpoint
+from dualcert.estate.releases import soften
 from dualcert.facts.chain import ChainFacts, chain_facts
 from dualcert.facts.hostname import hostname_matches
 from dualcert.facts.trust import ChainAbove, TrustStore, Validation, chain_above, issuer_named, signed_by_pin
@@ -94,6 +96,19 @@ def _no_chain(case: Case, rule: str) -> Verdict:
 
 
 def presented_key(case: Case) -> Verdict:
+    verdict = _presented_key(case)
+    alone = case.expectation.without_release
+    if verdict.status is Status.FAIL and alone is not None:
+        # A release fact no document states set this expectation: if the policy alone would not fail the
+        # probe, that fact caused the failure, and it is a warning naming the fact's source.
+        judged = copy.copy(case)  # keeps the chain facts already computed
+        judged.expectation = alone
+        if _presented_key(judged).status is not Status.FAIL:
+            return soften(verdict, case.expectation.release_bases)
+    return verdict
+
+
+def _presented_key(case: Case) -> Verdict:
     rule, expected, o = "presented_key", case.expectation.presents, case.observation
     if o.outcome is Outcome.UNSUPPORTED:
         version = case.version.value.replace("tls", "TLS ")

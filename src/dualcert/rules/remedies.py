@@ -1,41 +1,47 @@
-"""All remediation text: what to do, in the words of the vendor's procedure (OS Administration >
-Security > Certificate Management). Pure text; every failing verdict's fix is one of these.
+"""All remediation text: what to do, in the words of the role the server plays. Pure text; every
+failing verdict's fix is one of these.
 
-A role's own wording (its restart step, its ECDSA-disable COP) is catalog data (`restart:`,
-`ecdsa_cop:` in estate/data/catalog.yaml); roles without it get generic words.
+A role's words (its certificate slots, where certificates are managed, its restart step, how it stops
+presenting ECDSA, who is affected) are catalog data (`vocabulary:` in estate/data/catalog.yaml, read
+into estate.vocabulary.Vocabulary): a Cisco VOS role speaks of tomcat-ECDSA, OS Administration and the
+COP; a generic server of "the server's ECDSA certificate", your CA and reloading the server.
 """
 
 from __future__ import annotations
 
 from dualcert.estate.model import Endpoint
+from dualcert.estate.vocabulary import Unit, Vocabulary
 from dualcert.facts.path import Cause
-from dualcert.rules.presented import ECDSA_WORDS
+from dualcert.rules.presented import ecdsa_words
 
 
-def unit_for(endpoint: Endpoint, family: str) -> str:
-    unit = endpoint.service.ecdsa_unit if family == "ECDSA" else endpoint.service.rsa_unit
-    return unit or ("the ECDSA certificate" if family == "ECDSA" else "the RSA certificate")
+def unit_for(endpoint: Endpoint, family: str) -> Unit:
+    """The certificate the endpoint presents to `family` offers ("RSA" or "ECDSA"), in its role's words."""
+    name = endpoint.service.ecdsa_unit if family == "ECDSA" else endpoint.service.rsa_unit
+    return endpoint.vocabulary.unit(name or f"{'ECDSA' if family == 'ECDSA' else 'RSA'} certificate")
 
 
-def trust_store_for(unit: str) -> str:
-    base = unit.removesuffix("-ECDSA")
-    return f"{base}-trust" if base and not base.startswith("the ") else "the trust store"
+def _sign_steps(unit: Unit, family: str) -> str:
+    """Generate a CSR, have the right CA sign it, install the chain and the certificate, restart."""
+    ca, root = ("an EC CA", "the EC root") if family == "ECDSA" else ("your CA", "the CA root")
+    return (f"generate {unit.csr}{unit.where}, have {ca} sign it, {unit.upload_root(root)}, "
+            f"{unit.upload()}, then {unit.words.restart_step(unit)}")
 
 
 def sign_with_ca(endpoint: Endpoint, family: str) -> str:
-    unit = unit_for(endpoint, family)
-    ca = "an EC CA" if family == "ECDSA" else "your CA"
-    root = "the EC root" if family == "ECDSA" else "the CA root"
-    return (f"on {endpoint.node}: generate a {unit} CSR (OS Administration > Security > Certificate Management), "
-            f"have {ca} sign it, upload {root} (and any intermediate) as {trust_store_for(unit)} and the signed "
-            f"certificate as {unit}, then restart the services that present it")
+    return f"on {endpoint.node}: {_sign_steps(unit_for(endpoint, family), family)}"
+
+
+def _rsa_only_instead(words: Vocabulary) -> str:
+    """The way out when the CA signs with RSA only: stop presenting ECDSA."""
+    return f"or, if your CA can sign only with RSA, {words.disable_ecdsa} for an RSA-only environment"
 
 
 def ecdsa_signed_by_rsa(endpoint: Endpoint) -> str:
     unit = unit_for(endpoint, "ECDSA")
-    return (f"{endpoint.node}: {unit} is signed by an RSA CA (CSCvb58580): generate a {unit} CSR, have an EC CA "
-            f"sign it, upload the EC root as {trust_store_for(unit)} and the certificate as {unit}, restart; "
-            f"or, if your CA can sign only with RSA, install the ECDSA-disable COP for an RSA-only environment")
+    bug = " (CSCvb58580)" if unit.words.vos else ""
+    return (f"{endpoint.node}: {unit} is signed by an RSA CA{bug}: {_sign_steps(unit, 'ECDSA')}; "
+            f"{_rsa_only_instead(unit.words)}")
 
 
 def present_ecdsa(endpoint: Endpoint) -> str:
@@ -43,8 +49,9 @@ def present_ecdsa(endpoint: Endpoint) -> str:
     release = endpoint.release
     if release is not None and release.fix:
         return f"on {endpoint.node}: make {endpoint.service.name} present {unit}: {release.fix}"
-    return (f"on {endpoint.node}: make {endpoint.service.name} present {unit}: if the ECDSA-disable COP is "
-            f"installed, install the rollback COP; then have {unit} signed by an EC CA and restart")
+    return (f"on {endpoint.node}: make {endpoint.service.name} present {unit}: if it was turned off, "
+            f"{unit.words.enable_ecdsa}; then have {unit} signed by an EC CA and "
+            f"{unit.words.restart_step(unit)}")
 
 
 def release_design(endpoint: Endpoint) -> str:
@@ -59,13 +66,15 @@ def stop_ecdsa(endpoint: Endpoint) -> str:
         return (f"on {endpoint.node}: {endpoint.service.name} should present no ECDSA certificate "
                 f"({release_design(endpoint)}): {release.fix or 'check the node release in the inventory'}; "
                 "if the inventory's 'version:' is wrong, correct it")
-    return (f"on {endpoint.node}: the policy is RSA-only: install the ECDSA-disable COP so {endpoint.service.name} "
-            f"stops presenting {unit_for(endpoint, 'ECDSA')}, or change the policy if ECDSA is now intended")
+    unit = unit_for(endpoint, "ECDSA")
+    return (f"on {endpoint.node}: the policy is RSA-only: {unit.words.disable_ecdsa} so {endpoint.service.name} "
+            f"stops presenting {unit}, or change the policy if ECDSA is now intended")
 
 
 def present_rsa(endpoint: Endpoint) -> str:
-    return (f"on {endpoint.node}: {endpoint.service.name} must present {unit_for(endpoint, 'RSA')} to RSA clients; "
-            f"check that the RSA certificate is installed and the service restarted")
+    unit = unit_for(endpoint, "RSA")
+    return (f"on {endpoint.node}: {endpoint.service.name} must present {unit} to RSA clients; check that it is "
+            f"installed and {unit.words.restart_step(unit)}")
 
 
 # The two fixes of a port that gave no TLS conversation name no endpoint: the test's message does, and
@@ -91,25 +100,24 @@ def send_intermediate_or_bundle() -> str:
 
 def send_chain(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
-    return (f"on {endpoint.node}: upload the issuing CA certificate(s) to {trust_store_for(unit)} before the "
-            f"{unit} certificate (or re-upload {unit} with its full chain), so that {endpoint.service.name} sends "
-            "its intermediate with the leaf")
+    return (f"on {endpoint.node}: {unit.upload_chain('the issuing CA certificate(s)')} (or re-upload {unit} with "
+            f"its full chain), so that {endpoint.service.name} sends its intermediate with the leaf")
 
 
 def weak_signature(endpoint: Endpoint, family: str, names: list[str], *, leaf: bool) -> str:
     unit = unit_for(endpoint, family)
     if leaf:
-        return (f"on {endpoint.node}: generate a new {unit} CSR and have the CA sign it with SHA-256 or stronger, "
-                f"then upload it as {unit} (a CA that still signs with SHA-1 or MD5 must be reconfigured)")
+        return (f"on {endpoint.node}: generate {unit.csr}{unit.where} and have the CA sign it with SHA-256 or "
+                f"stronger, then {unit.upload('it')} (a CA that still signs with SHA-1 or MD5 must be reconfigured)")
     return (f"the CA certificate(s) {', '.join(names)} carry a weak signature: have the CA re-issue them with "
-            f"SHA-256 or stronger, upload them to {trust_store_for(unit)} on {endpoint.node}, and re-upload {unit} "
+            f"SHA-256 or stronger, {unit.upload_chain('them')} on {endpoint.node}, and re-upload {unit} "
             "with the new chain")
 
 
 def weak_ca_key(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
     return (f"the issuing CA's key is weaker than the policy allows: have {unit} signed by a CA with a strong key "
-            f"(RSA 2048+ or P-256/P-384), upload that CA chain to {trust_store_for(unit)} on {endpoint.node} and "
+            f"(RSA 2048+ or P-256/P-384), {unit.upload_chain('that CA chain')} on {endpoint.node} and "
             f"re-upload {unit}")
 
 
@@ -147,7 +155,7 @@ def add_trust(endpoint: Endpoint, family: str) -> str:
 def renew_ca(endpoint: Endpoint, family: str, ca: str) -> str:
     unit = unit_for(endpoint, family)
     return (f"the CA certificate {ca!r} in the chain of {unit} on {endpoint.node} expires first: have the CA "
-            f"renew it, upload the renewed CA certificate to {trust_store_for(unit)} on {endpoint.node} and to the "
+            f"renew it, {unit.upload_chain('the renewed CA certificate')} on {endpoint.node} and add it to the "
             f"inventory's trust bundle, and re-upload {unit} with the new chain")
 
 
@@ -159,9 +167,11 @@ def untrusted(endpoint: Endpoint, family: str, cause: Cause) -> str:
         return (f"on {endpoint.node}: {unit} is outside its validity period: renew it (have the CA sign a new "
                 f"CSR) and upload it; if it is not yet valid, check the node's and the CA's clocks")
     if cause is Cause.CA_VALIDITY:
-        return (f"a CA certificate on the path of {unit} on {endpoint.node} is expired or not yet valid: upload the "
-                f"CA's current certificate to {trust_store_for(unit)} on {endpoint.node} and to the inventory's "
-                f"trust bundle, and re-upload {unit} with the renewed chain (or have it signed by a current CA)")
+        current = unit.upload_chain("the CA's current certificate")
+        return (f"a CA certificate on the path of {unit} on {endpoint.node} is expired or not yet valid: "
+                f"{current} on {endpoint.node} and add it to the "
+                f"inventory's trust bundle, and re-upload {unit} with the renewed chain (or have it signed by a "
+                "current CA)")
     if cause is Cause.PROFILE:
         return (f"clients reject the path of {unit} on {endpoint.node} (see the message): have the CA re-issue the "
                 f"certificate it names as RFC 5280 requires (a CA with cA=true and keyCertSign, serverAuth or no "
@@ -171,13 +181,14 @@ def untrusted(endpoint: Endpoint, family: str, cause: Cause) -> str:
 
 def hostname(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
-    return (f"regenerate the {unit} CSR on {endpoint.node} with {endpoint.host} in the subject alternative names "
-            f"(or fix 'host:' in the inventory if it is wrong), have it signed and upload it")
+    return (f"generate {unit.csr} on {endpoint.node} with {endpoint.host} in the subject alternative names "
+            f"(or fix 'host:' in the inventory if it is wrong), have it signed and {unit.upload('it')}")
 
 
 def reissue_malformed(endpoint: Endpoint) -> str:
+    where = "the appliance's" if endpoint.vocabulary.vos else "a new"
     return (f"{endpoint.node}: the certificate is malformed (e.g. a name that is not valid text); "
-            "re-issue it from the appliance's CSR and upload it again")
+            f"re-issue it from {where} CSR and upload it again")
 
 
 def browser_gets_rsa(endpoint: Endpoint, *, ecdsa_answered: bool, ecdsa_by_rsa_ca: bool) -> str:
@@ -198,24 +209,27 @@ NOT_YET_VALID = "check the node's clock and the certificate's dates"
 
 def weak_key(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
-    return f"regenerate {unit} on {endpoint.node} with an allowed key size/curve, have it signed and upload it"
+    return (f"generate {unit.csr} on {endpoint.node} with an allowed key size/curve, have it signed and "
+            f"{unit.upload('it')}")
 
 
 # --- the estate rules' fixes ----------------------------------------------------------------------
 
-def reupload_unit(node: str, unit: str, restart: str | None) -> str:
-    return (f"on {node}: every service presenting {unit} should present the one certificate in the {unit} slot: "
-            f"re-upload the current {unit} and {restart_step(restart, unit)}")
+def reupload_unit(node: str, unit: Unit) -> str:
+    slot = f"the one certificate in the {unit.name} slot" if unit.slot else "one certificate"
+    return (f"on {node}: every service presenting {unit} should present {slot}: re-upload the current "
+            f"certificate as {unit} and {unit.words.restart_step(unit)}")
 
 
-def sign_with_same_ca(node: str, unit: str, roots: list[str]) -> str:
-    return (f"on {node}: have {unit} signed by the same CA as on the other nodes ({', '.join(roots)}), upload its "
-            f"root as {trust_store_for(unit)} and the certificate as {unit}")
+def sign_with_same_ca(node: str, unit: Unit, roots: list[str]) -> str:
+    return (f"on {node}: have {unit} signed by the same CA as on the other nodes ({', '.join(roots)}), "
+            f"{unit.upload_root('its root')} and {unit.upload()}")
 
 
-def multi_server_san(unit: str, hosts: list[str]) -> str:
-    return (f"generate a multi-server {unit} CSR on the publisher with every node ({', '.join(hosts)}) in the "
-            f"subject alternative names, have it signed and upload it as {unit}")
+def multi_server_san(unit: Unit, hosts: list[str]) -> str:
+    where = " on the publisher" if unit.words.vos else ""
+    return (f"generate {unit.csr}{where} with every node ({', '.join(hosts)}) in the subject alternative names "
+            f"(one multi-server certificate), have it signed and {unit.upload('it')}")
 
 
 def close_plaintext(node: str, ports: list[int]) -> str:
@@ -225,62 +239,55 @@ def close_plaintext(node: str, ports: list[int]) -> str:
 
 # --- the diagnosis' steps: from a measured deployment state to the intended one ------------------
 
-def restart_step(restart: str | None, unit: str) -> str:
-    return restart or f"restart the services that present {unit}"
+def sign_rsa_step(node: str, unit: Unit) -> str:
+    return f"{node}: {unit} is self-signed: {_sign_steps(unit, 'RSA')}"
 
 
-def sign_rsa_step(node: str, unit: str, restart: str | None) -> str:
-    return (f"{node}: {unit} is self-signed: generate a {unit} CSR (OS Administration > Security > Certificate "
-            f"Management), have your CA sign it, upload the CA root as {trust_store_for(unit)} and the certificate "
-            f"as {unit}, {restart_step(restart, unit)}")
+def sign_ecdsa_step(node: str, unit: Unit, why: str) -> str:
+    return f"{node}: {unit} is {why}: {_sign_steps(unit, 'ECDSA')}; {_rsa_only_instead(unit.words)}"
 
 
-def sign_ecdsa_step(node: str, unit: str, restart: str | None, why: str) -> str:
-    return (f"{node}: {unit} is {why}: generate a {unit} CSR, have an EC CA sign it, upload the EC root as "
-            f"{trust_store_for(unit)} and the certificate as {unit}, {restart_step(restart, unit)}; or install the "
-            f"ECDSA COP for an RSA-only environment")
-
-
-def state_steps(node: str, restart: str | None, cop: str | None, rsa_unit: str, ecdsa_unit: str,
-                rsa: str | None, ecdsa: str | None, intended: str, design: str | None = None) -> list[str]:
+def state_steps(node: str, rsa_unit: Unit, ecdsa_unit: Unit, rsa: str | None, ecdsa: str | None, intended: str,
+                design: str | None = None) -> list[str]:
     """The steps that bring one service from its readings (rules.presented.reading) to the intended state;
     `design`: the node's release presents RSA only by design (no COP to install, nothing to sign for ECDSA)."""
+    words = ecdsa_unit.words
     steps: list[str] = []
     if design:
         if rsa == "self":
-            steps.append(sign_rsa_step(node, rsa_unit, restart))
+            steps.append(sign_rsa_step(node, rsa_unit))
         if ecdsa in ("self", "ec-ca", "rsa-ca"):
             steps.append(f"{node}: an ECDSA certificate is presented although the release presents RSA only "
                          f"({design}): check the node's 'version:' in the inventory")
         return steps
     if intended in ("S3", "rsa-only") and rsa == "self":
-        steps.append(sign_rsa_step(node, rsa_unit, restart))
+        steps.append(sign_rsa_step(node, rsa_unit))
     if intended == "S3":
         if ecdsa == "self":
-            steps.append(sign_ecdsa_step(node, ecdsa_unit, restart, "self-signed"))
+            steps.append(sign_ecdsa_step(node, ecdsa_unit, "self-signed"))
         elif ecdsa == "rsa-ca":
-            steps.append(sign_ecdsa_step(node, ecdsa_unit, restart, "signed by an RSA CA"))
+            steps.append(sign_ecdsa_step(node, ecdsa_unit, "signed by an RSA CA"))
         elif ecdsa == "refused":
-            steps.append(f"{node}: {ecdsa_unit} is not presented (the ECDSA COP is installed): install the rollback "
-                         f"COP, then generate a {ecdsa_unit} CSR, have an EC CA sign it, upload the EC root as "
-                         f"{trust_store_for(ecdsa_unit)} and the certificate as {ecdsa_unit}, "
-                         f"{restart_step(restart, ecdsa_unit)}")
+            steps.append(f"{node}: {ecdsa_unit} is not presented: {words.enable_ecdsa}, then "
+                         f"{_sign_steps(ecdsa_unit, 'ECDSA')}")
     elif intended == "rsa-only":
         if ecdsa in ("self", "ec-ca", "rsa-ca"):
-            steps.append(f"{node}: {ecdsa_unit} is presented ({ECDSA_WORDS[ecdsa]}) but the policy is RSA-only: "
-                         f"install {cop or 'the ECDSA COP'} so only RSA certificates are presented (the ECDSA "
-                         f"certificate stays in the keystore, unpresented), {restart_step(restart, ecdsa_unit)}")
+            kept = " (the ECDSA certificate stays in the keystore, unpresented)" if words.vos else ""
+            steps.append(f"{node}: {ecdsa_unit} is presented ({ecdsa_words(ecdsa, words.vos)}) but the policy is "
+                         "RSA-only: "
+                         f"{words.disable_ecdsa} so that only RSA certificates are presented{kept}, "
+                         f"{words.restart_step(ecdsa_unit)}")
     elif intended == "S1":
         if rsa == "ca" or ecdsa in ("ec-ca", "rsa-ca"):
-            steps.append(f"{node}: {rsa_unit}/{ecdsa_unit} are CA-signed but the policy intends S1 (self-signed): if "
-                         "the site now uses a CA, set intended_state: S3 in the policy and sign both units (the ECDSA "
-                         "one with an EC CA)")
+            steps.append(f"{node}: {rsa_unit} and {ecdsa_unit} are CA-signed but the policy intends S1 "
+                         "(self-signed): if the site now uses a CA, set intended_state: S3 in the policy and have "
+                         "both signed (the ECDSA one by an EC CA)")
         if ecdsa == "refused":
-            steps.append(f"{node}: {ecdsa_unit} is not presented (COP installed) but the policy intends S1: install "
-                         "the rollback COP, or set intended_state: rsa-only")
+            steps.append(f"{node}: {ecdsa_unit} is not presented but the policy intends S1: {words.enable_ecdsa}, "
+                         "or set intended_state: rsa-only")
     else:  # S2 and S4 are the digest's broken states; intending one is a policy mistake
-        steps.append(f"{node}: the policy intends {intended}, a state the digest shows breaking agents' gadgets: "
-                     f"set intended_state: S3 ({ecdsa_unit} signed by an EC CA) or rsa-only (the COP)")
+        steps.append(f"{node}: the policy intends {intended}, a state that breaks {words.users}' connections: set "
+                     f"intended_state: S3 ({ecdsa_unit} signed by an EC CA) or rsa-only")
     return steps
 
 
@@ -289,8 +296,10 @@ def unreachable_node_step(node: str) -> str:
             "both an ECDSA-only and an RSA-only offer, or fix the inventory")
 
 
-ACCEPT_SELF_SIGNED_STEP = ("agents accept the certificate warnings in the chat/email and Live Data gadgets, or the "
-                           "self-signed certificates are installed on the agents' PCs (group policy, or per browser)")
+def accept_self_signed_step(words: Vocabulary) -> str:
+    """S1 intended: nothing to sign; the users' side of self-signed certificates."""
+    return (f"{words.users} accept the certificate warnings, or the self-signed certificates are installed in "
+            "their trust stores (group policy, or per browser)")
 
 
 # --- client simulation (rules/client_rules.py) ---
@@ -311,12 +320,13 @@ def client_untrusted(endpoint: Endpoint, client: str, family: str, interactive: 
     effect = "its users are asked to accept the certificate" if interactive else "it refuses the connection"
     return (f"until then {effect}. " + sign_with_ca(endpoint, family) +
             f"; and make sure {client}'s trust store holds the issuing root (group policy, the JRE's cacerts, "
-            "the appliance's trusted CA list)")
+            "a device's trusted CA list)")
 
 
 def client_curve(endpoint: Endpoint, client: str, curve: str) -> str:
-    return (f"{client} does not offer {curve}: re-key {unit_for(endpoint, 'ECDSA')} on P-256 or P-384 "
-            "(Generate CSR, sign, upload, restart)")
+    unit = unit_for(endpoint, "ECDSA")
+    return (f"{client} does not offer {curve}: generate {unit.csr} on P-256 or P-384{unit.where}, have it signed, "
+            f"{unit.upload()} and {unit.words.restart_step(unit)}")
 
 
 def client_version(client: str, version: str) -> str:
