@@ -137,7 +137,8 @@ SIGALG_CODES = {0x0403: "ecdsa_secp256r1_sha256", 0x0503: "ecdsa_secp384r1_sha38
                 0x0203: "ecdsa_sha1", 0x0807: "ed25519", 0x0808: "ed448", 0x0804: "rsa_pss_rsae_sha256",
                 0x0805: "rsa_pss_rsae_sha384", 0x0806: "rsa_pss_rsae_sha512", 0x0809: "rsa_pss_pss_sha256",
                 0x080A: "rsa_pss_pss_sha384", 0x080B: "rsa_pss_pss_sha512", 0x0401: "rsa_pkcs1_sha256",
-                0x0501: "rsa_pkcs1_sha384", 0x0601: "rsa_pkcs1_sha512", 0x0201: "rsa_pkcs1_sha1"}
+                0x0501: "rsa_pkcs1_sha384", 0x0601: "rsa_pkcs1_sha512", 0x0201: "rsa_pkcs1_sha1",
+                0x0303: "ecdsa_sha224", 0x0301: "rsa_pkcs1_sha224"}
 VERSION_CODES = {0x0301: "tls1.0", 0x0302: "tls1.1", 0x0303: "tls1.2", 0x0304: "tls1.3"}
 
 
@@ -298,10 +299,10 @@ def s_server_dual(rsa: tuple[Path, Path], ec: tuple[Path, Path], chain: Path) ->
         yield port
 
 
-def inventory_at(tmp_path: Path, port: int, trust: Path) -> Path:
-    path = tmp_path / f"peer-{port}.yaml"
+def inventory_at(tmp_path: Path, port: int, trust: Path, role: str = "generic") -> Path:
+    path = tmp_path / f"peer-{port}-{role}.yaml"
     path.write_text(f"site: peer\ntrust: {trust}\nnodes:\n  - name: peer\n    host: dual.example.test\n"
-                    f"    address: 127.0.0.1\n    services: [{{name: https, port: {port}}}]\n")
+                    f"    address: 127.0.0.1\n    role: {role}\n    services: [{{name: https, port: {port}}}]\n")
     return path
 
 
@@ -342,7 +343,9 @@ def test_prosody_xmpp_starttls_answers_each_profile_as_openssl_s_client_does(pro
 
 
 def test_s2_ecdsa_leaf_under_an_rsa_ca_names_the_clients_that_break(tmp_path: Path) -> None:
-    """The issue's second must: a server presenting an ECDSA leaf signed by an RSA CA (S2)."""
+    """The issue's second must: a VOS server presenting an ECDSA leaf signed by an RSA CA (S2) breaks the
+    clients that get it (CSCvb58580, the VOS components' fault); on any other server TLS clients accept
+    that chain, and no client is said to break."""
     rsa_root = CA.root("Peer RSA Root", KeySpec.rsa())
     rsa_issuing = rsa_root.sub_ca("Peer RSA Issuing CA")
     names = ["dual.example.test", "127.0.0.1"]
@@ -354,19 +357,23 @@ def test_s2_ecdsa_leaf_under_an_rsa_ca_names_the_clients_that_break(tmp_path: Pa
     issuing.write_bytes(rsa_issuing.cert.public_bytes(serialization.Encoding.PEM))
     roots = tmp_path / "roots.pem"
     roots.write_bytes(rsa_root.cert.public_bytes(serialization.Encoding.PEM))
-    with s_server_dual(rsa, (tmp_path / "ec-leaf.pem", ec_key), issuing) as port:
-        endpoints = load_inventory(inventory_at(tmp_path, port, roots)).endpoints()
-        results = ProbeRunner().run(client_tasks(endpoints))
-        for observation in results.values():
-            assert reproduced_leaf(observation) == leaf_sha256(observation), observation.reproduce
     trust = TrustStore.from_pem_file(roots)
-    verdicts = {t.offer.value: client_rules.client_accepts(client_case(results[t.key], t.endpoint, trust))
-                for t in client_tasks(endpoints)}
-    broken = {name for name, v in verdicts.items() if v.status is Status.FAIL}
+    broken: dict[str, set[str]] = {}
+    with s_server_dual(rsa, (tmp_path / "ec-leaf.pem", ec_key), issuing) as port:
+        for role in ("socialminer", "generic"):
+            endpoints = [e for e in load_inventory(inventory_at(tmp_path, port, roots, role)).endpoints()
+                         if e.port == port]
+            results = ProbeRunner().run(client_tasks(endpoints))
+            for observation in results.values():
+                assert reproduced_leaf(observation) == leaf_sha256(observation), observation.reproduce
+            verdicts = {t.offer.value: client_rules.client_accepts(client_case(results[t.key], t.endpoint, trust))
+                        for t in client_tasks(endpoints)}
+            broken[role] = {name for name, v in verdicts.items() if v.status is Status.FAIL}
+            assert all("CSCvb58580" in verdicts[name].message for name in broken[role])
     # ECDSA-first clients get the mixed chain; OpenSSL 1.0.2 lists ECDHE-RSA first and gets RSA.
-    assert {"client-chrome", "client-java8", "client-safari"} <= broken
-    assert "client-openssl102" not in broken
-    assert all("CSCvb58580" in verdicts[name].message for name in broken)
+    assert {"client-chrome", "client-java8", "client-safari"} <= broken["socialminer"]
+    assert "client-openssl102" not in broken["socialminer"]
+    assert broken["generic"] == set()
 
 
 def test_a_run_with_clients_records_client_probes_and_tests(lab, tmp_path: Path) -> None:

@@ -19,12 +19,15 @@ LEVELS = ("required", "warn", "off")
 KINDS = ("browser", "java", "library", "app", "appliance")
 # IANA names OpenSSL understands in SSL_CTX_set1_sigalgs_list and `openssl s_client -sigalgs`.
 SIGALGS = frozenset({
-    "ecdsa_secp256r1_sha256", "ecdsa_secp384r1_sha384", "ecdsa_secp521r1_sha512", "ecdsa_sha1", "ed25519", "ed448",
-    "rsa_pss_rsae_sha256", "rsa_pss_rsae_sha384", "rsa_pss_rsae_sha512", "rsa_pss_pss_sha256", "rsa_pss_pss_sha384",
-    "rsa_pss_pss_sha512", "rsa_pkcs1_sha256", "rsa_pkcs1_sha384", "rsa_pkcs1_sha512", "rsa_pkcs1_sha1",
+    "ecdsa_secp256r1_sha256", "ecdsa_secp384r1_sha384", "ecdsa_secp521r1_sha512", "ecdsa_sha224", "ecdsa_sha1",
+    "ed25519", "ed448", "rsa_pss_rsae_sha256", "rsa_pss_rsae_sha384", "rsa_pss_rsae_sha512", "rsa_pss_pss_sha256",
+    "rsa_pss_pss_sha384", "rsa_pss_pss_sha512", "rsa_pkcs1_sha256", "rsa_pkcs1_sha384", "rsa_pkcs1_sha512",
+    "rsa_pkcs1_sha224", "rsa_pkcs1_sha1",
 })
+# The hello's parts a profile may leave out of its source, saying why in `omits:`.
+OMITTABLE = ("versions", "ciphers", "tls13_ciphers", "sigalgs", "sigalgs_cert", "groups")
 _PROFILE_KEYS = frozenset({"name", "source", "kind", "interactive", "versions", "ciphers", "tls13_ciphers", "groups",
-                           "sigalgs", "sigalgs_cert", "trust", "uncertain", "sni"})
+                           "sigalgs", "sigalgs_cert", "trust", "uncertain", "sni", "omits"})
 _EXPECT_KEYS = frozenset({"key", "validate", "accept_versions"})
 ENTRY_KEYS = _PROFILE_KEYS | _EXPECT_KEYS | {"extends", "services"}
 
@@ -36,6 +39,16 @@ class ClientExpectation:
     key: str = "any"                   # KEY_FAMILIES: the leaf family it should be given
     validate: str = "required"         # LEVELS: it must validate what it gets (trust, name, chain)
     accept_versions: tuple[str, ...] = ("tls1.2", "tls1.3")  # negotiated versions the policy accepts
+
+
+@dataclass(frozen=True)
+class Omission:
+    """What a profile leaves out of its source's hello (names the profile's vocabulary may lack:
+    `ssl3`, `dsa_sha256`, `sect571r1`), and why."""
+
+    field: str                         # one of OMITTABLE
+    items: tuple[str, ...]
+    why: str
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,7 @@ class ClientProfile:
     sigalgs_cert: tuple[str, ...] = ()
     sni: bool = True
     uncertain: str = ""
+    omits: tuple[Omission, ...] = ()
     expect: ClientExpectation = field(default_factory=ClientExpectation)
     services: dict[str, ClientExpectation] = field(default_factory=dict, compare=False)
 
@@ -102,6 +116,10 @@ def _entry(entry: Reader, name: str, known: dict[str, ClientProfile]) -> ClientP
         if key in entry.data:
             fields["title" if key == "name" else key] = entry.get(key, kind)
     _check(entry, fields)
+    if "omits" in entry.data:
+        fields["omits"] = _omissions(entry)
+    elif base is not None:  # what the base left out of a list this entry replaces no longer applies
+        fields["omits"] = tuple(o for o in base.omits if o.field not in fields)
     if "trust" in fields and isinstance(entry.path, Path):  # a bundle's path is read relative to its file
         fields["trust"] = tuple(str(entry.path.parent / t) if t.endswith(".pem") else t for t in fields["trust"])
     expect = _expectation(entry, base.expect if base else ClientExpectation())
@@ -126,6 +144,20 @@ def _entry(entry: Reader, name: str, known: dict[str, ClientProfile]) -> ClientP
     fields.setdefault("groups", ())
     fields.setdefault("trust", ("site",))
     return ClientProfile(name=name, expect=expect, services=services, **fields)
+
+
+def _omissions(entry: Reader) -> tuple[Omission, ...]:
+    out = []
+    for raw in entry.get("omits", list):
+        item = entry.child("omits", raw, f"{entry.context}, an 'omits' entry")
+        item.reject_unknown(frozenset({*OMITTABLE, "why"}))
+        named = [key for key in OMITTABLE if key in item.data]
+        why = item.get("why", str, "")
+        if len(named) != 1 or not why.strip():
+            raise item.error(None, f"{item.context} must name one of {', '.join(OMITTABLE)} and say why",
+                             "e.g. {versions: [ssl3], why: the bundled OpenSSL is built without SSLv3}")
+        out.append(Omission(named[0], _texts(item, named[0]), why.strip()))
+    return tuple(out)
 
 
 def _texts(entry: Reader, key: str) -> tuple[str, ...]:

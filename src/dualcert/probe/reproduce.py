@@ -9,8 +9,8 @@ from functools import lru_cache
 from dualcert.estate.model import Endpoint
 from dualcert.probe.hello import OfferSpec
 
-# OpenSSL before 3.2 (Debian 12's 3.0) knows the SHA-1 schemes only by their old spelling.
-_PORTABLE_SIGALGS = {"ecdsa_sha1": "ECDSA+SHA1", "rsa_pkcs1_sha1": "RSA+SHA1"}
+# OpenSSL before 3.2 (Debian 12's 3.0) knows the SHA-1 schemes and ecdsa_sha224 only by their old spelling.
+_PORTABLE_SIGALGS = {"ecdsa_sha1": "ECDSA+SHA1", "rsa_pkcs1_sha1": "RSA+SHA1", "ecdsa_sha224": "ECDSA+SHA224"}
 _FLAGS = {"tls1.0": "tls1", "tls1.1": "tls1_1", "tls1.2": "tls1_2", "tls1.3": "tls1_3"}
 # `openssl s_client -starttls` speaks these of dualcert's STARTTLS protocols.
 _STARTTLS = {"xmpp": "xmpp", "xmpp-server": "xmpp-server", "smtp": "smtp", "ldap": "ldap", "postgres": "postgres",
