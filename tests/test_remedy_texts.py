@@ -60,6 +60,7 @@ def arguments(endpoint: Endpoint) -> dict[str, tuple[Any, ...]]:
         "rsa": READINGS_RSA, "ecdsa": READINGS_ECDSA, "intended": (*STATES, "none"),
         "design": (None, "RSA only by design (11.6+)"), "ecdsa_answered": (True, False),
         "ecdsa_by_rsa_ca": (True, False), "why": ("self-signed", "signed by an RSA CA"),
+        "issuer_sent": (True, False), "self_signed": (True, False),
     }
 
 

@@ -108,7 +108,9 @@ def client_accepts(case: ClientCase) -> Verdict:
         effect = "prompts the user to accept it" if case.profile.interactive else "refuses it"
         why = "self-signed, and not in its trust stores" if leaf.self_signed else validation.detail
         problems.append((f"{effect}: {why}",
-                         remedies.client_untrusted(case.endpoint, client, leaf.key_type, case.profile.interactive)))
+                         remedies.client_untrusted(case.endpoint, client, leaf.key_type, case.profile.interactive,
+                                                   self_signed=leaf.self_signed, cause=validation.cause,
+                                                   issuer_sent=case.issuer_sent)))
     if case.profile.sni and case.endpoint.sni:
         matched, detail = hostname_matches(case.observation.chain_der, case.endpoint.sni)
         if not matched:

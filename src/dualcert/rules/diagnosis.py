@@ -178,17 +178,23 @@ def by_endpoint(observations: Mapping[ProbeKey, Observation]) -> dict[tuple[str,
     return index
 
 
+# The design of a node none of whose services has an ECDSA certificate, without a release to say why.
+DECLARED_RSA_ONLY = "RSA only by design (no service has an ECDSA certificate: ecdsa_unit: null)"
+
+
 def by_design(node: Node, service: str) -> bool:
-    """The node's release makes this service present RSA only (estate/releases.py)."""
+    """The service presents RSA only by design: its node's release says so (estate/releases.py), or the
+    inventory or catalog gives it no ECDSA certificate (`ecdsa_unit: null`)."""
     release = node.release.services.get(service) if node.release else None
-    return release is not None and release.rsa_only_by_design
+    spec = next(s for s in node.services if s.name == service)
+    return spec.ecdsa_unit is None or (release is not None and release.rsa_only_by_design)
 
 
 def read_service(node: Node, service: str, observed: Observed, path_of: PathOf | None = None, *,
                  design: bool = False) -> ServiceReading | None:
     """One service's readings; `design` reads the services the release makes RSA-only (None otherwise)."""
     spec = next(s for s in node.services if s.name == service)
-    if by_design(node, service) != design or (spec.ecdsa_unit is None and not design):
+    if by_design(node, service) != design:
         return None
 
     def seen(offer: Offer) -> list[Observation]:
@@ -210,10 +216,12 @@ def diagnose_node(node: Node, observed: Observed, intended: str | None = None,
     readings = tuple(r for r in (read_service(node, s.name, observed, path_of) for s in node.services)
                      if r is not None)
     design = None
-    if not readings and node.release is not None:  # RSA only by design: read what the release has
+    if not readings:  # RSA only by design: read what the release (or the declaration) has
         readings = tuple(r for r in (read_service(node, s.name, observed, path_of, design=True)
                                      for s in node.services) if r is not None)
-        design = node.release.design if readings else None
+        if readings:
+            design = node.release.design if node.release is not None and node.release.design else DECLARED_RSA_ONLY
+            intended = intended or "rsa-only"   # what was declared is what is intended
     read = [r for r in readings if r.state is not None]
 
     def made(state: str, why: str) -> NodeDiagnosis:

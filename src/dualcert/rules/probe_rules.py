@@ -53,6 +53,12 @@ class ObservedChain:
     def has_chain(self) -> bool:
         return self.observation.outcome is Outcome.OK and bool(self.chain.certs)
 
+    @property
+    def issuer_sent(self) -> bool:
+        """The server sent the leaf's issuer (self-issued leaves count as sent: there is no other)."""
+        leaf = self.chain.leaf
+        return leaf.self_signed or any(c.subject == leaf.issuer for c in self.chain.certs[1:])
+
 
 @dataclass
 class Case(ObservedChain):
@@ -135,6 +141,8 @@ def _presented_key(case: Case) -> Verdict:
         fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
         if expected == "ecdsa" and case.offer is Offer.DEFAULT:
             fix = _why_no_ecdsa_for_browsers(case)
+        elif expected == "rsa" and case.offer is Offer.DEFAULT and _got_rsa(case.sibling(Offer.RSA)):
+            fix = remedies.browser_gets_ecdsa(case.endpoint)
         return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, saw {seen}", fix)
     if o.outcome is Outcome.OK and case.chain.parse_error:
         return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, the server sent one "
@@ -143,7 +151,8 @@ def _presented_key(case: Case) -> Verdict:
     if o.outcome in NO_CONVERSATION:
         # Nothing about the offer: the same words for every probe of the port, whatever it expected,
         # so that the summary shows one finding for the port, not one per offer.
-        fix = remedies.NO_TLS if o.outcome in (Outcome.NOT_TLS, Outcome.NO_TLS_ANSWER) else remedies.UNREACHABLE
+        fix = remedies.NO_TLS if o.outcome in (Outcome.NOT_TLS, Outcome.NO_TLS_ANSWER) else \
+            remedies.UNRESOLVED if o.outcome is Outcome.UNRESOLVED else remedies.UNREACHABLE
         return Verdict(rule, Status.FAIL, f"{_where(case)}: no TLS conversation with the port: {o.outcome.value} "
                        f"({port_detail(o)})", fix)
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
@@ -169,6 +178,13 @@ def _presented_key(case: Case) -> Verdict:
 
 def _a(expected: str) -> str:
     return {"ecdsa": "an ECDSA", "rsa": "an RSA", "any": "a", "rsa-or-refused": "an RSA or no"}.get(expected, expected)
+
+
+def _got_rsa(observation: Observation | None) -> bool:
+    """The RSA-only offer got an RSA certificate: the server has one and presents it."""
+    chain = chain_facts(observation.chain_der) if observation is not None and observation.outcome is Outcome.OK \
+        else None
+    return chain is not None and bool(chain.certs) and chain.leaf.key_type == "RSA"
 
 
 def _why_no_ecdsa_for_browsers(case: Case) -> str:
@@ -259,7 +275,7 @@ def trust(case: Case) -> Verdict:
     why = "a self-signed certificate that is not in the bundle" if case.chain.leaf.self_signed else v.detail
     return Verdict(rule, Status.FAIL if level == "required" else Status.WARN,
                    f"{_where(case)}: expected a chain to the site's roots ({source}), saw {_seen_leaf(case)}: {why}",
-                   remedies.untrusted(case.endpoint, case.family, v.cause))
+                   remedies.untrusted(case.endpoint, case.family, v.cause, case.issuer_sent))
 
 
 def hostname(case: Case) -> Verdict:

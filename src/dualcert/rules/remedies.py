@@ -79,6 +79,9 @@ def present_rsa(endpoint: Endpoint) -> str:
 
 # The two fixes of a port that gave no TLS conversation name no endpoint: the test's message does, and
 # the summary gives one finding to every endpoint that failed for one cause, under one fix.
+UNRESOLVED = ("the node's host name does not resolve from here: check its spelling and the DNS this runner uses, "
+              "or give the node an 'address:' in the inventory (the name is still sent as SNI and checked on "
+              "the certificate)")
 UNREACHABLE = ("check that the service runs and that its address and port are reachable from here (firewall, "
                "port, service state), or fix the inventory")
 NO_TLS = ("check that the port is the service's TLS port (the inventory's port, the service's state, and its "
@@ -159,10 +162,21 @@ def renew_ca(endpoint: Endpoint, family: str, ca: str) -> str:
             f"inventory's trust bundle, and re-upload {unit} with the new chain")
 
 
-def untrusted(endpoint: Endpoint, family: str, cause: Cause) -> str:
-    """The fix for a chain that does not validate, by why (facts.path.Cause): a missing root is not an
-    expired CA, and neither is fixed by adding a root to the bundle."""
+def missing_intermediate(endpoint: Endpoint, family: str) -> str:
+    """The leaf is CA-signed but its issuer is neither sent nor in the bundle: the server's chain is short."""
     unit = unit_for(endpoint, family)
+    return (f"on {endpoint.node}: {endpoint.service.name} does not send the CA that issued {unit}: "
+            f"{unit.upload_chain('the issuing CA certificate(s)')} (or re-upload {unit} with its full chain); "
+            "if that CA is yours, also add its root to the inventory's trust bundle")
+
+
+def untrusted(endpoint: Endpoint, family: str, cause: Cause, issuer_sent: bool = True) -> str:
+    """The fix for a chain that does not validate, by why (facts.path.Cause): a missing root is not an
+    expired CA, and neither is fixed by adding a root to the bundle; a CA-signed leaf whose issuer is
+    not sent lacks its intermediate."""
+    unit = unit_for(endpoint, family)
+    if cause is Cause.UNKNOWN_ISSUER and not issuer_sent:
+        return missing_intermediate(endpoint, family)
     if cause is Cause.LEAF_VALIDITY:
         return (f"on {endpoint.node}: {unit} is outside its validity period: renew it (have the CA sign a new "
                 f"CSR) and upload it; if it is not yet valid, check the node's and the CA's clocks")
@@ -189,6 +203,16 @@ def reissue_malformed(endpoint: Endpoint) -> str:
     where = "the appliance's" if endpoint.vocabulary.vos else "a new"
     return (f"{endpoint.node}: the certificate is malformed (e.g. a name that is not valid text); "
             f"re-issue it from {where} CSR and upload it again")
+
+
+def browser_gets_ecdsa(endpoint: Endpoint) -> str:
+    """A browser got ECDSA where RSA is intended for it, while the RSA-only offer got RSA: the server's order."""
+    unit = unit_for(endpoint, "RSA")
+    return (f"on {endpoint.node}: {endpoint.service.name} presents {unit} to RSA-only clients but prefers ECDSA for "
+            "clients that offer both (browsers): if browsers must get RSA, make the server choose its cipher "
+            "order and put the RSA suites first (nginx: ssl_prefer_server_ciphers on with ECDHE-RSA first; Java: "
+            "honorCipherOrder), or, if ECDSA for browsers is intended, set the service's prefers: ecdsa in the "
+            "inventory")
 
 
 def browser_gets_rsa(endpoint: Endpoint, *, ecdsa_answered: bool, ecdsa_by_rsa_ca: bool) -> str:
@@ -316,11 +340,14 @@ def client_gets_other_family(endpoint: Endpoint, client: str, wanted: str) -> st
     return f"for {client} to get RSA: " + present_rsa(endpoint)
 
 
-def client_untrusted(endpoint: Endpoint, client: str, family: str, interactive: bool) -> str:
+def client_untrusted(endpoint: Endpoint, client: str, family: str, interactive: bool, *, self_signed: bool,
+                     cause: Cause, issuer_sent: bool) -> str:
+    """By why the client cannot build a path: a self-signed leaf wants a CA's signature, a CA-signed one
+    its intermediate sent, or its root in the client's trust store."""
     effect = "its users are asked to accept the certificate" if interactive else "it refuses the connection"
-    return (f"until then {effect}. " + sign_with_ca(endpoint, family) +
-            f"; and make sure {client}'s trust store holds the issuing root (group policy, the JRE's cacerts, "
-            "a device's trusted CA list)")
+    fix = sign_with_ca(endpoint, family) if self_signed else untrusted(endpoint, family, cause, issuer_sent)
+    return (f"until then {effect}. {fix}; and make sure {client}'s trust store holds the issuing root (group "
+            "policy, the JRE's cacerts, a device's trusted CA list)")
 
 
 def client_curve(endpoint: Endpoint, client: str, curve: str) -> str:
