@@ -394,24 +394,6 @@ def test_a_difference_not_stated_fails_and_a_stated_one_passes() -> None:
 
 # --- `omits:` as a user writes it ---------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "line", "words"), [
-    ("mine:\n  extends: java8\n  omits:\n    - {groups: [sect571r1]}\n", 4, "must name one of"),
-    ("mine:\n  extends: java8\n  omits:\n    - {groups: [a], versions: [ssl3], why: x}\n", 4, "must name one of"),
-    ("mine:\n  extends: java8\n  omits:\n    - {colour: [a], why: x}\n", 4, "unknown key 'colour'"),
-    ("mine:\n  extends: java8\n  omits:\n    - {groups: sect571r1, why: x}\n", 4, "'groups' must be a list"),
-    ("mine:\n  extends: java8\n  omits: {groups: [a]}\n", 3, "'omits' must be a list"),
-])
-def test_a_wrong_omission_names_its_line(tmp_path: Path, text: str, line: int, words: str) -> None:
-    from dualcert.errors import UsageError
-    from dualcert.policy.clients import load_client_file
-
-    path = tmp_path / "clients.yaml"
-    path.write_text(text)
-    with pytest.raises(UsageError) as raised:
-        load_client_file(path, CLIENTS)
-    assert raised.value.line == line and words in str(raised.value), str(raised.value)
-
-
 def test_a_profile_that_replaces_a_list_drops_what_its_base_said_that_list_left_out(tmp_path: Path) -> None:
     from dualcert.policy.clients import Omission, load_client_file
 

@@ -94,6 +94,12 @@ def test_builtin_profiles_cover_the_issue_and_cite_their_sources() -> None:
     ("chrome:\n  colour: blue\n", 2, "unknown key 'colour'"),
     ("mine:\n  extends: netscape\n", 2, "extends unknown profile 'netscape'"),
     ("java17:\n  services:\n    socketio: {key: ecdsa, validate: maybe}\n", 3, "'validate' must be one of"),
+    # `omits:`, the differences a profile states from its source (tests/test_client_profiles_source.py)
+    ("mine:\n  extends: java8\n  omits:\n    - {groups: [sect571r1]}\n", 4, "must name one of"),
+    ("mine:\n  extends: java8\n  omits:\n    - {groups: [a], versions: [ssl3], why: x}\n", 4, "must name one of"),
+    ("mine:\n  extends: java8\n  omits:\n    - {colour: [a], why: x}\n", 4, "unknown key 'colour'"),
+    ("mine:\n  extends: java8\n  omits:\n    - {groups: sect571r1, why: x}\n", 4, "'groups' must be a list"),
+    ("mine:\n  extends: java8\n  omits: {groups: [a]}\n", 3, "'omits' must be a list"),
 ])
 def test_a_wrong_profile_file_names_its_line(tmp_path: Path, text: str, line: int, words: str) -> None:
     path = tmp_path / "clients.yaml"
