@@ -1,5 +1,6 @@
-"""`--metrics FILE`: Prometheus text for node_exporter's textfile collector, read back with
-prometheus_client's parser, from runs against nginx presenting an RSA and an ECDSA certificate."""
+"""`--metrics FILE`: Prometheus text format for node_exporter's textfile collector, read back with
+prometheus_client's parser, from runs against nginx presenting an RSA and an ECDSA certificate (the
+formats themselves, and node_exporter reading the file: tests/test_metrics_textfile.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
 from dualcert.render.metrics import metrics_text
@@ -15,6 +17,7 @@ from dualcert.safetext import safe
 
 from .conftest import run_cli
 from .estates import SharedEstate, nginx_shared
+from .test_metrics_textfile import textfile_problems
 
 ENDPOINTS = 3
 
@@ -73,6 +76,8 @@ def test_label_values_are_escaped() -> None:
                 "tests": [{"rule": "expiry", "status": "warn"}]}
     text = metrics_text(document)
     found = {f.name: f.samples for f in text_string_to_metric_families(text)}
+    # The same labels read as OpenMetrics, and nothing node_exporter's textfile collector would refuse.
+    assert {f.name: f.samples for f in openmetrics_families(text)} == found and textfile_problems(text) == []
     [leaf] = found["dualcert_certificate_not_after_timestamp_seconds"]
     assert leaf.labels["issuer"] == safe(hostile) and leaf.labels["site"] == 'si"te'
     assert leaf.labels["self_signed"] == "true" and found["dualcert_certificate_days_left"][0].value == 20

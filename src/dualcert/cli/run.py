@@ -69,8 +69,7 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--strict", action="store_true", help="warnings (e.g. expiry within the warn window) fail")
     run.add_argument("-v", "--verbose", action="store_true",
                      help="the whole verdict after pytest's line, not its first 40 lines (--dualcert-summary full)")
-    run.add_argument("--metrics", metavar="FILE",
-                     help="OpenMetrics text for node_exporter's textfile collector (docs/scheduled-runs.md)")
+    run.add_argument("--metrics", metavar="FILE", help=helptext.METRICS)
     run.add_argument("--baseline", metavar="FILE", help=helptext.BASELINE)
     run.add_argument("--upgrade", metavar="FROM:TO", help=helptext.UPGRADE)
     run.add_argument("--clients", metavar="NAMES|all",

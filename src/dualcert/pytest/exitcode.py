@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from dualcert.pytest.items import INACTIVE
 from dualcert.pytest.state import CRASHES_KEY, EXIT_REASON_KEY, WRITE_FAILURES_KEY, run_of
 from dualcert.safetext import safe
 
@@ -56,8 +55,8 @@ class ExitCodes:
         self.config = config
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        # The other --dualcert-items mode's placeholders are dropped by dualcert itself, not the user.
-        self.deselected += sum(1 for item in items if item.get_closest_marker(INACTIVE.name) is None)
+        # Only the user's selection (-k, -m, --deselect): dualcert's placeholders are never items (items.collectable).
+        self.deselected += len(items)
 
     def pytest_internalerror(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """dualcert's own hooks raised (the probe phase, say): pytest prints the traceback and exits 3; the

@@ -3,7 +3,7 @@
 The suites' fixtures say what a test judges: `dualcert_case` (one rule, one probe), `dualcert_probe`
 (every rule, one probe), `dualcert_endpoint` (every rule, every probe of node:service), and
 `dualcert_cluster` / `dualcert_node` / `dualcert_node_rules` for the estate rules. Tests of the other
-modes get one placeholder each, dropped before the run.
+modes get one placeholder each, dropped as it is made (collectable).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from dualcert.probe.observation import ProbeKey
-from dualcert.pytest.state import run_of
+from dualcert.pytest.state import BASELINE_KEY, run_of
 from dualcert.run import DualcertRun
 
 # pytest and pytest-html cost ~0.6 ms CPU per test item: above this many probes, one test per
@@ -49,7 +49,7 @@ def parametrize(metafunc: pytest.Metafunc) -> None:
         run = _run(metafunc.config)
         if client_fixture != CLIENT_FIXTURES[items_mode(metafunc.config, run)]:
             _inactive(metafunc, client_fixture)
-        else:  # without --clients: no parameters; drop_inactive() removes the test
+        else:  # without --clients: no parameters; collectable() drops the test
             keys = run.client_keys()
             metafunc.parametrize(client_fixture, keys, ids=[k.test_id for k in keys], indirect=True)
         return
@@ -80,7 +80,7 @@ def _run(config: pytest.Config) -> DualcertRun:
 
 
 def _inactive(metafunc: pytest.Metafunc, fixture: str) -> None:
-    """The other mode's test: one placeholder, dropped in drop_inactive()."""
+    """The other mode's test: one placeholder, dropped in collectable()."""
     metafunc.parametrize(fixture, [pytest.param(None, marks=INACTIVE)], ids=["other-mode"], indirect=True)
 
 
@@ -100,14 +100,23 @@ def _parametrize_estate(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(node_fixture, nodes, ids=nodes, indirect=True)
 
 
-def drop_inactive(config: pytest.Config, items: list[pytest.Item]) -> None:
+def collectable(config: pytest.Config, made: object) -> object:
+    """What pytest made of one test function, less the tests dualcert never runs: the other mode's
+    placeholder, the client tests without --clients, the change tests without --baseline. Dropped
+    as they are made, not deselected later, so pytest neither counts them as collected nor prints
+    "N deselected": a user's -k, -m or --deselect is the only deselection reported (and exitcode's)."""
     run = run_of(config)
-    if run is not None and not run.clients:  # no --clients: the client tests do not exist (not skipped)
-        items[:] = [i for i in items if not set(CLIENT_FIXTURES.values()) & set(getattr(i, "fixturenames", ()))]
-    dropped = [item for item in items if item.get_closest_marker(INACTIVE.name) is not None]
-    if dropped:
-        items[:] = [item for item in items if item.get_closest_marker(INACTIVE.name) is None]
-        config.hook.pytest_deselected(items=dropped)
+    if run is None or not isinstance(made, list):
+        return made
+    absent = set() if run.clients else set(CLIENT_FIXTURES.values())
+    if config.stash.get(BASELINE_KEY, None) is None:
+        absent.add(CHANGE_FIXTURE)
+
+    def kept(item: object) -> bool:
+        return not isinstance(item, pytest.Item) or (item.get_closest_marker(INACTIVE.name) is None
+                                                     and not absent & set(getattr(item, "fixturenames", ())))
+
+    return [item for item in made if kept(item)]
 
 
 def case_keys(item: pytest.Item) -> tuple[ProbeKey, ...]:

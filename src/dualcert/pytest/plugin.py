@@ -9,6 +9,7 @@ probes what the selected tests need, once (probing.py) -> each test judges its c
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,6 @@ from dualcert.probe.engine import DEFAULT_THREADS
 from dualcert.pytest import baseline, handles, heap, helptext, items, metrics, probing, report, summary
 from dualcert.pytest.exitcode import ExitCodes, exit_reasons
 from dualcert.pytest.html import HtmlReport
-from dualcert.pytest.items import drop_inactive
 from dualcert.pytest.recorder import ResultsRecorder
 from dualcert.pytest.state import CRASHES_KEY, RUN_KEY, WARNINGS_KEY, WRITER_KEY, read_inventory, run_of
 from dualcert.render.results import ResultsWriter
@@ -173,9 +173,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     items.parametrize(metafunc)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if run_of(config) is not None:
-        drop_inactive(config, items)
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str,
+                              obj: object) -> Generator[None, Any, Any]:
+    """Placeholders are dropped as pytest makes them: never counted as collected nor as deselected."""
+    return items.collectable(collector.config, (yield))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

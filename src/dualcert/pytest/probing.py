@@ -60,21 +60,53 @@ def _progress_enabled(config: pytest.Config) -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
+class Tally:
+    """The probe phase's counts. A probe recorded `probed=False` was never sent (its endpoint's first
+    probe found the endpoint dead, engine.py): it is neither probed nor an error of its own, so the
+    line says it apart, and probed + not attempted adds up to the total at the end."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.probed, self.problems, self.not_attempted = total, 0, 0, 0
+
+    def add(self, observation: Observation) -> None:
+        if not observation.probed:
+            self.not_attempted += 1
+            return
+        self.probed += 1
+        if observation.outcome not in (Outcome.OK, Outcome.REFUSED, Outcome.UNSUPPORTED):
+            self.problems += 1
+
+    def progress(self, elapsed: float) -> str:
+        """The redrawn line: short, since a line wider than the terminal wraps and breaks the redraw."""
+        parts = [f"probed {self.probed}/{self.total}", f"{self.problems} unreachable/errors",
+                 *[f"{self.not_attempted} not attempted"] * bool(self.not_attempted),
+                 f"{self.probed / max(elapsed, 1e-6):.0f}/s"]
+        return "dualcert: " + " · ".join(parts)
+
+    def summary(self, elapsed: float) -> str:
+        unsent = f", {self.not_attempted} not attempted (their endpoint failed its first probe)"
+        return (f"dualcert: {self.probed}/{self.total} probes in {elapsed:.2f}s, {self.problems} unreachable or "
+                f"in error{unsent * bool(self.not_attempted)}")
+
+
 def probe_phase(config: pytest.Config, run: DualcertRun, keys: Sequence[ProbeKey]) -> None:
     """Probe `keys` once, journal each observation as it lands, show progress when asked."""
     writer = config.stash.get(WRITER_KEY, None)
     show = _progress_enabled(config)
-    started, total, problems = time.monotonic(), len(keys), [0]
-    drawn = [0.0]
+    started, tally = time.monotonic(), Tally(len(keys))
+    for key in dict.fromkeys(keys):   # observed before this phase: run.probe() will not send them again
+        if key in run.observations:
+            tally.add(run.observations[key])
+    drawn, width = [0.0], [0]
 
     def draw(final: bool = False) -> None:
         now = time.monotonic()
         if not final and now - drawn[0] < PROGRESS_INTERVAL_S:
             return
         drawn[0] = now
-        done = sum(1 for k in keys if k in run.observations)
-        rate = done / max(now - started, 1e-6)
-        sys.stderr.write(f"\rdualcert: probed {done}/{total} · {problems[0]} unreachable/errors · {rate:.0f}/s ")
+        line = tally.progress(now - started)
+        width[0] = max(width[0], len(line))   # padded: a shorter redraw must not leave the old line's tail
+        sys.stderr.write(f"\r{line.ljust(width[0])}")
         sys.stderr.flush()
 
     long_lived = heap.of(config)
@@ -84,8 +116,7 @@ def probe_phase(config: pytest.Config, run: DualcertRun, keys: Sequence[ProbeKey
             writer.add_probe(observation)
         if long_lived is not None:
             long_lived.kept()
-        if observation.outcome not in (Outcome.OK, Outcome.REFUSED, Outcome.UNSUPPORTED):
-            problems[0] += 1
+        tally.add(observation)
         if show:
             draw()
 
@@ -95,11 +126,9 @@ def probe_phase(config: pytest.Config, run: DualcertRun, keys: Sequence[ProbeKey
         if show:
             draw(final=True)
             sys.stderr.write("\n")
-        elapsed = time.monotonic() - started
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(f"dualcert: {len(run.observations)}/{total} probes in {elapsed:.2f}s, "
-                                f"{problems[0]} unreachable or in error")
+            reporter.write_line(tally.summary(time.monotonic() - started))
     run.measured = True
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from dualcert.pytest import helptext
 from dualcert.pytest.html import HtmlReport
 from dualcert.pytest.report import client_break_lines
 from dualcert.pytest.state import WRITER_KEY, strict
@@ -21,8 +22,7 @@ def add_options(group: Any) -> None:
     group.addoption("--dualcert-summary", choices=MODES, default="auto",
                     help=f"the verdict after pytest's line: short (at most {DEFAULT_LINES} lines), full, off; "
                          "auto (default): short, full with -v")
-    group.addoption("--metrics", metavar="FILE",
-                    help="write OpenMetrics text for node_exporter's textfile collector (docs/scheduled-runs.md)")
+    group.addoption("--metrics", metavar="FILE", help=helptext.METRICS)
 
 
 def mode(config: pytest.Config) -> str:

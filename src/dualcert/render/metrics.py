@@ -1,4 +1,10 @@
-"""`--metrics FILE`: the run as Prometheus text exposition for node_exporter's textfile collector.
+"""`--metrics FILE`: the run in the Prometheus text exposition format, for node_exporter's textfile collector.
+
+The collector parses each `*.prom` file with the text format's parser (prometheus/common expfmt) and
+skips a whole file on any error: a second HELP or TYPE line for a name, a sample with a timestamp. So
+each family is written once, its samples together, one sample per label set, no timestamps. The file
+is valid OpenMetrics 1.0 too: `# UNIT` for the metrics in seconds and a closing `# EOF`, lines the
+text format reads as comments (both parsers read it in tests/test_metrics_textfile.py).
 
 Every certificate a service presents, not only the earliest (a dual-certificate server has two, and
 the ECDSA one is the one nobody watches): per (node, service, key family) the leaf's notAfter and days
@@ -13,23 +19,30 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from dualcert.safetext import safe
 
 PREFIX = "dualcert_"
 LAST_COMPLIANT = f"{PREFIX}last_compliant_run_timestamp_seconds"
-FAMILIES: dict[str, tuple[str, str]] = {   # name -> (HELP, TYPE)
+
+
+class Family(NamedTuple):
+    help: str       # constant: node_exporter rejects one name with two help texts across its files
+    unit: str = ""  # OpenMetrics' `# UNIT`, whose name must end in `_<unit>`; days are no base unit
+
+
+FAMILIES: dict[str, Family] = {   # all gauges, written in this order
     f"{PREFIX}certificate_not_after_timestamp_seconds":
-        ("When the leaf a service presents for a key family expires, as a Unix time.", "gauge"),
-    f"{PREFIX}certificate_days_left": ("Days until that leaf expires, at the run's start.", "gauge"),
-    f"{PREFIX}rule_tests": ("Tests of each rule in the last run, by status (pass, warn, fail, n/a).", "gauge"),
-    f"{PREFIX}probes": ("Probes (node x service x offer x TLS version) in the last run, by outcome.", "gauge"),
-    f"{PREFIX}run_start_timestamp_seconds": ("When the last run started, as a Unix time.", "gauge"),
-    f"{PREFIX}run_duration_seconds": ("How long the last run took.", "gauge"),
-    f"{PREFIX}run_exit_status": ("The last run's exit code: 0 compliant, 1 policy failures, 2 interrupted, "
-                                 "3 internal error.", "gauge"),
-    LAST_COMPLIANT: ("When a run last ended compliant (exit code 0), as a Unix time.", "gauge"),
+        Family("When the leaf a service presents for a key family expires, as a Unix time.", "seconds"),
+    f"{PREFIX}certificate_days_left": Family("Days until that leaf expires, at the run's start."),
+    f"{PREFIX}rule_tests": Family("Tests of each rule in the last run, by status (pass, warn, fail, n/a)."),
+    f"{PREFIX}probes": Family("Probes (node x service x offer x TLS version) in the last run, by outcome."),
+    f"{PREFIX}run_start_timestamp_seconds": Family("When the last run started, as a Unix time.", "seconds"),
+    f"{PREFIX}run_duration_seconds": Family("How long the last run took.", "seconds"),
+    f"{PREFIX}run_exit_status": Family("The last run's exit code: 0 compliant, 1 policy failures, 2 interrupted, "
+                                       "3 internal error, 4 usage error, 5 nothing checked."),
+    LAST_COMPLIANT: Family("When a run last ended compliant (exit code 0), as a Unix time.", "seconds"),
 }
 _FAMILY_OF_KEY = {"RSA": "rsa", "ECDSA": "ecdsa"}
 
@@ -127,7 +140,8 @@ def metrics_text(document: Mapping[str, Any], previous: str | None = None,
     if compliant is not None:
         samples[LAST_COMPLIANT] = [_sample(LAST_COMPLIANT, one, compliant)]
     lines: list[str] = []
-    for name, (help_text, kind) in FAMILIES.items():
+    for name, family in FAMILIES.items():
         if samples[name]:
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples[name]]
-    return "\n".join(lines) + "\n"
+            lines += [f"# HELP {name} {family.help}", f"# TYPE {name} gauge",
+                      *[f"# UNIT {name} {family.unit}"] * bool(family.unit), *samples[name]]
+    return "\n".join([*lines, "# EOF"]) + "\n"
