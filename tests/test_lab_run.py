@@ -150,6 +150,6 @@ def test_lab_prints_the_per_release_table(lab_run) -> None:
     # UCCX 12.5: the ECDSA-only offer gets no certificate, RSA and browsers get RSA; 11.5 (S3) presents both.
     assert rows[("uccx", "12.5(1)", "socketio")] == ["refused", "RSA", "RSA", "RSA"]
     assert rows[("uccx", "unversioned", "socketio")] == ["ECDSA", "RSA", "ECDSA", "ECDSA"]
-    # CUCM 15SU2: HTTPS RSA only (HTTP Ciphers' default), SIP both, TLS 1.3 answered.
+    # CUCM 15SU2: HTTPS RSA only (HTTPS Ciphers' default), SIP both, TLS 1.3 answered.
     assert rows[("cucm", "15SU2", "tomcat")][:2] == ["refused", "RSA"]
     assert rows[("cucm", "15SU2", "sip-tls")][:2] == ["ECDSA", "RSA"] and rows[("cucm", "15SU2", "sip-tls")][3] != "-"

@@ -101,7 +101,7 @@ def default_nodes(states: tuple[str, ...] = STATES, collab: bool = True, *,
 def release_nodes() -> list[LabNode]:
     """Release-specific nodes (CA-signed certificates, as S3): a UCCX 12.5 cluster, which presents RSA
     only by design, and a CUCM 15SU2 node (TLS 1.3 picking the certificate by signature_algorithms on
-    5061; HTTPS RSA only, the HTTP Ciphers parameter's default)."""
+    5061; HTTPS RSA only, the HTTPS Ciphers parameter's default)."""
     return [LabNode("r125-uccx-pub", "uccx", "r125", "S3", "12.5(1)"),
             LabNode("r125-uccx-sub", "uccx", "r125", "S3", "12.5(1)"),
             LabNode("r125-sm", "socialminer", "r125", "S3", "12.5(1)"),
