@@ -376,6 +376,7 @@ class ProbeRunner:
                     in_flight[node] -= 1
                     land(task, observation)
                     if rest and observation.outcome in ENDPOINT_WIDE:
+                        seen.pop((node, task.endpoint.service.name), None)   # nothing waits on a dead endpoint
                         for other in rest:
                             if isinstance(other.version, TLSVersion):
                                 outstanding[(node, other.endpoint.service.name)][other.version] -= 1
