@@ -41,6 +41,8 @@ class Spec:
     ski_aki: bool = True
     dns: tuple[str, ...] = ()
     permitted_dns: tuple[str, ...] | None = None
+    excluded_dns: tuple[str, ...] | None = None
+    permitted_other: tuple[x509.GeneralName, ...] = ()   # other permitted subtrees (otherName, ...)
     not_before: dt.datetime = NOW - dt.timedelta(days=30)
     not_after: dt.datetime = NOW + dt.timedelta(days=365)
     extra: list[x509.UnrecognizedExtension] = field(default_factory=list)
@@ -93,9 +95,10 @@ def make(cn: str, spec: Spec, issuer: Made | None = None, key: Key | None = None
             except ValueError:
                 sans.append(x509.DNSName(d))
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), False)
-    if spec.permitted_dns is not None:
-        builder = builder.add_extension(
-            x509.NameConstraints([x509.DNSName(d) for d in spec.permitted_dns], None), True)
+    if spec.permitted_dns is not None or spec.excluded_dns is not None or spec.permitted_other:
+        permitted = [*(x509.DNSName(d) for d in spec.permitted_dns or ()), *spec.permitted_other] or None
+        excluded = [x509.DNSName(d) for d in spec.excluded_dns] if spec.excluded_dns else None
+        builder = builder.add_extension(x509.NameConstraints(permitted, excluded), True)
     for ext in spec.extra:
         builder = builder.add_extension(ext, True)
     cert = builder.sign(signer_key, hash_ or hashes.SHA256())

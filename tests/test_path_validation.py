@@ -362,3 +362,58 @@ def test_the_second_process_cannot_be_interrupted_but_this_one_can() -> None:
         assert blocked is not None and {int(signal.SIGINT), int(signal.SIGTERM)} <= set(blocked)
     finally:
         ahead.close()
+
+
+# --- name constraints as the validators users run apply them (issue 22, section 2) ------------------
+
+def test_other_name_constraint_is_refused(tmp_path: Path) -> None:
+    """A critical name constraint on otherName, which TLS clients cannot check: Go refuses the critical
+    extension it cannot handle and webpki the constraint type (x509-limbo expects a refusal); OpenSSL 3.0
+    checks a constraint only against names of its type and accepts a leaf without otherName."""
+    other = x509.OtherName(x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.3"), b"\x0c\x03a@b")
+    root, inter, leaf = _standard(inter_spec=Spec(permitted_dns=("example.test",), permitted_other=(other,)))
+    validation = _store([root], tmp_path).validate((leaf.der, inter.der), NOW)
+    assert validation.trusted is False and validation.cause is Cause.PROFILE, validation.detail
+    assert "use a form clients cannot check (OtherName)" in validation.detail
+
+
+def test_a_wildcard_san_reaching_into_an_excluded_subtree_is_refused(tmp_path: Path) -> None:
+    """*.example.test matches bad.example.test, which the CA excludes: Go refuses it (CVE-2025-61727),
+    so does x509-limbo's expectation; OpenSSL 3.0 does not look into wildcards and accepts."""
+    root, inter, leaf = _standard(inter_spec=Spec(excluded_dns=("bad.example.test",)),
+                                  leaf=leaf_spec(dns=("*.example.test",)))
+    validation = _store([root], tmp_path).validate((leaf.der, inter.der), NOW)
+    assert validation.trusted is False and validation.cause is Cause.PROFILE, validation.detail
+    assert "do not allow '*.example.test'" in validation.detail
+    fine = make("*.good.test", leaf_spec(dns=("*.good.test",)), inter)   # outside the exclusion: accepted
+    assert _store([root], tmp_path).validate((fine.der, inter.der), NOW).trusted is True
+
+
+def test_an_invalid_dns_san_under_name_constraints_is_refused(tmp_path: Path) -> None:
+    """'www..example.test' ends in '.example.test', but it is no host name: a constraint cannot be
+    checked against it (Go refuses it), so the path is refused; without constraints it is the hostname
+    rule's business, not the path's."""
+    root, inter, leaf = _standard(inter_spec=Spec(permitted_dns=("example.test",)),
+                                  leaf=leaf_spec(dns=("www..example.test",)))
+    validation = _store([root], tmp_path).validate((leaf.der, inter.der), NOW)
+    assert validation.trusted is False and "not a valid DNS name" in validation.detail, validation.detail
+    root2, inter2, leaf2 = _standard(leaf=leaf_spec(dns=("www..example.test",)))
+    assert _store([root2], tmp_path).validate((leaf2.der, inter2.der), NOW).trusted is True
+
+
+def test_name_constraint_work_is_bounded_with_its_own_cause(tmp_path: Path) -> None:
+    """600 permitted subtrees against 500 SANs is 300,000 comparisons, past the bound: refused as
+    too complex (the fix says so), never a stalled run."""
+    from dualcert.facts.path import MAX_CONSTRAINT_COMPARISONS
+
+    subtrees = tuple(f"zone{i}.example.test" for i in range(600))
+    sans = tuple(f"host{i}.zone{i}.example.test" for i in range(500))
+    assert len(subtrees) * len(sans) > MAX_CONSTRAINT_COMPARISONS
+    root, inter, leaf = _standard(inter_spec=Spec(permitted_dns=subtrees), leaf=leaf_spec(dns=sans))
+    validation = _store([root], tmp_path).validate((leaf.der, inter.der), NOW)
+    assert validation.trusted is False and validation.cause is Cause.TOO_COMPLEX, validation.detail
+    assert "250,000 comparisons" in validation.detail
+    endpoint = Endpoint("web", "c", "generic", "web.example.test", "127.0.0.1", ServiceSpec("https", 443))
+    assert "fewer name constraints" in remedies.untrusted(endpoint, "ECDSA", validation.cause)
+    small = make("small", leaf_spec(dns=sans[:10]), inter)   # the same CA, little work: accepted
+    assert _store([root], tmp_path).validate((small.der, inter.der), NOW).trusted is True

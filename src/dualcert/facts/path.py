@@ -29,6 +29,13 @@ from dualcert.facts.names import name_key, same_name
 
 MAX_INTERMEDIATES = 10     # a path longer than this is refused (OpenSSL allows 100; real paths have 1-3)
 MAX_SIGNATURE_CHECKS = 256  # a hostile chain of look-alike issuers costs at most this many verifications
+# Name-constraint comparisons (names x subtrees) one validation may make, over every path it tries: Go's
+# crypto/x509 default (VerifyOptions.MaxConstraintComparisions, 250,000). A chain that needs more is
+# refused with its own cause, in milliseconds, instead of stalling the run (issue 22).
+MAX_CONSTRAINT_COMPARISONS = 250_000
+# The name forms whose constraints are checked; a constraint of any other form (otherName, registeredID)
+# cannot be honoured, and a client refuses the path (OpenSSL: unsupported name constraint type).
+CHECKED_FORMS = (x509.DNSName, x509.IPAddress, x509.DirectoryName, x509.RFC822Name, x509.UniformResourceIdentifier)
 # Critical extensions OpenSSL handles (x509_vfy.c / v3_purp.c supported_nids); any other critical one fails a path.
 HANDLED_CRITICAL = frozenset({
     ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.KEY_USAGE, ExtensionOID.EXTENDED_KEY_USAGE,
@@ -52,6 +59,7 @@ class Cause(StrEnum):
     CA_VALIDITY = "ca-validity"        # a CA certificate on the path is expired or not yet valid
     SIGNATURE = "signature"            # a signature does not verify
     PROFILE = "profile"                # a path reached the bundle but a certificate breaks a rule clients apply
+    TOO_COMPLEX = "too-complex"        # checking the path's name constraints needs more work than clients allow
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,7 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
             seen.add(fp)
             by_subject.setdefault(name_key(cert.subject), []).append(cert)
     budget = [MAX_SIGNATURE_CHECKS]
+    comparisons = [MAX_CONSTRAINT_COMPARISONS]   # shared by every path this call tries
     # (rank, reason, cause): 2+ = a complete path failed a check, 1 = bad signature, 0 = no issuer found
     failures: list[tuple[int, str, Cause]] = []
 
@@ -161,7 +170,7 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
                 longer = _issuers(path, anchors_only=True)
                 if longer:
                     return longer
-            problem = path_problem(path, now)
+            problem = path_problem(path, now, comparisons)
             if problem is None:
                 return tuple(path)
             failures.append((2 + len(path), *problem))
@@ -219,16 +228,20 @@ def _key_id(value: x509.AuthorityKeyIdentifier | x509.SubjectKeyIdentifier | Non
     return value.digest if value is not None else None
 
 
-def path_problem(path: Sequence[x509.Certificate], now: dt.datetime) -> tuple[str, Cause] | None:
+def path_problem(path: Sequence[x509.Certificate], now: dt.datetime,
+                 comparisons: list[int] | None = None) -> tuple[str, Cause] | None:
     """Why a built path (leaf first, anchor last) is not acceptable to a TLS client, and the cause of
-    that first finding; None when it is acceptable."""
+    that first finding; None when it is acceptable. `comparisons`: the name-constraint work left."""
+    left = comparisons if comparisons is not None else [MAX_CONSTRAINT_COMPARISONS]
     for index, cert in enumerate(path):
         invalid = _validity(cert, now)
         if invalid:
             return invalid, Cause.LEAF_VALIDITY if index == 0 else Cause.CA_VALIDITY
         problem = _critical(cert) or _purpose(cert, is_ca=index > 0)
         if index > 0:
-            problem = problem or _ca_problem(cert) or _path_length(path, index) or _name_constraints(path, index)
+            problem = problem or _ca_problem(cert) or _path_length(path, index)
+            if not problem and (constrained := _name_constraints(path, index, left)):
+                return constrained
         if problem:
             return problem, Cause.PROFILE
     return None
@@ -292,17 +305,45 @@ def _path_length(path: Sequence[x509.Certificate], index: int) -> str | None:
     return None
 
 
-def _name_constraints(path: Sequence[x509.Certificate], index: int) -> str | None:
+def _name_constraints(path: Sequence[x509.Certificate], index: int, left: list[int]) -> tuple[str, Cause] | None:
+    """The first name below path[index] its name constraints refuse (RFC 5280 4.2.1.10), spending
+    `left`, the validation's comparison budget."""
     nc = extension(path[index], x509.NameConstraints)
     if nc is None:
         return None
+    subtrees = [*(nc.permitted_subtrees or []), *(nc.excluded_subtrees or [])]
+    odd = sorted({type(s).__name__ for s in subtrees if not isinstance(s, CHECKED_FORMS)})
+    if odd:
+        return (f"the name constraints of {label(path[index])} use a form clients cannot check "
+                f"({', '.join(odd)}): clients refuse the path", Cause.PROFILE)
+    dns_constrained = any(isinstance(s, x509.DNSName) for s in subtrees)
     for below, cert in enumerate(path[:index]):
         if below > 0 and self_issued(cert):
             continue
-        for name in _names(cert, is_leaf=below == 0):
+        names = _names(cert, is_leaf=below == 0)
+        left[0] -= len(names) * len(subtrees)
+        if left[0] < 0:
+            return (f"checking the name constraints of {label(path[index])} against {label(cert)} needs more than "
+                    f"{MAX_CONSTRAINT_COMPARISONS:,} comparisons (names x constraints), the bound clients such as "
+                    "Go's crypto/x509 apply: the path is refused", Cause.TOO_COMPLEX)
+        for name in names:
+            if dns_constrained and isinstance(name, x509.DNSName) and not _dns_syntax(name.value):
+                return (f"{label(cert)} carries {_show(name)}, not a valid DNS name, under the name constraints "
+                        f"of {label(path[index])}", Cause.PROFILE)
             if not _allowed(name, nc):
-                return f"the name constraints of {label(path[index])} do not allow {_show(name)} in {label(cert)}"
+                return (f"the name constraints of {label(path[index])} do not allow {_show(name)} in "
+                        f"{label(cert)}", Cause.PROFILE)
     return None
+
+
+def _dns_syntax(value: str) -> bool:
+    """A host name a constraint can be checked against: labels of letters, digits, '-' and '_', none
+    empty, an optional leading '*' label (a wildcard)."""
+    labels = value.rstrip(".").split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
+    return bool(labels) and all(0 < len(part) < 64 and all(c.isascii() and (c.isalnum() or c in "-_") for c in part)
+                                for part in labels)
 
 
 def _names(cert: x509.Certificate, *, is_leaf: bool) -> list[x509.GeneralName]:
@@ -328,7 +369,17 @@ def _allowed(name: x509.GeneralName, nc: x509.NameConstraints) -> bool:
     same = [s for s in nc.permitted_subtrees or [] if type(s) is type(name)]
     if same and not any(_within(name, s) for s in same):
         return False
-    return not any(_within(name, s) for s in nc.excluded_subtrees or [] if type(s) is type(name))
+    return not any(_within(name, s) or _wildcard_reaches(name, s)
+                   for s in nc.excluded_subtrees or [] if type(s) is type(name))
+
+
+def _wildcard_reaches(name: x509.GeneralName, subtree: x509.GeneralName) -> bool:
+    """A wildcard SAN (*.example.com) matches hosts of an excluded subtree below its domain
+    (bad.example.com): clients refuse it (Go since CVE-2025-61727)."""
+    if not isinstance(name, x509.DNSName) or not name.value.startswith("*."):
+        return False
+    domain, base = name.value[2:].lower().rstrip("."), str(subtree.value).lower().strip(".")
+    return base.endswith("." + domain)
 
 
 def _within(name: x509.GeneralName, subtree: x509.GeneralName) -> bool:

@@ -186,6 +186,10 @@ def untrusted(endpoint: Endpoint, family: str, cause: Cause, issuer_sent: bool =
                 f"{current} on {endpoint.node} and add it to the "
                 f"inventory's trust bundle, and re-upload {unit} with the renewed chain (or have it signed by a "
                 "current CA)")
+    if cause is Cause.TOO_COMPLEX:
+        return (f"the name constraints on the path of {unit} on {endpoint.node} need more checking than clients "
+                "do (see the message): have the CA re-issue its CA certificate with fewer name constraints, or "
+                f"{unit} with fewer subject alternative names")
     if cause is Cause.PROFILE:
         return (f"clients reject the path of {unit} on {endpoint.node} (see the message): have the CA re-issue the "
                 f"certificate it names as RFC 5280 requires (a CA with cA=true and keyCertSign, serverAuth or no "
