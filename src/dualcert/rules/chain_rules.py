@@ -78,11 +78,23 @@ def signature_hash(case: Case) -> Verdict:
 
 def weak_intermediate_keys(case: Case) -> list[str]:
     """Intermediates (and, if the policy says so, bundle roots) under the policy's RSA size or curves."""
-    exp, leaf = case.expectation, case.chain.leaf
+    leaf = case.chain.leaf
+    return _weak_keys(case, [c for c in judged(case) if c is not leaf and c.sha256 != leaf.sha256])
+
+
+def weak_anchor_keys(case: Case) -> list[str]:
+    """The trust bundle's anchors on the path that the policy's key rule would refuse: exempt from it
+    (bundle_roots: exempt), yet worth a warning, since clients that enforce key sizes refuse them."""
+    if case.expectation.check_bundle_roots:
+        return []   # judged as any certificate of the path
+    anchors = anchors_of(case.above, case.trust)
+    return _weak_keys(case, [c for c in case.above.certs if c.sha256 in anchors])
+
+
+def _weak_keys(case: Case, certs: list[CertFacts]) -> list[str]:
+    exp = case.expectation
     found = []
-    for cert in judged(case):
-        if cert is leaf or cert.sha256 == leaf.sha256:
-            continue
+    for cert in certs:
         if cert.key_type == "RSA" and (cert.key_size or 0) < exp.rsa_min_bits:
             found.append(f"{_name(cert)} has an RSA {cert.key_size}-bit key")
         elif cert.key_type == "ECDSA" and cert.curve not in exp.ec_curves:
@@ -115,6 +127,11 @@ def key_strength(case: Case) -> Verdict:
                        f"{'; '.join(weak)} (the policy wants RSA of at least {exp.rsa_min_bits} bits or a curve "
                        f"in {', '.join(exp.ec_curves)} on every certificate above the leaf too)",
                        remedies.weak_ca_key(case.endpoint, case.family))
+    anchors = weak_anchor_keys(case)
+    if anchors:
+        return Verdict(rule, Status.WARN, f"{_where(case)}: the leaf's {seen} is fine, but the trust bundle's "
+                       f"{'; '.join(anchors)}: anchors are exempt from the policy's key rule (bundle_roots: "
+                       "exempt), yet clients that enforce key sizes refuse such a root", remedies.WEAK_ANCHOR)
     above = len(case.above.certs) - 1
     return Verdict(rule, Status.PASS, f"{_where(case)}: {seen}" + (f"; {above} certificate(s) above it checked"
                                                                     if above else ""))

@@ -124,6 +124,10 @@ def weak_ca_key(endpoint: Endpoint, family: str) -> str:
             f"re-upload {unit}")
 
 
+WEAK_ANCHOR = ("replace that root (in the trust bundle and on the clients) with one of an allowed key, re-issuing "
+               "the CAs below it, or set bundle_roots: checked in the policy to fail on it")
+
+
 LINT = ("report only: have the CA issue certificates per RFC 5280 / the CA/Browser Forum profile at their next "
         "renewal (critical basicConstraints and keyUsage on CAs, key identifiers, serverAuth EKU and SANs on "
         "server certificates); clients accept these today, stricter ones may not")
