@@ -328,8 +328,7 @@ class ProbeRunner:
                 settle_endpoint(where)
             seen.pop(where, None)
 
-        # Nodes that have work and spare capacity, served round-robin so one busy node
-        # does not starve the others.
+        # Nodes that have work and spare capacity, round-robin: one busy node does not starve the others.
         runnable: deque[str] = deque(first)
         queued = set(runnable)
 
