@@ -22,8 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from dualcert.offers import TLSVersion
 from dualcert.probe.connection import NO_SERVER_HELLO
-from dualcert.probe.hello import OfferSpec, describe
+from dualcert.probe.hello import control_spec, describe
 from dualcert.probe.observation import Observation, Outcome
 
 COMPLETED = (Outcome.OK, Outcome.NO_CERTIFICATE)
@@ -43,7 +44,11 @@ def needs_settling(observation: Observation) -> bool:
 def answered_tls(observation: Observation) -> bool:
     """Did the server answer this hello in TLS: an alert, a ServerHello, or a completed handshake?"""
     return observation.alert is not None or observation.negotiated_version is not None or \
-        observation.outcome in (*COMPLETED, Outcome.UNSUPPORTED, Outcome.CHAIN_TOO_LARGE)
+        observation.outcome in (*SPEAKS_VERSION, Outcome.UNSUPPORTED)
+
+
+def _reached(observation: Observation) -> str:
+    return "completed" if observation.outcome in COMPLETED else "got as far as the server's certificate"
 
 
 def _version(observation: Observation) -> str:
@@ -70,7 +75,6 @@ class Evidence:
 
     completed: Observation | None = None      # an offer of the version that got as far as the certificate
     control: Observation | None = None        # the control hello of the version, when one was sent
-    control_spec: OfferSpec | None = None
     speaks_tls: str | None = None             # how the endpoint answered TLS at another version
 
     @classmethod
@@ -78,13 +82,11 @@ class Evidence:
         """`speaks_tls` from the endpoint's hellos of the other versions (controls included): a
         completed handshake first, else an alert or a ServerHello. Named by version, never by
         which offer, so the words do not depend on which probe landed first."""
-        answered = [o for o in others if answered_tls(o)]
-        for observation in sorted(answered, key=lambda o: o.key.version.value):
-            if observation.outcome in COMPLETED:
-                return f"a {_version(observation)} handshake completed"
-        for observation in sorted(answered, key=lambda o: o.key.version.value):
-            return f"it answered a {_version(observation)} hello with {_answer(observation)}"
-        return None
+        answered = sorted((o for o in others if answered_tls(o)), key=lambda o: o.key.version.value)
+        completed = next((o for o in answered if o.outcome in COMPLETED), None)
+        if completed is not None:
+            return f"a {_version(completed)} handshake completed"
+        return f"it answered a {_version(answered[0])} hello with {_answer(answered[0])}" if answered else None
 
 
 def settle(observation: Observation, evidence: Evidence) -> Observation:
@@ -92,36 +94,36 @@ def settle(observation: Observation, evidence: Evidence) -> Observation:
     version = _version(observation)
     if evidence.completed is not None:
         # Not which offer: the first to complete is a race, and the detail must not differ between runs.
-        return replace(observation, outcome=Outcome.REFUSED,
-                       detail=f"{observation.detail} (the server speaks {version}: another offer of it got as far "
-                              "as the server's certificate)" if evidence.completed.outcome not in COMPLETED else
-                              f"{observation.detail} (the server speaks {version}: another offer of it completed)")
+        return replace(observation, outcome=Outcome.REFUSED, detail=f"{observation.detail} (the server speaks "
+                                                                    f"{version}: another offer of it "
+                                                                    f"{_reached(evidence.completed)})")
     control = evidence.control
-    if control is None or evidence.control_spec is None:
+    if control is None:
         return observation  # interrupted before its control landed: what it saw stands
-    offered = f"a control hello offering {describe(evidence.control_spec)}"
+    assert isinstance(control.key.version, TLSVersion)
+    offered = f"a control hello offering {describe(control_spec(control.key.version))}"
     if control.outcome in SPEAKS_VERSION:
-        reached = "completed" if control.outcome in COMPLETED else "got as far as the server's certificate"
         return replace(observation, outcome=Outcome.REFUSED,
                        detail=f"{observation.detail} (the server speaks {version}: a control hello with every "
-                              f"{version} cipher suite and signature scheme {reached})")
+                              f"{version} cipher suite and signature scheme {_reached(control)})")
     both = f"it answered this offer with {_answer(observation)}, and {offered}, with {_answer(control)}"
     if observation.negotiated_version or control.negotiated_version:
         # A ServerHello of this version: it is spoken, yet no hello completes.
         return replace(observation, outcome=Outcome.REFUSED if observation.alert else Outcome.ERROR,
                        detail=f"the server starts {version} but completes no handshake: {both}")
-    control_silent = control.dropped is not None or control.outcome is Outcome.NO_TLS_ANSWER
-    if answered_tls(observation) or answered_tls(control) or (control_silent and evidence.speaks_tls):
-        if not (control_silent or answered_tls(control)):
-            return replace(observation, detail=f"{observation.detail} (whether the server speaks {version} is "
-                                               f"unknown: {offered} got {control.outcome.value}: {control.detail})")
-        seen = "" if answered_tls(observation) or answered_tls(control) else f"; it speaks TLS: {evidence.speaks_tls}"
+    unknown = replace(observation, detail=f"{observation.detail} (whether the server speaks {version} is unknown: "
+                                          f"{offered} got {control.outcome.value}: {control.detail})")
+    if not (control.dropped is not None or control.outcome is Outcome.NO_TLS_ANSWER or answered_tls(control)):
+        return unknown   # the control timed out or failed otherwise: it says nothing about the version
+    # The control too was dropped or refused: unsupported, given evidence that the peer speaks TLS.
+    if answered_tls(observation) or answered_tls(control):
+        return replace(observation, outcome=Outcome.UNSUPPORTED, detail=f"the server does not speak {version}: {both}")
+    if evidence.speaks_tls:
         return replace(observation, outcome=Outcome.UNSUPPORTED,
-                       detail=f"the server does not speak {version}: {both}{seen}")
-    if observation.outcome is Outcome.NO_TLS_ANSWER and control_silent:
+                       detail=f"the server does not speak {version}: {both}; it speaks TLS: {evidence.speaks_tls}")
+    if observation.outcome is Outcome.NO_TLS_ANSWER:
         what = "reset" if observation.dropped == "reset" else "closed"
         return replace(observation, detail=f"no TLS answer: the server {what} the connection before any TLS "
                                            "byte, and no hello of this endpoint, control hellos included, got a "
                                            "TLS answer")
-    return replace(observation, detail=f"{observation.detail} (whether the server speaks {version} is unknown: "
-                                       f"{offered} got {control.outcome.value}: {control.detail})")
+    return unknown

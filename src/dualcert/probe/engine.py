@@ -294,7 +294,6 @@ class ProbeRunner:
                 assert isinstance(version, TLSVersion)
                 control = controls.get((where, version))
                 evidence = Evidence(spoken.get((where, version)), control,
-                                    control_spec(version) if control is not None else None,
                                     Evidence.gather(o for o in seen[where] if o.key.version != version))
                 record(settle(waiting, evidence))
 
