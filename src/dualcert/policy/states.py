@@ -9,3 +9,8 @@ STATES = ("S1", "S2", "S3", "S4", "rsa-only")
 # `intended_state: none`: no state of the note is intended (a server outside them, e.g. ECDSA only);
 # the cluster's state is still measured and shown, and the deployment_state test does not apply.
 NO_STATE = "none"
+
+
+def meets(state: str, intended: str) -> bool:
+    """A measured deployment state is what was intended (`none` intends no state: anything meets it)."""
+    return intended in (state, NO_STATE)

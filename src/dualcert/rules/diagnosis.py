@@ -26,7 +26,7 @@ from typing import Any
 from dualcert.estate.model import Inventory, Node
 from dualcert.estate.vocabulary import VOS, Unit, Vocabulary
 from dualcert.offers import Offer
-from dualcert.policy.states import NO_STATE
+from dualcert.policy.states import meets
 from dualcert.probe.observation import Observation, ProbeKey
 from dualcert.rules.presented import RSA_WORDS, PathOf, ecdsa_words, reading
 from dualcert.rules.remedies import accept_self_signed_step, state_steps, unreachable_node_step
@@ -124,8 +124,8 @@ class ClusterDiagnosis:
     def as_intended(self) -> bool:
         """Every node is in its intended state (nodes of different releases may intend different ones)."""
         if all(n.intended is None for n in self.nodes):
-            return self.intended in (self.state, NO_STATE)
-        return all((n.intended or self.intended) in (n.state, NO_STATE) for n in self.nodes)
+            return meets(self.state, self.intended)
+        return all(meets(n.state, n.intended or self.intended) for n in self.nodes)
 
     @property
     def node_states(self) -> dict[str, str]:

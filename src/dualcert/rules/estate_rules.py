@@ -24,7 +24,7 @@ from dualcert.estate.vocabulary import Unit
 from dualcert.facts.chain import ChainFacts
 from dualcert.facts.trust import TrustStore, Validation, chain_above
 from dualcert.offers import ALL_OFFERS, Offer
-from dualcert.policy.states import NO_STATE
+from dualcert.policy.states import NO_STATE, meets
 from dualcert.probe.observation import Observation, ProbeKey
 from dualcert.rules import remedies
 from dualcert.rules.diagnosis import ClusterDiagnosis, by_endpoint, diagnose
@@ -302,12 +302,12 @@ def _weak_intents(view: EstateView, diagnosis: ClusterDiagnosis) -> tuple[Basis,
     intended state intends its release's state by such a rule, and the policy's own state would pass it."""
     bases: list[Basis] = []
     for measured in diagnosis.nodes:
-        if (measured.intended or diagnosis.intended) in (measured.state, NO_STATE):
+        if meets(measured.state, measured.intended or diagnosis.intended):
             continue
         release = view.node(measured.node).release
         basis = release.intended_basis if release is not None else None
         if (release is None or basis is None or basis.documented or release.intended != measured.intended
-                or view.intended not in (measured.state, NO_STATE)):
+                or not meets(measured.state, view.intended)):
             return ()
         bases.append(basis)
     return tuple(bases)

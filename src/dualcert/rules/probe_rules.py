@@ -17,7 +17,7 @@ from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.model import Expectation
 from dualcert.probe.observation import NO_CONVERSATION, Observation, Outcome, port_detail
 from dualcert.rules import remedies
-from dualcert.rules.presented import above_leaf, refused, rsa_signed
+from dualcert.rules.presented import above_leaf, presented_chain, refused, rsa_signed
 from dualcert.verdict import Status, Verdict
 
 
@@ -182,9 +182,8 @@ def _a(expected: str) -> str:
 
 def _got_rsa(observation: Observation | None) -> bool:
     """The RSA-only offer got an RSA certificate: the server has one and presents it."""
-    chain = chain_facts(observation.chain_der) if observation is not None and observation.outcome is Outcome.OK \
-        else None
-    return chain is not None and bool(chain.certs) and chain.leaf.key_type == "RSA"
+    chain = presented_chain(observation) if observation is not None else None
+    return chain is not None and chain.leaf.key_type == "RSA"
 
 
 def _why_no_ecdsa_for_browsers(case: Case) -> str:
