@@ -20,7 +20,7 @@ from dualcert.estate.model import Endpoint
 from dualcert.facts.path import Cause
 from dualcert.facts.prevalidation import Ahead
 from dualcert.facts.trust import TrustStore
-from dualcert.rules import remedies
+from dualcert.rules.causes import fix_for, untrusted_cause
 
 from .pathpki import CLIENT_ONLY, NOW, SERVER_ONLY, Made, Spec, leaf_spec, make, new_key, openssl_signed
 
@@ -298,8 +298,9 @@ def test_an_untrusted_path_says_why_so_the_fix_fits(build: Callable[[], Case], c
     assert validation.cause is cause, validation.detail
     endpoint = Endpoint("web", "c", "generic", "web.example.test", "127.0.0.1",
                         ServiceSpec("https", 443, rsa_unit="the RSA certificate", ecdsa_unit="the ECDSA certificate"))
-    fix = remedies.untrusted(endpoint, "RSA", validation.cause)
-    assert ("trust bundle if it is your CA" in fix) is (cause in (Cause.UNKNOWN_ISSUER, Cause.SIGNATURE, Cause.NONE))
+    fix = fix_for(untrusted_cause(validation.cause, issuer_sent=True), endpoint, "RSA")
+    assert ("trust bundle if it is your CA" in fix) is (cause in (Cause.UNKNOWN_ISSUER, Cause.NONE))
+    assert ("does not verify with its issuer's key" in fix) is (cause is Cause.SIGNATURE)
     assert ("renew it" in fix) is (cause is Cause.LEAF_VALIDITY)
 
 
@@ -414,6 +415,6 @@ def test_name_constraint_work_is_bounded_with_its_own_cause(tmp_path: Path) -> N
     assert validation.trusted is False and validation.cause is Cause.TOO_COMPLEX, validation.detail
     assert "250,000 comparisons" in validation.detail
     endpoint = Endpoint("web", "c", "generic", "web.example.test", "127.0.0.1", ServiceSpec("https", 443))
-    assert "fewer name constraints" in remedies.untrusted(endpoint, "ECDSA", validation.cause)
+    assert "fewer name constraints" in fix_for(untrusted_cause(validation.cause, issuer_sent=True), endpoint, "ECDSA")
     small = make("small", leaf_spec(dns=sans[:10]), inter)   # the same CA, little work: accepted
     assert _store([root], tmp_path).validate((small.der, inter.der), NOW).trusted is True

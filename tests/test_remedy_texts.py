@@ -18,7 +18,6 @@ import pytest
 from dualcert.estate.catalog import ServiceSpec, load_catalog
 from dualcert.estate.model import Endpoint
 from dualcert.estate.vocabulary import GENERIC, Vocabulary
-from dualcert.facts.path import Cause
 from dualcert.policy.states import STATES
 from dualcert.rules import remedies
 from dualcert.rules.diagnosis import CLIENT_EXPERIENCE, experience_of
@@ -52,7 +51,7 @@ def arguments(endpoint: Endpoint) -> dict[str, tuple[Any, ...]]:
     units = (words.unit(endpoint.service.rsa_unit or "RSA certificate"),
              words.unit(endpoint.service.ecdsa_unit or "ECDSA certificate"))
     return {
-        "endpoint": (endpoint,), "family": ("RSA", "ECDSA"), "cause": tuple(Cause), "names": (["Example CA"],),
+        "endpoint": (endpoint,), "family": ("RSA", "ECDSA"), "names": (["Example CA"],),
         "leaf": (True, False), "version": ("TLS 1.3",), "client": ("Chrome 137",), "wanted": ("ecdsa", "rsa"),
         "interactive": (True, False), "curve": ("secp521r1",), "ca": ("Example Issuing CA",), "node": ("node1",),
         "unit": units, "roots": (["Example Root"],), "hosts": (["node1.example.test", "node2.example.test"],),
@@ -61,6 +60,7 @@ def arguments(endpoint: Endpoint) -> dict[str, tuple[Any, ...]]:
         "design": (None, "RSA only by design (11.6+)"), "ecdsa_answered": (True, False),
         "ecdsa_by_rsa_ca": (True, False), "why": ("self-signed", "signed by an RSA CA"),
         "issuer_sent": (True, False), "self_signed": (True, False),
+        "server_fix": (remedies.sign_with_ca(endpoint, "ECDSA"), remedies.missing_intermediate(endpoint, "RSA")),
     }
 
 

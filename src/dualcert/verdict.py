@@ -1,6 +1,7 @@
 """One verdict vocabulary: the Status of a rule's judgement, and the Verdict record every output reads.
 
-A rule returns a Verdict (rule, status, message, fix). The pytest layer adds what it judged
+A rule returns a Verdict (rule, status, message, fix, and the typed causes the fix answers:
+rules/causes.py). The pytest layer adds what it judged
 (`subject`: a probe id `node:service:offer:tls1.2`, an endpoint `node:service`, a node or a
 cluster), the report's columns (`facts`), and for a test that judges several rules or probes
 one part per (probe, rule). The pytest outcome, JUnit properties, the results JSON and the HTML
@@ -43,6 +44,7 @@ class Verdict:
     crashed: bool = False                # the check itself raised: a dualcert bug (exit code 3)
     outcome: str | None = None           # a part's own outcome: passed | failed | skipped | error
     parts: tuple[Verdict, ...] = ()      # a test judging several rules (and probes): one per (probe, rule)
+    causes: tuple[str, ...] = ()         # why it fails or warns (rules.causes.Cause values), each with its fix
 
     def text(self) -> str:
         return f"{self.message}\n  fix: {self.fix}" if self.fix else self.message
@@ -56,7 +58,7 @@ class Verdict:
         Built directly (dataclasses.replace introspects the fields each call: 720,000 parts at
         10,000 endpoints)."""
         return Verdict(self.rule, self.status, self.message, self.fix, subject, self.facts, self.crashed, outcome,
-                       self.parts)
+                       self.parts, self.causes)
 
     def to_props(self, *, with_parts: bool = True) -> dict[str, Any]:
         """JSON-ready, for a test report's user_properties (they cross from xdist workers as JSON)."""
@@ -64,6 +66,8 @@ class Verdict:
                                  "message": self.message, "fix": self.fix}
         if self.facts:
             props["facts"] = dict(self.facts)
+        if self.causes:
+            props["causes"] = list(self.causes)
         if self.crashed:
             props["crashed"] = True
         if self.outcome is not None:
@@ -76,7 +80,8 @@ class Verdict:
     def from_props(cls, props: Mapping[str, Any]) -> Verdict:
         return cls(rule=props["rule"], status=Status(props["status"]), message=props["message"], fix=props["fix"],
                    subject=props["subject"], facts=props.get("facts", {}), crashed=props.get("crashed", False),
-                   outcome=props.get("outcome"), parts=tuple(cls.from_props(p) for p in props.get("parts", ())))
+                   outcome=props.get("outcome"), parts=tuple(cls.from_props(p) for p in props.get("parts", ())),
+                   causes=tuple(props.get("causes", ())))
 
 
 def crashed(subject: str, rule: str, exc: Exception) -> Verdict:

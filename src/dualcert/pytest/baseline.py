@@ -18,13 +18,12 @@ from dualcert.probe.observation import ProbeKey
 from dualcert.pytest.items import CHANGE_FIXTURE
 from dualcert.pytest.state import BASELINE_KEY, COMPARISON_KEY, RUN_KEY, VERDICT_KEY, run_of
 from dualcert.render.text import change_lines
+from dualcert.rules.causes import Cause, fix_for
 from dualcert.run import DualcertRun
 from dualcert.safetext import safe
 from dualcert.verdict import Status, Verdict
 
 UPGRADE_KEY = pytest.StashKey[tuple[str, str]]()   # --upgrade FROM:TO, read once with the baseline
-DECLARE_FIX = ("if this change is intended (an upgrade, a renewal), declare it in the policy's expected_changes "
-               "(docs/policy.md, 'Expected changes'); otherwise find out who changed the node")
 
 
 def load(config: pytest.Config) -> None:
@@ -114,10 +113,11 @@ class ChangeHandle:
         if change.expected:
             self._record(Status.PASS, message, "")
             return change
-        self._record(Status.FAIL, message, DECLARE_FIX)
-        pytest.fail(f"{message}\n  fix: {DECLARE_FIX}", pytrace=False)
+        fix = fix_for(Cause.UNDECLARED_CHANGE)
+        self._record(Status.FAIL, message, fix, (Cause.UNDECLARED_CHANGE,))
+        pytest.fail(f"{message}\n  fix: {fix}", pytrace=False)
 
-    def _record(self, status: Status, message: str, fix: str) -> None:
+    def _record(self, status: Status, message: str, fix: str, causes: tuple[str, ...] = ()) -> None:
         """The verdict, with the same columns the policy tests carry (the 'after' side)."""
         key, change = self.key, self.change
         shown: Presentation | None = None
@@ -131,7 +131,7 @@ class ChangeHandle:
             "days_left": shown.days_left(self.run.now) if shown is not None else None,
             "scope": "change", "change": change.kind if change is not None else None,
         }
-        self._item.stash[VERDICT_KEY] = Verdict("unchanged", status, message, fix, key.test_id, facts)
+        self._item.stash[VERDICT_KEY] = Verdict("unchanged", status, message, fix, key.test_id, facts, causes=causes)
 
 
 @pytest.fixture

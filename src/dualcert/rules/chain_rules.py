@@ -8,7 +8,7 @@ from __future__ import annotations
 from dualcert.facts.chain import CertFacts
 from dualcert.facts.lint import deviations
 from dualcert.facts.trust import anchors_of
-from dualcert.rules import remedies
+from dualcert.rules.causes import Cause, failed, finding
 from dualcert.rules.probe_rules import Case, _no_chain, _where
 from dualcert.verdict import Status, Verdict
 
@@ -31,17 +31,17 @@ def chain_complete(case: Case) -> Verdict:
         missing = [c for c in above.certs[1:-1] if c.sha256 not in sent]
         if missing:
             names = ", ".join(repr(c.common_name or c.subject) for c in missing)
-            return Verdict(rule, Status.FAIL, f"{_where(case)}: the server does not send the intermediate {names}; "
-                           "the site's bundle holds it, but clients that do not fetch missing intermediates (AIA) "
-                           "fail", remedies.send_chain(case.endpoint, case.family))
+            return failed(rule, f"{_where(case)}: the server does not send the intermediate {names}; the site's "
+                          "bundle holds it, but clients that do not fetch missing intermediates (AIA) fail",
+                          Cause.INTERMEDIATE_NOT_SENT, case.endpoint, case.family)
         return Verdict(rule, Status.PASS, f"{_where(case)}: every certificate between the leaf and "
                        f"{above.certs[-1].common_name or above.certs[-1].subject!r} is sent")
     if above.unseen:
         # Without a path the issuer may be a root (a one-tier CA: nothing to send) or a missing intermediate.
-        return Verdict(rule, Status.WARN, f"{_where(case)}: the server sends its leaf alone and its issuer "
-                       f"{leaf.issuer!r} is neither sent nor in the trust bundle ({case.validation.detail}): if "
-                       "that issuer is an intermediate, clients that do not fetch it (AIA) fail",
-                       remedies.send_chain(case.endpoint, case.family))
+        return finding(rule, Status.WARN, f"{_where(case)}: the server sends its leaf alone and its issuer "
+                      f"{leaf.issuer!r} is neither sent nor in the trust bundle ({case.validation.detail}): if that "
+                      "issuer is an intermediate, clients that do not fetch it (AIA) fail",
+                      Cause.INTERMEDIATE_NOT_SENT, case.endpoint, case.family)
     return Verdict(rule, Status.NA, f"{_where(case)}: no validated path ({case.validation.detail}); whether an "
                    "intermediate is missing cannot be told (the trust rule judges the path)")
 
@@ -68,10 +68,9 @@ def signature_hash(case: Case) -> Verdict:
     if weak:
         names = "; ".join(f"{_name(c)} is signed with {c.signature_hash.upper() if c.signature_hash else '?'} "
                           f"({c.signature_algorithm})" for c in weak)
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: {names}; the policy forbids "
-                       f"{', '.join(h.upper() for h in forbidden)} signatures",
-                       remedies.weak_signature(case.endpoint, case.family, [c.common_name or c.subject for c in weak],
-                                               leaf=weak[0] is case.chain.leaf))
+        return failed(rule, f"{_where(case)}: {names}; the policy forbids "
+                      f"{', '.join(h.upper() for h in forbidden)} signatures", Cause.WEAK_SIGNATURE, case.endpoint,
+                      case.family, [c.common_name or c.subject for c in weak], leaf=weak[0] is case.chain.leaf)
     hashes = ", ".join(dict.fromkeys(c.signature_hash or c.signature_algorithm for c in certs))
     return Verdict(rule, Status.PASS, f"{_where(case)}: {len(certs)} certificate(s) signed with {hashes}")
 
@@ -119,19 +118,18 @@ def key_strength(case: Case) -> Verdict:
     else:
         ok, want, seen = False, "an RSA or ECDSA key", leaf.key_type
     if not ok:
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {want}, saw {seen}",
-                       remedies.weak_key(case.endpoint, case.family))
+        return failed(rule, f"{_where(case)}: expected {want}, saw {seen}", Cause.WEAK_KEY, case.endpoint,
+                      case.family)
     weak = weak_intermediate_keys(case)
     if weak:
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: the leaf's {seen} is fine, but "
-                       f"{'; '.join(weak)} (the policy wants RSA of at least {exp.rsa_min_bits} bits or a curve "
-                       f"in {', '.join(exp.ec_curves)} on every certificate above the leaf too)",
-                       remedies.weak_ca_key(case.endpoint, case.family))
+        return failed(rule, f"{_where(case)}: the leaf's {seen} is fine, but {'; '.join(weak)} (the policy wants "
+                      f"RSA of at least {exp.rsa_min_bits} bits or a curve in {', '.join(exp.ec_curves)} on every "
+                      "certificate above the leaf too)", Cause.WEAK_CA_KEY, case.endpoint, case.family)
     anchors = weak_anchor_keys(case)
     if anchors:
-        return Verdict(rule, Status.WARN, f"{_where(case)}: the leaf's {seen} is fine, but the trust bundle's "
-                       f"{'; '.join(anchors)}: anchors are exempt from the policy's key rule (bundle_roots: "
-                       "exempt), yet clients that enforce key sizes refuse such a root", remedies.WEAK_ANCHOR)
+        return finding(rule, Status.WARN, f"{_where(case)}: the leaf's {seen} is fine, but the trust bundle's "
+                      f"{'; '.join(anchors)}: anchors are exempt from the policy's key rule (bundle_roots: exempt), "
+                      "yet clients that enforce key sizes refuse such a root", Cause.WEAK_ANCHOR)
     above = len(case.above.certs) - 1
     return Verdict(rule, Status.PASS, f"{_where(case)}: {seen}" + (f"; {above} certificate(s) above it checked"
                                                                     if above else ""))
@@ -176,6 +174,5 @@ def chain_lint(case: Case) -> Verdict:
             found.append(f"{_name(cert)}: {'; '.join(said)}")
     found += _presentation(case)
     if found:
-        return Verdict(rule, Status.WARN, f"{_where(case)}: " + " | ".join(found) + " (report only)",
-                       remedies.LINT)
+        return finding(rule, Status.WARN, f"{_where(case)}: " + " | ".join(found) + " (report only)", Cause.LINT)
     return Verdict(rule, Status.PASS, f"{_where(case)}: {len(case.above.certs)} certificate(s) follow the profile")

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from dualcert.estate.model import Endpoint
 from dualcert.facts.hostname import hostname_matches
 from dualcert.facts.trust import TrustStore
 from dualcert.policy.clients import ClientExpectation, ClientProfile
 from dualcert.probe.observation import Observation, Outcome
-from dualcert.rules import remedies
+from dualcert.rules.causes import Cause, combined, failed, finding, fix_for, untrusted_cause
 from dualcert.rules.presented import above_leaf, rsa_signed
 from dualcert.rules.probe_rules import ObservedChain
 from dualcert.verdict import Status, Verdict
@@ -83,14 +84,13 @@ def client_key(case: ClientCase) -> Verdict:
     rule, o, wanted = "client_key", case.observation, case.expectation.key
     if not case.has_chain:
         seen = o.outcome.value + (f" ({o.detail})" if o.detail else "")
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: the client cannot connect: {seen}",
-                       remedies.client_cannot_connect(case.endpoint, case.profile.title))
+        return failed(rule, f"{_where(case)}: the client cannot connect: {seen}", Cause.CLIENT_CANNOT_CONNECT,
+                      case.endpoint, case.profile.title)
     family = case.chain.leaf.key_type
     if wanted == "any" or wanted.upper() == family:
         return Verdict(rule, Status.PASS, f"{_where(case)}: {_got(case)}")
-    fix = remedies.client_gets_other_family(case.endpoint, case.profile.title, wanted)
-    return Verdict(rule, Status.FAIL, f"{_where(case)}: the policy wants it to get {wanted.upper()}, "
-                   f"it gets {_got(case)}", fix)
+    return failed(rule, f"{_where(case)}: the policy wants it to get {wanted.upper()}, it gets {_got(case)}",
+                  Cause.CLIENT_GETS_OTHER_FAMILY, case.endpoint, case.profile.title, wanted)
 
 
 def client_accepts(case: ClientCase) -> Verdict:
@@ -102,43 +102,45 @@ def client_accepts(case: ClientCase) -> Verdict:
     if not case.has_chain:
         return _no_chain(case, rule)
     leaf, client = case.chain.leaf, case.profile.title
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, Cause, str]] = []
+
+    def problem(message: str, cause: Cause, *args: Any) -> None:
+        problems.append((message, cause, fix_for(cause, *args)))
+
     validation = case.validation
     if validation.trusted is False:
         effect = "prompts the user to accept it" if case.profile.interactive else "refuses it"
         why = "self-signed, and not in its trust stores" if leaf.self_signed else validation.detail
-        problems.append((f"{effect}: {why}",
-                         remedies.client_untrusted(case.endpoint, client, leaf.key_type, case.profile.interactive,
-                                                   self_signed=leaf.self_signed, cause=validation.cause,
-                                                   issuer_sent=case.issuer_sent)))
+        # The server's fix by the trust failure's own cause, wrapped in what the client's users see meanwhile.
+        server = Cause.SELF_SIGNED if leaf.self_signed else untrusted_cause(validation.cause, case.issuer_sent)
+        problem(f"{effect}: {why}", Cause.CLIENT_UNTRUSTED, client, case.profile.interactive,
+                fix_for(server, case.endpoint, leaf.key_type))
     if case.profile.sni and case.endpoint.sni:
         matched, detail = hostname_matches(case.observation.chain_der, case.endpoint.sni)
         if not matched:
-            problems.append((f"name mismatch: {detail}", remedies.hostname(case.endpoint, leaf.key_type)))
+            problem(f"name mismatch: {detail}", Cause.HOSTNAME, case.endpoint, leaf.key_type)
     if leaf.curve and case.profile.groups and leaf.curve not in case.profile.groups:
-        problems.append((f"the leaf's curve {leaf.curve} is not one it supports",
-                         remedies.client_curve(case.endpoint, client, leaf.curve)))
+        problem(f"the leaf's curve {leaf.curve} is not one it supports", Cause.CLIENT_CURVE, case.endpoint, client,
+                leaf.curve)
     # CSCvb58580 is the VOS components' fault, not the client's: TLS clients accept an ECDSA leaf under an RSA CA.
     if case.endpoint.vocabulary.vos and leaf.key_type == "ECDSA" and not leaf.self_signed \
             and rsa_signed(case.above.signed_with()):
-        problems.append(("an ECDSA leaf under an RSA CA: the case CSCvb58580 breaks (chat/email gadget, "
-                         "SocialMiner's page)", remedies.ecdsa_signed_by_rsa(case.endpoint)))
+        problem("an ECDSA leaf under an RSA CA: the case CSCvb58580 breaks (chat/email gadget, SocialMiner's page)",
+                Cause.ECDSA_UNDER_RSA_CA, case.endpoint)
     exposed = leaf.key_type != "ECDSA" and case.ecdsa_slot_under_rsa and \
         any(s.startswith("ecdsa") for s in case.profile.sigalgs)
     if exposed and case.endpoint.role in MIXED_ECDSA_BREAKS:
-        problems.append((f"it is given {leaf.key_type}, but this {case.endpoint.role} node's ECDSA certificate is "
-                         "signed by an RSA CA: the vendor note says its chat/email and page break (CSCvb58580)",
-                         remedies.ecdsa_signed_by_rsa(case.endpoint)))
+        problem(f"it is given {leaf.key_type}, but this {case.endpoint.role} node's ECDSA certificate is signed by "
+                "an RSA CA: the vendor note says its chat/email and page break (CSCvb58580)",
+                Cause.ECDSA_UNDER_RSA_CA, case.endpoint)
     if not problems:
         how = validation.detail if validation.trusted else "no trust store to check against"
         if exposed:  # works today only because the server prefers RSA for this client
-            return Verdict(rule, Status.WARN, f"{_where(case)}: accepts {_got(case)}; but the service's ECDSA "
-                           "certificate is signed by an RSA CA (CSCvb58580): a client preferring ECDSA would get it",
-                           remedies.ecdsa_signed_by_rsa(case.endpoint))
+            return finding(rule, Status.WARN, f"{_where(case)}: accepts {_got(case)}; but the service's ECDSA "
+                          "certificate is signed by an RSA CA (CSCvb58580): a client preferring ECDSA would get it",
+                          Cause.ECDSA_UNDER_RSA_CA, case.endpoint)
         return Verdict(rule, Status.PASS, f"{_where(case)}: accepts {_got(case)}; {how}")
-    status = Status.FAIL if level == "required" else Status.WARN
-    return Verdict(rule, status, f"{_where(case)}: {'; '.join(p for p, _ in problems)}",
-                   " ".join(dict.fromkeys(fix for _, fix in problems)))
+    return combined(rule, Status.FAIL if level == "required" else Status.WARN, f"{_where(case)}: ", problems)
 
 
 def client_protocol(case: ClientCase) -> Verdict:
@@ -149,5 +151,5 @@ def client_protocol(case: ClientCase) -> Verdict:
     accepted = case.expectation.accept_versions
     if case.negotiated in accepted:
         return Verdict(rule, Status.PASS, f"{_where(case)}: {case.negotiated} with {case.observation.cipher}")
-    return Verdict(rule, Status.FAIL, f"{_where(case)}: negotiated {case.negotiated or 'nothing'}; the policy "
-                   f"accepts {', '.join(accepted)}", remedies.client_version(case.profile.title, case.negotiated))
+    return failed(rule, f"{_where(case)}: negotiated {case.negotiated or 'nothing'}; the policy accepts "
+                  f"{', '.join(accepted)}", Cause.CLIENT_VERSION, case.profile.title, case.negotiated)

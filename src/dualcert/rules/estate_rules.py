@@ -27,9 +27,9 @@ from dualcert.offers import ALL_OFFERS, Offer
 from dualcert.policy.states import NO_STATE, meets
 from dualcert.probe.observation import Observation, ProbeKey
 from dualcert.rules import remedies
+from dualcert.rules.causes import Cause, combined, failed, finding, fix_for
 from dualcert.rules.diagnosis import ClusterDiagnosis, by_endpoint, diagnose
 from dualcert.rules.presented import presented_chain, reading, rsa_signed
-from dualcert.rules.remedies import sign_ecdsa_step
 from dualcert.verdict import Status, Verdict
 
 
@@ -111,9 +111,9 @@ def twin_signing(view: EstateView, name: str) -> Verdict:
         words = node.vocabulary
         text = "; ".join(f"{words.unit(rsa)} is CA-signed but its twin {words.unit(ecdsa)} is self-signed on "
                          f"{', '.join(ports)}" for (rsa, ecdsa), ports in bad)
-        fixes = [sign_ecdsa_step(name, words.unit(ecdsa), "self-signed") for (_, ecdsa), _ in bad]
+        fixes = [fix_for(Cause.SELF_SIGNED_TWIN, name, words.unit(ecdsa), "self-signed") for (_, ecdsa), _ in bad]
         return Verdict(rule, Status.FAIL, f"{name}: {text} ({words.self_signed_prompt})",
-                       "; ".join(dict.fromkeys(fixes)))
+                       "; ".join(dict.fromkeys(fixes)), causes=(Cause.SELF_SIGNED_TWIN,))
     if not any(ca for ca, _ in pairs.values()):
         return Verdict(rule, Status.NA, f"{name}: no CA-signed RSA certificate seen; the rule concerns CA-signed units")
     return Verdict(rule, Status.PASS, f"{name}: every CA-signed RSA unit's ECDSA twin is CA-signed or not presented")
@@ -137,8 +137,8 @@ def unit_consistency(view: EstateView, name: str) -> Verdict:
         text = "; ".join(f"{unit} differs across ports: " + ", ".join(
             f"{sha[:16]}… on {', '.join(services)}" for sha, services in prints.items())
             for unit, prints in split.items())
-        fixes = [remedies.reupload_unit(name, node.vocabulary.unit(unit)) for unit in split]
-        return Verdict(rule, Status.FAIL, f"{name}: {text}", "; ".join(fixes))
+        fixes = [fix_for(Cause.UNIT_SPLIT, name, node.vocabulary.unit(unit)) for unit in split]
+        return Verdict(rule, Status.FAIL, f"{name}: {text}", "; ".join(fixes), causes=(Cause.UNIT_SPLIT,))
     return Verdict(rule, Status.PASS, f"{name}: " + "; ".join(
         f"{unit} is the same certificate on {len(next(iter(p.values())))} port(s)" for unit, p in units.items()))
 
@@ -160,12 +160,12 @@ def ecdsa_chain(view: EstateView, name: str) -> Verdict:
             unseen[where] = None
     if bad:
         first = next(iter(bad.values()))
-        return Verdict(rule, Status.FAIL, f"{name}: an ECDSA leaf with an RSA signature in its chain is presented by "
-                       f"{'; '.join(bad)}", remedies.ecdsa_signed_by_rsa(first))
+        return failed(rule, f"{name}: an ECDSA leaf with an RSA signature in its chain is presented by "
+                      f"{'; '.join(bad)}", Cause.ECDSA_UNDER_RSA_CA, first)
     if unseen:
-        return Verdict(rule, Status.WARN, f"{name}: nothing above the ECDSA leaf can be seen on {'; '.join(unseen)} "
-                       "(no intermediate sent, no path to the trust bundle): whether an RSA CA signed the chain "
-                       "cannot be told", remedies.send_intermediate_or_bundle())
+        return finding(rule, Status.WARN, f"{name}: nothing above the ECDSA leaf can be seen on {'; '.join(unseen)} "
+                      "(no intermediate sent, no path to the trust bundle): whether an RSA CA signed the chain cannot "
+                      "be told", Cause.ISSUER_UNSEEN)
     return Verdict(rule, Status.PASS, f"{name}: every ECDSA chain is ECDSA-signed throughout ({len(ecdsa)} probes)")
 
 
@@ -180,8 +180,8 @@ def plaintext_listener(view: EstateView, name: str) -> Verdict:
     if open_:
         text = "; ".join(f"{e.service.name}'s plain-text twin {c.port} accepts connections beside {e.port}"
                          for e, c in open_)
-        return Verdict(rule, Status.WARN, f"{name}: {text} (report only)",
-                       remedies.close_plaintext(name, [c.port for _, c in open_]))
+        return finding(rule, Status.WARN, f"{name}: {text} (report only)", Cause.PLAINTEXT_TWIN, name,
+                      [c.port for _, c in open_])
     unknown = [f"{e.service.name} ({c.detail if c else 'not measured'})" for e, c in checks
                if c is None or c.listening is None]
     if len(unknown) == len(checks):
@@ -205,19 +205,18 @@ def cluster_roots(view: EstateView, cluster: str) -> Verdict:
     groups = [g for g in by_role.values() if len(g) > 1]
     if not groups:
         return Verdict(rule, Status.NA, f"cluster {cluster}: no role has two nodes (publisher and subscriber)")
-    problems: list[str] = []
-    fixes: list[str] = []
+    problems: list[tuple[str, Cause, str]] = []
     for group in groups:
-        problems += _root_mismatch(view, group, fixes)
-        problems += _san_gaps(view, group, fixes)
+        problems += _root_mismatch(view, group)
+        problems += _san_gaps(view, group)
     if problems:
-        return Verdict(rule, Status.FAIL, f"cluster {cluster}: " + "; ".join(problems), "; ".join(dict.fromkeys(fixes)))
+        return combined(rule, Status.FAIL, f"cluster {cluster}: ", problems)
     names = ", ".join("/".join(n.name for n in g) for g in groups)
     return Verdict(rule, Status.PASS, f"cluster {cluster}: {names} chain to the same roots")
 
 
-def _root_mismatch(view: EstateView, group: list[Node], fixes: list[str]) -> list[str]:
-    problems: list[str] = []
+def _root_mismatch(view: EstateView, group: list[Node]) -> list[tuple[str, Cause, str]]:
+    problems: list[tuple[str, Cause, str]] = []
     for family in ("RSA", "ECDSA"):
         roots: dict[str, frozenset[str]] = {}
         units: dict[str, Unit] = {}
@@ -233,13 +232,11 @@ def _root_mismatch(view: EstateView, group: list[Node], fixes: list[str]) -> lis
         if len(distinct) <= 1 or all(r == {"self-signed"} for r in distinct):
             continue
         text = "; ".join(f"{n} to {', '.join(sorted(r))}" for n, r in roots.items())
-        problems.append(f"{family} chains lead to different roots: {text}")
         # The roots most nodes share are the reference; a CA beats self-signed on a tie.
         reference = max(distinct, key=lambda r: (sum(1 for v in roots.values() if v == r), "self-signed" not in r))
-        for node_name, node_roots in roots.items():
-            if node_roots != reference:
-                unit = units[node_name]
-                fixes.append(remedies.sign_with_same_ca(node_name, unit, sorted(reference)))
+        fixes = [fix_for(Cause.ROOTS_DIFFER, node_name, units[node_name], sorted(reference))
+                 for node_name, node_roots in roots.items() if node_roots != reference]
+        problems.append((f"{family} chains lead to different roots: {text}", Cause.ROOTS_DIFFER, "; ".join(fixes)))
     return problems
 
 
@@ -247,9 +244,9 @@ def _host_key(name: str) -> str:
     return name.lower().rstrip(".")
 
 
-def _san_gaps(view: EstateView, group: list[Node], fixes: list[str]) -> list[str]:
+def _san_gaps(view: EstateView, group: list[Node]) -> list[tuple[str, Cause, str]]:
     """A leaf naming two or more of the group's nodes is a multi-server certificate: it must name them all."""
-    problems: list[str] = []
+    problems: list[tuple[str, Cause, str]] = []
     seen: set[str] = set()
     # Look each SAN entry up by host: a cluster of thousands of nodes stays linear, not quadratic.
     by_host: dict[str, list[Node]] = {}
@@ -268,10 +265,10 @@ def _san_gaps(view: EstateView, group: list[Node], fixes: list[str]) -> list[str
             missing = [n for n in group if id(n) not in named_set]
             if len(named) > 1 and missing:
                 unit = remedies.unit_for(endpoint, facts.leaf.key_type)
-                problems.append(f"the multi-server {unit} certificate {facts.leaf.common_name or ''!s} presented by "
-                                f"{node.name} names {', '.join(n.host for n in named)} but not "
-                                f"{', '.join(n.host for n in missing)}")
-                fixes.append(remedies.multi_server_san(unit, [n.host for n in group]))
+                problems.append((f"the multi-server {unit} certificate {facts.leaf.common_name or ''!s} presented "
+                                 f"by {node.name} names {', '.join(n.host for n in named)} but not "
+                                 f"{', '.join(n.host for n in missing)}", Cause.SAN_GAP,
+                                 fix_for(Cause.SAN_GAP, unit, [n.host for n in group])))
     return problems
 
 
@@ -294,7 +291,7 @@ def deployment_state(view: EstateView, cluster: str) -> Verdict:
         return Verdict(rule, Status.PASS, f"cluster {cluster}: measured state {diagnosis.state}{design}, as intended "
                        f"({', '.join(f'{n} {s}' for n, s in diagnosis.node_states.items())}); agent experience: "
                        f"{diagnosis.agent_experience}")
-    return soften(Verdict(rule, Status.FAIL, diagnosis.message(), diagnosis.fix()), _weak_intents(view, diagnosis))
+    return soften(failed(rule, diagnosis.message(), Cause.STATE, diagnosis), _weak_intents(view, diagnosis))
 
 
 def _weak_intents(view: EstateView, diagnosis: ClusterDiagnosis) -> tuple[Basis, ...]:

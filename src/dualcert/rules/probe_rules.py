@@ -17,6 +17,7 @@ from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.model import Expectation
 from dualcert.probe.observation import NO_CONVERSATION, Observation, Outcome, port_detail
 from dualcert.rules import remedies
+from dualcert.rules.causes import Cause, failed, finding, untrusted_cause
 from dualcert.rules.presented import above_leaf, presented_chain, refused, rsa_signed
 from dualcert.verdict import Status, Verdict
 
@@ -96,8 +97,7 @@ def _seen_leaf(case: Case) -> str:
 def _no_chain(case: Case, rule: str) -> Verdict:
     o = case.observation
     if o.outcome is Outcome.OK and case.chain.parse_error:
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: {case.chain.parse_error}",
-                       remedies.sign_with_ca(case.endpoint, "ECDSA" if case.offer is Offer.ECDSA else "RSA"))
+        return failed(rule, f"{_where(case)}: {case.chain.parse_error}", Cause.MALFORMED_CERTIFICATE, case.endpoint)
     return Verdict(rule, Status.NA, f"{_where(case)}: no certificate to check ({o.outcome.value})")
 
 
@@ -122,62 +122,62 @@ def _presented_key(case: Case) -> Verdict:
             return Verdict(rule, Status.NA, f"{_where(case)}: {o.detail or f'the server does not offer {version}'} "
                            f"(the policy makes {version} optional)")
         if case.endpoint.release is not None and case.endpoint.release.fix:
-            return Verdict(rule, Status.FAIL, f"{_where(case)}: the node's release should offer {version}, the "
-                           f"server does not: {o.detail}", case.endpoint.release.fix)
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: the policy requires {version}, the server does not "
-                       f"speak it: {o.detail}", remedies.version_missing(case.endpoint, version))
+            return failed(rule, f"{_where(case)}: the node's release should offer {version}, the server does not: "
+                          f"{o.detail}", Cause.RELEASE_VERSION, case.endpoint)
+        return failed(rule, f"{_where(case)}: the policy requires {version}, the server does not speak it: "
+                      f"{o.detail}", Cause.VERSION_MISSING, case.endpoint, version)
     if o.outcome is Outcome.OK and case.chain.certs:
         family = case.family
         seen = _seen_leaf(case)
         if expected == "refused":
-            return Verdict(rule, Status.FAIL, f"{_where(case)}: expected no certificate (refused), saw {seen}",
-                           remedies.stop_ecdsa(case.endpoint))
+            return failed(rule, f"{_where(case)}: expected no certificate (refused), saw {seen}",
+                          Cause.ECDSA_NOT_WANTED, case.endpoint)
         if expected == "any" or expected.upper() == family or (expected == "rsa-or-refused" and family == "RSA"):
             return Verdict(rule, Status.PASS, f"{_where(case)}: {seen}")
         if expected == "rsa-or-refused":
-            return Verdict(rule, Status.FAIL, f"{_where(case)}: expected no ECDSA certificate "
-                           f"({remedies.release_design(case.endpoint)}), saw {seen}",
-                           remedies.stop_ecdsa(case.endpoint))
-        fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
+            return failed(rule, f"{_where(case)}: expected no ECDSA certificate "
+                          f"({remedies.release_design(case.endpoint)}), saw {seen}", Cause.ECDSA_NOT_WANTED,
+                          case.endpoint)
+        message = f"{_where(case)}: expected {_a(expected)} certificate, saw {seen}"
         if expected == "ecdsa" and case.offer is Offer.DEFAULT:
-            fix = _why_no_ecdsa_for_browsers(case)
-        elif expected == "rsa" and case.offer is Offer.DEFAULT and _got_rsa(case.sibling(Offer.RSA)):
-            fix = remedies.browser_gets_ecdsa(case.endpoint)
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, saw {seen}", fix)
+            return _why_no_ecdsa_for_browsers(case, rule, message)
+        if expected == "rsa" and case.offer is Offer.DEFAULT and _got_rsa(case.sibling(Offer.RSA)):
+            return failed(rule, message, Cause.BROWSER_GETS_ECDSA, case.endpoint)
+        return failed(rule, message, _not_presented(expected), case.endpoint)
     if o.outcome is Outcome.OK and case.chain.parse_error:
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, the server sent one "
-                       f"that cannot be read: {case.chain.parse_error}",
-                       remedies.reissue_malformed(case.endpoint))
+        return failed(rule, f"{_where(case)}: expected {_a(expected)} certificate, the server sent one that cannot "
+                      f"be read: {case.chain.parse_error}", Cause.MALFORMED_CERTIFICATE, case.endpoint)
     if o.outcome in NO_CONVERSATION:
         # Nothing about the offer: the same words for every probe of the port, whatever it expected,
         # so that the summary shows one finding for the port, not one per offer.
-        fix = remedies.NO_TLS if o.outcome in (Outcome.NOT_TLS, Outcome.NO_TLS_ANSWER) else \
-            remedies.UNRESOLVED if o.outcome is Outcome.UNRESOLVED else remedies.UNREACHABLE
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: no TLS conversation with the port: {o.outcome.value} "
-                       f"({port_detail(o)})", fix)
+        cause = Cause.NO_TLS if o.outcome in (Outcome.NOT_TLS, Outcome.NO_TLS_ANSWER) else \
+            Cause.UNRESOLVED if o.outcome is Outcome.UNRESOLVED else Cause.UNREACHABLE
+        return failed(rule, f"{_where(case)}: no TLS conversation with the port: {o.outcome.value} "
+                      f"({port_detail(o)})", cause)
     seen = f"{o.outcome.value}" + (f" ({o.detail})" if o.detail else "")
     if o.outcome is Outcome.CHAIN_TOO_LARGE:
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: the server sent a certificate chain that cannot be "
-                       f"read: {o.detail}", remedies.shorten_chain(case.endpoint, "ECDSA" if case.offer is Offer.ECDSA
-                                                                    else "RSA"))
+        return failed(rule, f"{_where(case)}: the server sent a certificate chain that cannot be read: {o.detail}",
+                      Cause.CHAIN_TOO_LARGE, case.endpoint, "ECDSA" if case.offer is Offer.ECDSA else "RSA")
     if expected in ("refused", "rsa-or-refused") and refused(o):
         return Verdict(rule, Status.PASS, f"{_where(case)}: no certificate presented, as intended: {seen}")
     if expected == "refused":
         # Not a refusal (an oversized or unreadable chain, an end after the certificate): a certificate
         # may have been sent.
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected the server to refuse the offer, "
-                       f"the probe got {seen}; that is not a refusal, a certificate may have been sent",
-                       remedies.not_a_refusal(case.endpoint))
+        return failed(rule, f"{_where(case)}: expected the server to refuse the offer, the probe got {seen}; that "
+                      "is not a refusal, a certificate may have been sent", Cause.NOT_A_REFUSAL, case.endpoint)
     if o.outcome is Outcome.REFUSED:
-        fix = remedies.present_ecdsa(case.endpoint) if expected == "ecdsa" else remedies.present_rsa(case.endpoint)
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, "
-                       f"but the server refused the offer: {seen}", fix)
-    return Verdict(rule, Status.FAIL, f"{_where(case)}: expected {_a(expected)} certificate, the probe got {seen}",
-                   remedies.UNREACHABLE)
+        return failed(rule, f"{_where(case)}: expected {_a(expected)} certificate, but the server refused the offer: "
+                      f"{seen}", _not_presented(expected), case.endpoint)
+    return failed(rule, f"{_where(case)}: expected {_a(expected)} certificate, the probe got {seen}",
+                  Cause.UNREACHABLE)
 
 
 def _a(expected: str) -> str:
     return {"ecdsa": "an ECDSA", "rsa": "an RSA", "any": "a", "rsa-or-refused": "an RSA or no"}.get(expected, expected)
+
+
+def _not_presented(expected: str) -> Cause:
+    return Cause.ECDSA_NOT_PRESENTED if expected == "ecdsa" else Cause.RSA_NOT_PRESENTED
 
 
 def _got_rsa(observation: Observation | None) -> bool:
@@ -186,7 +186,7 @@ def _got_rsa(observation: Observation | None) -> bool:
     return chain is not None and chain.leaf.key_type == "RSA"
 
 
-def _why_no_ecdsa_for_browsers(case: Case) -> str:
+def _why_no_ecdsa_for_browsers(case: Case, rule: str, message: str) -> Verdict:
     """A browser got RSA where ECDSA is intended: the ECDSA-only probe of the same endpoint says why."""
     ecdsa = case.sibling(Offer.ECDSA)
     answered = ecdsa is not None and ecdsa.outcome is Outcome.OK
@@ -197,7 +197,8 @@ def _why_no_ecdsa_for_browsers(case: Case) -> str:
 
     above = above_leaf(ecdsa, path_of) if ecdsa is not None and answered else None
     by_rsa_ca = above is not None and rsa_signed(above.signed_with())
-    return remedies.browser_gets_rsa(case.endpoint, ecdsa_answered=answered, ecdsa_by_rsa_ca=by_rsa_ca)
+    return failed(rule, message, Cause.BROWSER_GETS_RSA, case.endpoint, ecdsa_answered=answered,
+                  ecdsa_by_rsa_ca=by_rsa_ca)
 
 
 def chain_algorithm(case: Case) -> Verdict:
@@ -212,14 +213,12 @@ def chain_algorithm(case: Case) -> Verdict:
     bad = [c for c in above.certs if c.signed_with != "ECDSA"]
     if bad:
         names = ", ".join(f"{c.common_name or c.subject} ({c.signature_algorithm})" for c in bad)
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected ECDSA signatures from the ECDSA leaf up to "
-                       f"its root, saw non-ECDSA signatures on: {names}",
-                       remedies.ecdsa_signed_by_rsa(case.endpoint))
+        return failed(rule, f"{_where(case)}: expected ECDSA signatures from the ECDSA leaf up to its root, saw "
+                      f"non-ECDSA signatures on: {names}", Cause.ECDSA_UNDER_RSA_CA, case.endpoint)
     if above.unseen:
-        return Verdict(rule, Status.WARN, f"{_where(case)}: nothing above the leaf can be seen: the server sends no "
-                       f"intermediate and no path to the trust bundle was found ({case.validation.detail}); only the "
-                       f"leaf's own signature ({case.chain.leaf.signature_algorithm}) is known",
-                       remedies.send_intermediate_or_bundle())
+        return finding(rule, Status.WARN, f"{_where(case)}: nothing above the leaf can be seen: the server sends no "
+                      f"intermediate and no path to the trust bundle was found ({case.validation.detail}); only the "
+                      f"leaf's own signature ({case.chain.leaf.signature_algorithm}) is known", Cause.ISSUER_UNSEEN)
     which = "validated path" if above.validated else "presented chain, no validated path"
     return Verdict(rule, Status.PASS, f"{_where(case)}: ECDSA signatures throughout ({len(above.certs)} "
                    f"certificates, {which})")
@@ -231,11 +230,11 @@ def issuer(case: Case) -> Verdict:
         return _no_chain(case, rule)
     leaf, family = case.chain.leaf, case.family
     if exp.signing == "ca" and leaf.self_signed:
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected a CA-signed certificate, saw {_seen_leaf(case)}",
-                       remedies.sign_with_ca(case.endpoint, family))
+        return failed(rule, f"{_where(case)}: expected a CA-signed certificate, saw {_seen_leaf(case)}",
+                      Cause.SELF_SIGNED, case.endpoint, family)
     if exp.signing == "self" and not leaf.self_signed:
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: expected a self-signed certificate, saw {_seen_leaf(case)}",
-                       remedies.CA_SIGNED_NOW)
+        return failed(rule, f"{_where(case)}: expected a self-signed certificate, saw {_seen_leaf(case)}",
+                      Cause.CA_SIGNED)
     wanted = exp.issuers.get("ecdsa" if family == "ECDSA" else "rsa")
     if wanted and not leaf.self_signed:
         chain_der = case.observation.chain_der
@@ -245,10 +244,15 @@ def issuer(case: Case) -> Verdict:
             want = " and ".join(x for x in (wanted.dn and f"DN {wanted.dn!r}",
                                             wanted.sha256 and f"the CA with SHA-256 {wanted.sha256[:16]}…") if x)
             why = "" if sha_ok else " (the pinned CA did not sign the leaf, or is in neither the chain nor the bundle)"
-            return Verdict(rule, Status.FAIL, f"{_where(case)}: expected issuer {want}, saw {leaf.issuer!r}{why}",
-                           remedies.sign_with_ca(case.endpoint, family))
+            return failed(rule, f"{_where(case)}: expected issuer {want}, saw {leaf.issuer!r}{why}",
+                          Cause.WRONG_ISSUER, case.endpoint, family)
     what = "self-signed" if leaf.self_signed else f"issued by {leaf.issuer}"
     return Verdict(rule, Status.PASS, f"{_where(case)}: {family} leaf {what}")
+
+
+def _level_status(level: str) -> Status:
+    """A rule with a level fails when required and warns otherwise."""
+    return Status.FAIL if level == "required" else Status.WARN
 
 
 def _unchecked(case: Case, rule: str, level: str, off: str) -> Verdict | None:
@@ -267,14 +271,12 @@ def trust(case: Case) -> Verdict:
     if v.trusted:
         return Verdict(rule, Status.PASS, f"{_where(case)}: {v.detail}")
     if v.trusted is None:
-        return Verdict(rule, Status.FAIL if level == "required" else Status.WARN,
-                       f"{_where(case)}: the policy requires trust but the inventory has no trust bundle",
-                       remedies.ADD_TRUST_BUNDLE)
+        return finding(rule, _level_status(level), f"{_where(case)}: the policy requires trust but the inventory has "
+                      "no trust bundle", Cause.NO_TRUST_BUNDLE)
     source = case.trust.source if case.trust else "the trust bundle"
     why = "a self-signed certificate that is not in the bundle" if case.chain.leaf.self_signed else v.detail
-    return Verdict(rule, Status.FAIL if level == "required" else Status.WARN,
-                   f"{_where(case)}: expected a chain to the site's roots ({source}), saw {_seen_leaf(case)}: {why}",
-                   remedies.untrusted(case.endpoint, case.family, v.cause, case.issuer_sent))
+    return finding(rule, _level_status(level), f"{_where(case)}: expected a chain to the site's roots ({source}), saw "
+                  f"{_seen_leaf(case)}: {why}", untrusted_cause(v.cause, case.issuer_sent), case.endpoint, case.family)
 
 
 def hostname(case: Case) -> Verdict:
@@ -287,9 +289,8 @@ def hostname(case: Case) -> Verdict:
         return Verdict(rule, Status.PASS, f"{_where(case)}: {detail}")
     leaf = case.chain.leaf
     names = ", ".join([*leaf.san_dns, *leaf.san_ip]) or f"no SAN (CN {leaf.common_name!r})"
-    return Verdict(rule, Status.FAIL if level == "required" else Status.WARN,
-                   f"{_where(case)}: {detail}; the certificate names {names}",
-                   remedies.hostname(case.endpoint, case.family))
+    return finding(rule, _level_status(level), f"{_where(case)}: {detail}; the certificate names {names}",
+                  Cause.HOSTNAME, case.endpoint, case.family)
 
 
 def expiry(case: Case) -> Verdict:
@@ -301,16 +302,17 @@ def expiry(case: Case) -> Verdict:
     which = "leaf" if soonest is case.chain.leaf else f"chain certificate {soonest.common_name or soonest.subject!r}"
     future = [c for c in case.chain.certs if c.not_before > case.now]
     if future:
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: {future[0].common_name!r} is not valid until "
-                       f"{future[0].not_before:%Y-%m-%d}", remedies.NOT_YET_VALID)
+        return failed(rule, f"{_where(case)}: {future[0].common_name!r} is not valid until "
+                      f"{future[0].not_before:%Y-%m-%d}", Cause.NOT_YET_VALID)
     summary = f"{which} expires {soonest.not_after:%Y-%m-%d} ({days:.0f} days left)"
     # The leaf is renewed on the node; a CA certificate by its CA, then uploaded with the chain.
-    fix = (remedies.renew(case.endpoint, case.family) if soonest is case.chain.leaf
-           else remedies.renew_ca(case.endpoint, case.family, soonest.common_name or soonest.subject))
+    cause, *args = ((Cause.LEAF_EXPIRING, case.endpoint, case.family) if soonest is case.chain.leaf
+                    else (Cause.CA_EXPIRING, case.endpoint, case.family, soonest.common_name or soonest.subject))
     if days < exp.fail_days:
         state = "has expired" if days < 0 else f"expires in {days:.0f} days (policy fails under {exp.fail_days})"
-        return Verdict(rule, Status.FAIL, f"{_where(case)}: {which} {state}", fix)
+        return failed(rule, f"{_where(case)}: {which} {state}", cause, *args)
     if days < exp.warn_days:
-        return Verdict(rule, Status.WARN, f"{_where(case)}: {summary}; warn window is {exp.warn_days} days", fix)
+        return finding(rule, Status.WARN, f"{_where(case)}: {summary}; warn window is {exp.warn_days} days", cause,
+                      *args)
     return Verdict(rule, Status.PASS, f"{_where(case)}: {summary}")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dualcert.estate.model import Endpoint
 from dualcert.estate.vocabulary import Unit, Vocabulary
-from dualcert.facts.path import Cause
 from dualcert.rules.presented import ecdsa_words
 
 
@@ -174,31 +173,43 @@ def missing_intermediate(endpoint: Endpoint, family: str) -> str:
             "if that CA is yours, also add its root to the inventory's trust bundle")
 
 
-def untrusted(endpoint: Endpoint, family: str, cause: Cause, issuer_sent: bool = True) -> str:
-    """The fix for a chain that does not validate, by why (facts.path.Cause): a missing root is not an
-    expired CA, and neither is fixed by adding a root to the bundle; a CA-signed leaf whose issuer is
-    not sent lacks its intermediate."""
+def leaf_out_of_validity(endpoint: Endpoint, family: str) -> str:
     unit = unit_for(endpoint, family)
-    if cause is Cause.UNKNOWN_ISSUER and not issuer_sent:
-        return missing_intermediate(endpoint, family)
-    if cause is Cause.LEAF_VALIDITY:
-        return (f"on {endpoint.node}: {unit} is outside its validity period: renew it (have the CA sign a new "
-                f"CSR) and upload it; if it is not yet valid, check the node's and the CA's clocks")
-    if cause is Cause.CA_VALIDITY:
-        current = unit.upload_chain("the CA's current certificate")
-        return (f"a CA certificate on the path of {unit} on {endpoint.node} is expired or not yet valid: "
-                f"{current} on {endpoint.node} and add it to the "
-                f"inventory's trust bundle, and re-upload {unit} with the renewed chain (or have it signed by a "
-                "current CA)")
-    if cause is Cause.TOO_COMPLEX:
-        return (f"the name constraints on the path of {unit} on {endpoint.node} need more checking than clients "
-                "do (see the message): have the CA re-issue its CA certificate with fewer name constraints, or "
-                f"{unit} with fewer subject alternative names")
-    if cause is Cause.PROFILE:
-        return (f"clients reject the path of {unit} on {endpoint.node} (see the message): have the CA re-issue the "
-                f"certificate it names as RFC 5280 requires (a CA with cA=true and keyCertSign, serverAuth or no "
-                f"extendedKeyUsage, names inside any name constraints), then upload the new chain and {unit}")
-    return add_trust(endpoint, family)
+    return (f"on {endpoint.node}: {unit} is outside its validity period: renew it (have the CA sign a new "
+            f"CSR) and upload it; if it is not yet valid, check the node's and the CA's clocks")
+
+
+def ca_out_of_validity(endpoint: Endpoint, family: str) -> str:
+    unit = unit_for(endpoint, family)
+    current = unit.upload_chain("the CA's current certificate")
+    return (f"a CA certificate on the path of {unit} on {endpoint.node} is expired or not yet valid: "
+            f"{current} on {endpoint.node} and add it to the "
+            f"inventory's trust bundle, and re-upload {unit} with the renewed chain (or have it signed by a "
+            "current CA)")
+
+
+def bad_signature(endpoint: Endpoint, family: str) -> str:
+    """A certificate whose signature its named issuer's key does not verify: the wrong CA certificate
+    (a namesake, an old key) is sent or bundled, or the certificate was altered."""
+    unit = unit_for(endpoint, family)
+    return (f"a signature on the path of {unit} on {endpoint.node} does not verify with its issuer's key (see the "
+            f"message): {unit.upload_chain('the CA certificate that really issued it')} (not an older or "
+            f"namesake one), put that CA's root in the inventory's trust bundle, and re-upload {unit}; if the "
+            "CA did issue it, have it re-issued")
+
+
+def too_complex(endpoint: Endpoint, family: str) -> str:
+    unit = unit_for(endpoint, family)
+    return (f"the name constraints on the path of {unit} on {endpoint.node} need more checking than clients "
+            "do (see the message): have the CA re-issue its CA certificate with fewer name constraints, or "
+            f"{unit} with fewer subject alternative names")
+
+
+def profile(endpoint: Endpoint, family: str) -> str:
+    unit = unit_for(endpoint, family)
+    return (f"clients reject the path of {unit} on {endpoint.node} (see the message): have the CA re-issue the "
+            f"certificate it names as RFC 5280 requires (a CA with cA=true and keyCertSign, serverAuth or no "
+            f"extendedKeyUsage, names inside any name constraints), then upload the new chain and {unit}")
 
 
 def hostname(endpoint: Endpoint, family: str) -> str:
@@ -237,6 +248,8 @@ def browser_gets_rsa(endpoint: Endpoint, *, ecdsa_answered: bool, ecdsa_by_rsa_c
 CA_SIGNED_NOW = "change the policy to a CA-signed profile if the site now uses a CA"
 ADD_TRUST_BUNDLE = "add 'trust: <PEM file of your roots>' (or 'trust: mozilla') to the inventory"
 NOT_YET_VALID = "check the node's clock and the certificate's dates"
+DECLARE_CHANGE = ("if this change is intended (an upgrade, a renewal), declare it in the policy's expected_changes "
+                  "(docs/policy.md, 'Expected changes'); otherwise find out who changed the node")
 
 
 def weak_key(endpoint: Endpoint, family: str) -> str:
@@ -348,13 +361,11 @@ def client_gets_other_family(endpoint: Endpoint, client: str, wanted: str) -> st
     return f"for {client} to get RSA: " + present_rsa(endpoint)
 
 
-def client_untrusted(endpoint: Endpoint, client: str, family: str, interactive: bool, *, self_signed: bool,
-                     cause: Cause, issuer_sent: bool) -> str:
-    """By why the client cannot build a path: a self-signed leaf wants a CA's signature, a CA-signed one
-    its intermediate sent, or its root in the client's trust store."""
+def client_untrusted(client: str, interactive: bool, server_fix: str) -> str:
+    """A client that cannot build a path: what its users see until the server's fix (by the trust
+    failure's own cause) is done, and its trust store."""
     effect = "its users are asked to accept the certificate" if interactive else "it refuses the connection"
-    fix = sign_with_ca(endpoint, family) if self_signed else untrusted(endpoint, family, cause, issuer_sent)
-    return (f"until then {effect}. {fix}; and make sure {client}'s trust store holds the issuing root (group "
+    return (f"until then {effect}. {server_fix}; and make sure {client}'s trust store holds the issuing root (group "
             "policy, the JRE's cacerts, a device's trusted CA list)")
 
 
