@@ -7,9 +7,9 @@ must have run); tests/test_hostile_table.py fails when that page and this list d
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import Path
+
+from .doctables import DOCS, framed, rewrite
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,8 @@ CASES: dict[str, HostileCase] = {c.id: c for c in [
 
 MEASURED: dict[str, str] = {}
 
-HOSTILE_DOC = Path(__file__).resolve().parents[1] / "docs" / "hostile-inputs.md"
-START, END = "<!-- hostile-table:start -->", "<!-- hostile-table:end -->"
+HOSTILE_DOC = DOCS / "hostile-inputs.md"
+TABLE = "hostile-table"
 
 
 def measured(case_id: str, outcome: str) -> None:
@@ -139,20 +139,11 @@ def measured(case_id: str, outcome: str) -> None:
 
 
 def render(outcomes: dict[str, str]) -> str:
-    lines = [START, "| # | area | case | outcome |", "|---|---|---|---|"]
+    lines = ["| # | area | case | outcome |", "|---|---|---|---|"]
     for number, case in enumerate(CASES.values(), start=1):
         lines.append(f"| {number} | {case.area} | {case.what} | {outcomes[case.id]} |")
-    return "\n".join([*lines, END])
-
-
-def doc_table(text: str) -> str | None:
-    match = re.search(re.escape(START) + ".*?" + re.escape(END), text, re.S)
-    return match.group(0) if match else None
+    return framed(TABLE, lines)
 
 
 def update_doc(outcomes: dict[str, str]) -> None:
-    text = HOSTILE_DOC.read_text(encoding="utf-8")
-    current = doc_table(text)
-    if current is None:
-        raise RuntimeError(f"docs/hostile-inputs.md has no {START} ... {END} markers")
-    HOSTILE_DOC.write_text(text.replace(current, render(outcomes)), encoding="utf-8")
+    rewrite(HOSTILE_DOC, TABLE, render(outcomes))

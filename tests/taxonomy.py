@@ -8,14 +8,13 @@ tests/test_taxonomy.py fails when it is stale (`python -m tests.taxonomy` rewrit
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from .doctables import DOCS, framed, rewrite
 from .taxonomy_pki import DOMAIN, Builder, Cert, Served, SharedCAs, ca, dn, leaf, sha1_ca
 
 
@@ -234,6 +233,28 @@ def _internal_ca(cas: SharedCAs, host: str) -> Served:
     return _sent(leaf(host, issuing), issuing, bundle=(root.cert,))
 
 
+def _expired_intermediate(cas: SharedCAs, host: str) -> Served:
+    issuing = ca("Taxonomy Expired Issuing CA", "expired-issuing", cas.ec_root, valid_days=(-1000, -5))
+    return _sent(leaf(host, issuing, valid_days=(-30, 365)), issuing)
+
+
+def _namesake_issuer(cas: SharedCAs, host: str) -> Served:
+    """The server sends a CA certificate with its issuer's name but another key (an old or impostor CA):
+    the leaf's signature does not verify with it."""
+    real = ca("Taxonomy Namesake Issuing CA", "namesake-real", cas.ec_root)
+    namesake = ca("Taxonomy Namesake Issuing CA", "namesake-other", cas.ec_root)
+    return _sent(leaf(host, real), namesake)
+
+
+def _constraint_bomb(cas: SharedCAs, host: str) -> Served:
+    """600 permitted DNS subtrees against 500 SANs: 300,000 name comparisons, past the validators' bound."""
+    subtrees = [x509.DNSName(f"zone{i}.{DOMAIN}") for i in range(599)] + [x509.DNSName(host)]
+    constraints = x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None)
+    issuing = ca("Taxonomy Many-Constraints CA", "bomb-issuing", cas.ec_root, extra=[(constraints, True)])
+    names = [f"host{i}.zone{i}.{DOMAIN}" for i in range(499)] + [host]
+    return _sent(leaf(host, issuing, names=names), issuing)
+
+
 def _ec_under_rsa(sent: bool) -> Builder:
     """An EC issuing CA whose own certificate the RSA root signed (CSCvb58580, the note's S2)."""
     def build(cas: SharedCAs, host: str) -> Served:
@@ -297,6 +318,18 @@ CASES: dict[str, TaxonomyCase] = {c.id: c for c in [
                  "none for P-521)", "ECDSA",
                  _key("p521"), {"key_strength": passes("secp521r1")},
                  at={"default:tls1.3": {"presented_key": fails("refused the offer")}}),
+    TaxonomyCase("rsa-1024", "RSA 1024 leaf", "RSA", _key("rsa1024"),
+                 {"key_strength": fails("RSA of at least 2048 bits", "RSA 1024 bits")}, nginx=_SECLEVEL_0),
+    TaxonomyCase("expired-intermediate", "EC leaf under an issuing CA that expired 5 days ago", "ECDSA",
+                 _expired_intermediate,
+                 {"trust": fails("Taxonomy Expired Issuing CA"), "chain_complete": _CANNOT_TELL,
+                  "expiry": fails("Taxonomy Expired Issuing CA", "has expired")}),
+    TaxonomyCase("namesake-issuer", "EC leaf; the server sends a CA of its issuer's name but another key", "ECDSA",
+                 _namesake_issuer,
+                 {"trust": fails("does not verify"), "chain_complete": _CANNOT_TELL}),
+    TaxonomyCase("constraint-bomb", "EC leaf with 500 SANs under a CA with 600 permitted DNS subtrees", "ECDSA",
+                 _constraint_bomb,
+                 {"trust": fails("250,000 comparisons"), "chain_complete": _CANNOT_TELL}),
     TaxonomyCase("weak-intermediate", "RSA leaf under a 1024-bit RSA issuing CA", "RSA", _weak_intermediate,
                  {"key_strength": fails("Taxonomy RSA 1024 Issuing CA", "1024-bit")}, nginx=_SECLEVEL_0),
     TaxonomyCase("intermediate-expiring", "EC issuing CA that expires in 5 days", "ECDSA", _intermediate_expiring,
@@ -327,13 +360,13 @@ CASES: dict[str, TaxonomyCase] = {c.id: c for c in [
 
 # --- docs/checks.md's "Certificate taxonomy" table, rendered from CASES ----------------------------
 
-CHECKS_DOC = Path(__file__).resolve().parents[1] / "docs" / "checks.md"
-START, END = "<!-- taxonomy-table:start -->", "<!-- taxonomy-table:end -->"
+CHECKS_DOC = DOCS / "checks.md"
+TABLE = "taxonomy-table"
 
 
 def render() -> str:
     rules = [*PROBE_RULES, *NODE_RULES]
-    lines = [START, "| case | what nginx serves (and the bundle adds) | " + " | ".join(f"`{r}`" for r in rules) + " |",
+    lines = ["| case | what nginx serves (and the bundle adds) | " + " | ".join(f"`{r}`" for r in rules) + " |",
              "|---|---|" + "---|" * len(rules)]
     for case in CASES.values():
         cells = []
@@ -345,21 +378,8 @@ def render() -> str:
                     cell += f"; {offer} offer over {version.replace('tls', 'TLS ')}: {verdicts[rule].cell()}"
             cells.append(cell)
         lines.append(f"| `{case.id}` | {case.what} | " + " | ".join(cells) + " |")
-    return "\n".join([*lines, END])
-
-
-def doc_table(text: str) -> str | None:
-    match = re.search(re.escape(START) + ".*?" + re.escape(END), text, re.S)
-    return match.group(0) if match else None
-
-
-def update_doc() -> None:
-    text = CHECKS_DOC.read_text(encoding="utf-8")
-    current = doc_table(text)
-    if current is None:
-        raise SystemExit(f"docs/checks.md has no {START} ... {END} markers")
-    CHECKS_DOC.write_text(text.replace(current, render()), encoding="utf-8")
+    return framed(TABLE, lines)
 
 
 if __name__ == "__main__":
-    update_doc()
+    rewrite(CHECKS_DOC, TABLE, render())

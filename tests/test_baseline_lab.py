@@ -16,6 +16,7 @@ import yaml
 
 from dualcert.estate.catalog import load_catalog
 from dualcert.lab import Lab
+from dualcert.rules.causes import Cause
 
 from .conftest import REPO, run_cli
 from .peers import closed_port
@@ -78,6 +79,7 @@ def test_undeclared_change_fails_its_test_with_a_fix(story: dict[str, Any]) -> N
     sample = next(t for t in tests if t["outcome"] == "failed")
     assert sample["rule"] == "unchanged" and "self_signed: True -> False" in sample["message"]
     assert "expected_changes" in sample["fix"]
+    assert {tuple(t["causes"]) for t in tests if t["outcome"] == "failed"} == {(Cause.UNDECLARED_CHANGE,)}
     # The policy rules are judged as before: the lab's S3 still passes them all.
     assert "every state fails exactly the rules the digest predicts" in run.stdout
 

@@ -7,6 +7,8 @@ import json
 import socket
 from pathlib import Path
 
+from dualcert.rules.causes import Cause
+
 from .conftest import run_cli
 from .peers import closed_port
 
@@ -34,6 +36,7 @@ def test_plaintext_listener_warns_and_fails_only_when_strict(tmp_path: Path) -> 
         strict = estate_tests(tmp_path)["test_plaintext_listener"]
     assert (warned["outcome"], warned["status"]) == ("passed", "warn")
     assert "accepts connections beside" in warned["message"] and "close the plain-text port" in warned["fix"]
+    assert warned["causes"] == [Cause.PLAINTEXT_TWIN]
     assert strict["outcome"] == "failed"
 
 

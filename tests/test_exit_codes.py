@@ -224,6 +224,8 @@ def test_warnings_and_crashes_are_counted_under_xdist(servers, tmp_path: Path, i
     assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
     data = results(tmp_path)
     assert data["run"]["warnings"] == 4 and len(data["run"]["internal_errors"]) == 4
+    warned = [t for t in data["tests"] if t["status"] == "warn"]   # their causes crossed from the workers
+    assert warned and all(t["causes"] == ["leaf-expiring"] for t in warned), warned
     assert "4 policy warning(s)" in result.stdout and "internal error: 4 check(s) crashed" in result.stdout
 
 

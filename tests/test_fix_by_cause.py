@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dualcert.rules import remedies
+from dualcert.rules.causes import Cause
 
 from .conftest import debian_binary, free_port, missing_capability, run_cli
 from .test_thirdparty_servers import inventory_for
@@ -41,6 +42,7 @@ def test_browser_given_ecdsa_where_rsa_is_intended_is_told_about_the_servers_ord
     failed = _failed(data, "presented_key")
     assert {t["id"].split(":", 2)[2] for t in failed} == {"default:tls1.2", "default:tls1.3"}, failed
     for test in failed:
+        assert test["causes"] == [Cause.BROWSER_GETS_ECDSA], test
         assert "prefers ECDSA for clients that offer both" in test["fix"], test["fix"]
         assert "must present" not in test["fix"]   # the RSA certificate is there: the RSA-only offers passed
 
@@ -56,11 +58,13 @@ def test_ca_signed_leaf_without_its_intermediate_is_told_to_send_it(tmp_path: Pa
                 cwd=tmp_path)
     data = _results(tmp_path)
     trust = [t for t in _failed(data, "trust") if ":ecdsa:" in t["id"]]
-    assert trust and all(t["fix"].startswith("on dual: https does not send the CA that issued the server's ECDSA "
+    assert trust and all(t["causes"] == [Cause.MISSING_INTERMEDIATE] for t in trust), trust
+    assert all(t["fix"].startswith("on dual: https does not send the CA that issued the server's ECDSA "
                                               "certificate") for t in trust), trust
     clients = [t for t in _failed(data, "client_accepts") if "ECDSA" in t["message"] or "EC " in t["message"]]
     assert clients, [t["message"] for t in _failed(data, "client_accepts")]
     for test in clients:
+        assert Cause.CLIENT_UNTRUSTED in test["causes"], test
         assert "does not send the CA that issued" in test["fix"] and "generate a CSR" not in test["fix"], test
 
 def test_a_name_that_does_not_resolve_is_told_so_and_offered_address(tmp_path: Path) -> None:
@@ -74,6 +78,7 @@ def test_a_name_that_does_not_resolve_is_told_so_and_offered_address(tmp_path: P
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     failed = _failed(_results(tmp_path, "dns"), "presented_key")
     assert failed and {t["fix"] for t in failed} == {remedies.UNRESOLVED}
+    assert {tuple(t["causes"]) for t in failed} == {(Cause.UNRESOLVED,)}
     assert "firewall" not in remedies.UNRESOLVED and "address:" in remedies.UNRESOLVED
 
 def test_a_service_declared_rsa_only_is_diagnosed_rsa_only(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from dualcert.probe.connection import Timeouts
 from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.probe.tls import server_context
+from dualcert.rules.causes import Cause
 from dualcert.safetext import safe
 
 from . import hostile_certs, peers
@@ -239,6 +240,11 @@ def test_one_run_against_every_hostile_server_beside_a_good_one(tmp_path: Path) 
     unreadable = next(t for t in data["tests"] if t["id"] == "hostile:non-utf8-name:ecdsa:tls1.2"
                       and t["rule"] == "presented_key")
     assert unreadable["outcome"] == "failed" and "cannot be read" in unreadable["message"]
+    assert unreadable["causes"] == [Cause.MALFORMED_CERTIFICATE] and "re-issue it" in unreadable["fix"]
+    causes = {t["id"].split(":")[1]: t["causes"] for t in data["tests"]
+              if t["rule"] == "presented_key" and t["id"].startswith("hostile:") and t["id"].endswith(":rsa:tls1.2")}
+    assert causes["tarpit"] == causes["closed-port"] == [Cause.UNREACHABLE], causes
+    assert causes["plain-http"] == [Cause.NO_TLS], causes
     assert (tmp_path / "reports" / "mixed.html").exists()
     print(f"mixed run: {len(data['probes'])} probes, {len(data['tests'])} tests in {elapsed:.1f}s")
     measured("mixed-run", f"exit {result.returncode}, good endpoint passes, JSON + HTML")

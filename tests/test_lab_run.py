@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dualcert.rules.causes import Cause
 from dualcert.rules.registry import Scope, rules_of
 
 from .conftest import run_cli
@@ -68,6 +69,27 @@ def test_s3_passes_everything_and_other_states_fail_with_fixes(lab_run) -> None:
     assert all("expected" in t["message"] for t in failed if t["id"].count(":") == 3)
     s2_chain = [t for t in failed if t["id"].startswith("s2-") and t["rule"] == "chain_algorithm"]
     assert s2_chain and all(":ecdsa:" in t["id"] and "CSCvb58580" in t["fix"] for t in s2_chain)
+
+
+# The causes each state's failures record (rules/causes.py), as the digest's row explains them.
+STATE_CAUSES = {
+    "s1": {Cause.SELF_SIGNED, Cause.UNKNOWN_ISSUER, Cause.STATE},
+    "s2": {Cause.ECDSA_UNDER_RSA_CA, Cause.WRONG_ISSUER, Cause.BROWSER_GETS_RSA, Cause.STATE},
+    "s4": {Cause.SELF_SIGNED, Cause.UNKNOWN_ISSUER, Cause.SELF_SIGNED_TWIN, Cause.STATE},
+    "rsa": {Cause.ECDSA_NOT_PRESENTED, Cause.BROWSER_GETS_RSA, Cause.STATE},
+    "mixed": {Cause.SELF_SIGNED, Cause.UNKNOWN_ISSUER, Cause.SELF_SIGNED_TWIN, Cause.ROOTS_DIFFER, Cause.STATE},
+}
+
+
+def test_each_state_fails_with_the_causes_of_its_row(lab_run) -> None:
+    cwd, _ = lab_run
+    tests = json.loads((cwd / "reports" / "lab.json").read_text())["tests"]
+    seen: dict[str, set[str]] = {}
+    for test in tests:
+        if test["outcome"] == "failed":
+            assert test["causes"], test   # every failure says why, by a cause of the table
+            seen.setdefault(test["id"].split("-")[0], set()).update(test["causes"])
+    assert seen == STATE_CAUSES
 
 
 def test_html_report_has_the_estate_columns(lab_run) -> None:

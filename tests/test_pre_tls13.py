@@ -29,6 +29,7 @@ from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.hello import OfferSpec
 from dualcert.probe.observation import Outcome
 from dualcert.probe.tls import client_context
+from dualcert.rules.causes import Cause
 
 from .conftest import debian_binary, free_port, run_cli
 from .peers import tcp_peer
@@ -230,6 +231,7 @@ def test_default_policy_has_no_failure_for_missing_tls13_and_required_names_the_
     for test in failed:
         assert "does not speak TLS 1.3" in test["message"]
         assert "upgrade it to a release that supports TLS 1.3" in test["fix"]
+        assert test["causes"] == [Cause.VERSION_MISSING], test
         assert "COP" not in test["fix"] and "certificate" not in test["fix"].lower()
 
 

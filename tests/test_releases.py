@@ -18,6 +18,7 @@ from dualcert.lab import Lab
 from dualcert.lab.estate import LabNode
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.load import load_policy
+from dualcert.rules.causes import Cause
 
 from .conftest import run_cli
 
@@ -404,6 +405,7 @@ def test_cucm_15su2_sip_without_tls13_is_a_warning_naming_the_secondary_source(t
                 "Release 15SU2 Onwards)', confidence: secondary: the available copy did not show the sentence"
                 in test["message"])
         assert "TLS 1.3 Certificate Preference Order" in test["fix"]
+        assert test["causes"] == [Cause.RELEASE_VERSION], test
     assert strict == 1
     assert {t["id"] for t in strict_tests if t["outcome"] == "failed"} == {t["id"] for t in warned}
 

@@ -37,7 +37,7 @@ def _probes(document: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
 
 
 def _verdicts(document: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
-    return {t["nodeid"]: (t["outcome"], t["status"], t["message"], t["fix"]) for t in document["tests"]}
+    return {t["nodeid"]: (t["outcome"], t["status"], t["message"], t["fix"], t["causes"]) for t in document["tests"]}
 
 
 def test_hostile_servers_get_the_same_outcome_detail_and_verdict_on_every_run(tmp_path: Path) -> None:

@@ -366,7 +366,8 @@ def test_test_records_spill_to_disk_and_read_back_byte_for_byte(monkeypatch: pyt
     monkeypatch.setattr("dualcert.render.results.JSON_BATCH", 2)
     outcomes = ["passed", "failed", "passed", "passed", "skipped", "passed", "error"]
     plain = [dict(zip(TEST_KEYS, (f"n{i}:s:ecdsa:tls1.2", "test_trust", "t[n:s]", "trust", outcome,
-                                  "warn" if i == 3 else "pass", HOSTILE, "", 0.001 * i), strict=True))
+                                  "warn" if i == 3 else "pass", HOSTILE, "", ["lint"] if i == 3 else [], 0.001 * i),
+                              strict=True))
              for i, outcome in enumerate(outcomes)]
     other = {"id": "n", "test": "test_x", "extra": 1}
     records = TestRecords(spill_rows=3)

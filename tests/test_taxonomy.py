@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
+from dualcert.rules.causes import Cause
 from dualcert.rules.registry import Scope, rules_of
 
 from .conftest import free_ports, run_cli
-from .taxonomy import CASES, CHECKS_DOC, PROBE_RULES, TaxonomyCase, doc_table, render
+from .doctables import doc_table
+from .taxonomy import CASES, CHECKS_DOC, PROBE_RULES, TABLE, TaxonomyCase, render
 from .taxonomy_pki import Served, SharedCAs
 from .thirdparty import nginx_serving
 
@@ -122,20 +124,42 @@ def test_verdict_per_rule(taxonomy: TaxonomyRun, case: TaxonomyCase) -> None:
     assert not missing and not wrong, "\n".join([*(f"{case.id}: no {rule} verdict" for rule in missing), *wrong])
 
 
-# (case, rule): words its failing verdict's fix must hold, and words it must not: the fix follows the cause.
+# (case, rule): the cause its failing or warning verdicts record, words their fix must hold and words it
+# must not: the fix follows the cause (rules/causes.py), each on a real nginx.
 FIX_FOR_CAUSE = {
-    ("expired", "trust"): ("renew it", "trust bundle if it is your CA"),
-    ("untrusted-root", "trust"): ("trust bundle if it is your CA", "renew it"),
-    ("name-constraint-violated", "trust"): ("re-issue", "trust bundle if it is your CA"),
-    ("intermediate-expiring", "expiry"): ("Taxonomy Expiring Issuing CA", "renew the ECDSA certificate"),
+    ("expired", "trust"): (Cause.LEAF_VALIDITY, "renew it", "trust bundle if it is your CA"),
+    ("expired", "expiry"): (Cause.LEAF_EXPIRING, "renew the server's ECDSA certificate", "the CA certificate"),
+    ("not-yet-valid", "expiry"): (Cause.NOT_YET_VALID, "clock", "renew"),
+    ("wrong-host", "hostname"): (Cause.HOSTNAME, "subject alternative names", "trust bundle"),
+    ("untrusted-root", "trust"): (Cause.UNKNOWN_ISSUER, "trust bundle if it is your CA", "renew it"),
+    ("incomplete-unbundled", "trust"): (Cause.MISSING_INTERMEDIATE, "does not send the CA that issued", "renew"),
+    ("incomplete-unbundled", "chain_algorithm"): (Cause.ISSUER_UNSEEN, "intermediate", "renew"),
+    ("incomplete-unbundled", "ecdsa_chain"): (Cause.ISSUER_UNSEEN, "intermediate", "renew"),
+    ("incomplete-bundled", "chain_complete"): (Cause.INTERMEDIATE_NOT_SENT, "chain", "renew"),
+    ("sha1-intermediate", "signature_hash"): (Cause.WEAK_SIGNATURE, "Taxonomy Legacy Issuing CA", "trust bundle"),
+    ("reversed-order", "chain_lint"): (Cause.LINT, "report only", "trust bundle"),
+    ("san-10000", "presented_key"): (Cause.CHAIN_TOO_LARGE, "subject alternative names", "trust bundle"),
+    ("rsa-1024", "key_strength"): (Cause.WEAK_KEY, "allowed key size", "trust bundle"),
+    ("weak-intermediate", "key_strength"): (Cause.WEAK_CA_KEY, "CA", "renew it"),
+    ("intermediate-expiring", "expiry"): (Cause.CA_EXPIRING, "Taxonomy Expiring Issuing CA",
+                                          "renew the ECDSA certificate"),
+    ("expired-intermediate", "trust"): (Cause.CA_VALIDITY, "the CA's current certificate", "renew it"),
+    ("namesake-issuer", "trust"): (Cause.BAD_SIGNATURE, "does not verify with its issuer's key",
+                                   "trust bundle if it is your CA"),
+    ("constraint-bomb", "trust"): (Cause.TOO_COMPLEX, "fewer name constraints", "trust bundle if it is your CA"),
+    ("name-constraint-violated", "trust"): (Cause.PROFILE, "re-issue", "trust bundle if it is your CA"),
+    ("ec-under-rsa-sent", "chain_algorithm"): (Cause.ECDSA_UNDER_RSA_CA, "signed by an RSA CA", "trust bundle"),
+    ("self-signed", "issuer"): (Cause.SELF_SIGNED, "generate a CSR", "trust bundle"),
 }
 
 
 @pytest.mark.parametrize(("case_id", "rule"), list(FIX_FOR_CAUSE), ids=[f"{c}-{r}" for c, r in FIX_FOR_CAUSE])
 def test_fix_follows_the_cause(taxonomy: TaxonomyRun, case_id: str, rule: str) -> None:
-    must, must_not = FIX_FOR_CAUSE[(case_id, rule)]
-    fixes = {t["fix"] for t in taxonomy.tests(case_id) if t["rule"] == rule and t["status"] in ("fail", "warn")}
-    assert fixes and all(must in f and must_not not in f for f in fixes), fixes
+    cause, must, must_not = FIX_FOR_CAUSE[(case_id, rule)]
+    found = [t for t in taxonomy.tests(case_id) if t["rule"] == rule and t["status"] in ("fail", "warn")]
+    assert found and all(t["causes"] == [cause] for t in found), [(t["id"], t["causes"]) for t in found]
+    fixes = {t["fix"] for t in found}
+    assert all(must in f and must_not not in f for f in fixes), fixes
 
 
 def test_every_probe_rule_has_a_column() -> None:
@@ -144,6 +168,6 @@ def test_every_probe_rule_has_a_column() -> None:
 
 
 def test_docs_table_is_the_cases() -> None:
-    table = doc_table(CHECKS_DOC.read_text(encoding="utf-8"))
+    table = doc_table(CHECKS_DOC.read_text(encoding="utf-8"), TABLE)
     assert table is not None, "docs/checks.md lacks the taxonomy-table markers"
     assert table == render(), "docs/checks.md's taxonomy table is stale: run `python -m tests.taxonomy`"

@@ -10,6 +10,7 @@ from dualcert.facts.chain import chain_facts
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.engine import ProbeRunner, ProbeTask
 from dualcert.probe.observation import Outcome
+from dualcert.rules.causes import Cause
 
 from .conftest import run_cli
 from .thirdparty import make_pki, nginx_dual, openssl_s_server_tls13, s_client_leaf_sha256, tomcat_dual
@@ -101,6 +102,8 @@ def test_rsa_only_policy_flags_nginx_presenting_ecdsa(tmp_path: Path) -> None:
     assert failed == {(f"dual:https:{offer}:{version}", "presented_key")
                       for offer in ("ecdsa", "default") for version in ("tls1.2", "tls1.3")} | \
         {("thirdparty", "deployment_state")}
+    assert {tuple(t["causes"]) for t in tests if t["rule"] == "presented_key" and t["outcome"] == "failed"} == \
+        {(Cause.ECDSA_NOT_WANTED,)}
     # nginx with EC-CA and RSA-CA certificates is the note's S3; the fix is the COP.
     [state] = [t for t in tests if t["rule"] == "deployment_state"]
     assert "measured state S3, the policy intends rsa-only" in state["message"]

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from dualcert.lab.pki import CA, KeySpec
 from dualcert.lab.server import LabServer, ServedEndpoint
 from dualcert.probe.tls import server_context
+from dualcert.rules.causes import Cause
 
 from .conftest import run_cli
 
@@ -39,6 +40,7 @@ def test_a_root_on_a_weak_key_is_named_in_a_warning(tmp_path: Path) -> None:
     assert warned, [t["message"] for t in exempt_data["tests"] if t["rule"] == "key_strength"]
     assert all("'dualcert Weak Root' has an RSA 1024-bit key" in t["message"] and "bundle_roots: checked" in t["fix"]
                for t in warned)
+    assert all(t["causes"] == [Cause.WEAK_ANCHOR] for t in warned), warned
     assert checked.returncode == 1
     failed = [t for t in checked_data["tests"] if t["rule"] == "key_strength" and t["status"] == "fail"]
     assert failed and all("'dualcert Weak Root' has an RSA 1024-bit key" in t["message"] for t in failed)

@@ -67,7 +67,7 @@ class Verdict:
         if self.facts:
             props["facts"] = dict(self.facts)
         if self.causes:
-            props["causes"] = list(self.causes)
+            props["causes"] = [str(cause) for cause in self.causes]   # plain strings: they cross to xdist's controller
         if self.crashed:
             props["crashed"] = True
         if self.outcome is not None:

@@ -81,6 +81,7 @@ class Expectation:
     version_required: bool
     forbidden_hashes: tuple[str, ...] = ("md2", "md4", "md5", "sha1")
     check_bundle_roots: bool = False   # key_strength and signature_hash also judge the bundle's anchors
+    ecdsa_wanted: bool = True          # the ECDSA-only offer is to get ECDSA (not refused nor answered with RSA)
     # Release facts no cited document states that changed `presents` or `version_required`: what they rest
     # on, and this expectation without them (the policy's own); a failure only they cause is a warning.
     release_bases: tuple[Basis, ...] = ()
@@ -172,6 +173,8 @@ class Policy:
             version_required=merged["versions"][version.value] == "required",
             forbidden_hashes=tuple(merged["signature_hashes"]["forbidden"]),
             check_bundle_roots=merged["bundle_roots"] == "checked",
+            ecdsa_wanted=_presents(merged, Offer.ECDSA, endpoint.service.ecdsa_unit,
+                                   endpoint.service.prefers) in ("ecdsa", "any"),
         )
         release = endpoint.release
         if release is None or not release.weak:

@@ -52,7 +52,7 @@ class ResultsRecorder:
                 self._collect(part, outcome)
                 # The record's values in TEST_KEYS order (a dict per record cost seconds at 720,000 of them).
                 tests.add_row((part.subject, _test_name(part.rule), nodeid, part.rule, outcome, part.status.value,
-                               part.message, part.fix, share))
+                               part.message, part.fix, list(part.causes), share))
             return
         crashed = report.failed and (verdict.crashed if verdict is not None else bool(props.get("crashed")))
         outcome = "error" if (report.failed and report.when != "call") or crashed else report.outcome
@@ -67,7 +67,8 @@ class ResultsRecorder:
             "id": str(props.get("subject", report.nodeid)), "test": test, "nodeid": report.nodeid,
             "rule": verdict.rule if verdict else None, "outcome": outcome,
             "status": verdict.status.value if verdict else None, "message": message,
-            "fix": verdict.fix if verdict else "", "duration_s": round(report.duration, 4),
+            "fix": verdict.fix if verdict else "", "causes": list(verdict.causes) if verdict else [],
+            "duration_s": round(report.duration, 4),
         })
 
     @pytest.hookimpl(wrapper=True, trylast=True)

@@ -125,7 +125,7 @@ def probe_record(observation: Observation, certificates: dict[str, bytes],
     return record
 
 
-TEST_KEYS = ("id", "test", "nodeid", "rule", "outcome", "status", "message", "fix", "duration_s")
+TEST_KEYS = ("id", "test", "nodeid", "rule", "outcome", "status", "message", "fix", "causes", "duration_s")
 SPILL_ROWS = 20000   # test records held in memory before they are encoded and moved to the spill file
 
 

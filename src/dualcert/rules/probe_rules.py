@@ -142,6 +142,9 @@ def _presented_key(case: Case) -> Verdict:
         if expected == "ecdsa" and case.offer is Offer.DEFAULT:
             return _why_no_ecdsa_for_browsers(case, rule, message)
         if expected == "rsa" and case.offer is Offer.DEFAULT and _got_rsa(case.sibling(Offer.RSA)):
+            # The server's order, unless no ECDSA certificate is wanted at all: then that it presents one.
+            if not case.expectation.ecdsa_wanted:
+                return failed(rule, message, Cause.ECDSA_NOT_WANTED, case.endpoint)
             return failed(rule, message, Cause.BROWSER_GETS_ECDSA, case.endpoint)
         return failed(rule, message, _not_presented(expected), case.endpoint)
     if o.outcome is Outcome.OK and case.chain.parse_error:
