@@ -119,7 +119,7 @@ def extension(cert: x509.Certificate, kind: type[E]) -> E | None:
     """The value of one extension, None when absent (malformed extensions fail the path in _critical)."""
     try:
         return cert.extensions.get_extension_for_class(kind).value
-    except (x509.ExtensionNotFound, ValueError):
+    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError):   # DuplicateExtension is no ValueError
         return None
 
 
@@ -239,7 +239,7 @@ def path_problem(path: Sequence[x509.Certificate], now: dt.datetime,
             return invalid, Cause.LEAF_VALIDITY if index == 0 else Cause.CA_VALIDITY
         problem = _critical(cert) or _purpose(cert, is_ca=index > 0)
         if index > 0:
-            problem = problem or _ca_problem(cert) or _path_length(path, index)
+            problem = problem or _ca_problem(cert, anchor=index == len(path) - 1) or _path_length(path, index)
             if not problem and (constrained := _name_constraints(path, index, left)):
                 return constrained
         if problem:
@@ -258,7 +258,7 @@ def _validity(cert: x509.Certificate, now: dt.datetime) -> str | None:
 def _critical(cert: x509.Certificate) -> str | None:
     try:
         extensions = list(cert.extensions)
-    except ValueError as exc:   # duplicate or malformed extensions
+    except (x509.DuplicateExtension, ValueError) as exc:   # duplicate or malformed extensions
         return f"the extensions of {label(cert)} cannot be parsed: {exc}"
     for ext in extensions:
         if ext.critical and ext.oid not in HANDLED_CRITICAL:
@@ -280,16 +280,16 @@ def _purpose(cert: x509.Certificate, *, is_ca: bool) -> str | None:
     return None
 
 
-def _ca_problem(cert: x509.Certificate) -> str | None:
-    """OpenSSL's check_ca: keyUsage, if present, has keyCertSign; basicConstraints, if present, says cA;
-    without it a v1 self-signed root, or a certificate with keyUsage keyCertSign, is still a CA."""
+def _ca_problem(cert: x509.Certificate, *, anchor: bool) -> str | None:
+    """keyUsage, if present, has keyCertSign; basicConstraints says cA. Without it only the anchor may be a CA
+    (a v1 self-signed root, or keyUsage keyCertSign): OpenSSL, Go and webpki refuse such an intermediate."""
     usage = extension(cert, x509.KeyUsage)
     if usage is not None and not usage.key_cert_sign:
         return f"{label(cert)} signs certificates but its keyUsage lacks keyCertSign"
     constraints = extension(cert, x509.BasicConstraints)
     if constraints is not None:
         return None if constraints.ca else f"{label(cert)} is not a CA (basicConstraints cA is false)"
-    if usage is not None or (cert.version is x509.Version.v1 and self_issued(cert)):
+    if anchor and (usage is not None or (cert.version is x509.Version.v1 and self_issued(cert))):
         return None
     return f"{label(cert)} signs certificates but has no basicConstraints (it is not a CA)"
 
