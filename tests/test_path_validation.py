@@ -19,7 +19,7 @@ from dualcert.estate.catalog import ServiceSpec
 from dualcert.estate.model import Endpoint
 from dualcert.facts.path import Cause
 from dualcert.facts.prevalidation import Ahead
-from dualcert.facts.trust import TrustStore
+from dualcert.facts.trust import TrustStore, Validation
 from dualcert.rules.causes import fix_for, untrusted_cause
 
 from .pathpki import CLIENT_ONLY, NOW, SERVER_ONLY, Made, Spec, leaf_spec, make, new_key, openssl_signed
@@ -302,6 +302,42 @@ def test_an_untrusted_path_says_why_so_the_fix_fits(build: Callable[[], Case], c
     assert ("trust bundle if it is your CA" in fix) is (cause in (Cause.UNKNOWN_ISSUER, Cause.NONE))
     assert ("does not verify with its issuer's key" in fix) is (cause is Cause.SIGNATURE)
     assert ("renew it" in fix) is (cause is Cause.LEAF_VALIDITY)
+
+
+# (case, which certificate of the case the finding is about: index in chain + bundle, the check)
+CONCERNS: list[tuple[Callable[[], Case], int, str]] = [
+    (intermediate_for_clients_only, 1, "extendedKeyUsage"), (intermediate_that_is_not_a_ca, 1, "basicConstraints"),
+    (intermediate_without_key_cert_sign, 1, "keyUsage"), (expired_intermediate, 1, "validity"),
+    (name_constrained_intermediate_forbids, 1, "nameConstraints"), (path_length_exceeded, 2, "pathLenConstraint"),
+    (intermediate_not_sent, 0, "issuer"), (leaf_for_clients_only, 0, "extendedKeyUsage"),
+    (same_name_other_key, 0, "signature"), (unhandled_critical_extension, 1, "extensions"),
+    (expired_root, 2, "validity"),
+]
+
+
+@pytest.mark.parametrize(("build", "index", "check"), CONCERNS, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_an_untrusted_path_names_the_certificate_and_the_check(build: Callable[[], Case], index: int, check: str,
+                                                                tmp_path: Path) -> None:
+    """What a validator names (which certificate, which extension or constraint), kept as data beside the
+    words, in this process and as the second process sends it back."""
+    chain, bundle, _, _ = build()
+    ders = tuple(m.der for m in chain)
+    expected = [*chain, *bundle][index].cert.fingerprint(hashes.SHA256()).hex()
+    for validation in (_store(bundle, tmp_path).validate(ders, NOW), _second_process(_store(bundle, tmp_path), ders)):
+        assert validation.trusted is False
+        assert (validation.certificate, validation.check) == (expected, check), validation.detail
+
+
+def _second_process(store: TrustStore, chain: tuple[bytes, ...]) -> Validation:
+    ahead = store.validate_ahead([chain], NOW, at_least=1)
+    assert ahead is not None
+    try:
+        assert ahead.wait(timeout=60), "the second process did not finish"
+        validation = store.validate(chain, NOW)
+        assert ahead.taken == 1   # it came from the second process
+        return validation
+    finally:
+        ahead.close()
 
 
 def test_validation_in_a_second_process_is_the_same_validation(tmp_path: Path) -> None:

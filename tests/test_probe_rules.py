@@ -176,7 +176,7 @@ def test_a_verdict_as_a_part_keeps_every_field_but_subject_and_outcome() -> None
 
     values = {"rule": "r", "status": Status.WARN, "message": "m", "fix": "f", "subject": "s", "facts": {"a": 1},
               "crashed": True, "outcome": "passed", "parts": (Verdict("q", Status.PASS, "p"),),
-              "causes": ("hostname",)}
+              "causes": ("hostname",), "concerns": {"certificate": "ab" * 32, "check": "validity"}}
     assert {f.name for f in fields(Verdict)} == set(values), "a new Verdict field: give it a value here"
     verdict = Verdict(**values)
     assert verdict.part_of("n:s:ecdsa:tls1.2", "failed") == replace(verdict, subject="n:s:ecdsa:tls1.2",

@@ -45,6 +45,9 @@ class Verdict:
     outcome: str | None = None           # a part's own outcome: passed | failed | skipped | error
     parts: tuple[Verdict, ...] = ()      # a test judging several rules (and probes): one per (probe, rule)
     causes: tuple[str, ...] = ()         # why it fails or warns (rules.causes.Cause values), each with its fix
+    # What the cause is about, where a validator would name it: the certificate (SHA-256) and what of it
+    # failed (a trust verdict: basicConstraints, nameConstraints, validity, signature, ...).
+    concerns: Mapping[str, str] = field(default_factory=dict)
 
     def text(self) -> str:
         return f"{self.message}\n  fix: {self.fix}" if self.fix else self.message
@@ -58,7 +61,7 @@ class Verdict:
         Built directly (dataclasses.replace introspects the fields each call: 720,000 parts at
         10,000 endpoints)."""
         return Verdict(self.rule, self.status, self.message, self.fix, subject, self.facts, self.crashed, outcome,
-                       self.parts, self.causes)
+                       self.parts, self.causes, self.concerns)
 
     def to_props(self, *, with_parts: bool = True) -> dict[str, Any]:
         """JSON-ready, for a test report's user_properties (they cross from xdist workers as JSON)."""
@@ -68,6 +71,8 @@ class Verdict:
             props["facts"] = dict(self.facts)
         if self.causes:
             props["causes"] = [str(cause) for cause in self.causes]   # plain strings: they cross to xdist's controller
+        if self.concerns:
+            props["concerns"] = dict(self.concerns)
         if self.crashed:
             props["crashed"] = True
         if self.outcome is not None:
@@ -81,7 +86,7 @@ class Verdict:
         return cls(rule=props["rule"], status=Status(props["status"]), message=props["message"], fix=props["fix"],
                    subject=props["subject"], facts=props.get("facts", {}), crashed=props.get("crashed", False),
                    outcome=props.get("outcome"), parts=tuple(cls.from_props(p) for p in props.get("parts", ())),
-                   causes=tuple(props.get("causes", ())))
+                   causes=tuple(props.get("causes", ())), concerns=props.get("concerns", {}))
 
 
 def crashed(subject: str, rule: str, exc: Exception) -> Verdict:

@@ -6,11 +6,14 @@ import datetime as dt
 import ssl
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
+
+from dualcert.facts.names import same_name
 
 
 @dataclass(frozen=True)
@@ -230,3 +233,29 @@ def _parse_chain(chain_der: tuple[bytes, ...]) -> ChainFacts:
                 return ChainFacts((), f"the leaf certificate cannot be parsed: {reason}")
             return ChainFacts(tuple(certs), f"certificate #{index + 1} of the chain cannot be parsed: {reason}")
     return ChainFacts(tuple(certs))
+
+
+# --- what path validation reads of a certificate (facts/path.py, facts/constraints.py) ---------------
+
+E = TypeVar("E", bound=x509.ExtensionType)
+
+
+def label(cert: x509.Certificate) -> str:
+    """A certificate by name, for messages: its CN, else its whole subject."""
+    try:
+        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        cns = []
+    return repr(str(cns[0].value)) if cns else repr(rfc4514(cert.subject))
+
+
+def self_issued(cert: x509.Certificate) -> bool:
+    return same_name(cert.subject, cert.issuer)
+
+
+def extension(cert: x509.Certificate, kind: type[E]) -> E | None:
+    """The value of one extension, None when absent (malformed extensions fail the path in _critical)."""
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError):   # DuplicateExtension is no ValueError
+        return None

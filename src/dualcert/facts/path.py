@@ -13,29 +13,21 @@ signature_hash, key_strength), never as "untrusted". Hostname is its own rule to
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
-from dualcert.facts.chain import rfc4514, verify_signature
-from dualcert.facts.names import name_key, same_name
+from dualcert.facts.chain import extension, label, rfc4514, self_issued, verify_signature
+from dualcert.facts.constraints import MAX_CONSTRAINT_COMPARISONS, refused_name
+from dualcert.facts.names import name_key
 
 MAX_INTERMEDIATES = 10     # a path longer than this is refused (OpenSSL allows 100; real paths have 1-3)
 MAX_SIGNATURE_CHECKS = 256  # a hostile chain of look-alike issuers costs at most this many verifications
-# Name-constraint comparisons (names x subtrees) one validation may make, over every path it tries: Go's
-# crypto/x509 default (VerifyOptions.MaxConstraintComparisions, 250,000). A chain that needs more is
-# refused with its own cause, in milliseconds, instead of stalling the run (issue 22).
-MAX_CONSTRAINT_COMPARISONS = 250_000
-# The name forms whose constraints are checked; a constraint of any other form (otherName, registeredID)
-# cannot be honoured, and a client refuses the path (OpenSSL: unsupported name constraint type).
-CHECKED_FORMS = (x509.DNSName, x509.IPAddress, x509.DirectoryName, x509.RFC822Name, x509.UniformResourceIdentifier)
 # Critical extensions OpenSSL handles (x509_vfy.c / v3_purp.c supported_nids); any other critical one fails a path.
 HANDLED_CRITICAL = frozenset({
     ExtensionOID.BASIC_CONSTRAINTS, ExtensionOID.KEY_USAGE, ExtensionOID.EXTENDED_KEY_USAGE,
@@ -46,7 +38,6 @@ HANDLED_CRITICAL = frozenset({
     x509.ObjectIdentifier("1.3.6.1.5.5.7.1.7"),       # sbgp-ipAddrBlock
     x509.ObjectIdentifier("1.3.6.1.5.5.7.1.8"),       # sbgp-autonomousSysNum
 })
-E = TypeVar("E", bound=x509.ExtensionType)
 SERVER_EKUS = frozenset({ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE})
 
 
@@ -63,19 +54,23 @@ class Cause(StrEnum):
 
 
 @dataclass(frozen=True)
+class Problem:
+    """Why a path is refused: in words, its cause, the certificate it is about and what of it was checked."""
+
+    reason: str
+    cause: Cause
+    certificate: x509.Certificate | None = None
+    check: str = ""   # validity | signature | issuer | extensions | extendedKeyUsage | keyUsage | basicConstraints
+    #                   | pathLenConstraint | nameConstraints | path length
+
+
+@dataclass(frozen=True)
 class PathResult:
     path: tuple[x509.Certificate, ...]   # leaf ... anchor when found, else ()
     reason: str                           # why no path, or a one-line summary of the path
     cause: Cause = Cause.NONE
-
-
-def label(cert: x509.Certificate) -> str:
-    """A certificate by name, for messages: its CN, else its whole subject."""
-    try:
-        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    except ValueError:
-        cns = []
-    return repr(str(cns[0].value)) if cns else repr(rfc4514(cert.subject))
+    certificate: str = ""                 # the SHA-256 (hex) of the certificate the reason is about
+    check: str = ""                       # what of it was checked (Problem.check)
 
 
 _CHECKED: dict[tuple[bytes, bytes], str | None] = {}   # (cert, issuer) SHA-256 -> signature_error's answer
@@ -111,16 +106,7 @@ def _sig_name(cert: x509.Certificate) -> str:
     return getattr(cert.signature_algorithm_oid, "_name", cert.signature_algorithm_oid.dotted_string)
 
 
-def self_issued(cert: x509.Certificate) -> bool:
-    return same_name(cert.subject, cert.issuer)
 
-
-def extension(cert: x509.Certificate, kind: type[E]) -> E | None:
-    """The value of one extension, None when absent (malformed extensions fail the path in _critical)."""
-    try:
-        return cert.extensions.get_extension_for_class(kind).value
-    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError):   # DuplicateExtension is no ValueError
-        return None
 
 
 class Anchors:
@@ -159,8 +145,8 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
             by_subject.setdefault(name_key(cert.subject), []).append(cert)
     budget = [MAX_SIGNATURE_CHECKS]
     comparisons = [MAX_CONSTRAINT_COMPARISONS]   # shared by every path this call tries
-    # (rank, reason, cause): 2+ = a complete path failed a check, 1 = bad signature, 0 = no issuer found
-    failures: list[tuple[int, str, Cause]] = []
+    # (rank, problem): 2+ = a complete path failed a check, 1 = bad signature, 0 = no issuer found
+    failures: list[tuple[int, Problem]] = []
 
     def extend(path: list[x509.Certificate]) -> tuple[x509.Certificate, ...] | None:
         current = path[-1]
@@ -173,10 +159,11 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
             problem = path_problem(path, now, comparisons)
             if problem is None:
                 return tuple(path)
-            failures.append((2 + len(path), *problem))
+            failures.append((2 + len(path), problem))
             return None
         if len(path) > MAX_INTERMEDIATES + 1:
-            failures.append((0, f"the path is longer than {MAX_INTERMEDIATES} intermediates", Cause.PROFILE))
+            failures.append((0, Problem(f"the path is longer than {MAX_INTERMEDIATES} intermediates", Cause.PROFILE,
+                                        current, "path length")))
             return None
         return _issuers(path, anchors_only=False)
 
@@ -193,20 +180,21 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
             candidates.sort(key=lambda c: _key_id(extension(c, x509.SubjectKeyIdentifier)) != wanted)
         if not candidates and not anchors_only:
             if self_issued(current) and signature_error(current, current) is None:
-                failures.append((1, f"the path ends at the self-signed {label(current)}, which is not in the "
-                                    "trust bundle", Cause.UNKNOWN_ISSUER))
+                failures.append((1, Problem(f"the path ends at the self-signed {label(current)}, which is not in the "
+                                            "trust bundle", Cause.UNKNOWN_ISSUER, current, "issuer")))
             else:
-                failures.append((0, f"no certificate in the presented chain or the trust bundle is named "
-                                    f"{rfc4514(current.issuer)!r}, the issuer of {label(current)}",
-                                 Cause.UNKNOWN_ISSUER))
+                failures.append((0, Problem(f"no certificate in the presented chain or the trust bundle is named "
+                                            f"{rfc4514(current.issuer)!r}, the issuer of {label(current)}",
+                                            Cause.UNKNOWN_ISSUER, current, "issuer")))
         for candidate in candidates:
             if budget[0] <= 0:
-                failures.append((0, f"gave up after {MAX_SIGNATURE_CHECKS} signature checks", Cause.UNKNOWN_ISSUER))
+                failures.append((0, Problem(f"gave up after {MAX_SIGNATURE_CHECKS} signature checks",
+                                            Cause.UNKNOWN_ISSUER, current, "signature")))
                 return None
             budget[0] -= 1
             bad = signature_error(current, candidate, (fingerprint(current), fingerprint(candidate)))
             if bad:
-                failures.append((1, bad, Cause.SIGNATURE))
+                failures.append((1, Problem(bad, Cause.SIGNATURE, current, "signature")))
                 continue
             found = extend([*path, candidate])
             if found:
@@ -218,8 +206,9 @@ def find_path(leaf: x509.Certificate, presented: Sequence[x509.Certificate], anc
         return PathResult(found, f"chains to {rfc4514(found[-1].subject)}")
     if not failures:
         return PathResult((), "no path", Cause.UNKNOWN_ISSUER)
-    _, reason, cause = max(failures, key=lambda f: f[0])
-    return PathResult((), reason, cause)
+    _, worst = max(failures, key=lambda f: f[0])
+    about = worst.certificate.fingerprint(hashes.SHA256()).hex() if worst.certificate is not None else ""
+    return PathResult((), worst.reason, worst.cause, about, worst.check)
 
 
 def _key_id(value: x509.AuthorityKeyIdentifier | x509.SubjectKeyIdentifier | None) -> bytes | None:
@@ -228,22 +217,29 @@ def _key_id(value: x509.AuthorityKeyIdentifier | x509.SubjectKeyIdentifier | Non
     return value.digest if value is not None else None
 
 
+# A check's finding: what of the certificate was checked, and why it fails.
+Finding = tuple[str, str] | None
+
+
 def path_problem(path: Sequence[x509.Certificate], now: dt.datetime,
-                 comparisons: list[int] | None = None) -> tuple[str, Cause] | None:
-    """Why a built path (leaf first, anchor last) is not acceptable to a TLS client, and the cause of
-    that first finding; None when it is acceptable. `comparisons`: the name-constraint work left."""
+                 comparisons: list[int] | None = None) -> Problem | None:
+    """Why a built path (leaf first, anchor last) is not acceptable to a TLS client: the first finding,
+    its cause and the certificate it is about; None when it is acceptable. `comparisons`: the
+    name-constraint work left."""
     left = comparisons if comparisons is not None else [MAX_CONSTRAINT_COMPARISONS]
     for index, cert in enumerate(path):
         invalid = _validity(cert, now)
         if invalid:
-            return invalid, Cause.LEAF_VALIDITY if index == 0 else Cause.CA_VALIDITY
-        problem = _critical(cert) or _purpose(cert, is_ca=index > 0)
+            return Problem(invalid, Cause.LEAF_VALIDITY if index == 0 else Cause.CA_VALIDITY, cert, "validity")
+        found = _critical(cert) or _purpose(cert, is_ca=index > 0)
         if index > 0:
-            problem = problem or _ca_problem(cert, anchor=index == len(path) - 1) or _path_length(path, index)
-            if not problem and (constrained := _name_constraints(path, index, left)):
-                return constrained
-        if problem:
-            return problem, Cause.PROFILE
+            found = found or _ca_problem(cert, anchor=index == len(path) - 1) or _path_length(path, index)
+            if not found and (refused := refused_name(path, index, left)):
+                reason, too_complex = refused
+                return Problem(reason, Cause.TOO_COMPLEX if too_complex else Cause.PROFILE, cert, "nameConstraints")
+        if found:
+            check, reason = found
+            return Problem(reason, Cause.PROFILE, cert, check)
     return None
 
 
@@ -255,146 +251,53 @@ def _validity(cert: x509.Certificate, now: dt.datetime) -> str | None:
     return None
 
 
-def _critical(cert: x509.Certificate) -> str | None:
+def _critical(cert: x509.Certificate) -> Finding:
     try:
         extensions = list(cert.extensions)
     except (x509.DuplicateExtension, ValueError) as exc:   # duplicate or malformed extensions
-        return f"the extensions of {label(cert)} cannot be parsed: {exc}"
+        return "extensions", f"the extensions of {label(cert)} cannot be parsed: {exc}"
     for ext in extensions:
         if ext.critical and ext.oid not in HANDLED_CRITICAL:
             name = getattr(ext.oid, "_name", "") or ext.oid.dotted_string
-            return f"{label(cert)} has a critical extension clients do not handle ({name})"
+            return "extensions", f"{label(cert)} has a critical extension clients do not handle ({name})"
     return None
 
 
-def _purpose(cert: x509.Certificate, *, is_ca: bool) -> str | None:
+def _purpose(cert: x509.Certificate, *, is_ca: bool) -> Finding:
     """serverAuth purpose: EKU absent, or it names serverAuth or anyExtendedKeyUsage (leaf and CAs);
     a leaf's keyUsage, when present, allows a TLS key exchange or signature."""
     eku = extension(cert, x509.ExtendedKeyUsage)
     if eku is not None and not SERVER_EKUS & set(eku):
         names = ", ".join(getattr(o, "_name", o.dotted_string) for o in eku)
-        return f"{label(cert)} has an extendedKeyUsage without serverAuth ({names})"
+        return "extendedKeyUsage", f"{label(cert)} has an extendedKeyUsage without serverAuth ({names})"
     ku = extension(cert, x509.KeyUsage)
     if not is_ca and ku is not None and not (ku.digital_signature or ku.key_encipherment or ku.key_agreement):
-        return f"the keyUsage of {label(cert)} allows neither digitalSignature nor keyEncipherment"
+        return "keyUsage", f"the keyUsage of {label(cert)} allows neither digitalSignature nor keyEncipherment"
     return None
 
 
-def _ca_problem(cert: x509.Certificate, *, anchor: bool) -> str | None:
+def _ca_problem(cert: x509.Certificate, *, anchor: bool) -> Finding:
     """keyUsage, if present, has keyCertSign; basicConstraints says cA. Without it only the anchor may be a CA
     (a v1 self-signed root, or keyUsage keyCertSign): OpenSSL, Go and webpki refuse such an intermediate."""
     usage = extension(cert, x509.KeyUsage)
     if usage is not None and not usage.key_cert_sign:
-        return f"{label(cert)} signs certificates but its keyUsage lacks keyCertSign"
+        return "keyUsage", f"{label(cert)} signs certificates but its keyUsage lacks keyCertSign"
     constraints = extension(cert, x509.BasicConstraints)
     if constraints is not None:
-        return None if constraints.ca else f"{label(cert)} is not a CA (basicConstraints cA is false)"
+        return None if constraints.ca else ("basicConstraints", f"{label(cert)} is not a CA (basicConstraints cA is "
+                                                                "false)")
     if anchor and (usage is not None or (cert.version is x509.Version.v1 and self_issued(cert))):
         return None
-    return f"{label(cert)} signs certificates but has no basicConstraints (it is not a CA)"
+    return "basicConstraints", f"{label(cert)} signs certificates but has no basicConstraints (it is not a CA)"
 
 
-def _path_length(path: Sequence[x509.Certificate], index: int) -> str | None:
+def _path_length(path: Sequence[x509.Certificate], index: int) -> Finding:
     constraints = extension(path[index], x509.BasicConstraints)
     limit = constraints.path_length if constraints is not None else None
     if limit is None:
         return None
     below = sum(1 for c in path[1:index] if not self_issued(c))
     if below > limit:
-        return f"{label(path[index])} allows {limit} intermediate(s) below it (pathLenConstraint), the path has {below}"
+        return "pathLenConstraint", (f"{label(path[index])} allows {limit} intermediate(s) below it "
+                                     f"(pathLenConstraint), the path has {below}")
     return None
-
-
-def _name_constraints(path: Sequence[x509.Certificate], index: int, left: list[int]) -> tuple[str, Cause] | None:
-    """The first name below path[index] its name constraints refuse (RFC 5280 4.2.1.10), spending
-    `left`, the validation's comparison budget."""
-    nc = extension(path[index], x509.NameConstraints)
-    if nc is None:
-        return None
-    subtrees = [*(nc.permitted_subtrees or []), *(nc.excluded_subtrees or [])]
-    odd = sorted({type(s).__name__ for s in subtrees if not isinstance(s, CHECKED_FORMS)})
-    if odd:
-        return (f"the name constraints of {label(path[index])} use a form clients cannot check "
-                f"({', '.join(odd)}): clients refuse the path", Cause.PROFILE)
-    dns_constrained = any(isinstance(s, x509.DNSName) for s in subtrees)
-    for below, cert in enumerate(path[:index]):
-        if below > 0 and self_issued(cert):
-            continue
-        names = _names(cert, is_leaf=below == 0)
-        left[0] -= len(names) * len(subtrees)
-        if left[0] < 0:
-            return (f"checking the name constraints of {label(path[index])} against {label(cert)} needs more than "
-                    f"{MAX_CONSTRAINT_COMPARISONS:,} comparisons (names x constraints), the bound clients such as "
-                    "Go's crypto/x509 apply: the path is refused", Cause.TOO_COMPLEX)
-        for name in names:
-            if dns_constrained and isinstance(name, x509.DNSName) and not _dns_syntax(name.value):
-                return (f"{label(cert)} carries {_show(name)}, not a valid DNS name, under the name constraints "
-                        f"of {label(path[index])}", Cause.PROFILE)
-            if not _allowed(name, nc):
-                return (f"the name constraints of {label(path[index])} do not allow {_show(name)} in "
-                        f"{label(cert)}", Cause.PROFILE)
-    return None
-
-
-def _dns_syntax(value: str) -> bool:
-    """A host name a constraint can be checked against: labels of letters, digits, '-' and '_', none
-    empty, an optional leading '*' label (a wildcard)."""
-    labels = value.rstrip(".").split(".")
-    if labels[0] == "*":
-        labels = labels[1:]
-    return bool(labels) and all(0 < len(part) < 64 and all(c.isascii() and (c.isalnum() or c in "-_") for c in part)
-                                for part in labels)
-
-
-def _names(cert: x509.Certificate, *, is_leaf: bool) -> list[x509.GeneralName]:
-    names: list[x509.GeneralName] = [x509.DirectoryName(cert.subject)] if cert.subject.rdns else []
-    san = extension(cert, x509.SubjectAlternativeName)
-    if san is not None:
-        names += list(san)
-    if is_leaf and not any(isinstance(n, x509.DNSName) for n in names):
-        # Like OpenSSL, a leaf without DNS SANs has its CN checked as a host name.
-        for attr in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
-            value = str(attr.value)
-            if "." in value and " " not in value:
-                names.append(x509.DNSName(value))
-    return names
-
-
-def _show(name: x509.GeneralName) -> str:
-    value = name.value
-    return rfc4514(value) if isinstance(value, x509.Name) else repr(str(value))
-
-
-def _allowed(name: x509.GeneralName, nc: x509.NameConstraints) -> bool:
-    same = [s for s in nc.permitted_subtrees or [] if type(s) is type(name)]
-    if same and not any(_within(name, s) for s in same):
-        return False
-    return not any(_within(name, s) or _wildcard_reaches(name, s)
-                   for s in nc.excluded_subtrees or [] if type(s) is type(name))
-
-
-def _wildcard_reaches(name: x509.GeneralName, subtree: x509.GeneralName) -> bool:
-    """A wildcard SAN (*.example.com) matches hosts of an excluded subtree below its domain
-    (bad.example.com): clients refuse it (Go since CVE-2025-61727)."""
-    if not isinstance(name, x509.DNSName) or not name.value.startswith("*."):
-        return False
-    domain, base = name.value[2:].lower().rstrip("."), str(subtree.value).lower().strip(".")
-    return base.endswith("." + domain)
-
-
-def _within(name: x509.GeneralName, subtree: x509.GeneralName) -> bool:
-    if isinstance(name, x509.DNSName):
-        host, base = name.value.lower().rstrip("."), str(subtree.value).lower().rstrip(".")
-        if base.startswith("."):
-            return host.endswith(base)
-        return not base or host == base or host.endswith("." + base)
-    if isinstance(name, x509.IPAddress) and isinstance(subtree.value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
-        address = name.value
-        return isinstance(address, (ipaddress.IPv4Address, ipaddress.IPv6Address)) and address in subtree.value
-    if isinstance(name, x509.DirectoryName) and isinstance(subtree.value, x509.Name):
-        prefix = name_key(subtree.value)
-        return name_key(name.value)[:len(prefix)] == prefix
-    if isinstance(name, (x509.RFC822Name, x509.UniformResourceIdentifier)):
-        text, base = str(name.value).lower(), str(subtree.value).lower()
-        return text == base or text.endswith("@" + base) or text.endswith("." + base.lstrip("."))
-    return False

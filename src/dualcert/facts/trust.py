@@ -34,6 +34,8 @@ class Validation:
     detail: str
     path: tuple[CertFacts, ...] = ()  # leaf ... anchor, when trusted
     cause: Cause = Cause.NONE         # why not trusted, for the fix
+    certificate: str = ""             # the SHA-256 (hex) of the certificate the detail is about, when not trusted
+    check: str = ""                   # what of it failed: basicConstraints, nameConstraints, validity, ... (facts.path)
 
 
 @dataclass(frozen=True)
@@ -109,9 +111,9 @@ class TrustStore:
 
     def _adopt(self, chain_der: tuple[bytes, ...], answer: Compact) -> Validation:
         """A validation the second process made: the same Validation _validate() makes here."""
-        trusted, detail, cause, path = answer
+        trusted, detail, cause, path, certificate, check = answer
         ders = [chain_der[i] if i >= 0 else self.anchor_ders[-1 - i] for i in path]
-        return Validation(trusted, detail, tuple(der_facts(d) for d in ders), Cause(cause))
+        return Validation(trusted, detail, tuple(der_facts(d) for d in ders), Cause(cause), certificate, check)
 
     def _validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
         try:
@@ -125,15 +127,16 @@ class TrustStore:
         except (ValueError, TypeError) as exc:   # a certificate field the parser rejects only when read
             return Validation(False, f"path validation failed: {exc}", cause=Cause.PROFILE)
         if not found.path:
-            return Validation(False, f"no trusted path: {found.reason}", cause=found.cause)
+            return Validation(False, f"no trusted path: {found.reason}", cause=found.cause,
+                              certificate=found.certificate, check=found.check)
         # The path's certificates are the presented ones and the bundle's: their facts are cached by DER.
         return Validation(True, found.reason,
                           tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in found.path))
 
 
-# What the second process sends back for a chain: (trusted, detail, cause, path), each path entry the
-# index of a chain certificate, or -1 - i for the bundle's i-th certificate (DER stays on this side).
-Compact = tuple[bool | None, str, str, tuple[int, ...]]
+# What the second process sends back for a chain: (trusted, detail, cause, path, certificate, check), each
+# path entry the index of a chain certificate, or -1 - i for the bundle's i-th certificate (DER stays here).
+Compact = tuple[bool | None, str, str, tuple[int, ...], str, str]
 
 
 def _validate_in_child(jobs: Connection, answers: Connection) -> None:
@@ -147,7 +150,7 @@ def _validate_in_child(jobs: Connection, answers: Connection) -> None:
             found = store.validate(chain, now)
             in_chain = {der: i for i, der in enumerate(chain)}
             path = tuple(in_chain[c.der] if c.der in in_chain else -1 - index[c.der] for c in found.path)
-            return found.trusted, found.detail, found.cause.value, path
+            return found.trusted, found.detail, found.cause.value, path, found.certificate, found.check
 
         answer_in_batches(answers, (compact(chain) for chain in chains))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from dualcert.estate.model import Endpoint
@@ -278,8 +278,11 @@ def trust(case: Case) -> Verdict:
                       "no trust bundle", Cause.NO_TRUST_BUNDLE)
     source = case.trust.source if case.trust else "the trust bundle"
     why = "a self-signed certificate that is not in the bundle" if case.chain.leaf.self_signed else v.detail
-    return finding(rule, _level_status(level), f"{_where(case)}: expected a chain to the site's roots ({source}), saw "
-                  f"{_seen_leaf(case)}: {why}", untrusted_cause(v.cause, case.issuer_sent), case.endpoint, case.family)
+    verdict = finding(rule, _level_status(level), f"{_where(case)}: expected a chain to the site's roots ({source}), "
+                      f"saw {_seen_leaf(case)}: {why}", untrusted_cause(v.cause, case.issuer_sent), case.endpoint,
+                      case.family)
+    # The validator's finding by certificate and check, for scripts (the message says it in words).
+    return replace(verdict, concerns={"certificate": v.certificate, "check": v.check}) if v.certificate else verdict
 
 
 def hostname(case: Case) -> Verdict:
