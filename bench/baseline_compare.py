@@ -4,7 +4,8 @@ compare every probe, render the diff. Prints figures; no network.
     .venv/bin/python bench/baseline_compare.py [NODES]
 
 Each node has 8 services x 3 offers x 2 TLS versions = 48 probes; a tenth of the nodes
-get a new ECDSA certificate, a few are renamed."""
+get a new ECDSA certificate, a few are renamed. The files are laid out as version 1 (dualcert-results/1, a probe
+with its chain's facts), which every reader still reads."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from dualcert.compare.comparison import compare
-from dualcert.compare.snapshot import SCHEMA, load_snapshot
+from dualcert.compare.results_file import SCHEMA_V1
+from dualcert.compare.snapshot import load_snapshot
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
 from dualcert.render.diff import render
@@ -50,7 +52,7 @@ def results(nodes: int, after: bool) -> dict[str, object]:
                     probe = copy.deepcopy(templates[kind])
                     probe.update(node=name, service=service, offer=offer, tls_version=version)
                     probes.append(probe)
-    return {"schema": SCHEMA, "run": {"site": "bench", "started": "2027-01-01T00:00:00+00:00",
+    return {"schema": SCHEMA_V1, "run": {"site": "bench", "started": "2027-01-01T00:00:00+00:00",
                                       "offers": ["ecdsa", "rsa", "default"], "tls_versions": ["tls1.2", "tls1.3"]},
             "probes": probes}
 

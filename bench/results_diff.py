@@ -11,18 +11,19 @@ identical after normalisation. Used to show that a refactoring changed no result
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
+
+from dualcert.compare.results_file import load_document
 
 VOLATILE_RUN = ("started", "written", "command", "host", "python", "dualcert_version")
 VOLATILE_KEYS = ("connect_ms", "handshake_ms", "duration_s", "port")
 
 
 def normalised(path: Path) -> Any:
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = load_document(path)   # either schema version, as version 1 lays it out
     ports = {str(p["port"]) for p in data.get("probes", [])}
     for key in VOLATILE_RUN:
         data.get("run", {}).pop(key, None)

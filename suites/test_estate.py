@@ -37,6 +37,7 @@ def test_plaintext_listener(dualcert_node):
 
 
 def test_all_node_rules(dualcert_node_rules):
-    """--dualcert-items probe (large estates): the four node rules above in one test per node; a
-    failure names each failing rule, and the results JSON still holds one record per rule."""
+    """--dualcert-items probe: the four node rules above in one test per node; --dualcert-items endpoint
+    (large estates): in one test per cluster, over its nodes. A failure names each failing rule (and node),
+    and the results JSON still holds one record per node and rule."""
     dualcert_node_rules.require_all()

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from dualcert.compare.comparison import compare, expiry_band
-from dualcert.compare.snapshot import SCHEMA, SNAPSHOT_KEYS, Snapshot, load_results, load_snapshot
+from dualcert.compare.results_file import SCHEMA_V1, ResultsFile
+from dualcert.compare.snapshot import Snapshot, load_snapshot
 from dualcert.errors import UsageError
 from dualcert.offers import ClientRange, Offer, TLSVersion, parse_offer
 from dualcert.policy.load import load_policy
@@ -26,7 +27,8 @@ Estate = dict[tuple[str, str, str], str | Outcome]
 
 def document(estate: Estate, *, started: dt.datetime = FIXED_NOW, ports: dict[str, int] | None = None,
              roles: dict[str, str] | None = None, versions: tuple[str, ...] = ("tls1.2",)) -> dict[str, object]:
-    """A results JSON as the plugin writes it, one probe per (node, service, offer, version)."""
+    """A results JSON as version 1 laid it out (what readers read both versions into), one probe per (node,
+    service, offer, version)."""
     probes = []
     for (node, service, offer), seen in estate.items():
         probe_offer = parse_offer(offer)
@@ -42,7 +44,7 @@ def document(estate: Estate, *, started: dt.datetime = FIXED_NOW, ports: dict[st
             probes.append(probe_record(observation, {}))
     offers = {k[2] for k in estate if not k[2].startswith("client-")}
     clients = list(dict.fromkeys(k[2].removeprefix("client-") for k in estate if k[2].startswith("client-")))
-    return {"schema": SCHEMA, "run": {"site": "t", "started": started.isoformat(), "written": started.isoformat(),
+    return {"schema": SCHEMA_V1, "run": {"site": "t", "started": started.isoformat(), "written": started.isoformat(),
                                       "offers": sorted(offers), "tls_versions": list(versions), "clients": clients,
                                       "roles": roles or {}},
             "probes": probes}
@@ -246,20 +248,22 @@ def test_diff_output_escapes_what_certificates_say() -> None:
     assert as_json["entries"][0]["fields"]["issuer"][1].startswith("CN=evil | <script>")  # JSON keeps the raw value
 
 
-def test_a_snapshot_reads_the_members_before_the_tests(tmp_path: Path) -> None:
+def test_a_results_file_is_read_a_record_at_a_time(tmp_path: Path) -> None:
+    """The small members before the first record list are the head; the others are read when asked, whatever
+    their order; records come one at a time, strings whole; a broken record anywhere refuses the file."""
     probes = [{"node": "n", "service": "s", "offer": "rsa", "tls_version": "tls1.2", "x": "é \"}, ] \\"}]
-    members = {"schema": SCHEMA, "run": {"site": "x", "list": [1, {"a": "}"}]}, "summary": {"tests": 1},
-               "probes": probes}
+    members = {"schema": SCHEMA_V1, "run": {"site": "x", "list": [1, {"a": "}"}]}, "summary": {"tests": 1}}
     path = tmp_path / "r.json"
-    for text, expected in ((json.dumps({**members, "tests": [{"m": '"probes": []'}], "certificates": {}}), members),
-                           (json.dumps({**members, "tests": []}, indent=2) + "\n", members),
-                           (json.dumps({"tests": [], **members}), {"tests": [], **members})):  # another order
+    for text in (json.dumps({**members, "probes": probes, "tests": [{"m": '"probes": []'}], "warnings": [1]}),
+                 json.dumps({**members, "probes": probes, "warnings": [1], "tests": []}, indent=2) + "\n",
+                 json.dumps({"tests": [], "warnings": [1], **members, "probes": probes})):   # another order
         path.write_text(text)
-        assert load_results(path, SNAPSHOT_KEYS) == expected
-        assert load_results(path) == json.loads(text)
-    # The tests after the probes are not decoded: a broken record there goes unnoticed by a snapshot.
-    path.write_text(json.dumps(members)[:-1] + ', "tests": [{"broken": tru}]}')
-    assert load_results(path, SNAPSHOT_KEYS) == members
+        results = ResultsFile(path)
+        assert list(results.probes()) == probes and results.section("warnings") == [1]
+        assert {k: results.head[k] for k in members} == members
+    path.write_text(json.dumps(members)[:-1] + ', "probes": [], "tests": [{"broken": tru}]}')
+    with pytest.raises(UsageError, match="the baseline is not JSON"):
+        load_snapshot(path)
 
 
 # --- simulated clients (--clients): compared like the offers when both runs probed the profile --------------

@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
+from dualcert.compare.results_file import load_document
 from dualcert.estate.catalog import load_catalog
 from dualcert.lab import Lab
 from dualcert.rules.causes import Cause
@@ -51,7 +52,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def results(story: dict[str, Any], name: str) -> dict[str, Any]:
-    return json.loads((story["cwd"] / name / "lab.json").read_text())
+    return load_document(story["cwd"] / name / "lab.json")
 
 
 def test_s4_to_s3_changes_exactly_the_ecdsa_presentations(story: dict[str, Any]) -> None:
@@ -165,7 +166,7 @@ def test_run_with_a_baseline_from_another_inventory(lab: Lab, tmp_path: Path) ->
     second = run_cli("run", "--inventory", str(new), "--policy", policy, "--json", "new.json",
                      "--baseline", "old.json", *quick, cwd=tmp_path)
     assert second.returncode == 1 and "Traceback" not in second.stdout + second.stderr
-    entries = json.loads((tmp_path / "new.json").read_text())["changes"]["entries"]
+    entries = load_document(tmp_path / "new.json")["changes"]["entries"]
     kinds: dict[str, set[str]] = {}
     for entry in entries:
         kinds.setdefault(entry["kind"], set()).add(entry["id"].rsplit(":", 2)[0])
@@ -218,7 +219,7 @@ def test_client_probes_are_compared_and_a_profile_one_run_probed_is_named(lab: L
     second = run_cli("run", "--inventory", str(new), "--policy", policy, "--json", "new.json",
                      "--clients", "chrome,firefox", "--baseline", "old.json", cwd=tmp_path)
     assert second.returncode == 1 and "Traceback" not in second.stdout + second.stderr
-    before, after = (json.loads((tmp_path / name).read_text()) for name in ("old.json", "new.json"))
+    before, after = (load_document(tmp_path / name) for name in ("old.json", "new.json"))
     services = [s["name"] for s in yaml.safe_load(old.read_text())["nodes"][0]["services"]]
 
     tests = {t["id"]: t for t in after["tests"] if t["test"] == "test_unchanged" and ":client-" in t["id"]}
@@ -233,7 +234,8 @@ def test_client_probes_are_compared_and_a_profile_one_run_probed_is_named(lab: L
     left_out = [{"profile": "java8", "only_in": "old", "probes": len(services)},
                 {"profile": "firefox", "only_in": "new", "probes": len(services)}]
     assert after["changes"]["not_compared"]["clients"] == left_out
-    jsonschema.validate(after, json.loads((REPO / "schema" / "results.schema.json").read_text()))
+    jsonschema.validate(json.loads((tmp_path / "new.json").read_text()),
+                        json.loads((REPO / "schema" / "results.schema.json").read_text()))
     assert "Not compared, client profiles probed by one run only" in (tmp_path / "reports" / "lab.html").read_text()
     summary = next(line for line in second.stdout.splitlines() if line.startswith("compared "))
     assert f"({len(services)} of them simulated clients' probes: chrome)" in summary

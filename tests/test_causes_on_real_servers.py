@@ -5,7 +5,6 @@ clients; each test reads the causes and fixes the run recorded for its node."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from dualcert.compare.results_file import load_document
 from dualcert.lab.pki import CA, Issued, KeySpec
 from dualcert.lab.server import LabServer, ServedEndpoint
 from dualcert.probe.tls import server_context
@@ -127,7 +127,7 @@ def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
         result = run_cli("run", "--inventory", "site.yaml", "--policy", "policy.yaml", "--clients",
                          "chrome,java8,curve-blind", cwd=work)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
-    site.results = json.loads((work / "reports" / "causes.json").read_text())
+    site.results = load_document(work / "reports" / "causes.json")
     yield site
 
 
@@ -194,6 +194,6 @@ def test_no_trust_bundle(tmp_path: Path) -> None:
         (tmp_path / "site.yaml").write_text("site: nobundle\nnodes:\n" +
                                             _node("web", [f"{{name: https, port: {endpoint.port}}}"]) + "\n")
         run_cli("run", "--inventory", "site.yaml", cwd=tmp_path)
-    tests = json.loads((tmp_path / "reports" / "nobundle.json").read_text())["tests"]
+    tests = load_document(tmp_path / "reports" / "nobundle.json")["tests"]
     found = _with([t for t in tests if t["rule"] == "trust"], Cause.NO_TRUST_BUNDLE)
     assert found and all("trust: <PEM file of your roots>" in t["fix"] for t in found), tests

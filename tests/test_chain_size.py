@@ -4,13 +4,13 @@ are read. The Python bindings cannot raise SSL_CTX_set_max_cert_list (probe/conn
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from dualcert.compare.results_file import load_document
 from dualcert.estate.inventory import load_inventory
 from dualcert.facts.chain import chain_facts
 from dualcert.lab.pki import CA, KeySpec
@@ -49,7 +49,7 @@ def test_many_sans_against_openssl_s_server(tmp_path: Path, sans: int) -> None:
                                   capture_output=True, timeout=30)
         run_cli("run", "--inventory", str(inventory), "--policy", "self-signed", "--", "--offers", "rsa",
                 "--tls-versions", "tls1.2", cwd=tmp_path)
-    [verdict] = [t for t in json.loads((tmp_path / "reports" / "sans.json").read_text())["tests"]
+    [verdict] = [t for t in load_document(tmp_path / "reports" / "sans.json")["tests"]
                  if t["rule"] == "presented_key"]
     for task in tasks:
         observation = results[task.key]

@@ -21,6 +21,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from dualcert.compare.results_file import load_document
 from dualcert.errors import UsageError
 from dualcert.estate.inventory import load_inventory
 from dualcert.facts.trust import TrustStore
@@ -388,9 +389,10 @@ def test_a_run_with_clients_records_client_probes_and_tests(lab, tmp_path: Path)
                       "--json", str(results), "--html", str(tmp_path / "run.html"),
                       "--clients", "chrome,java8", "--", "-k", "s2 or s3 or s4", cwd=tmp_path)
     assert outcome.returncode == 1, outcome.stdout[-2000:] + outcome.stderr[-2000:]  # S4 fails
-    data = json.loads(results.read_text())
+    data = load_document(results)
     schema = json.loads((Path(__file__).parents[1] / "schema" / "results.schema.json").read_text())
-    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(data)
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(
+        json.loads(results.read_text()))
     assert data["run"]["clients"] == ["chrome", "java8"]
     clients = [p for p in data["probes"] if p["offer"].startswith("client-")]
     assert {p["offer"] for p in clients} == {"client-chrome", "client-java8"}
@@ -425,14 +427,14 @@ def test_client_tests_follow_the_items_mode_and_vanish_without_clients(lab, tmp_
     outcome = run_cli(*common, "--json", str(tmp_path / "a.json"), "--clients", "java8", "--", "-k", "s4-uccx-pub",
                       "--dualcert-items", "endpoint", cwd=tmp_path)
     assert outcome.returncode == 1, outcome.stdout[-2000:] + outcome.stderr[-2000:]
-    tests = json.loads((tmp_path / "a.json").read_text())["tests"]
+    tests = load_document(tmp_path / "a.json")["tests"]
     socketio = [t for t in tests if t["id"] == "s4-uccx-pub:socketio:client-java8:auto"]
     assert {t["rule"] for t in socketio} == {"client_key", "client_accepts", "client_protocol"}
     assert all("test_client_rules[" in t["nodeid"] for t in socketio)  # one test, a record per rule
     assert next(t for t in socketio if t["rule"] == "client_accepts")["status"] == "fail"
     bare = run_cli(*common, "--json", str(tmp_path / "b.json"), "--", "-k", "s3-uccx-pub", cwd=tmp_path)
     assert bare.returncode == 0, bare.stdout[-2000:] + bare.stderr[-2000:]
-    bare_tests = json.loads((tmp_path / "b.json").read_text())["tests"]
+    bare_tests = load_document(tmp_path / "b.json")["tests"]
     assert bare_tests and not any("test_client" in t["nodeid"] for t in bare_tests)  # not even skipped
 
 

@@ -3,10 +3,10 @@ by default and fails only with --strict; the estate tests alone probe what they 
 
 from __future__ import annotations
 
-import json
 import socket
 from pathlib import Path
 
+from dualcert.compare.results_file import load_document
 from dualcert.rules.causes import Cause
 
 from .conftest import run_cli
@@ -21,7 +21,7 @@ def inventory(tmp_path: Path, plain_port: int) -> Path:
 
 
 def estate_tests(tmp_path: Path) -> dict[str, dict]:
-    data = json.loads((tmp_path / "reports" / "plain.json").read_text())
+    data = load_document(tmp_path / "reports" / "plain.json")
     return {t["test"]: t for t in data["tests"] if t["id"] == "finesse"}
 
 
@@ -51,7 +51,7 @@ def test_estate_tests_alone_probe_their_nodes(tmp_path: Path) -> None:
     """Selecting only the cluster test still probes the node and writes the diagnosis."""
     path = inventory(tmp_path, closed_port())
     result = run_cli("run", "--inventory", str(path), "--", "-k", "deployment_state", cwd=tmp_path)
-    data = json.loads((tmp_path / "reports" / "plain.json").read_text())
+    data = load_document(tmp_path / "reports" / "plain.json")
     assert result.returncode == 1
     assert {p["offer"] for p in data["probes"]} == {"ecdsa", "rsa", "default"}
     assert [d["state"] for d in data["diagnosis"]] == ["unknown"]

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from dualcert.compare.results_file import load_document
 from dualcert.lab.pki import CA, KeySpec
 from dualcert.lab.server import LabServer, ServedEndpoint
 from dualcert.probe.tls import server_context
@@ -56,7 +56,7 @@ def write_inventory(directory: Path, trust: Path, port: int, site: str = "expiry
 
 
 def results(directory: Path, site: str = "expiry") -> dict:
-    return json.loads((directory / "reports" / f"{site}.json").read_text())
+    return load_document(directory / "reports" / f"{site}.json")
 
 
 def test_compliant_site_exits_0_without_warnings(servers, tmp_path: Path) -> None:

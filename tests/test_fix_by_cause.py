@@ -4,7 +4,6 @@ not sent, a host name that does not resolve, and a server declared RSA-only (`ec
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dualcert.compare.results_file import load_document
 from dualcert.rules import remedies
 from dualcert.rules.causes import Cause
 
@@ -21,7 +21,7 @@ from .thirdparty import DUAL_SERVER, make_pki, nginx_serving, running
 
 
 def _results(tmp_path: Path, site: str = "thirdparty") -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((tmp_path / "reports" / f"{site}.json").read_text())
+    data: dict[str, Any] = load_document(tmp_path / "reports" / f"{site}.json")
     return data
 
 def _failed(data: dict[str, Any], rule: str) -> list[dict[str, Any]]:

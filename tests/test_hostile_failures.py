@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from dualcert.compare.results_file import load_document
 from dualcert.rules.registry import Scope, rules_of
 
 from .conftest import REPO, run_cli
@@ -107,7 +108,7 @@ def test_nothing_checked_exits_5_saying_why(servers, tmp_path: Path, extra: list
     assert result.returncode == 5, result.stdout[-3000:] + result.stderr[-2000:]
     assert f"nothing was checked (exit code 5): {reason}" in result.stdout
     name = "expiry.shard-2-of-2" if "--shard" in extra else "expiry"
-    data = json.loads((tmp_path / "reports" / f"{name}.json").read_text())
+    data = load_document(tmp_path / "reports" / f"{name}.json")
     assert data["run"]["exit_status"] == 5 and reason in data["run"]["exit_reason"]
     if extra[0] == "-k":
         measured("nothing-selected", f"exit {result.returncode}, reason named")

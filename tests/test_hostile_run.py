@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from dualcert.compare.results_file import load_document
 from dualcert.lab.pki import KeySpec, self_signed
 from dualcert.rules.registry import Scope, rules_of
 
@@ -78,8 +79,8 @@ def test_signal_mid_run_keeps_finished_probes(case_id: str, signum: int, slow_es
     ended_after = time.monotonic() - signalled
     assert "Traceback" not in stdout + stderr, stdout + stderr
     assert ended_after < 10, f"the run took {ended_after:.1f}s to end after the signal (probes in flight hold it?)"
-    data = json.loads((reports / "slow.json").read_text())
-    assert data["schema"] == "dualcert-results/1" and data["run"]["exit_status"] == 2
+    data = load_document(reports / "slow.json")
+    assert data["schema"] == "dualcert-results/2" and data["run"]["exit_status"] == 2
     assert all({"outcome", "chain", "chain_error", "probed"} <= set(p) for p in data["probes"])
     assert keys(finished) <= keys(data["probes"]), "a finished probe is missing from the results JSON"
     assert {p["node"] for p in data["probes"]} >= {"good"}
@@ -123,7 +124,7 @@ def test_a_crashing_check_errors_alone(slow_estate: Path) -> None:
              "PYTHONPATH": str(REPO)})
     # A check that raises is a dualcert bug: pytest's internal-error code, not a policy failure.
     assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-2000:]
-    data = json.loads((slow_estate.parent / "crash.json").read_text())
+    data = load_document(slow_estate.parent / "crash.json")
     tests = data["tests"]
     errored = [t for t in tests if t["outcome"] == "error"]
     assert [(t["id"], t["rule"]) for t in errored] == [(crash, "expiry")]

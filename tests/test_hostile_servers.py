@@ -7,7 +7,6 @@ server (the lab's LabServer and dualcert.probe.tls.server_context) sending hosti
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from dualcert.compare.results_file import load_document
 from dualcert.estate.inventory import load_inventory
 from dualcert.facts.chain import chain_facts
 from dualcert.facts.hostname import hostname_matches
@@ -225,7 +225,7 @@ def test_one_run_against_every_hostile_server_beside_a_good_one(tmp_path: Path) 
                          cwd=tmp_path, timeout=240)
         elapsed = time.monotonic() - started
     assert "Traceback" not in result.stdout + result.stderr, result.stdout[-3000:] + result.stderr[-3000:]
-    data = json.loads((tmp_path / "reports" / "mixed.json").read_text())
+    data = load_document(tmp_path / "reports" / "mixed.json")
     assert data["run"]["status"] == "complete"
     first = {p["service"]: p for p in data["probes"] if p["node"] == "hostile" and p["probed"]
              and p["offer"] == "rsa" and p["tls_version"] == "tls1.2"}

@@ -10,7 +10,6 @@ checks that. `.ci/run` repeats the acceptance run with the dependencies from the
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -20,6 +19,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from dualcert.compare.results_file import load_document
 
 from .conftest import REPO
 
@@ -86,7 +87,7 @@ def test_init_then_lab_from_an_empty_directory(venv: Path, tmp_path: Path) -> No
     lab = run(venv / "dualcert", "lab", cwd=tmp_path)
     assert lab.returncode == 0, lab.stdout[-3000:] + lab.stderr[-3000:]
     assert "every state fails exactly the rules the digest predicts" in lab.stdout
-    data = json.loads((tmp_path / "reports" / "lab.json").read_text())
+    data = load_document(tmp_path / "reports" / "lab.json")
     assert data["run"]["status"] == "complete" and data["run"]["counts"]["failed"] > 0
     assert (tmp_path / "reports" / "lab.html").stat().st_size > 10_000
 
@@ -106,7 +107,7 @@ def test_pytest_plugin_and_packaged_suites_from_any_directory(venv: Path, tmp_pa
         result = run(venv / "python", "-m", "pytest", "--pyargs", "dualcert.suites", "--inventory", inventory,
                      "--policy", policy, "-q", "-p", "no:cacheprovider", cwd=elsewhere)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-        data = json.loads((elsewhere / "reports" / "lab.json").read_text())
+        data = load_document(elsewhere / "reports" / "lab.json")
         assert data["run"]["counts"]["passed"] > 100 and "failed" not in data["run"]["counts"]
         suite_files = {path.name for path in (REPO / "suites").glob("test_*.py")}
         assert {t["nodeid"].split("::")[0].rsplit("/", 1)[-1] for t in data["tests"]} <= suite_files

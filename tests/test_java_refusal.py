@@ -5,12 +5,12 @@ by `rsa-only`, and an ECDSA-only one by a policy that wants ECDSA alone, pass wi
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from dualcert.compare.results_file import load_document
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.observation import Outcome
 
@@ -58,7 +58,7 @@ def test_single_keystore_tomcat_refuses_the_offer_it_cannot_serve(tmp_path: Path
     assert {results[(o, v)].outcome for o in (served, Offer.DEFAULT) for v in TLSVersion} == {Outcome.OK}
 
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    data = json.loads((tmp_path / "reports" / "thirdparty.json").read_text())
+    data = load_document(tmp_path / "reports" / "thirdparty.json")
     refusals = {(p["offer"], p["tls_version"]): p["outcome"] for p in data["probes"] if p["offer"] == refused_offer}
     assert refusals == {(refused_offer.value, "tls1.2"): "refused", (refused_offer.value, "tls1.3"): "refused"}
     presented = [t for t in data["tests"] if t["rule"] == "presented_key"]
@@ -77,6 +77,6 @@ def test_rsa_only_release_on_java_passes_by_its_release(tmp_path: Path) -> None:
             f"    address: 127.0.0.1\n    role: uccx\n    version: \"12.5(1)\"\n    services:\n{services}\n")
         run = run_cli("run", "--inventory", "uccx.yaml", cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    data = json.loads((tmp_path / "reports" / "r125.json").read_text())
+    data = load_document(tmp_path / "reports" / "r125.json")
     ecdsa13 = [p for p in data["probes"] if (p["offer"], p["tls_version"]) == ("ecdsa", "tls1.3")]
     assert len(ecdsa13) == 5 and {(p["outcome"], p["dropped"]) for p in ecdsa13} == {("refused", "closed")}

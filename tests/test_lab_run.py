@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
+from dualcert.compare.results_file import load_document
 from dualcert.rules.causes import Cause
 from dualcert.rules.registry import Scope, rules_of
 
@@ -46,8 +46,8 @@ def test_lab_prints_the_digest_table_measured(lab_run) -> None:
 
 def test_results_json_has_one_row_per_node_service_offer_version_rule(lab_run) -> None:
     cwd, _ = lab_run
-    data = json.loads((cwd / "reports" / "lab.json").read_text())
-    assert data["schema"] == "dualcert-results/1" and data["run"]["status"] == "complete"
+    data = load_document(cwd / "reports" / "lab.json")
+    assert data["schema"] == "dualcert-results/2" and data["run"]["status"] == "complete"
     probe_ids = {f'{p["node"]}:{p["service"]}:{p["offer"]}:{p["tls_version"]}' for p in data["probes"]}
     assert len(probe_ids) == len(data["probes"])
     rows = {(t["id"], t["rule"]) for t in data["tests"] if t["id"].count(":") == 3}
@@ -60,7 +60,7 @@ def test_results_json_has_one_row_per_node_service_offer_version_rule(lab_run) -
 
 def test_s3_passes_everything_and_other_states_fail_with_fixes(lab_run) -> None:
     cwd, _ = lab_run
-    tests = json.loads((cwd / "reports" / "lab.json").read_text())["tests"]
+    tests = load_document(cwd / "reports" / "lab.json")["tests"]
     s3 = [t for t in tests if t["id"].startswith("s3-")]
     assert s3 and all(t["outcome"] in ("passed", "skipped") for t in s3)
     failed = [t for t in tests if t["outcome"] == "failed"]
@@ -83,7 +83,7 @@ STATE_CAUSES = {
 
 def test_each_state_fails_with_the_causes_of_its_row(lab_run) -> None:
     cwd, _ = lab_run
-    tests = json.loads((cwd / "reports" / "lab.json").read_text())["tests"]
+    tests = load_document(cwd / "reports" / "lab.json")["tests"]
     seen: dict[str, set[str]] = {}
     for test in tests:
         if test["outcome"] == "failed":
@@ -116,7 +116,7 @@ RELEASE_STATES = {"r125": "rsa-only", "cucm15": "S3"}
 
 def test_diagnosis_names_every_clusters_state(lab_run) -> None:
     cwd, _ = lab_run
-    diagnosis = json.loads((cwd / "reports" / "lab.json").read_text())["diagnosis"]
+    diagnosis = load_document(cwd / "reports" / "lab.json")["diagnosis"]
     assert {d["cluster"]: d["state"] for d in diagnosis} == LAB_STATES | RELEASE_STATES
     released = [d for d in diagnosis if d["cluster"] in RELEASE_STATES]
     assert all(d["as_intended"] and not d["remediation"] for d in released)
@@ -134,7 +134,7 @@ def test_diagnosis_names_every_clusters_state(lab_run) -> None:
 
 def test_deployment_state_tests_name_the_measured_state_experience_and_fix(lab_run) -> None:
     cwd, result = lab_run
-    tests = json.loads((cwd / "reports" / "lab.json").read_text())["tests"]
+    tests = load_document(cwd / "reports" / "lab.json")["tests"]
     states = {t["id"]: t for t in tests if t["test"] == "test_deployment_state"}
     assert set(states) == set(LAB_STATES) | set(RELEASE_STATES)
     assert all(states[cluster]["outcome"] == "passed" for cluster in RELEASE_STATES)
@@ -156,7 +156,7 @@ def test_deployment_state_tests_name_the_measured_state_experience_and_fix(lab_r
 
 def test_pair_rules_fail_where_the_digest_says(lab_run) -> None:
     cwd, _ = lab_run
-    tests = json.loads((cwd / "reports" / "lab.json").read_text())["tests"]
+    tests = load_document(cwd / "reports" / "lab.json")["tests"]
     failed = {(t["test"], t["id"]) for t in tests if t["outcome"] == "failed" and t["id"].count(":") != 3}
     assert {i for r, i in failed if r == "test_twin_signing"} == {"s4-uccx-pub", "s4-uccx-sub", "s4-sm",
                                                                   "mixed-uccx-sub"}

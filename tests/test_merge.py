@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from dualcert.compare.results_file import load_document
 from dualcert.lab import Lab
 
 from .conftest import REPO, run_cli
@@ -43,12 +44,12 @@ def test_merged_shards_equal_the_whole_run(runs: dict[str, Any]) -> None:
     directory = runs["dir"]
     assert [p.name for p in runs["paths"]] == [f"lab.shard-{i}-of-{SHARDS}.json" for i in range(1, SHARDS + 1)]
     merged = run_cli("merge", *map(str, runs["paths"]), "-o", "merged/lab.json", cwd=directory)
-    whole = json.loads((directory / "whole.json").read_text())
-    data = json.loads((directory / "merged" / "lab.json").read_text())
+    whole = load_document(directory / "whole.json")
+    data = load_document(directory / "merged" / "lab.json")
     assert runs["whole"].returncode == 1 and merged.returncode == runs["whole"].returncode == data["run"]["exit_status"]
     assert {s.returncode for s in runs["shards"]} <= {0, 1}
     # A shard's report and diagnosis hold its own clusters (dealt round-robin: shard 1 of 3 has s1, s4, mixed).
-    first = json.loads(runs["paths"][0].read_text())
+    first = load_document(runs["paths"][0])
     assert [d["cluster"] for d in first["diagnosis"]] == ["s1", "s4", "mixed"]
     shard_html = runs["paths"][0].with_suffix(".html").read_text()
     assert "Cluster s1<" in shard_html and "Cluster s2<" not in shard_html
@@ -64,7 +65,8 @@ def test_merged_shards_equal_the_whole_run(runs: dict[str, Any]) -> None:
                 for f in summary["failures"] + summary["warnings"]}
 
     assert findings(data["summary"]) == findings(whole["summary"])
-    jsonschema.validate(data, json.loads((REPO / "schema" / "results.schema.json").read_text()))
+    jsonschema.validate(json.loads((directory / "merged" / "lab.json").read_text()),
+                        json.loads((REPO / "schema" / "results.schema.json").read_text()))
     html = (directory / "merged" / "lab.html").read_text()
     assert 'id="dc-summary"' in html and f"merged from {SHARDS} shards" in html
     assert all(f"<th>{node}</th>" in html for node in {p["node"] for p in whole["probes"]})

@@ -3,7 +3,6 @@ The run completes around them and the report is written."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from dualcert.compare.results_file import load_document
 from dualcert.estate.inventory import load_inventory
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import Timeouts
@@ -55,7 +55,7 @@ def test_run_completes_and_writes_reports_around_dead_endpoints(tmp_path: Path) 
         path = inventory(tmp_path, {"closed": closed_port(), "silent": silent})
         result = run_cli("run", "--inventory", str(path), "--", "--handshake-timeout", "1", cwd=tmp_path)
     assert result.returncode == 1
-    data = json.loads((tmp_path / "reports" / "badhosts.json").read_text())
+    data = load_document(tmp_path / "reports" / "badhosts.json")
     assert data["run"]["status"] == "complete"
     assert {p["outcome"] for p in data["probes"]} == {"connection-refused", "timeout"}
     failed = [t for t in data["tests"] if t["outcome"] == "failed"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import socket
 import threading
 from pathlib import Path
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from OpenSSL import SSL
 
+from dualcert.compare.results_file import load_document
 from dualcert.estate.inventory import load_inventory
 from dualcert.lab.pki import CA, KeySpec
 from dualcert.offers import Offer, TLSVersion
@@ -218,11 +218,11 @@ def test_default_policy_has_no_failure_for_missing_tls13_and_required_names_the_
     with gnutls_serv_tls12(pki) as port:
         inventory = inventory_for(tmp_path, port, pki.roots)
         run_cli("run", "--inventory", str(inventory), cwd=tmp_path)
-        default = json.loads((tmp_path / "reports" / "thirdparty.json").read_text())["tests"]
+        default = load_document(tmp_path / "reports" / "thirdparty.json")["tests"]
         policy = tmp_path / "tls13.yaml"
         policy.write_text("extends: ec-ca-signed\nrules:\n  versions: {tls1.2: required, tls1.3: required}\n")
         run_cli("run", "--inventory", str(inventory), "--policy", str(policy), cwd=tmp_path)
-        required = json.loads((tmp_path / "reports" / "thirdparty.json").read_text())["tests"]
+        required = load_document(tmp_path / "reports" / "thirdparty.json")["tests"]
     tls13 = [t for t in default if t["rule"] == "presented_key" and t["id"].endswith("tls1.3")]
     assert len(tls13) == 3 and {t["status"] for t in tls13} == {"n/a"}, tls13
     assert not [t for t in default if t["id"].endswith("tls1.3") and t["status"] == "fail"]
@@ -241,7 +241,7 @@ def test_dual_certificate_tls12_only_server_in_s3_passes_the_default_policy(tmp_
     pki = make_pki(tmp_path)
     with gnutls_serv(pki, "NORMAL:-VERS-TLS1.3") as port:
         result = run_cli("run", "--inventory", str(inventory_for(tmp_path, port, pki.roots)), cwd=tmp_path)
-    data = json.loads((tmp_path / "reports" / "thirdparty.json").read_text())
+    data = load_document(tmp_path / "reports" / "thirdparty.json")
     assert result.returncode == 0, [t for t in data["tests"] if t["status"] == "fail"]
     assert {p["outcome"] for p in data["probes"] if p["tls_version"] == "tls1.3"} == {"unsupported"}
     assert {p["outcome"] for p in data["probes"] if p["tls_version"] == "tls1.2"} == {"ok"}

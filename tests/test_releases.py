@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dualcert.compare.results_file import load_document
 from dualcert.errors import UsageError
 from dualcert.estate.catalog import load_catalog
 from dualcert.estate.inventory import load_inventory
@@ -137,7 +138,7 @@ def run_lab_site(tmp_path: Path, lab: Lab, version: str) -> tuple[int, dict[str,
     text = text.replace("version: 12.5(1)\n", f"version: '{version}'\n")
     inventory = write(tmp_path / f"site-{version}.yaml", text)
     done = run_cli("run", "--inventory", str(inventory), "--report-dir", str(tmp_path / version), cwd=tmp_path)
-    results = json.loads((tmp_path / version / f"{lab.site}.json").read_text())
+    results = load_document(tmp_path / version / f"{lab.site}.json")
     return done.returncode, results, done.stdout + done.stderr
 
 
@@ -172,7 +173,7 @@ def test_upgrade_story_is_expected_and_a_reissued_certificate_is_not(tmp_path: P
     after = run_cli(*lab, "--release", "12.5(1)", "--report-dir", "after", "--baseline", "before/lab.json",
                     cwd=tmp_path)
     assert after.returncode == 0, after.stdout[-3000:] + after.stderr[-2000:]
-    entries = json.loads((tmp_path / "after" / "lab.json").read_text())["changes"]["entries"]
+    entries = load_document(tmp_path / "after" / "lab.json")["changes"]["entries"]
     assert entries and all(e["expected"] for e in entries)
     assert {e["id"].split(":")[2] for e in entries if e["id"].split(":")[3] == "tls1.2"} == {"ecdsa", "default"}
     assert all("uccx 11.5(1) -> 12.5(1)" in e["reason"] or "socialminer 11.5(1) -> 12.5(1)" in e["reason"]
@@ -184,7 +185,7 @@ def test_upgrade_story_is_expected_and_a_reissued_certificate_is_not(tmp_path: P
     diff = run_cli(*lab, "--release", "12.5(1)", "--report-dir", "reissued", "--baseline", "before/lab.json",
                    cwd=tmp_path)
     assert diff.returncode == 1
-    entries = json.loads((tmp_path / "reissued" / "lab.json").read_text())["changes"]["entries"]
+    entries = load_document(tmp_path / "reissued" / "lab.json")["changes"]["entries"]
     unexpected = [e for e in entries if not e["expected"]]
     assert unexpected and {e["id"].split(":")[0] for e in unexpected} == {"uccx-pub"}
     assert all("leaf_sha256" in e["fields"] and e["id"].split(":")[2] in ("rsa", "default") for e in unexpected)
@@ -262,7 +263,7 @@ def test_cucm_15su2_https_rsa_only_sip_by_signature_algorithms(tmp_path: Path) -
         write(site, lab.inventory_path.read_text(encoding="utf-8"))
         done = run_cli("run", "--inventory", str(site), "--report-dir", "plain", cwd=tmp_path)
         assert done.returncode == 0, done.stdout[-3000:]
-        results = json.loads((tmp_path / "plain" / "cm.json").read_text())
+        results = load_document(tmp_path / "plain" / "cm.json")
         probes = {(p["service"], p["offer"], p["tls_version"]): p for p in results["probes"]}
         # TLS 1.3 on 5061: the certificate follows the client's signature_algorithms.
         assert probes[("sip-tls", "ecdsa", "tls1.3")]["chain"][0]["key_type"] == "ECDSA"
@@ -274,7 +275,7 @@ def test_cucm_15su2_https_rsa_only_sip_by_signature_algorithms(tmp_path: Path) -
                                              "version: 15SU2\n  parameters: {http_ciphers: rsa-and-ecdsa}\n"))
         done = run_cli("run", "--inventory", str(site), "--report-dir", "changed", cwd=tmp_path)
     assert done.returncode == 1
-    tests = json.loads((tmp_path / "changed" / "cm.json").read_text())["tests"]
+    tests = load_document(tmp_path / "changed" / "cm.json")["tests"]
     failed = [t for t in tests if t["outcome"] == "failed"]
     assert failed and {t["id"].split(":")[1] if ":" in t["id"] else t["rule"] for t in failed} <= {
         "tomcat", "tomcat-443", "tftp-https-6972", "deployment_state"}  # HTTPS RSA only beside dual SIP: mixed
@@ -317,7 +318,7 @@ def test_a_release_that_presents_ecdsa_anyway_asks_to_check_the_version(tmp_path
         done = run_cli("run", "--inventory", str(site), "--report-dir", "r", cwd=tmp_path)
         strict = run_cli("run", "--inventory", str(site), "--report-dir", "strict", "--strict", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:]
-    results = json.loads((tmp_path / "r" / "ccx.json").read_text())
+    results = load_document(tmp_path / "r" / "ccx.json")
     (diagnosis,) = results["diagnosis"]
     assert (diagnosis["state"], diagnosis["intended"]) == ("S3", "rsa-only") and "design" not in diagnosis
     assert diagnosis["remediation"] and all("check the node's 'version:'" in step and "COP" not in step
@@ -332,7 +333,7 @@ def test_a_release_that_presents_ecdsa_anyway_asks_to_check_the_version(tmp_path
         assert "'Configure UCCX for self-signed and signed certificates (Cisco document 118855" in test["message"]
         assert "confidence: secondary: the available copy did not show the sentence" in test["message"]
     assert strict.returncode == 1
-    judged = json.loads((tmp_path / "strict" / "ccx.json").read_text())["tests"]
+    judged = load_document(tmp_path / "strict" / "ccx.json")["tests"]
     assert {t["id"] for t in judged if t["outcome"] == "failed"} == {t["id"] for t in warned}
 
 
@@ -380,7 +381,7 @@ def cucm_node(tmp_path: Path, port: int, roots: Path, version: str, service: str
 
 def judged(tmp_path: Path, inventory: Path, report: str, *options: str) -> tuple[int, list[dict[str, Any]], str]:
     done = run_cli("run", "--inventory", str(inventory), "--report-dir", report, *options, cwd=tmp_path)
-    tests = json.loads((tmp_path / report / "cm.json").read_text())["tests"]
+    tests = load_document(tmp_path / report / "cm.json")["tests"]
     return done.returncode, tests, done.stdout[-3000:] + done.stderr[-2000:]
 
 

@@ -6,9 +6,10 @@ upgrade its TLS version, and each such port is one finding, not one per offer.""
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import Any
+
+from dualcert.compare.results_file import load_document
 
 from .conftest import run_cli
 from .peers import (
@@ -53,7 +54,7 @@ def test_hostile_servers_get_the_same_outcome_detail_and_verdict_on_every_run(tm
             result = run_cli("run", "--inventory", "hostile.yaml", "--json", f"run{index}.json",
                              "--", "--handshake-timeout", "1", cwd=tmp_path)
             assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
-            runs.append(json.loads((tmp_path / f"run{index}.json").read_text()))
+            runs.append(load_document(tmp_path / f"run{index}.json"))
 
     first = runs[0]
     for name, (_, outcome) in HOSTILE.items():

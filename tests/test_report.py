@@ -14,12 +14,14 @@ import pytest
 
 from dualcert import __version__
 from dualcert.compare.comparison import Change, Comparison
+from dualcert.compare.results_file import load_document
 from dualcert.compare.snapshot import Snapshot
 from dualcert.estate.inventory import load_inventory
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.load import load_policy
 from dualcert.probe.observation import Observation, Outcome, ProbeKey
-from dualcert.pytest.html import relocate_test_list, with_test_list
+from dualcert.pytest.html import COLUMNS, NO_LOG, expanded_cells, relocate_test_list, with_test_list
+from dualcert.render.document import TestTable, document_chunks
 from dualcert.render.html import (
     PEM_LIMIT,
     changes_html,
@@ -27,7 +29,6 @@ from dualcert.render.html import (
     json_for_script,
     matrix_html,
 )
-from dualcert.render.results import TEST_KEYS, TestRecords, json_chunks
 from dualcert.render.tally import OutcomeTally
 from dualcert.render.timeline import TIMELINE_MAX_CERTS, distinct_certs, timeline_svg
 from dualcert.rules.diagnosis import ClusterDiagnosis, NodeDiagnosis
@@ -53,8 +54,8 @@ def lab_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     result = run_cli("lab", "--states", "S2,S3", "--no-collab", "--", "--junitxml", str(junit), cwd=cwd)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     html = (cwd / "reports" / "lab.html").read_text()
-    return {"cwd": cwd, "html": html, "json": json.loads((cwd / "reports" / "lab.json").read_text()),
-            "junit": junit}
+    return {"cwd": cwd, "html": html, "json": load_document(cwd / "reports" / "lab.json"),
+            "raw": json.loads((cwd / "reports" / "lab.json").read_text()), "junit": junit}
 
 
 def cell(html: str, node: str, service: str) -> tuple[str, str]:
@@ -73,16 +74,26 @@ def pytest_html_tests(html: str) -> dict[str, Any]:
     assert '<div id="data-container" data-jsonblob=""></div>' in html
     blob = re.search(r'<script type="application/json" id="dc-tests">(.*?)</script>', html, re.S)
     assert blob
-    return dict(json.loads(blob.group(1))["tests"])
+    tests = json.loads(blob.group(1))["tests"]
+    return {test_id: [expanded(test_id, row) for row in rows] for test_id, rows in tests.items()}
+
+
+def expanded(test_id: str, row: Any) -> Any:
+    """A compact row (pytest/html.py's compact_row) as pytest-html's, as report.js's expand() makes it."""
+    if not isinstance(row, list):
+        return row
+    return {"result": row[0], "duration": row[1], "testId": test_id, "log": row[4] if len(row) > 4 else NO_LOG,
+            "extras": [{"content": content} for content in row[3]], "resultsTableRow": expanded_cells(test_id, row),
+            **{f"dc{key}": text for (key, _), text in zip(COLUMNS, row[2], strict=True)}}
 
 
 def test_results_json_validates_against_the_schema(lab_report: dict[str, Any]) -> None:
     check = validator()
-    data = lab_report["json"]
+    data = lab_report["raw"]
     assert not list(check.iter_errors(data))
     broken = json.loads(json.dumps(data))
-    broken["probes"][0]["offer"] = "both"
-    del broken["tests"][0]["outcome"]
+    broken["endpoints"][0]["probes"][0]["offer"] = "both"
+    del broken["verdicts"][0]["outcome"]
     assert len(list(check.iter_errors(broken))) == 2
 
 
@@ -155,14 +166,14 @@ def endpoint_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cwd = tmp_path_factory.mktemp("endpointreport")
     result = run_cli("lab", "--states", "S2,S3", "--no-collab", "--", "--dualcert-items", "endpoint", cwd=cwd)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return {"html": (cwd / "reports" / "lab.html").read_text(),
-            "json": json.loads((cwd / "reports" / "lab.json").read_text())}
+    return {"html": (cwd / "reports" / "lab.html").read_text(), "json": load_document(cwd / "reports" / "lab.json"),
+            "raw": json.loads((cwd / "reports" / "lab.json").read_text())}
 
 
 def test_endpoint_items_keep_the_report_and_json_of_rule_items(lab_report: dict[str, Any],
                                                                endpoint_report: dict[str, Any]) -> None:
     html, data = endpoint_report["html"], endpoint_report["json"]
-    assert not list(validator().iter_errors(data))
+    assert not list(validator().iter_errors(endpoint_report["raw"]))
 
     def facts(records: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
         # Two lab runs: the same certificates on other ports.
@@ -355,31 +366,35 @@ def test_test_list_is_unescaped_the_same_a_window_at_a_time(monkeypatch: pytest.
     assert block and json.loads(block.group(1)) == tests
 
 
-def test_json_chunks_are_json_dumps_byte_for_byte(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("dualcert.render.results.JSON_BATCH", 3)
-    for document in ({"probes": list(range(10)), "tests": [{"m": HOSTILE, "n": None}] * 7, "s": "é", "e": []},
-                     {"one": [1, 2, 3]}, {}):
-        assert "".join(json_chunks(document)) == json.dumps(document)
-
-
-def test_test_records_spill_to_disk_and_read_back_byte_for_byte(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("dualcert.render.results.JSON_BATCH", 2)
+def test_each_verdict_is_kept_once_and_the_tests_refer_to_it() -> None:
+    """One verdict per distinct (rule, outcome, status, message without its subject, fix, causes); the tests of
+    one pytest item by subject; counts, failing and warning records kept as they come."""
+    table = TestTable()
     outcomes = ["passed", "failed", "passed", "passed", "skipped", "passed", "error"]
-    plain = [dict(zip(TEST_KEYS, (f"n{i}:s:ecdsa:tls1.2", "test_trust", "t[n:s]", "trust", outcome,
-                                  "warn" if i == 3 else "pass", HOSTILE, "", ["lint"] if i == 3 else [], 0.001 * i),
-                              strict=True))
-             for i, outcome in enumerate(outcomes)]
-    other = {"id": "n", "test": "test_x", "extra": 1}
-    records = TestRecords(spill_rows=3)
-    for record in [*plain, other]:
-        records.append(record)
-    assert records._spill is not None and records._spilled == 6 and len(records) == 8  # two batches on disk
-    assert list(records) == [*plain, other] and list(records) == [*plain, other]     # read back, twice
-    assert "".join(json_chunks({"tests": records})) == json.dumps({"tests": [*plain, other]})
-    assert [r["id"] for r in records.notable] == ["n1:s:ecdsa:tls1.2", "n3:s:ecdsa:tls1.2", "n6:s:ecdsa:tls1.2"]
-    assert records.outcomes == {"passed": 4, "failed": 1, "skipped": 1, "error": 1, "None": 1}
-    assert records.rule_status[("trust", "pass")] == 6 and records.rule_status[("test_x", "None")] == 1
-    records.append(plain[0])                   # records after a read go on being appended and spilled
-    assert list(records)[-1] == plain[0] and len(records) == 9
-    records.close()
-    assert "".join(json_chunks({"tests": TestRecords()})) == "{\"tests\": []}"
+    for i, outcome in enumerate(outcomes):
+        subject = f"n{i}:s:ecdsa:tls1.2"
+        table.add_row((subject, "test_trust", "t[n:s]", "trust", outcome, "warn" if i == 3 else "pass",
+                       f"n{i} s (n{i}.test:443), ecdsa offer over TLS 1.2: {HOSTILE}", "", [], {}, 0.001))
+    table.append({"id": "n", "test": "test_x", "nodeid": "x[n]", "message": "n: boom", "fix": "f"})
+    assert len(table) == 8 and len(table.verdicts) == 6   # passes of seven subjects share one verdict
+    assert table.verdicts[0] == {"rule": "trust", "outcome": "passed", "status": "pass", "message": HOSTILE}
+    assert table.verdicts[-1] == {"rule": None, "outcome": None, "status": None, "message": "boom", "test": "test_x",
+                                  "fix": "f"}
+    items = list(table.items())
+    assert [i["nodeid"] for i in items] == ["t[n:s]", "x[n]"] and items[0]["duration_s"] == 0.007
+    assert items[0]["results"]["n2:s:ecdsa:tls1.2"] == [0] and items[1]["results"] == {"n": [5]}
+    assert [r["id"] for r in table.notable] == ["n1:s:ecdsa:tls1.2", "n3:s:ecdsa:tls1.2", "n6:s:ecdsa:tls1.2"]
+    assert table.outcomes == {"passed": 4, "failed": 1, "skipped": 1, "error": 1, "None": 1}
+    assert table.rule_status[("trust", "pass")] == 6 and table.rule_status[("test_x", "None")] == 1
+    text = "".join(document_chunks({"run": {"s": HOSTILE}}, [("a" * 64, {"subject": "é"})], [{"node": "x"}] * 3,
+                                   table.verdicts, table.items()))
+    document = json.loads(text)
+    assert document["schema"] == "dualcert-results/2" and document["certificates"] == {"a" * 64: {"subject": "é"}}
+    assert len(document["endpoints"]) == 3 and document["tests"] == json.loads(json.dumps(items))
+    assert len(text.splitlines()) > 10   # a record per line
+    concerned = {"certificate": "b" * 64, "check": "nameConstraints"}   # a trust failure's finding, kept as data
+    table.append({"id": "n9", "test": "test_trust", "nodeid": "t[n9]", "rule": "trust", "outcome": "failed",
+                  "status": "fail", "message": "n9: no trusted path", "causes": ["profile"], "concerns": concerned})
+    assert table.verdicts[-1]["concerns"] == concerned and table.notable[-1]["concerns"] == concerned
+    empty = json.loads("".join(document_chunks({}, [], [], [], [])))
+    assert empty == {"schema": "dualcert-results/2", "certificates": {}, "endpoints": [], "verdicts": [], "tests": []}

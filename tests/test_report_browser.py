@@ -19,6 +19,7 @@ import jsonschema
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from dualcert.compare.results_file import load_document
 from dualcert.lab.pki import CA, KeySpec
 from dualcert.lab.server import LabServer, ServedEndpoint
 from dualcert.probe.tls import server_context
@@ -136,7 +137,7 @@ def lab_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     cwd = tmp_path_factory.mktemp("labbrowser")
     result = run_cli("lab", cwd=cwd)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return cwd / "reports" / "lab.html", json.loads((cwd / "reports" / "lab.json").read_text())
+    return cwd / "reports" / "lab.html", load_document(cwd / "reports" / "lab.json")
 
 
 def test_lab_report_first_screen_is_the_matrix(lab_report: tuple[Path, dict[str, Any]], chromium: str,
@@ -181,7 +182,7 @@ def test_endpoint_report_filters_keep_endpoint_tests(chromium: str, tmp_path: Pa
     result = run_cli("lab", "--states", "S2,S3", "--no-collab", "--", "--dualcert-items", "endpoint", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = tmp_path / "reports" / "lab.html"
-    data = json.loads((tmp_path / "reports" / "lab.json").read_text())
+    data = load_document(tmp_path / "reports" / "lab.json")
     endpoint_tests = {t["nodeid"] for t in data["tests"] if "test_endpoint_rules[" in t["nodeid"]}
     cell = dump_dom(chromium, report, "dcnode=s2-sm&dcservice=openfire")
     assert 'data-dc-rows="1"' in cell and "test_endpoint_rules[s2-sm:openfire]" in cell
@@ -226,9 +227,10 @@ def test_sigint_halfway_leaves_valid_json_and_a_report_marked_interrupted(tmp_pa
         # flight reach their handshake timeout (the probe pool's threads are joined at exit).
         out, err = process.communicate(timeout=60)
     assert process.returncode == 2, out[-2000:] + err[-2000:]
-    data = json.loads((tmp_path / "reports" / "cut.json").read_text())
     schema = json.loads((REPO / "schema" / "results.schema.json").read_text())
-    jsonschema.validate(data, schema, format_checker=jsonschema.FormatChecker())
+    jsonschema.validate(json.loads((tmp_path / "reports" / "cut.json").read_text()), schema,
+                        format_checker=jsonschema.FormatChecker())
+    data = load_document(tmp_path / "reports" / "cut.json")
     assert data["run"]["status"] == "interrupted"
     assert {p["node"] for p in data["probes"]} == {"fast"}                 # the slow ones never finished
     assert len(data["probes"]) == 6

@@ -6,7 +6,6 @@ misbehaving peers on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dualcert.compare.results_file import load_document
 from dualcert.lab import Lab
 
 from .conftest import REPO, run_cli
@@ -57,7 +57,7 @@ def run(site: Site, *pytest_args: str) -> subprocess.CompletedProcess[str]:
 def test_progress_counts_only_the_probes_sent(site: Site) -> None:
     result = run(site, "--dualcert-progress", "on")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
-    probes = json.loads((site.directory / "reports" / "lab.json").read_text())["probes"]
+    probes = load_document(site.directory / "reports" / "lab.json")["probes"]
     assert len(probes) == site.total
     sent = [p for p in probes if p["probed"]]
     unsent = len(probes) - len(sent)
@@ -78,7 +78,7 @@ def test_progress_counts_only_the_probes_sent(site: Site) -> None:
 
 def _tests(site: Site) -> int:
     """The tests the last run ran, from its results JSON."""
-    return len(json.loads((site.directory / "reports" / "lab.json").read_text())["tests"])
+    return len(load_document(site.directory / "reports" / "lab.json")["tests"])
 
 
 def test_a_run_reports_no_deselection_of_its_own(site: Site) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
 import pty
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from dualcert.compare.results_file import load_document
 from dualcert.estate.inventory import load_inventory
 from dualcert.lab import Lab
 from dualcert.lab.estate import default_nodes
@@ -68,7 +68,7 @@ def run_suites(counted: CountingLab, cwd: Path, *args: str, name: str = "run") -
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
     (cwd / f"{name}.out").write_text(done.stdout)
     time.sleep(0.2)  # the lab's accept loop counts asynchronously
-    return json.loads(results.read_text()), collections.Counter(counted.accepted)
+    return load_document(results), collections.Counter(counted.accepted)
 
 
 def clusters(data: dict) -> set[str]:
@@ -322,7 +322,7 @@ def test_a_large_run_validates_in_a_second_process_with_the_verdicts_of_one(tmp_
         done.stdout[-3000:] + done.stderr[-2000:]
     answered = int(done.stdout.rsplit("answers from the second process:", 1)[1].split()[0])
     assert answered > 0, "no chain was validated by the second process"
-    data = json.loads((tmp_path / "reports" / "scale.json").read_text())
+    data = load_document(tmp_path / "reports" / "scale.json")
     ders = {sha: base64.b64decode(b64) for sha, b64 in data["certificates"].items()}
     here, now = TrustStore.from_pem_file(trust), dt.datetime.now(dt.UTC)
     expected = {}

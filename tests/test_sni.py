@@ -3,12 +3,12 @@ without the dot and the hostname rule compares without it (RFC 6066 section 3)."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from dualcert.compare.results_file import load_document
 from dualcert.estate.inventory import load_inventory
 from dualcert.lab.pki import CA, KeySpec
 from dualcert.offers import Offer, TLSVersion
@@ -42,6 +42,6 @@ def test_trailing_dot_host_sends_sni_without_it_and_matches_the_certificate(tmp_
     leaf = x509.load_der_x509_certificate(observation.chain_der[0])
     served = x509.load_pem_x509_certificates(named[0].read_bytes())[0]
     assert leaf.fingerprint(hashes.SHA256()) == served.fingerprint(hashes.SHA256())
-    tests = json.loads((tmp_path / "reports" / "dot.json").read_text())["tests"]
+    tests = load_document(tmp_path / "reports" / "dot.json")["tests"]
     verdicts = {t["id"]: t["status"] for t in tests if t["rule"] == "hostname"}
     assert verdicts and set(verdicts.values()) == {"pass"}, tests

@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from dualcert.compare.results_file import load_document
 from dualcert.lab import Lab
 from dualcert.lab.pki import CA, KeySpec
 
@@ -37,8 +38,9 @@ def test_one_finding_per_shared_certificate_everywhere(shared: SharedEstate, tmp
     inventory = shared.inventory(tmp_path / "site.yaml")
     result = run_cli("run", "--inventory", str(inventory), cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    data = json.loads((tmp_path / "reports" / "shared.json").read_text())
-    jsonschema.validate(data, json.loads((REPO / "schema" / "results.schema.json").read_text()))
+    data = load_document(tmp_path / "reports" / "shared.json")
+    jsonschema.validate(json.loads((tmp_path / "reports" / "shared.json").read_text()),
+                        json.loads((REPO / "schema" / "results.schema.json").read_text()))
     summary = data["summary"]
     # 12 endpoints x (RSA-only + browser-like, or ECDSA-only + browser-like) x 2 TLS versions warn; two findings.
     assert summary["warned_tests"] == len([t for t in data["tests"] if t["status"] == "warn"]) >= 4 * ENDPOINTS
@@ -78,7 +80,7 @@ def test_summary_modes_cap_and_full(lab: Lab, tmp_path: Path) -> None:
     short = verdict_block(run_cli(*args, cwd=tmp_path).stdout)
     full = verdict_block(run_cli(*args, "-v", cwd=tmp_path).stdout)
     off = run_cli(*args, "--", "--dualcert-summary", "off", cwd=tmp_path).stdout
-    data = json.loads((tmp_path / "reports" / "lab.json").read_text())
+    data = load_document(tmp_path / "reports" / "lab.json")
     findings = data["summary"]["failures"]
     assert len(findings) > 10 and data["summary"]["failed_tests"] > len(findings)
     more = re.search(r"\.\.\. (\d+) more line\(s\) in (\S+)", short)

@@ -3,7 +3,6 @@ from its own server block of one nginx, judged by one `dualcert run`; each rule'
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
+from dualcert.compare.results_file import load_document
 from dualcert.rules.causes import Cause
 from dualcert.rules.registry import Scope, rules_of
 
@@ -76,7 +76,7 @@ def taxonomy(tmp_path_factory: pytest.TempPathFactory) -> TaxonomyRun:
     servers = write_site(directory, served, ports, cas)
     with nginx_serving(directory, servers, ports[next(reversed(ports))]):
         result = run_cli("run", "--inventory", "taxonomy.yaml", "--policy", "policy.yaml", cwd=directory)
-    results = json.loads((directory / "reports" / "taxonomy.json").read_text())
+    results = load_document(directory / "reports" / "taxonomy.json")
     return TaxonomyRun(served, results, result.returncode, result.stdout + result.stderr)
 
 
@@ -160,6 +160,22 @@ def test_fix_follows_the_cause(taxonomy: TaxonomyRun, case_id: str, rule: str) -
     assert found and all(t["causes"] == [cause] for t in found), [(t["id"], t["causes"]) for t in found]
     fixes = {t["fix"] for t in found}
     assert all(must in f and must_not not in f for f in fixes), fixes
+
+
+# case: (which certificate of the served chain the trust failure is about, the check that failed)
+CONCERNS = {"expired-intermediate": (1, "validity"), "name-constraint-violated": (1, "nameConstraints"),
+            "namesake-issuer": (0, "signature"), "incomplete-unbundled": (0, "issuer"),
+            "constraint-bomb": (1, "nameConstraints")}
+
+
+@pytest.mark.parametrize("case_id", list(CONCERNS))
+def test_a_trust_failure_names_the_certificate_and_the_check(taxonomy: TaxonomyRun, case_id: str) -> None:
+    """Issue 22, section 3: the validator's finding as data in the results JSON, beside the words."""
+    index, check = CONCERNS[case_id]
+    sha256 = taxonomy.served[case_id].chain[index].cert.fingerprint(hashes.SHA256()).hex()
+    found = [t for t in taxonomy.tests(case_id) if t["rule"] == "trust" and t["status"] == "fail"]
+    assert found and all(t["concerns"] == {"certificate": sha256, "check": check} for t in found), found
+    assert sha256 in taxonomy.results["certificates"]   # a key of the certificates table
 
 
 def test_every_probe_rule_has_a_column() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from dualcert.compare.results_file import load_document
 from dualcert.estate.inventory import load_inventory
 from dualcert.facts.chain import chain_facts
 from dualcert.offers import Offer, TLSVersion
@@ -85,7 +85,7 @@ def test_full_run_against_nginx_passes_best_practice(tmp_path: Path) -> None:
         inventory = inventory_for(tmp_path, port, pki.roots)
         result = run_cli("run", "--inventory", str(inventory), cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:]
-    data = json.loads((tmp_path / "reports" / "thirdparty.json").read_text())
+    data = load_document(tmp_path / "reports" / "thirdparty.json")
     assert data["run"]["counts"]["passed"] > 0 and "failed" not in data["run"]["counts"]
     assert (tmp_path / "reports" / "thirdparty.html").exists()
 
@@ -96,7 +96,7 @@ def test_rsa_only_policy_flags_nginx_presenting_ecdsa(tmp_path: Path) -> None:
         inventory = inventory_for(tmp_path, port, pki.roots)
         result = run_cli("run", "--inventory", str(inventory), "--policy", "rsa-only", cwd=tmp_path)
     assert result.returncode == 1
-    tests = json.loads((tmp_path / "reports" / "thirdparty.json").read_text())["tests"]
+    tests = load_document(tmp_path / "reports" / "thirdparty.json")["tests"]
     failed = {(t["id"], t["rule"]) for t in tests if t["outcome"] == "failed"}
     # nginx answers ECDSA-only offers, and gives ECDSA-first browsers the ECDSA chain too.
     assert failed == {(f"dual:https:{offer}:{version}", "presented_key")

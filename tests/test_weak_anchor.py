@@ -4,11 +4,11 @@ real path, is named in a key_strength warning; `bundle_roots: checked` makes it 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from dualcert.compare.results_file import load_document
 from dualcert.lab.pki import CA, KeySpec
 from dualcert.lab.server import LabServer, ServedEndpoint
 from dualcert.probe.tls import server_context
@@ -31,9 +31,9 @@ def test_a_root_on_a_weak_key_is_named_in_a_warning(tmp_path: Path) -> None:
             f"site: weak\ntrust: roots.pem\nnodes:\n  - name: web\n    host: {HOST}\n    address: 127.0.0.1\n"
             f"    services: [{{name: https, port: {served.port}, rsa_unit: tomcat, ecdsa_unit: null}}]\n")
         exempt = run_cli("run", "--inventory", "site.yaml", cwd=tmp_path)
-        exempt_data = json.loads((tmp_path / "reports" / "weak.json").read_text())
+        exempt_data = load_document(tmp_path / "reports" / "weak.json")
         checked = run_cli("run", "--inventory", "site.yaml", "--policy", "checked.yaml", cwd=tmp_path)
-        checked_data = json.loads((tmp_path / "reports" / "weak.json").read_text())
+        checked_data = load_document(tmp_path / "reports" / "weak.json")
 
     assert exempt.returncode == 0, exempt.stdout[-3000:]   # a warning passes
     warned = [t for t in exempt_data["tests"] if t["rule"] == "key_strength" and t["status"] == "warn"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dualcert.estate.inventory import load_inventory
 from dualcert.estate.model import MOZILLA, Endpoint, Inventory
+from dualcert.estate.selection import Selection, Split
 from dualcert.facts.prevalidation import Ahead
 from dualcert.facts.trust import TrustStore
 from dualcert.offers import ALL_OFFERS, ALL_VERSIONS, ClientOffer, ClientRange, Offer, TLSVersion
@@ -40,18 +41,27 @@ class RunOptions:
     inventory_format: str = "auto"   # dualcert | ansible-ini | ansible-yaml | auto
     clients: str = ""                # --clients chrome,java8|all: simulated clients, one probe per endpoint each
     client_profiles: Path | None = None  # --client-profiles FILE: more profiles, or overrides of built-in ones
+    select: Selection | None = None  # --select KEY=VALUE: only the nodes with these labels (estate/selection.py)
 
 
 class DualcertRun:
     def __init__(self, inventory: Inventory, policy: Policy, options: RunOptions | None = None) -> None:
-        self.inventory, self.policy = inventory, policy
         self.options = options or RunOptions()
+        # `estate` is the whole inventory, `inventory` the part this run checks (--select): everything
+        # downstream sees the part alone, its split clusters (--split-clusters) as clusters of their own.
+        self.estate, self.policy = inventory, policy
+        select = self.options.select
+        self.splits: tuple[Split, ...] = ()
+        self.inventory = inventory
+        if select is not None:
+            self.inventory, self.splits = select.apply(inventory)
         self.started = dt.datetime.now(dt.UTC)
         self.now = self.started  # one clock for every expiry decision of the run
-        self.endpoints = {(e.node, e.service.name): e for e in inventory.endpoints()}
-        # --shard deals whole clusters: cluster tests (diagnosis, pair rules) need all their nodes.
-        clusters = {cluster: index for index, cluster in enumerate(dict.fromkeys(n.cluster for n in inventory.nodes))}
-        self._shard_of = {n.name: clusters[n.cluster] for n in inventory.nodes}
+        self.endpoints = {(e.node, e.service.name): e for e in self.inventory.endpoints()}
+        # --shard deals whole clusters (of the selection): cluster tests (diagnosis, pair rules) need all their nodes.
+        nodes = self.inventory.nodes
+        clusters = {cluster: index for index, cluster in enumerate(dict.fromkeys(n.cluster for n in nodes))}
+        self._shard_of = {n.name: clusters[n.cluster] for n in nodes}
         self.observations: dict[ProbeKey, Observation] = {}
         self.measured = False  # the probe phase ran: the diagnosis is worth reporting
         self._trust: TrustStore | bool | None = False  # False: not loaded yet
@@ -109,6 +119,22 @@ class DualcertRun:
         index, count = self.options.shard
         return self._shard_of[node] % count == index - 1
 
+    def covered(self) -> list[str]:
+        """The nodes this run checks: selected (--select) and in its shard, in inventory order."""
+        return [n.name for n in self.inventory.nodes if self.in_shard(n.name)]
+
+    def elsewhere(self, node: str) -> bool:
+        """A node of the inventory that another part of a split run checks (--select, --shard), not this one."""
+        return self.estate.has(node) and not (self.inventory.has(node) and self.in_shard(node))
+
+    def coverage(self) -> dict[str, object]:
+        """The results JSON's `run.coverage`: what `dualcert merge` checks selected runs and shards against
+        (compare/coverage.py). `estate` is every node of the inventory, so that the merge can name those no
+        run covered without the inventory file."""
+        select = self.options.select
+        return {"selection": select.to_json() if select is not None else None,
+                "split": [s.to_json() for s in self.splits], "nodes": self.covered(),
+                "estate": {n.name: {"cluster": n.cluster, "labels": n.labels} for n in self.estate.nodes}}
 
     def endpoint(self, key: ProbeKey) -> Endpoint:
         return self.endpoints[(key.node, key.service)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from pathlib import Path
@@ -87,7 +86,9 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     if code not in (0, 1, 5) or not results.exists():
         print(f"dualcert lab: the run ended with exit code {code}", file=sys.stderr)
         return code or 3
-    data = json.loads(results.read_text(encoding="utf-8"))
+    from dualcert.compare.results_file import load_document
+
+    data = load_document(results)   # the lab's own run: a small file, read whole
     print("\nThe digest's table, measured (what a browser-like offer gets over TLS 1.2):")
     header = ["state", *[c[0] for c in TABLE_COLUMNS]]
     rows = [[state, *cells] for state, cells in measured_table(data, nodes)]

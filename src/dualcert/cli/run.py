@@ -17,35 +17,46 @@ EPILOG = """examples:
   dualcert run --inventory site.yaml --clients chrome,java8,expressway   what each real client gets
   dualcert run --inventory site.yaml --baseline before.json              after an upgrade: what changed
   dualcert run --inventory site.yaml -- -k socketio -x    extra pytest arguments after --
+  dualcert run --inventory site.yaml --select site=dc1 -- --shard 1/2   dc1's nodes, half of them
 
-writes reports/<site>.html and reports/<site>.json unless told otherwise.
+writes reports/<site>.html and reports/<site>.json unless told otherwise (a part of the estate:
+  <site>.site=dc1.json, <site>.shard-1-of-4.json, <site>.site=dc1.shard-1-of-2.json; `dualcert merge` joins them).
 exit codes: 0 compliant, 1 policy failures, 2 interrupted, 3 internal error or disk full,
   4 usage error (bad inventory/policy, unwritable report path), 5 nothing checked (e.g. -k matched no test)
 warnings (expiry within the warn window, rules set to `warn`) are listed but pass; --strict makes them fail."""
 
 
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
+    import pytest
+
     from dualcert.estate.inventory import load_inventory
+    from dualcert.estate.selection import Selection, report_stem
+    from dualcert.pytest.parts import shard
     from dualcert.pytest.state import ReadInventory
 
     try:
         inventory = load_inventory(Path(ns.inventory), ns.inventory_format)
-        site = inventory.site
+        select = Selection.parse(ns.select, ns.split_clusters) if ns.select else None
+        if select is not None:
+            select.apply(inventory)   # a selection that cannot be run is said now, as dualcert's usage error
+        # Parts of one estate (a CI matrix, runners in several sites) sharing a directory keep their own reports.
+        part = shard(extra[extra.index("--shard") + 1]) if "--shard" in extra[:-1] else None
+        site = report_stem(inventory.site, part, select)
         report_dir = Path(ns.report_dir)
-        if "--shard" in extra[:-1]:  # shards of a CI matrix sharing a directory keep their own reports
-            site = f"{site}.shard-{extra[extra.index('--shard') + 1].replace('/', '-of-')}"
         html = Path(ns.html) if ns.html else report_dir / f"{site}.html"
         results = Path(ns.json) if ns.json else report_dir / f"{site}.json"
         for target in (html, results, *([Path(ns.metrics)] if ns.metrics else [])):
             check_writable(target.parent, target)
-    except UsageError as exc:
+    except (UsageError, pytest.UsageError) as exc:
         return usage_error(exc)
     operate = [*(["--dualcert-summary", "full"] if ns.verbose else []), *(["--metrics", ns.metrics] if ns.metrics
                                                                           else [])]
     clients = ["--clients", ns.clients] if ns.clients else []
     clients += ["--client-profiles", ns.client_profiles] if ns.client_profiles else []
+    selected = [arg for text in ns.select or () for arg in ("--select", text)]
+    selected += ["--split-clusters"] if ns.split_clusters else []
     args = pytest_args(suites_dir(), Path(ns.inventory), ns.policy, html, results, ns.strict,
-                       [*operate, *clients, *extra], ns.baseline)
+                       [*operate, *clients, *selected, *extra], ns.baseline)
     upgrade = ["--upgrade", ns.upgrade] if ns.upgrade else []
     read = ReadInventory(Path(ns.inventory), ns.inventory_format, inventory)
     return run_pytest([*args, "--inventory-format", ns.inventory_format, *upgrade], plugins=[read])
@@ -76,6 +87,8 @@ def add_parser(sub: Any) -> None:
                      help=f"also probe as simulated clients: {', '.join(_client_names())}, or all "
                           "(docs/clients.md)")
     run.add_argument("--client-profiles", metavar="FILE", help=helptext.CLIENT_PROFILES)
+    run.add_argument("--select", metavar="KEY=VALUE[,...]", action="append", help=helptext.SELECT)
+    run.add_argument("--split-clusters", action="store_true", help=helptext.SPLIT_CLUSTERS)
     run.set_defaults(handler=cmd_run)
 
 

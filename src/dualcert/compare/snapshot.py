@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dualcert.compare.results_file import SCHEMA as SCHEMA  # the format written (re-exported for readers)
+from dualcert.compare.results_file import ResultsFile
 from dualcert.errors import UsageError
 from dualcert.facts.chain import chain_facts
 from dualcert.offers import CLIENT_PREFIX, ClientRange
 from dualcert.probe.observation import NO_CONVERSATION, Observation, Outcome
 from dualcert.rules.presented import rsa_signed, signing
 
-SCHEMA = "dualcert-results/1"   # the results JSON's format id (written by dualcert.render.results)
 Key = tuple[str, str, str, str]          # (node, service, offer, tls_version)
 
 
@@ -45,7 +45,7 @@ class Presentation:
     not_after: dt.datetime | None = None      # the soonest expiry of the presented chain
 
     @classmethod
-    def from_record(cls, probe: dict[str, Any]) -> Presentation:
+    def from_record(cls, probe: Mapping[str, Any]) -> Presentation:
         """From a results-JSON probe record (`results.probe_record`)."""
         chain = probe.get("chain") or []
         port = probe.get("port")
@@ -117,9 +117,12 @@ class Snapshot:
     clients: tuple[str, ...] = ()          # --clients: the simulated client profiles it probed, by name
 
     @classmethod
-    def from_results(cls, data: dict[str, Any], path: str | Path) -> Snapshot:
-        run = data.get("run") or {}
-        probes = data.get("probes") or []
+    def from_results(cls, data: Mapping[str, Any], path: str | Path) -> Snapshot:
+        """From a results document in memory (its `run` and version-1 `probes`)."""
+        return cls.from_probes(data.get("run") or {}, data.get("probes") or [], path)
+
+    @classmethod
+    def from_probes(cls, run: Mapping[str, Any], probes: Iterable[Mapping[str, Any]], path: str | Path) -> Snapshot:
         presentations: dict[Key, Presentation] = {}
         for probe in probes:
             key = (str(probe["node"]), str(probe["service"]), str(probe["offer"]), str(probe["tls_version"]))
@@ -149,40 +152,24 @@ class Snapshot:
 
 
 def load_snapshot(path: Path) -> Snapshot:
-    """A baseline file, or a clear UsageError: missing, not JSON, not a dualcert results file."""
+    """A baseline file, read as a stream (its probes; the tests after them are only scanned), or a clear
+    UsageError: missing, not JSON, not a dualcert results file."""
+    fix = "give a results JSON written by dualcert (reports/<site>.json)"
     try:
-        data = load_results(path, SNAPSHOT_KEYS)
+        results = ResultsFile(path)
+        return Snapshot.from_probes(results.head.get("run") or {}, results.probes(), path)
     except FileNotFoundError:
         raise UsageError("baseline file not found", file=path,
                          fix="give the results JSON of an earlier run (e.g. reports/<site>.json)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read the baseline: {exc}", file=path, fix="make the file readable") from None
     except json.JSONDecodeError as exc:
-        raise UsageError(f"the baseline is not JSON: {exc.msg}", file=path, line=exc.lineno,
-                         fix="give a results JSON written by dualcert (reports/<site>.json)") from None
-    except ValueError as exc:
-        raise UsageError(str(exc), file=path, fix="give a results JSON written by dualcert (reports/<site>.json)"
-                         ) from None
-    try:
-        return Snapshot.from_results(data, path)
-    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"the baseline is not JSON: {exc.msg}", file=path, fix=fix) from None
+    except (KeyError, TypeError, IndexError) as exc:
         raise UsageError(f"the baseline's probes are incomplete ({type(exc).__name__}: {exc})", file=path,
                          fix="give an unedited results JSON written by dualcert") from None
-
-
-SNAPSHOT_KEYS = frozenset({"schema", "run", "probes"})   # what a baseline or `dualcert diff` reads
-_SPACE = re.compile(r"[ \t\n\r]*")
-
-
-def load_results(path: Path, keys: frozenset[str] | None = None) -> dict[str, Any]:
-    """A results file; with `keys`, only its top-level members up to the last of them: dualcert writes
-    `probes` before `tests` (~70 % of the text, 600,000 records at 10,000 endpoints), which a snapshot
-    does not read. A file that does not end in "}" is refused either way (JSONDecodeError)."""
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if keys is None else _members(text, keys)
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ValueError(f"{path} is not a dualcert results file (schema {SCHEMA})")
-    return data
+    except ValueError as exc:
+        raise UsageError(str(exc), file=path, fix=fix) from None
 
 
 def short_value(value: Any) -> str:
@@ -191,27 +178,3 @@ def short_value(value: Any) -> str:
         return "-"
     text = str(value)
     return text[:16] + "…" if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else text
-
-
-def _members(text: str, keys: frozenset[str]) -> Any:
-    """The top-level object's members, each decoded by json's C scanner, until every one of `keys` is read."""
-    decoder, end = json.JSONDecoder(), len(text.rstrip())
-    pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
-    if not text.startswith("{", pos) or not text.endswith("}", 0, end):
-        return json.loads(text)   # not an object, or cut short: json says where
-    found: dict[str, Any] = {}
-    pos += 1
-    while not keys <= found.keys():
-        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-        if text.startswith("}", pos) or not text.startswith('"', pos):
-            return json.loads(text) if not text.startswith("}", pos) else found
-        key, pos = json.decoder.scanstring(text, pos + 1)  # type: ignore[attr-defined]
-        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-        if not text.startswith(":", pos):
-            return json.loads(text)
-        value, pos = decoder.raw_decode(text, _SPACE.match(text, pos + 1).end())  # type: ignore[union-attr]
-        found[key] = value
-        pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-        if text.startswith(",", pos):
-            pos += 1
-    return found

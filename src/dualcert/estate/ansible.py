@@ -11,9 +11,9 @@ Mapping: a group whose name is a catalog role (uccx, socialminer, ...) gives its
 role, or a `dualcert_role` var says it; `ansible_host` is the address (an IP) or the host
 name; `dualcert_host` names the host the certificate must carry; `dualcert_cluster`,
 `dualcert_sni` map to cluster and sni; `dualcert_version` (or plain `version`) is the node's
-release, on the host or a group, and an error in it names the line that set it. `dualcert_site`,
-`dualcert_trust`, `dualcert_catalog` (usually in the `all` group's vars) give the site name, the
-trust bundle and a catalog.
+release, on the host or a group, and an error in it names the line that set it; `dualcert_labels`
+its labels. `dualcert_site`, `dualcert_trust`, `dualcert_catalog` (usually in the `all` group's vars)
+give the site name, the trust bundle and a catalog.
 Hosts without a role are left out (an Ansible inventory lists more than appliances).
 """
 
@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from dualcert.errors import UsageError
+from dualcert.estate.labels import ansible_labels
 from dualcert.estate.model import is_ip
 from dualcert.estate.yamlfile import Mapping, parse_yaml
 
+LABELS = "dualcert_labels"   # merged key by key along the precedence (estate/labels.py), unlike Ansible's dicts
 _FIX_ROLE = "set 'dualcert_role=<role>' on the host or its group, or put it in one group named after its role"
 # Ansible's host ranges: numeric with leading zeros kept (web[01:20]), alphabetic (web[a:f]), with a stride ([1:9:2]).
 _RANGE = re.compile(r"\[(?:(\d+):(\d+)|([a-z]):([a-z])|([A-Z]):([A-Z]))(?::(\d+))?\]")
@@ -337,7 +339,10 @@ def _convert(groups: dict[str, Group], path: Path, roles: set[str]) -> Mapping:
         lines.update(dict.fromkeys(host.vars, host.line))
         role = merged.get("dualcert_role") or _role_from_groups(host, member_of, roles, path)
         if role:
-            nodes.append(_node(host, str(role), merged, lines))
+            levels = [(groups[g].vars[LABELS], groups[g].var_lines.get(LABELS, groups[g].line)) for g in member_of
+                      if LABELS in groups[g].vars]
+            levels += [(host.vars[LABELS], host.line)] if LABELS in host.vars else []
+            nodes.append(_node(host, str(role), merged, lines, ansible_labels(levels, path) if levels else None))
     if not nodes:
         raise UsageError(f"no host of this Ansible inventory has a dualcert role (groups: "
                          f"{', '.join(sorted(g for g in groups if g not in ('all', 'ungrouped'))) or 'none'})",
@@ -355,7 +360,7 @@ def _role_from_groups(host: Host, member_of: list[str], roles: set[str], path: P
     return found[0] if found else None
 
 
-def _node(host: Host, role: str, merged: dict[str, Any], lines: dict[str, int]) -> Mapping:
+def _node(host: Host, role: str, merged: dict[str, Any], lines: dict[str, int], labels: Mapping | None) -> Mapping:
     node = Mapping()
     node.line, node.key_lines = host.line, {}
     node["name"] = host.name
@@ -374,5 +379,7 @@ def _node(host: Host, role: str, merged: dict[str, Any], lines: dict[str, int]) 
     if version_var:
         node["version"] = str(merged[version_var])
         node.key_lines["version"] = lines.get(version_var, host.line)
+    if labels is not None:
+        node["labels"], node.key_lines["labels"] = labels, labels.line or host.line
     return node
 

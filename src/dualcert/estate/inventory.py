@@ -11,13 +11,15 @@ from pathlib import Path
 from dualcert.errors import UsageError
 from dualcert.estate import ansible
 from dualcert.estate.catalog import Role, ServiceSpec, load_catalog, read_service, role_or_error
+from dualcert.estate.labels import read_labels
 from dualcert.estate.model import MOZILLA, Inventory, Node, is_ip
 from dualcert.estate.release import KNOWN_FORMS, parse_release
 from dualcert.estate.releases import NodeRelease, resolve
 from dualcert.estate.yamlfile import Reader, load_text, load_yaml, parse_yaml
 
-INVENTORY_KEYS = frozenset({"site", "trust", "nodes", "catalog", "defaults"})
-NODE_KEYS = frozenset({"name", "host", "address", "role", "cluster", "services", "sni", "version", "parameters"})
+INVENTORY_KEYS = frozenset({"site", "trust", "nodes", "catalog", "defaults", "clusters"})
+NODE_KEYS = frozenset({"name", "host", "address", "role", "cluster", "services", "sni", "version", "parameters",
+                       "labels"})
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -67,15 +69,34 @@ def _load(path: Path, fmt: str) -> Inventory:
     seen: dict[str, int | None] = {}
     # `defaults:` gives every node a `version:` and `parameters:` it does not set itself.
     defaults = top.child("defaults", top.get("defaults", dict, {}), "defaults")
+    clusters = _clusters(top)
     for index, raw in enumerate(raw_nodes):
-        node = _node(top.child("nodes", raw, f"node #{index + 1}"), roles, site, defaults)
+        node = _node(top.child("nodes", raw, f"node #{index + 1}"), roles, site, defaults, clusters)
         if node.name in seen:
             raise UsageError(f"duplicate node name {node.name!r} (first at line {seen[node.name]})",
                              file=path, line=getattr(raw, "line", None),
                              fix="give every node a unique name")
         seen[node.name] = getattr(raw, "line", None)
         nodes.append(node)
+    named = dict.fromkeys(n.cluster for n in nodes)
+    for cluster in clusters:
+        if cluster not in named:
+            raise top.child("clusters", top.data["clusters"], "clusters").error(
+                cluster, f"clusters: {cluster!r} is no node's cluster",
+                f"name a cluster the nodes have ({', '.join(named)}), or set 'cluster: {cluster}' on its nodes")
     return Inventory(site, path, trust, tuple(nodes))
+
+
+def _clusters(top: Reader) -> dict[str, dict[str, str]]:
+    """`clusters:`: each cluster's `labels:`, which its nodes inherit (a node's own labels add or override)."""
+    section = top.child("clusters", top.get("clusters", dict, {}, hint="write 'clusters: {uccx: {labels: "
+                                                                     "{site: dc1}}}'"), "clusters")
+    labels = {}
+    for name in section.data:
+        cluster = section.child(name, section.data[name] or {}, f"cluster {name!r}")
+        cluster.reject_unknown(frozenset({"labels"}))
+        labels[str(name)] = read_labels(cluster, "labels", f"cluster {name!r}")
+    return labels
 
 
 def _read(path: Path, fmt: str) -> object:
@@ -146,7 +167,8 @@ def _trust(top: Reader, path: Path) -> Path | str | None:
     return bundle
 
 
-def _node(reader: Reader, roles: dict[str, Role], site: str, defaults: Reader) -> Node:
+def _node(reader: Reader, roles: dict[str, Role], site: str, defaults: Reader,
+          clusters: dict[str, dict[str, str]]) -> Node:
     reader.reject_unknown(NODE_KEYS)
     name = reader.get("name", str, required=True, hint="give every node a 'name:'")
     if not _NAME.match(name):
@@ -184,7 +206,8 @@ def _node(reader: Reader, roles: dict[str, Role], site: str, defaults: Reader) -
                            "give the node a role such as uccx, or list its 'services:' with name and port")
     sni = reader.get("sni", str, None)
     specs = tuple(s if s.sni or not sni else _with_sni(s, sni) for s in services.values())
-    return Node(name, host, address, role_name, cluster, specs, role.vocabulary, node_release)
+    labels = {**clusters.get(cluster, {}), **read_labels(reader, "labels", f"node {name!r}")}
+    return Node(name, host, address, role_name, cluster, specs, role.vocabulary, node_release, labels, reader.line)
 
 
 def _release(reader: Reader, defaults: Reader, role: Role, name: str,

@@ -59,6 +59,9 @@ class Node:
     services: tuple[ServiceSpec, ...]
     vocabulary: Vocabulary = VOS   # the role's words in remediation text (catalog `vocabulary:`)
     release: NodeRelease | None = None  # the inventory's `version:` resolved against the catalog
+    # `labels:` of its cluster, then its own (estate/labels.py): what `--select` picks nodes by.
+    labels: dict[str, str] = field(default_factory=dict, hash=False)
+    line: int | None = field(default=None, compare=False)   # where the inventory lists it, for errors
 
     def plaintext_twins(self) -> dict[str, int]:
         """Each service's plain-text twin port worth a look. A twin on a port this node serves TLS or
@@ -87,6 +90,9 @@ class Inventory:
 
     def node(self, name: str) -> Node:
         return self._by_name[name]
+
+    def has(self, name: str) -> bool:
+        return name in self._by_name
 
     def cluster_nodes(self, cluster: str) -> list[Node]:
         """The cluster's nodes, in inventory order."""

@@ -50,3 +50,23 @@ def _offer_args(spec: OfferSpec) -> str:
         args += ["-groups", spec.groups]
     args.append("-showcerts")
     return shlex.join(args)
+
+
+def split_command(command: str, hello: str | None = None) -> tuple[str, str] | None:
+    """An openssl_command() line as (the endpoint's part, the hello's part), so that a results file holds each
+    once (docs/results-json.md, `hellos`); `hello`: the part already known for this offer (no parsing then).
+    None for a line this module did not make."""
+    if hello is not None:
+        tail = f" {hello} </dev/null"
+        return (command[:-len(tail)], hello) if command.endswith(tail) and len(command) > len(tail) else None
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        return None
+    if tokens[:3] != ["openssl", "s_client", "-connect"] or len(tokens) < 6 or tokens[-1] != "</dev/null":
+        return None
+    count = 4 + (2 if tokens[4] == "-servername" else 1)
+    for flag in ("-starttls", "-xmpphost"):
+        count += 2 if tokens[count:count + 1] == [flag] else 0
+    endpoint, offer = shlex.join(tokens[:count]), shlex.join(tokens[count:-1])
+    return (endpoint, offer) if f"{endpoint} {offer} </dev/null" == command else None

@@ -53,6 +53,8 @@ def change_keys(run: DualcertRun, baseline: Snapshot) -> list[ProbeKey]:
     offer_names, version_names = {o.value for o in offers}, {v.value for v in versions}
     for key in baseline.presentations:
         node, service, offer, version = key
+        if run.elsewhere(node):   # another shard or --select of the inventory checks it: not gone
+            continue
         profile = client_of(key)
         if profile is not None and profile in clients:
             keys.append(ProbeKey(node, service, ClientOffer(profile), ClientRange.AUTO))

@@ -80,8 +80,9 @@ class ExitCodes:
     def nothing_checked(self, config: pytest.Config) -> str:
         run = run_of(config)
         if run is not None and _no_endpoint(config):
-            shard = run.options.shard
-            where = f"shard {shard[0]}/{shard[1]} of the inventory" if shard else "the inventory"
+            shard, select = run.options.shard, run.options.select
+            of = f"the nodes of --select {select.text()}" if select is not None else "the inventory"
+            where = f"shard {shard[0]}/{shard[1]} of {of}" if shard else of
             return f"{where} has no endpoint to probe" + (" (more shards than clusters)" if shard else "")
         how = [f"-k {config.option.keyword!r}"] if config.option.keyword else []
         how += [f"-m {config.option.markexpr!r}"] if config.option.markexpr else []

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from dualcert.probe.observation import ProbeKey
+from dualcert.pytest.items import subject_of
 from dualcert.pytest.state import RUN_KEY, VERDICT_KEY, strict
 from dualcert.rules.client_rules import ClientCase
 from dualcert.rules.probe_rules import Case
@@ -161,6 +162,24 @@ class EstateHandle:
         return parts
 
 
+class NodesHandle:
+    """`--dualcert-items endpoint`: one test judges every node rule of a cluster's nodes; it fails naming each
+    failing (node, rule), and the results JSON holds one record per node and rule."""
+
+    def __init__(self, nodes: list[EstateHandle], item: pytest.Item) -> None:
+        self.nodes, self._item = nodes, item
+
+    def require_all(self) -> list[Verdict]:
+        fatal_warnings = strict(self._item.config)
+        parts = [v.part_of(v.subject, _outcome(v, fatal_warnings))
+                 for node in self.nodes for v in (node.verdict(r.name) for r in rules_of(Scope.NODE))]
+        names = [node.name for node in self.nodes]
+        facts = {"node": ", ".join(names), "service": "", "scope": Scope.NODE.value}
+        self._item.stash[VERDICT_KEY] = _summary(subject_of(self._item), parts, facts)
+        _apply_all(parts, [f"{p.subject} {p.rule}" for p in parts])
+        return parts
+
+
 def _apply(verdict: Verdict, item: pytest.Item) -> None:
     """Turn a Verdict into the test's outcome: fail, skip (nothing to check), or pass with a warning."""
     if verdict.status is Status.FAIL:
@@ -252,5 +271,8 @@ def dualcert_node(request: pytest.FixtureRequest) -> EstateHandle:
 
 
 @pytest.fixture
-def dualcert_node_rules(request: pytest.FixtureRequest) -> EstateHandle:
-    return EstateHandle(request.config.stash[RUN_KEY], Scope.NODE, request.param, request.node)
+def dualcert_node_rules(request: pytest.FixtureRequest) -> EstateHandle | NodesHandle:
+    run, param = request.config.stash[RUN_KEY], request.param
+    if isinstance(param, tuple):
+        return NodesHandle([EstateHandle(run, Scope.NODE, name, request.node) for name in param], request.node)
+    return EstateHandle(run, Scope.NODE, param, request.node)

@@ -7,3 +7,8 @@ UPGRADE = ("with --baseline: nodes without 'version:' went from release FROM to 
 CLIENT_PROFILES = "YAML of more client profiles, or overrides"
 METRICS = ("write the run as Prometheus text format (also valid OpenMetrics) for node_exporter's textfile "
            "collector, e.g. its directory's dualcert.prom (docs/scheduled-runs.md)")
+SELECT = ("check only the nodes with these labels (inventory `labels:`, Ansible `dualcert_labels`), e.g. "
+          "site=dc1,zone=dmz: keys ANDed, a repeated key ORed (site=dc1,site=dc2); whole clusters only; "
+          "combine runs with `dualcert merge` (docs/scale.md)")
+SPLIT_CLUSTERS = ("with --select: accept clusters the selection takes part of; each part is judged on its own "
+                  "(cluster rules and diagnosis see only its selected nodes, as cluster <name>@<selection>)")

@@ -95,6 +95,13 @@ def _parametrize_estate(metafunc: pytest.Metafunc) -> None:
     # Node rules follow --dualcert-items like the probe rules: one test per rule, or one per node.
     if node_fixture is not None and node_fixture != NODE_FIXTURES[items_mode(metafunc.config, run)]:
         _inactive(metafunc, node_fixture)
+    elif node_fixture == NODE_FIXTURES["endpoint"] and items_mode(metafunc.config, run) == "endpoint":
+        # One test per cluster judging its nodes' rules: an estate of one service per node had as many node
+        # tests as endpoint tests, each paying pytest's cost per test (~1 ms) for four quick rules.
+        groups: dict[str, list[str]] = {}
+        for node in in_shard:
+            groups.setdefault(node.cluster, []).append(node.name)
+        metafunc.parametrize(node_fixture, [tuple(g) for g in groups.values()], ids=list(groups), indirect=True)
     elif node_fixture is not None:
         nodes = [n.name for n in in_shard]
         metafunc.parametrize(node_fixture, nodes, ids=nodes, indirect=True)
@@ -145,9 +152,11 @@ def estate_nodes(run: DualcertRun, items: list[pytest.Item]) -> tuple[set[str], 
             needed.add(params["dualcert_node"])
             if item.name.startswith("test_plaintext_listener"):
                 plaintext.add(params["dualcert_node"])
-        if params.get("dualcert_node_rules"):  # every node rule, the plain-text one included
-            needed.add(params["dualcert_node_rules"])
-            plaintext.add(params["dualcert_node_rules"])
+        grouped = params.get("dualcert_node_rules")
+        if grouped:  # every node rule, the plain-text one included, of a node or a cluster's nodes
+            names = set(grouped) if isinstance(grouped, tuple) else {grouped}
+            needed |= names
+            plaintext |= names
     return needed, plaintext
 
 

@@ -20,7 +20,7 @@ from dualcert.estate.inventory import FORMATS
 from dualcert.offers import Offer, TLSVersion
 from dualcert.probe.connection import Timeouts
 from dualcert.probe.engine import DEFAULT_THREADS
-from dualcert.pytest import baseline, handles, heap, helptext, items, metrics, probing, report, summary
+from dualcert.pytest import baseline, handles, heap, helptext, items, metrics, parts, probing, report, summary
 from dualcert.pytest.exitcode import ExitCodes, exit_reasons
 from dualcert.pytest.html import HtmlReport
 from dualcert.pytest.recorder import ResultsRecorder
@@ -49,7 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="probes in flight at once, in all (open connections; waiting ones cost no thread; "
                          "default: %(default)s)")
     group.addoption("--probe-threads", type=int, default=DEFAULT_THREADS,
-                    help="threads doing the handshakes' CPU work (default: 2 per CPU, at least 4: %(default)s)")
+                    help="threads doing the handshakes' CPU work (default: one per CPU and one more: %(default)s)")
     group.addoption("--per-node", type=int, default=4,
                     help="concurrent connections to one node, to spare real appliances (default: %(default)s)")
     group.addoption("--connect-timeout", type=float, default=3.0, help="TCP connect timeout, s (default: %(default)s)")
@@ -59,9 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dualcert-strict", action="store_true", help="policy warnings (expiry window) fail the test")
     group.addoption("--baseline", metavar="FILE", help=helptext.BASELINE)
     group.addoption("--upgrade", metavar="FROM:TO", help=helptext.UPGRADE)
-    group.addoption("--shard", metavar="I/N",
-                    help="run only the I-th of N shards of the estate (clusters dealt round-robin in inventory order), "
-                         "for CI matrices; the N shards together are the whole estate")
+    parts.add_options(group)
     group.addoption("--dualcert-items", choices=("auto", "rule", "probe", "endpoint"), default="auto",
                     help="rule: one test per rule and probe, a failure names one rule; probe: one test per probe "
                          "checking every rule, 7x fewer pytest items; endpoint: one test per node:service checking "
@@ -87,18 +85,6 @@ def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
 
 
-def _shard(value: str | None) -> tuple[int, int] | None:
-    if not value:
-        return None
-    try:
-        index, count = (int(part) for part in value.split("/"))
-    except ValueError:
-        index = count = 0
-    if not 1 <= index <= count:
-        raise pytest.UsageError(f"--shard {value!r}: write I/N with 1 <= I <= N, e.g. --shard 2/4")
-    return index, count
-
-
 def _options(config: pytest.Config) -> RunOptions:
     options = RunOptions(
         offers=_csv(config.getoption("offers"), Offer, "--offers"),
@@ -107,8 +93,9 @@ def _options(config: pytest.Config) -> RunOptions:
         threads=config.getoption("probe_threads"),
         timeouts=Timeouts(config.getoption("connect_timeout"), config.getoption("starttls_timeout"),
                           config.getoption("handshake_timeout")),
-        inventory_format=config.getoption("inventory_format"), shard=_shard(config.getoption("shard")),
+        inventory_format=config.getoption("inventory_format"), shard=parts.shard(config.getoption("shard")),
         clients=config.getoption("clients"), client_profiles=_path(config.getoption("client_profiles")),
+        select=parts.selection(config),
     )
     if options.workers < 1 or options.per_node < 1 or options.threads < 1:
         raise pytest.UsageError("--probe-workers, --probe-threads and --per-node must be at least 1")
@@ -138,9 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(long_lived, heap.HEAP_PLUGIN)
     config.add_cleanup(long_lived.release)
     baseline.load(config)
-    site = run.inventory.site
-    # Shards of one estate run side by side (a CI matrix): each writes its own default files.
-    stem = site if options.shard is None else f"{site}.shard-{options.shard[0]}-of-{options.shard[1]}"
+    stem = parts.stem(run)
     is_worker = hasattr(config, "workerinput")
     writer = None if is_worker else ResultsWriter(Path(config.getoption("results_json") or f"reports/{stem}.json"))
     config.stash[WRITER_KEY] = writer
@@ -160,13 +145,13 @@ def pytest_configure(config: pytest.Config) -> None:
     sigterm_interrupts()
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
     run = run_of(config)
     if run is None:
         return None
     how = items.MODE_HELP[items.items_mode(config, run)]
-    return (f"dualcert: site {run.inventory.site}, {len(run.endpoints)} endpoints, {len(run.keys())} probes; "
-            f"{how} (--dualcert-items {config.getoption('dualcert_items')})")
+    return [f"dualcert: site {run.inventory.site}, {len(run.endpoints)} endpoints, {len(run.keys())} probes; "
+            f"{how} (--dualcert-items {config.getoption('dualcert_items')})", *parts.header(run)]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

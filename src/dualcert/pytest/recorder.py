@@ -52,7 +52,7 @@ class ResultsRecorder:
                 self._collect(part, outcome)
                 # The record's values in TEST_KEYS order (a dict per record cost seconds at 720,000 of them).
                 tests.add_row((part.subject, _test_name(part.rule), nodeid, part.rule, outcome, part.status.value,
-                               part.message, part.fix, list(part.causes), share))
+                               part.message, part.fix, list(part.causes), part.concerns, share))
             return
         crashed = report.failed and (verdict.crashed if verdict is not None else bool(props.get("crashed")))
         outcome = "error" if (report.failed and report.when != "call") or crashed else report.outcome
@@ -68,6 +68,7 @@ class ResultsRecorder:
             "rule": verdict.rule if verdict else None, "outcome": outcome,
             "status": verdict.status.value if verdict else None, "message": message,
             "fix": verdict.fix if verdict else "", "causes": list(verdict.causes) if verdict else [],
+            "concerns": dict(verdict.concerns) if verdict else {},
             "duration_s": round(report.duration, 4),
         })
 
@@ -90,13 +91,13 @@ class ResultsRecorder:
         writer.errors.clear()
         apply_write_failures(session)
         # Probes that landed outside the probe phase (a Case probed lazily) join the record too.
-        recorded = {(p["node"], p["service"], p["offer"], p["tls_version"]) for p in writer.probes}
         for key, observation in run.observations.items():
-            if (key.node, key.service, key.offer.value, key.version.value) not in recorded:
+            if (key.node, key.service, key.offer.value, key.version.value) not in writer.probes:
                 writer.add_probe(observation)
         exitstatus = int(session.exitstatus)  # may differ from the argument (a crashed check: 3)
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop)
         warned = config.stash.get(WARNINGS_KEY, [])
+        writer.endpoint_order = list(run.endpoints)   # the document lists endpoints as the inventory does
         writer.sections["warnings"] = [{"id": v.subject, "rule": v.rule, "message": v.message, "fix": v.fix,
                                         "failed": v.outcome == "failed"} for v in warned]
         if run.measured:
@@ -116,6 +117,7 @@ class ResultsRecorder:
             roles={node.name: node.role for node in run.inventory.nodes},  # for expected_changes' role: in diffs
             releases=run.inventory.releases(),  # a later run judges an upgrade by them (compare/releases.py)
             shard=list(run.options.shard) if run.options.shard else None,  # dualcert merge checks the set
+            coverage=run.coverage(),  # --select and the nodes covered: merge checks overlap and coverage
         ))
         for what, path, exc in writer.errors:  # the document itself (its journal is kept)
             write_failed(config, what, path, exc)

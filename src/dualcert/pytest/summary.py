@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from dualcert.pytest import helptext
+from dualcert.pytest import helptext, parts
 from dualcert.pytest.html import HtmlReport
 from dualcert.pytest.report import client_break_lines
-from dualcert.pytest.state import WRITER_KEY, strict
+from dualcert.pytest.state import WRITER_KEY, run_of, strict
 from dualcert.render.summary import DEFAULT_LINES, summary_lines
 
 MODES = ("auto", "full", "short", "off")
@@ -55,6 +55,9 @@ class VerdictSummary:
                               clients=client_break_lines(reporter.stats))
         if lines:
             reporter.write_sep("-", "dualcert verdict")
+        run = run_of(self.config)
+        for text in parts.header(run) if run is not None and lines else []:   # what this run left to others
+            reporter.write_line(text)
         for line in lines:
             reporter.write_line(line.text, **({line.colour: True} if line.colour else {}))
         return result

@@ -9,59 +9,74 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dualcert.compare.merge import merge
+from dualcert.compare.merge import check_shards, merged_head
+from dualcert.compare.results_file import ResultsFile
 from dualcert.errors import UsageError
+from dualcert.render.join import Join, Source, joined_chunks
 from dualcert.render.metrics import metrics_text
-from dualcert.render.results import atomic_write, file_digest, json_chunks
+from dualcert.render.results import atomic_write, file_digest, make_parent
 from dualcert.render.results_html import results_html
-from dualcert.render.summary import summarize
+
+SMALL = ("warnings", "diagnosis", "changes")
 
 
-def read_results(path: Path) -> dict[str, Any]:
+def read_results(path: Path) -> ResultsFile:
+    """A results file's head (its records are streamed later), or a UsageError naming it."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return ResultsFile(path)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file", fix="give the results JSON each shard's job wrote") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"{path} is not readable JSON: {exc}", fix="give a results JSON dualcert wrote") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path} is not a dualcert results JSON", fix="give a results JSON dualcert wrote")
-    return data
+    except ValueError:
+        raise UsageError(f"{path} is not a dualcert results JSON", fix="give a results JSON dualcert wrote") from None
 
 
-def write_outputs(document: dict[str, Any], results: Path | None, html: Path | None, metrics: Path | None) -> None:
-    if results is not None:
-        atomic_write(results, json_chunks(document))
+def write_views(results: ResultsFile, html: Path | None, metrics: Path | None,
+                rule_counts: dict[tuple[str, str], int] | None = None) -> None:
+    """The HTML report and the metrics of a results file, read as a stream."""
     if html is not None:
-        atomic_write(html, results_html(document))
+        atomic_write(html, results_html(results))
     if metrics is not None:
         try:
             previous: str | None = metrics.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             previous = None
-        atomic_write(metrics, metrics_text(document, previous))
+        document = {"run": results.head["run"], "probes": results.probes(), "tests": results.tests()}
+        atomic_write(metrics, metrics_text(document, previous, rule_counts))
 
 
 def merge_files(paths: Sequence[Path], output: Path | None, html: Path | None, metrics: Path | None,
-                command: list[str]) -> tuple[dict[str, Any], Path, Path]:
-    """Join the shards' results; returns the document and where its JSON and HTML went
-    (default: reports/<site>.json and .html beside it)."""
-    shards = [(path, read_results(path)) for path in paths]
-    document = merge(shards, [file_digest(path) or {} for path in paths], command)
-    document = {"schema": document["schema"], "run": document["run"],
-                "summary": summarize(document["tests"], document["probes"]),
-                **{k: v for k, v in document.items() if k not in ("schema", "run")}}
-    results = output or Path("reports") / f"{document['run']['site']}.json"
+                command: list[str], allow_partial: bool = False) -> tuple[dict[str, Any], Path, Path]:
+    """Join the shards' (and selected runs') results, a record at a time; returns the merged head (with the
+    counts of probes and tests) and where its JSON and HTML went (default: reports/<site>.json and .html)."""
+    files = {path: read_results(path) for path in paths}
+    heads = [(path, {**files[path].head, **{n: files[path].section(n) for n in SMALL}}) for path in paths]
+    covered = check_shards(heads, allow_partial)
+    order = [path for path, _ in covered.ordered]
+    results = output or Path("reports") / f"{heads[0][1]['run']['site']}.json"
+    make_parent(results)
+    try:
+        join = Join([Source(files[path]) for path in order], order, results.parent)
+        spooled = join.run()
+    except (json.JSONDecodeError, KeyError, TypeError, IndexError) as exc:   # records cut short or edited
+        raise UsageError(f"a shard's records are not readable: {type(exc).__name__}: {exc}",
+                         fix="give the results JSON files dualcert wrote, unedited") from None
+    counts, by_rule = join.tallies()
+    head = merged_head(covered, [file_digest(path) or {} for path in paths], command, counts, join.probe_counts)
+    head = {"run": head["run"], "summary": join.summary(), **{k: v for k, v in head.items() if k != "run"},
+            "hellos": join.hellos}
+    atomic_write(results, joined_chunks(head, join, spooled))
     html = html or results.with_suffix(".html")
-    write_outputs(document, results, html, metrics)
-    return document, results, html
+    write_views(ResultsFile(results), html, metrics, by_rule)
+    return head, results, html
 
 
 def report_file(path: Path, html: Path | None) -> Path:
     """`dualcert report`: the HTML report of a results JSON, without probing."""
-    document = read_results(path)
-    if "run" not in document or "probes" not in document:
+    results = read_results(path)
+    if "run" not in results.head:
         raise UsageError(f"{path} is not a dualcert results JSON", fix="give a results JSON dualcert wrote")
     target = html or path.with_name(path.stem + ".report.html")  # beside the run's own report, not over it
-    write_outputs(document, None, target, None)
+    write_views(results, target, None)
     return target

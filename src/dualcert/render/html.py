@@ -293,6 +293,12 @@ def metadata_html(run: DualcertRun, tally: OutcomeTally, *, version: str, comman
         ("probes", f"{len(run.observations)} of {expected}: "
                    + (", ".join(f"{v} {k}" for k, v in sorted(probe_counts.items())) or "none")),
     ]
+    select = run.options.select   # a part of the estate (docs/scale.md, "By count or by site")
+    if select is not None:
+        rows.append(("selection", f"--select {select.text()}: {len(run.inventory.nodes)} of the "
+                                  f"{len(run.estate.nodes)} nodes"))
+    rows += [("split cluster", f"{s.part}: {', '.join(s.nodes)} (not here: {', '.join(s.elsewhere)})")
+             for s in run.splits]
     body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
     return f'<details id="dc-meta" class="dc-section"><summary>Run metadata</summary><table>{body}</table></details>'
 
@@ -310,7 +316,8 @@ PEM_LIMIT = 1000   # distinct certificates whose PEMs a report carries, whatever
 
 
 def detail_data(run: DualcertRun, tally: OutcomeTally | None = None) -> dict[str, Any]:
-    """Compact JSON for the lazy per-test detail: each certificate once, each probe once.
+    """Compact JSON for the lazy per-test detail: each certificate once, each probe once, the texts they share
+    (issuer, key, signature algorithm, outcome, TLS version, cipher) once in `strings`, named by their place.
 
     Above PEM_LIMIT distinct certificates (a large estate: each endpoint has its own leaves), only the
     certificates that a failing or warning probe presented keep their PEM: the PEMs were a third of a
@@ -319,19 +326,25 @@ def detail_data(run: DualcertRun, tally: OutcomeTally | None = None) -> dict[str
     index: dict[str, int] = {}
     probes: dict[str, list[Any]] = {}
     flagged: set[int] = set()   # certificates a failing or warning probe presented
+    strings: dict[str, int] = {}   # the texts many certificates and probes share (issuers, ciphers), once each
+
+    def shared(text: str | None) -> int | None:
+        return None if text is None else strings.setdefault(text, len(strings))
+
     for key, observation in run.observations.items():
         refs = []
         for cert in chain_facts(observation.chain_der).certs:
             if cert.sha256 not in index:
                 index[cert.sha256] = len(certs)
                 key_text = f"{cert.key_type} {cert.curve or cert.key_size or ''}".strip()
-                certs.append({"s": safe(cert.subject), "i": safe(cert.issuer), "k": key_text,
-                              "a": cert.signature_algorithm, "f": cert.not_before.strftime("%Y-%m-%d"),
+                certs.append({"s": safe(cert.subject), "i": shared(safe(cert.issuer)), "k": shared(key_text),
+                              "a": shared(cert.signature_algorithm), "f": cert.not_before.strftime("%Y-%m-%d"),
                               "t": cert.not_after.strftime("%Y-%m-%d"), "h": cert.sha256, "p": cert.pem,
-                              "ss": cert.self_signed})
+                              **({"ss": True} if cert.self_signed else {})})
             refs.append(index[cert.sha256])
-        probes[key.test_id] = [observation.outcome.value, observation.negotiated_version, observation.cipher,
-                               safe(observation.detail or ""), safe(observation.alert or ""), refs]
+        probes[key.test_id] = [shared(observation.outcome.value), shared(observation.negotiated_version),
+                               shared(observation.cipher), safe(observation.detail or ""),
+                               safe(observation.alert or ""), refs]
         if tally is None or tally.worst([key.test_id]) in (Status.FAIL, Status.WARN):
             flagged.update(refs)
     if len(certs) > PEM_LIMIT:
@@ -340,7 +353,7 @@ def detail_data(run: DualcertRun, tally: OutcomeTally | None = None) -> dict[str
                 del entry["p"]
     nodes = list(dict.fromkeys(e.node for e in run.endpoints.values()))
     services = list(dict.fromkeys(e.service.name for e in run.endpoints.values()))
-    return {"certs": certs, "probes": probes, "nodes": nodes, "services": services,
+    return {"certs": certs, "probes": probes, "strings": list(strings), "nodes": nodes, "services": services,
             "offers": [o.value for o in run.options.offers], "versions": [v.value for v in run.options.versions]}
 
 

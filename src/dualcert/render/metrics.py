@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from dualcert.safetext import safe
@@ -116,7 +116,15 @@ def metrics_text(document: Mapping[str, Any], previous: str | None = None,
     written = _timestamp(run.get("written")) or started
     exit_status = int(run.get("exit_status", 3))
     samples: dict[str, list[str]] = {name: [] for name in FAMILIES}
-    not_after, days = certificate_samples(document.get("probes", []), site, started)
+    by_outcome: dict[str, int] = {}
+
+    def counted(probes: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+        """The probes, counted by outcome as they pass: they are read once (a stream, at scale)."""
+        for probe in probes:
+            by_outcome[str(probe.get("outcome"))] = by_outcome.get(str(probe.get("outcome")), 0) + 1
+            yield probe
+
+    not_after, days = certificate_samples(counted(document.get("probes", [])), site, started)
     samples[f"{PREFIX}certificate_not_after_timestamp_seconds"] = not_after
     samples[f"{PREFIX}certificate_days_left"] = days
     by_rule: dict[tuple[str, str], int] = dict(rule_counts or {})
@@ -125,9 +133,6 @@ def metrics_text(document: Mapping[str, Any], previous: str | None = None,
         by_rule[key] = by_rule.get(key, 0) + 1
     samples[f"{PREFIX}rule_tests"] = [_sample(f"{PREFIX}rule_tests", {"site": site, "rule": r, "status": s}, n)
                                       for (r, s), n in sorted(by_rule.items())]
-    by_outcome: dict[str, int] = {}
-    for probe in document.get("probes", []):
-        by_outcome[str(probe.get("outcome"))] = by_outcome.get(str(probe.get("outcome")), 0) + 1
     samples[f"{PREFIX}probes"] = [_sample(f"{PREFIX}probes", {"site": site, "outcome": o}, n)
                                   for o, n in sorted(by_outcome.items())]
     one = {"site": site}

@@ -65,18 +65,24 @@ def common_fix(fixes: Mapping[str, str]) -> str:
     return general.pop() if len(general) == 1 else texts[0]
 
 
-def _cause(test: Mapping[str, Any]) -> str:
+def split_subject(message: str, subject: str) -> str:
     """The message without the subject it begins with (a probe's "node service (host:port), ecdsa offer
-    over TLS 1.2: ", a node's "node: "): what is wrong, the same wording wherever it is wrong."""
-    message = str(test.get("message") or "").split("\n", 1)[0]
-    marker = message.find(" offer over TLS ")
-    if marker >= 0 and ": " in message[marker:]:
-        return message[message.index(": ", marker) + 2:]
-    subject = str(test.get("id") or "")
+    over TLS 1.2: ", a node's "node: ", a cluster's "cluster name: "): what the rule found, in the same words
+    wherever it is found. A results file keeps test messages so (docs/results-json.md), the subject being
+    the test's id; applied to a message already without it, it changes nothing."""
+    first = message.split("\n", 1)[0]
+    marker = first.find(" offer over TLS ")
+    if marker >= 0 and ": " in first[marker:]:
+        return message[first.index(": ", marker) + 2:]
     for lead in (f"{subject}: ", f"cluster {subject}: "):
-        if message.startswith(lead):
+        if subject and message.startswith(lead):
             return message[len(lead):]
     return message
+
+
+def _cause(test: Mapping[str, Any]) -> str:
+    """What is wrong, the same wording wherever it is wrong: the message's first line, without its subject."""
+    return split_subject(str(test.get("message") or ""), str(test.get("id") or "")).split("\n", 1)[0]
 
 
 def _certificate(probe: Mapping[str, Any] | None) -> dict[str, Any] | None:

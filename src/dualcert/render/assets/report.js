@@ -40,9 +40,32 @@
   var visible = params.get('visible');
   var outcomes = visible === null ? null : visible.toLowerCase().split(',');
   var truncated = null;
+  function resultOf(runs) {                 // a row is compact ([result, ...], pytest/html.py) or pytest-html's own
+    var first = runs[0] || {};
+    return ((Array.isArray(first) ? first[0] : first.result) || '').toLowerCase();
+  }
   function rank(runs) {
-    var result = ((runs[0] || {}).result || '').toLowerCase();
+    var result = resultOf(runs);
     return result === 'failed' || result === 'error' ? 0 : result === 'skipped' ? 2 : 1;
+  }
+  // A compact row back as pytest-html's: the cells pytest/html.py's expanded_cells() checked it rebuilds.
+  function columnsOf() {                    // the estate's columns, named in the shared data (pytest/html.py)
+    return document.getElementById('dualcert-data') ? data().columns || [] : [];
+  }
+  function expand(id, row, columns) {
+    if (!Array.isArray(row)) { return row; }
+    var full = {result: row[0], testId: id, duration: row[1], log: row.length > 4 ? row[4] : 'No log output captured.',
+                extras: row[3].map(function (content) {
+                  return {name: null, format_type: 'html', content: content, mime_type: null, extension: null};
+                })};
+    var cells = ['<td class="col-result">' + row[0] + '</td>', '<td class="col-testId">' + id + '</td>'];
+    columns.forEach(function (key, i) {
+      full['dc' + key] = row[2][i];
+      cells.push('<td class=col-dc' + key + '>' + row[2][i] + '</td>');
+    });
+    cells.push('<td class="col-duration">' + row[1] + '</td>', '<td class="col-links"></td>');
+    full.resultsTableRow = cells;
+    return full;
   }
   function prune(container) {
     if (container.dataset.dcPruned) { return; }
@@ -54,7 +77,7 @@
     var all = Object.keys(data.tests);
     var ids = all.filter(function (id) {
       var runs = data.tests[id];
-      return keep(id) && (outcomes === null || outcomes.indexOf(((runs[0] || {}).result || '').toLowerCase()) >= 0);
+      return keep(id) && (outcomes === null || outcomes.indexOf(resultOf(runs)) >= 0);
     });
     if (params.get('dcall') !== '1' && ids.length > ROW_LIMIT) {
       truncated = {shown: ROW_LIMIT, total: ids.length};
@@ -63,11 +86,12 @@
         .slice(0, ROW_LIMIT).map(function (x) { return x[2]; });
     }
     if (ids.length === all.length && !source) { return; }
-    if (ids.length !== all.length) {
-      var tests = {};
-      ids.forEach(function (id) { tests[id] = data.tests[id]; });
-      data.tests = tests;
-    }
+    var columns = columnsOf();
+    var tests = {};
+    ids.forEach(function (id) {
+      tests[id] = data.tests[id].map(function (row) { return expand(id, row, columns); });
+    });
+    data.tests = tests;
     container.dataset.jsonblob = JSON.stringify(data);
   }
   // pytest-html's script reads #data-container right after the parser inserts it; a mutation
@@ -108,7 +132,9 @@
   function fillProbe(box, probe) {
     var d = data();
     if (!probe) { box.appendChild(el('p', 'not probed (run interrupted or endpoint skipped)')); return; }
-    var tls = 'outcome ' + probe[0] + (probe[1] ? ', negotiated ' + probe[1] + ' ' + (probe[2] || '') : '') +
+    var text = function (ref) { return ref === null || ref === undefined ? '' : d.strings[ref]; };
+    var tls = 'outcome ' + text(probe[0]) + (probe[1] !== null ? ', negotiated ' + text(probe[1]) + ' ' +
+                                             text(probe[2]) : '') +
               (probe[3] ? ', ' + probe[3] : '') + (probe[4] ? ', alert ' + probe[4] : '');
     box.appendChild(el('p', tls));
     if (!probe[5].length) { return; }
@@ -119,7 +145,7 @@
     table.appendChild(head);
     probe[5].forEach(function (ref, i) {
       var c = d.certs[ref], row = el('tr');
-      [i, c.s, c.i, c.k, c.a, c.f, c.t, c.h].forEach(function (v) { row.appendChild(el('td', v)); });
+      [i, c.s, text(c.i), text(c.k), text(c.a), c.f, c.t, c.h].forEach(function (v) { row.appendChild(el('td', v)); });
       table.appendChild(row);
     });
     box.appendChild(table);
@@ -127,7 +153,7 @@
       var c = d.certs[ref];
       if (!c.p) {   // a large report keeps the PEMs of failing and warning probes' certificates only
         box.appendChild(el('p', 'PEM #' + i + ': not in this report (it passed every rule); the results JSON has ' +
-          'it: jq -r \'.certificates["' + c.h + '"]\' REPORT.json (base64 DER)'));
+          'it: jq -r \'.certificates["' + c.h + '"].der\' REPORT.json (base64 DER)'));
         return;
       }
       var pem = el('details'), link = el('a', 'download #' + i + '.pem');
