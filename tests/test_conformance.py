@@ -124,15 +124,16 @@ def test_a_limbo_file_is_read_and_run_by_the_same_harness(work: Path, tmp_path: 
     assert [row.dualcert.accepted for row in outcome.rows] == [c.expected for c in loaded]   # type: ignore[union-attr]
 
 
-def test_a_limbo_corpus_when_given(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """DUALCERT_LIMBO=/path/limbo.json (x509-limbo's published file, not vendored here): its server cases
-    that can be served, judged like the generated ones, must agree at 99 %."""
-    given = os.environ.get("DUALCERT_LIMBO")
-    if not given:
-        pytest.skip("set DUALCERT_LIMBO=/path/to/limbo.json to run x509-limbo's server cases (docs/checks.md)")
-    cases, skipped = limbo.load(Path(given))
-    outcome = measure(cases, work / "limbo")
-    outcome.unservable.update({f"{k} (not run)": v for k, v in skipped.items()})
-    _show(outcome, "conformance-limbo", capsys)
-    _complete(outcome)
-    assert outcome.agreement() >= MIN_AGREEMENT, f"agreement {outcome.agreement():.1%} < {MIN_AGREEMENT:.0%}"
+# x509-limbo's published file, when the user gives one (not vendored here: docs/checks.md, Conformance). The
+# test exists only then: without the file there is nothing to run, and the reader is tested above.
+LIMBO = os.environ.get("DUALCERT_LIMBO")
+if LIMBO:
+    def test_a_limbo_corpus_when_given(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """DUALCERT_LIMBO=/path/limbo.json (x509-limbo's published file, not vendored here): its server cases
+        that can be served, judged like the generated ones, must agree at 99 %."""
+        cases, skipped = limbo.load(Path(LIMBO))
+        outcome = measure(cases, work / "limbo")
+        outcome.unservable.update({f"{k} (not run)": v for k, v in skipped.items()})
+        _show(outcome, "conformance-limbo", capsys)
+        _complete(outcome)
+        assert outcome.agreement() >= MIN_AGREEMENT, f"agreement {outcome.agreement():.1%} < {MIN_AGREEMENT:.0%}"
