@@ -15,7 +15,7 @@ from dualcert.policy.clients import ClientExpectation, ClientProfile
 from dualcert.probe.observation import Observation, Outcome
 from dualcert.rules.causes import Cause, combined, failed, finding, fix_for, untrusted_cause
 from dualcert.rules.presented import above_leaf, rsa_signed
-from dualcert.rules.probe_rules import ObservedChain
+from dualcert.rules.probe_rules import ObservedChain, level_status
 from dualcert.verdict import Status, Verdict
 
 # Roles whose clients break when the ECDSA certificate is signed by an RSA CA, whichever certificate
@@ -140,7 +140,7 @@ def client_accepts(case: ClientCase) -> Verdict:
                           "certificate is signed by an RSA CA (CSCvb58580): a client preferring ECDSA would get it",
                           Cause.ECDSA_UNDER_RSA_CA, case.endpoint)
         return Verdict(rule, Status.PASS, f"{_where(case)}: accepts {_got(case)}; {how}")
-    return combined(rule, Status.FAIL if level == "required" else Status.WARN, f"{_where(case)}: ", problems)
+    return combined(rule, level_status(level), f"{_where(case)}: ", problems)
 
 
 def client_protocol(case: ClientCase) -> Verdict:

@@ -253,7 +253,7 @@ def issuer(case: Case) -> Verdict:
     return Verdict(rule, Status.PASS, f"{_where(case)}: {family} leaf {what}")
 
 
-def _level_status(level: str) -> Status:
+def level_status(level: str) -> Status:
     """A rule with a level fails when required and warns otherwise."""
     return Status.FAIL if level == "required" else Status.WARN
 
@@ -274,11 +274,11 @@ def trust(case: Case) -> Verdict:
     if v.trusted:
         return Verdict(rule, Status.PASS, f"{_where(case)}: {v.detail}")
     if v.trusted is None:
-        return finding(rule, _level_status(level), f"{_where(case)}: the policy requires trust but the inventory has "
+        return finding(rule, level_status(level), f"{_where(case)}: the policy requires trust but the inventory has "
                       "no trust bundle", Cause.NO_TRUST_BUNDLE)
     source = case.trust.source if case.trust else "the trust bundle"
     why = "a self-signed certificate that is not in the bundle" if case.chain.leaf.self_signed else v.detail
-    verdict = finding(rule, _level_status(level), f"{_where(case)}: expected a chain to the site's roots ({source}), "
+    verdict = finding(rule, level_status(level), f"{_where(case)}: expected a chain to the site's roots ({source}), "
                       f"saw {_seen_leaf(case)}: {why}", untrusted_cause(v.cause, case.issuer_sent), case.endpoint,
                       case.family)
     # The validator's finding by certificate and check, for scripts (the message says it in words).
@@ -295,7 +295,7 @@ def hostname(case: Case) -> Verdict:
         return Verdict(rule, Status.PASS, f"{_where(case)}: {detail}")
     leaf = case.chain.leaf
     names = ", ".join([*leaf.san_dns, *leaf.san_ip]) or f"no SAN (CN {leaf.common_name!r})"
-    return finding(rule, _level_status(level), f"{_where(case)}: {detail}; the certificate names {names}",
+    return finding(rule, level_status(level), f"{_where(case)}: {detail}; the certificate names {names}",
                   Cause.HOSTNAME, case.endpoint, case.family)
 
 
