@@ -549,8 +549,10 @@ def byte_compile() -> None:
     import compileall
 
     import dualcert
+    from dualcert.cli.common import suites_dir
 
-    compileall.compile_dir(str(Path(dualcert.__file__).parent), quiet=1)
+    for package in {Path(dualcert.__file__).parent, suites_dir()}:   # a checkout's suites sit beside the package
+        compileall.compile_dir(str(package), quiet=1)
 
 
 def raise_fd_limit() -> None:

@@ -135,3 +135,53 @@ def test_a_crashing_check_errors_alone(slow_estate: Path) -> None:
     assert all(t["outcome"] in ("passed", "skipped") for t in others)
     assert sum(t["rule"] == "expiry" and t["outcome"] == "passed" for t in others) == GOOD_PROBES - 1
     measured("check-crash", "that test errors, the others run")
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The live (not zombie) processes whose parent is `pid`, with their command lines."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            if entry.name.isdigit() and int(ppid) == pid and state != "Z":
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return found
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(OSError, IndexError):
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
+def test_an_interrupted_large_run_leaves_no_second_process(tmp_path: Path) -> None:
+    """From EARLY_ENDPOINTS endpoints with a trust bundle, `dualcert run` starts the path-validation process as
+    pytest starts (facts/prevalidation.py). A Ctrl-C while the probes are out ends it with the run: no process
+    is left, no child prints a traceback, the finished probes are kept."""
+    from dualcert.facts.prevalidation import EARLY_ENDPOINTS
+
+    good = [self_signed(["good.example.test"], KeySpec.ec()), self_signed(["good.example.test"], KeySpec.rsa())]
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "roots.pem").write_bytes(b"".join(g.chain_pem() for g in good))
+    with tls_server(good, tmp_path / "certs") as port, peers.tcp_peer(peers.tarpit) as slow:
+        path = tmp_path / "large.yaml"
+        path.write_text(f"site: large\ntrust: {tmp_path / 'roots.pem'}\nnodes:\n"
+                        + inventory_text({"https": (port, None)}, name="good", host="good.example.test")
+                        + inventory_text({f"s{i}": (slow, None) for i in range(EARLY_ENDPOINTS)}, name="slow"))
+        process = start_run(path)
+        try:
+            journal_lines(tmp_path / "reports" / "large.json.partial.jsonl", GOOD_PROBES)
+            children = _children(process.pid)
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=20)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+    assert any("spawn_main" in command for command in children.values()), children   # the validation process
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [children[pid] for pid in children if _alive(pid)], "a child outlived the interrupted run"
+    assert process.returncode == 2 and "Traceback" not in stdout + stderr, stdout + stderr
+    data = load_document(tmp_path / "reports" / "large.json")
+    assert data["run"]["status"] == "interrupted" and {p["node"] for p in data["probes"]} >= {"good"}

@@ -26,6 +26,8 @@ from dualcert.render.metrics import FAMILIES, LAST_COMPLIANT, metrics_text
 from .conftest import debian_binary, free_port, run_cli
 
 PROBES_PER_ENDPOINT = 6   # 3 offers x 2 TLS versions
+# Families the lab run has no samples for: no compliant run yet, and no merge that left nodes unchecked.
+LATER = {LAST_COMPLIANT, "dualcert_node_not_checked"}
 
 # --- node_exporter's textfile rules --------------------------------------------------------
 # The collector reads each *.prom file with prometheus/common's text parser (expfmt.TextParser) and
@@ -123,7 +125,7 @@ def test_text_format_and_openmetrics_parsers_read_the_same_metrics(lab_metrics: 
     # OpenMetrics: its parser refused the file without the closing `# EOF` ("Missing # EOF at end").
     as_openmetrics = list(openmetrics_families(text))
     assert text.endswith("\n# EOF\n") and text.count("# EOF") == 1
-    assert {f.name: f.unit for f in as_openmetrics} == {n: f.unit for n, f in FAMILIES.items() if n != LAST_COMPLIANT}
+    assert {f.name: f.unit for f in as_openmetrics} == {n: f.unit for n, f in FAMILIES.items() if n not in LATER}
     assert {f.type for f in as_openmetrics} == {"gauge"}
     # The text format's parser (the one node_exporter's collector shares) reads the very same series.
     series = _series(iter(as_openmetrics))
@@ -133,13 +135,17 @@ def test_text_format_and_openmetrics_parsers_read_the_same_metrics(lab_metrics: 
     leaves = [dict(labels) for name, labels in series if name == "dualcert_certificate_not_after_timestamp_seconds"]
     assert {leaf["family"] for leaf in leaves} == {"rsa", "ecdsa"}
     assert len(leaves) == len({(leaf["node"], leaf["service"], leaf["family"]) for leaf in leaves})
+    # A whole run checked every node of the inventory: the coverage gauge a merge's alert reads says so.
+    nodes = {dict(labels)["coverage"]: value for (name, labels), value in series.items() if name == "dualcert_nodes"}
+    estate = lab_metrics.results["run"]["coverage"]["estate"]
+    assert nodes == {"checked": len(estate), "not_checked": 0} and estate
 
 
 def test_the_file_keeps_node_exporters_textfile_rules(lab_metrics: LabMetrics) -> None:
     assert textfile_problems(lab_metrics.text) == []
     # Every family once, HELP and TYPE (and UNIT) before its samples.
     heads = [line.split()[2] for line in lab_metrics.text.splitlines() if line.startswith("# HELP ")]
-    assert len(heads) == len(set(heads)) == len(FAMILIES) - 1   # no compliant run yet: no LAST_COMPLIANT
+    assert len(heads) == len(set(heads)) == len(FAMILIES) - len(LATER)
 
 
 BREAKAGES = [   # (id, what a regression could write, the problem the rules name)

@@ -391,7 +391,8 @@ def test_the_second_process_cannot_be_interrupted_but_this_one_can() -> None:
     interpreter would print tracebacks while it starts; the run ends it), and this process's mask is
     as it was."""
     before = signal.pthread_sigmask(signal.SIG_BLOCK, set())
-    ahead = Ahead(_report_signal_mask, "job", ["mask"])
+    ahead = Ahead(_report_signal_mask)
+    ahead.give("job", ["mask"])
     try:
         assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == before
         assert ahead.wait(timeout=60)

@@ -274,11 +274,13 @@ def test_auto_items_mode_switches_above_1000_probes(tmp_path: Path, endpoints: i
 SECOND_PROCESS_ENDPOINTS = 310   # each its own ECDSA leaf: 311 distinct chains
 
 
-def test_a_large_run_validates_in_a_second_process_with_the_verdicts_of_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("started", ["early", "after-probes"])
+def test_a_large_run_validates_in_a_second_process_with_the_verdicts_of_one(tmp_path: Path, started: str) -> None:
     """310 dual-certificate endpoints, each with its own ECDSA leaf, every seventh self-signed: the run
-    validates their chains in a second process (facts/prevalidation.py; its threshold lowered from 1,000
-    chains to 300, which keeps this test's estate small), and its trust verdicts are those this process
-    computes for the same chains."""
+    validates their chains in a second process (facts/prevalidation.py), and its trust verdicts are those this
+    process computes for the same chains. `early`: `dualcert run` starts the child as pytest starts (from
+    EARLY_ENDPOINTS endpoints); `after-probes`: without it, the child starts once the probes are in (its
+    threshold lowered from 1,000 chains to 300, which keeps this test's estate small)."""
     import base64
     import datetime as dt
 
@@ -302,6 +304,13 @@ def test_a_large_run_validates_in_a_second_process_with_the_verdicts_of_one(tmp_
     counting = ("import sys\n"
                 "from dualcert.facts import prevalidation\n"
                 "prevalidation.MIN_CHAINS = 300\n"
+                f"prevalidation.EARLY_ENDPOINTS = {10**9 if started == 'after-probes' else 50}\n"
+                "early = []\n"
+                "real_early = prevalidation.start_early\n"
+                "prevalidation.start_early = lambda serve: early.append(1) or real_early(serve)\n"
+                "children = []\n"
+                "real_init = prevalidation.Ahead.__init__\n"
+                "prevalidation.Ahead.__init__ = lambda self, serve: children.append(1) or real_init(self, serve)\n"
                 "taken = []\n"
                 "real = prevalidation.Ahead.take\n"
                 "prevalidation.Ahead.take = lambda self, chain: (lambda f: taken.append(f is not None) or f)("
@@ -309,6 +318,7 @@ def test_a_large_run_validates_in_a_second_process_with_the_verdicts_of_one(tmp_
                 "from dualcert.cli import main\n"
                 "code = main(sys.argv[1:])\n"
                 "print('answers from the second process:', sum(taken))\n"
+                "print('started early:', len(early), 'children:', len(children))\n"
                 "sys.exit(code)\n")
     with LabServer(served) as server:
         assert server is not None
@@ -322,6 +332,8 @@ def test_a_large_run_validates_in_a_second_process_with_the_verdicts_of_one(tmp_
         done.stdout[-3000:] + done.stderr[-2000:]
     answered = int(done.stdout.rsplit("answers from the second process:", 1)[1].split()[0])
     assert answered > 0, "no chain was validated by the second process"
+    # One second process either way: an early child is the one that validates, none is started after it.
+    assert f"started early: {int(started == 'early')} children: 1" in done.stdout
     data = load_document(tmp_path / "reports" / "scale.json")
     ders = {sha: base64.b64decode(b64) for sha, b64 in data["certificates"].items()}
     here, now = TrustStore.from_pem_file(trust), dt.datetime.now(dt.UTC)

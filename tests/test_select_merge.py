@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from dualcert.compare.results_file import load_document
 from dualcert.lab import Lab
@@ -125,7 +126,8 @@ def test_nodes_no_run_checked_are_exit_4_unless_allowed(runs: dict[str, Any]) ->
     assert ("dualcert merge: no run checked 6 of the 24 nodes: cluster mixed (site=dc3): mixed-uccx-pub, mixed-sm; "
             "cluster r125 (site=dc3): r125-uccx-pub, r125-uccx-sub, r125-sm; cluster cucm15 (site=dc3): cucm15-pub\n"
             "  fix: run the missing part") in refused.stderr and "--allow-partial" in refused.stderr
-    allowed = merge(runs, "dc1", "dc2-1", "dc2-2", extra=("--allow-partial",), out="partial/lab.json")
+    allowed = merge(runs, "dc1", "dc2-1", "dc2-2", extra=("--allow-partial", "--metrics", "partial/lab.prom"),
+                    out="partial/lab.json")
     unchecked = ["mixed-uccx-pub", "mixed-sm", "r125-uccx-pub", "r125-uccx-sub", "r125-sm", "cucm15-pub"]
     assert allowed.returncode == 1 and "NOT CHECKED: no run checked 6 of the 24 nodes" in allowed.stdout
     data = load(runs["dir"] / "partial" / "lab.json")
@@ -136,6 +138,13 @@ def test_nodes_no_run_checked_are_exit_4_unless_allowed(runs: dict[str, Any]) ->
     section = html.split('id="dc-not-checked"', 1)[1].split("</section>", 1)[0]
     assert "no run checked 6 of the 24 nodes" in section and all(node in section for node in unchecked)
     assert html.index('id="dc-not-checked"') < html.index('id="dc-summary"')   # above the verdict
+    # The metrics too: an alert on dualcert_nodes{coverage="not_checked"} > 0 catches a site that stopped reporting.
+    families = {f.name: f for f in text_string_to_metric_families((runs["dir"] / "partial" / "lab.prom").read_text())}
+    assert {s.labels["coverage"]: s.value for s in families["dualcert_nodes"].samples} == {
+        "checked": 18, "not_checked": 6}
+    assert [(s.labels["node"], s.labels["cluster"], s.value) for s in families["dualcert_node_not_checked"].samples] \
+        == [(node, cluster, 1) for node, cluster in zip(unchecked, ["mixed", "mixed", *["r125"] * 3, "cucm15"],
+                                                         strict=True)]
     report = run_cli("report", "partial/lab.json", cwd=runs["dir"])   # re-rendered from the JSON alone: the same
     assert report.returncode == 0 and (runs["dir"] / "partial" / "lab.report.html").read_text() == html
 

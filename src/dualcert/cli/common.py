@@ -59,7 +59,7 @@ def pytest_args(suites: Path, inventory: Path, policy: str | None, html: Path, r
         args.append("--dualcert-strict")
     if baseline:
         args += ["--baseline", baseline]
-    if not _asks_for_xdist(extra):
+    if not asks_for_xdist(extra):
         # pytest-xdist's hooks cost ~0.1 ms per test even when no worker is started.
         args += ["-p", "no:xdist"]
     # The suites print nothing and log nothing: capturing output and logs around each of a test's three
@@ -70,7 +70,7 @@ def pytest_args(suites: Path, inventory: Path, policy: str | None, html: Path, r
     return args + extra
 
 
-def _asks_for_xdist(extra: list[str]) -> bool:
+def asks_for_xdist(extra: list[str]) -> bool:
     return any(a in ("-n", "--numprocesses", "--dist", "-d") or a.startswith(("-n", "--numprocesses=", "--dist="))
                for a in extra)
 

@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dualcert.cli.common import check_writable, pytest_args, run_pytest, suites_dir, usage_error
+from dualcert.cli.common import asks_for_xdist, check_writable, pytest_args, run_pytest, suites_dir, usage_error
 from dualcert.errors import UsageError
 from dualcert.estate.inventory import FORMATS
+from dualcert.estate.model import Inventory
 from dualcert.pytest import helptext
 
 EPILOG = """examples:
@@ -27,15 +28,41 @@ warnings (expiry within the warn window, rules set to `warn`) are listed but pas
 
 
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
+    from dualcert.estate.inventory import load_inventory
+
+    try:
+        inventory = load_inventory(Path(ns.inventory), ns.inventory_format)
+    except UsageError as exc:
+        return usage_error(exc)
+    try:
+        if not asks_for_xdist(extra):   # xdist's workers run the tests: this process validates nothing
+            _validate_early(inventory)
+        return _run(ns, extra, inventory)
+    finally:
+        from dualcert.facts import prevalidation
+
+        prevalidation.close_early()
+
+
+def _validate_early(inventory: Inventory) -> None:
+    """A large estate's chains are validated in a second process (facts/prevalidation.py), started now: its start
+    takes the core that pytest's start, single-threaded, leaves idle."""
+    from dualcert.facts import prevalidation
+
+    if inventory.trust is not None and len(inventory.endpoints()) >= prevalidation.EARLY_ENDPOINTS:
+        from dualcert.facts.trust import validate_in_child
+
+        prevalidation.start_early(validate_in_child)
+
+
+def _run(ns: argparse.Namespace, extra: list[str], inventory: Inventory) -> int:
     import pytest
 
-    from dualcert.estate.inventory import load_inventory
     from dualcert.estate.selection import Selection, report_stem
     from dualcert.pytest.parts import shard
     from dualcert.pytest.state import ReadInventory
 
     try:
-        inventory = load_inventory(Path(ns.inventory), ns.inventory_format)
         select = Selection.parse(ns.select, ns.split_clusters) if ns.select else None
         if select is not None:
             select.apply(inventory)   # a selection that cannot be run is said now, as dualcert's usage error

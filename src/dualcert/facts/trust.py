@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -99,39 +100,64 @@ class TrustStore:
     def validate_ahead(self, chains: list[tuple[bytes, ...]], now: dt.datetime, *,
                        at_least: int | None = None) -> Ahead | None:
         """Validate `chains` (in the order they will be asked for) in a second process, when there are at
-        least `at_least` of them (default: prevalidation.MIN_CHAINS). The caller closes what is returned."""
-        if not worth_it(len(chains), prevalidation.MIN_CHAINS if at_least is None else at_least):
+        least `at_least` of them (default: prevalidation.MIN_CHAINS, or EARLY_MIN_CHAINS for a child started
+        early, which this claims). The caller closes what is returned."""
+        early = prevalidation.claim_early()
+        least = at_least if at_least is not None else \
+            prevalidation.EARLY_MIN_CHAINS if early is not None else prevalidation.MIN_CHAINS
+        if not worth_it(len(chains), least):
+            if early is not None:
+                early.close()
             return None
         try:
-            ahead = Ahead(_validate_in_child, (self.anchor_ders, self.source, now, chains), chains)
+            ahead = early or Ahead(validate_in_child)
         except OSError:   # no second process to be had: validated in place, as below the threshold
             return None
+        ahead.give((self.anchor_ders, self.source, now, chains), chains)
         self._ahead[:] = [(ahead, now)]
         return ahead
 
     def _adopt(self, chain_der: tuple[bytes, ...], answer: Compact) -> Validation:
         """A validation the second process made: the same Validation _validate() makes here."""
         trusted, detail, cause, path, certificate, check = answer
-        ders = [chain_der[i] if i >= 0 else self.anchor_ders[-1 - i] for i in path]
-        return Validation(trusted, detail, tuple(der_facts(d) for d in ders), Cause(cause), certificate, check)
+        ders = tuple(chain_der[i] if i >= 0 else self.anchor_ders[-1 - i] for i in path)
+        return _validation(Judgement(trusted, detail, Cause(cause), ders, certificate, check))
 
     def _validate(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Validation:
+        return _validation(self._judge(chain_der, now))
+
+    def _judge(self, chain_der: tuple[bytes, ...], now: dt.datetime) -> Judgement:
+        """The validation with its path as DER: what the second process computes (it needs no facts)."""
         try:
             leaf, *presented = [x509.load_der_x509_certificate(d) for d in chain_der]
         except ValueError as exc:
-            return Validation(False, f"chain cannot be parsed: {exc}", cause=Cause.PROFILE)
+            return Judgement(False, f"chain cannot be parsed: {exc}", Cause.PROFILE)
         if leaf.fingerprint(hashes.SHA256()).hex() in self.fingerprints:
-            return Validation(True, "the leaf itself is in the trust bundle (pinned)", (der_facts(chain_der[0]),))
+            return Judgement(True, "the leaf itself is in the trust bundle (pinned)", Cause.NONE, chain_der[:1])
         try:
             found = find_path(leaf, presented, self.anchors, now)
         except (ValueError, TypeError) as exc:   # a certificate field the parser rejects only when read
-            return Validation(False, f"path validation failed: {exc}", cause=Cause.PROFILE)
+            return Judgement(False, f"path validation failed: {exc}", Cause.PROFILE)
         if not found.path:
-            return Validation(False, f"no trusted path: {found.reason}", cause=found.cause,
-                              certificate=found.certificate, check=found.check)
-        # The path's certificates are the presented ones and the bundle's: their facts are cached by DER.
-        return Validation(True, found.reason,
-                          tuple(der_facts(c.public_bytes(serialization.Encoding.DER)) for c in found.path))
+            return Judgement(False, f"no trusted path: {found.reason}", found.cause, (), found.certificate,
+                             found.check)
+        return Judgement(True, found.reason, Cause.NONE,
+                         tuple(c.public_bytes(serialization.Encoding.DER) for c in found.path))
+
+
+class Judgement(NamedTuple):
+    trusted: bool | None
+    detail: str
+    cause: Cause
+    path: tuple[bytes, ...] = ()   # leaf ... anchor as DER, when trusted
+    certificate: str = ""
+    check: str = ""
+
+
+def _validation(found: Judgement) -> Validation:
+    # The path's certificates are the presented ones and the bundle's: their facts are cached by DER.
+    return Validation(found.trusted, found.detail, tuple(der_facts(d) for d in found.path), found.cause,
+                      found.certificate, found.check)
 
 
 # What the second process sends back for a chain: (trusted, detail, cause, path, certificate, check), each
@@ -139,7 +165,7 @@ class TrustStore:
 Compact = tuple[bool | None, str, str, tuple[int, ...], str, str]
 
 
-def _validate_in_child(jobs: Connection, answers: Connection) -> None:
+def validate_in_child(jobs: Connection, answers: Connection) -> None:
     """The second process (facts/prevalidation.py): validates each chain of its job, in order."""
     with contextlib.suppress(EOFError, OSError):    # the run ended first (SIGINT and SIGTERM are blocked here)
         anchors, source, now, chains = jobs.recv()
@@ -147,9 +173,9 @@ def _validate_in_child(jobs: Connection, answers: Connection) -> None:
         index = {der: i for i, der in enumerate(anchors)}
 
         def compact(chain: tuple[bytes, ...]) -> Compact:
-            found = store.validate(chain, now)
+            found = store._judge(chain, now)
             in_chain = {der: i for i, der in enumerate(chain)}
-            path = tuple(in_chain[c.der] if c.der in in_chain else -1 - index[c.der] for c in found.path)
+            path = tuple(in_chain[der] if der in in_chain else -1 - index[der] for der in found.path)
             return found.trusted, found.detail, found.cause.value, path, found.certificate, found.check
 
         answer_in_batches(answers, (compact(chain) for chain in chains))

@@ -4,6 +4,7 @@ and `--client-profiles FILE`, validated with line-numbered errors (docs/clients.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -76,6 +77,12 @@ class ClientProfile:
 
 
 def builtin_clients() -> dict[str, ClientProfile]:
+    return dict(_builtin_clients())
+
+
+@functools.cache
+def _builtin_clients() -> dict[str, ClientProfile]:
+    # Parsed once per process: `dualcert run --help` names them and every policy load starts from them.
     source = resources.files("dualcert.policy") / "data" / "clients.yaml"
     data = parse_yaml(source.read_text(encoding="utf-8"), "dualcert/policy/data/clients.yaml", what="client profiles")
     return read_clients(data, "dualcert/policy/data/clients.yaml", {})

@@ -43,6 +43,9 @@ FAMILIES: dict[str, Family] = {   # all gauges, written in this order
     f"{PREFIX}run_exit_status": Family("The last run's exit code: 0 compliant, 1 policy failures, 2 interrupted, "
                                        "3 internal error, 4 usage error, 5 nothing checked."),
     LAST_COMPLIANT: Family("When a run last ended compliant (exit code 0), as a Unix time.", "seconds"),
+    f"{PREFIX}nodes": Family("Nodes of the inventory by coverage: checked by the run, or not_checked by any run of "
+                             "a merge (dualcert merge --allow-partial)."),
+    f"{PREFIX}node_not_checked": Family("1 for each node no run of a merge checked (a site that stopped reporting)."),
 }
 _FAMILY_OF_KEY = {"RSA": "rsa", "ECDSA": "ecdsa"}
 
@@ -104,6 +107,21 @@ def certificate_samples(probes: Iterable[Mapping[str, Any]], site: str,
     return not_after, days
 
 
+def coverage_samples(run: Mapping[str, Any], site: str) -> tuple[list[str], list[str]]:
+    """(nodes by coverage, one sample per node not checked) from run.coverage; none from files without it."""
+    coverage = run.get("coverage")
+    if not coverage:
+        return [], []
+    estate = coverage.get("estate") or {}
+    not_checked = list(coverage.get("not_checked") or [])
+    counts = [_sample(f"{PREFIX}nodes", {"site": site, "coverage": state}, len(nodes))
+              for state, nodes in (("checked", coverage.get("nodes") or []), ("not_checked", not_checked))]
+    missing = [_sample(f"{PREFIX}node_not_checked",
+                       {"site": site, "node": node, "cluster": (estate.get(node) or {}).get("cluster") or ""}, 1)
+               for node in not_checked]
+    return counts, missing
+
+
 def metrics_text(document: Mapping[str, Any], previous: str | None = None,
                  rule_counts: Mapping[tuple[str, str], int] | None = None) -> str:
     """The exposition for one results document (`run`, `probes`, `tests`); `previous` is the last
@@ -144,6 +162,7 @@ def metrics_text(document: Mapping[str, Any], previous: str | None = None,
         previous_last_compliant(previous, site)
     if compliant is not None:
         samples[LAST_COMPLIANT] = [_sample(LAST_COMPLIANT, one, compliant)]
+    samples[f"{PREFIX}nodes"], samples[f"{PREFIX}node_not_checked"] = coverage_samples(run, site)
     lines: list[str] = []
     for name, family in FAMILIES.items():
         if samples[name]:
