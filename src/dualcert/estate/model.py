@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 from dualcert.estate.catalog import ServiceSpec
@@ -112,6 +112,7 @@ class Inventory:
         return found
 
 
+@cache   # asked for each probe's SNI; a host name costs ipaddress two exceptions
 def is_ip(value: str) -> bool:
     """An IPv4 or IPv6 address (not a host name)."""
     try:
