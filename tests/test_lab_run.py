@@ -73,11 +73,12 @@ def test_s3_passes_everything_and_other_states_fail_with_fixes(lab_run) -> None:
 
 # The causes each state's failures record (rules/causes.py), as the digest's row explains them.
 STATE_CAUSES = {
-    "s1": {Cause.SELF_SIGNED, Cause.UNKNOWN_ISSUER, Cause.STATE},
+    "s1": {Cause.SELF_SIGNED, Cause.SELF_SIGNED_UNTRUSTED, Cause.STATE},
     "s2": {Cause.ECDSA_UNDER_RSA_CA, Cause.WRONG_ISSUER, Cause.BROWSER_GETS_RSA, Cause.STATE},
-    "s4": {Cause.SELF_SIGNED, Cause.UNKNOWN_ISSUER, Cause.SELF_SIGNED_TWIN, Cause.STATE},
+    "s4": {Cause.SELF_SIGNED, Cause.SELF_SIGNED_UNTRUSTED, Cause.SELF_SIGNED_TWIN, Cause.STATE},
     "rsa": {Cause.ECDSA_NOT_PRESENTED, Cause.BROWSER_GETS_RSA, Cause.STATE},
-    "mixed": {Cause.SELF_SIGNED, Cause.UNKNOWN_ISSUER, Cause.SELF_SIGNED_TWIN, Cause.ROOTS_DIFFER, Cause.STATE},
+    "mixed": {Cause.SELF_SIGNED, Cause.SELF_SIGNED_UNTRUSTED, Cause.SELF_SIGNED_TWIN, Cause.ROOTS_DIFFER,
+              Cause.STATE},
 }
 
 

@@ -43,6 +43,7 @@ class Cause(StrEnum):
     INTERMEDIATE_NOT_SENT = "intermediate-not-sent"
     NO_TRUST_BUNDLE = "no-trust-bundle"
     UNKNOWN_ISSUER = "unknown-issuer"
+    SELF_SIGNED_UNTRUSTED = "self-signed-untrusted"
     MISSING_INTERMEDIATE = "missing-intermediate"
     LEAF_VALIDITY = "leaf-validity"
     CA_VALIDITY = "ca-validity"
@@ -119,8 +120,10 @@ FIXES: dict[Cause, Remedy] = {
         remedies.send_chain),
     Cause.NO_TRUST_BUNDLE: Remedy("the policy requires trust and the inventory has no trust bundle",
                                   lambda: remedies.ADD_TRUST_BUNDLE),
-    Cause.UNKNOWN_ISSUER: Remedy("no path reaches the trust bundle: the root (or a self-signed leaf) is not in it",
-                                 remedies.add_trust),
+    Cause.UNKNOWN_ISSUER: Remedy("no path reaches the trust bundle: the root is not in it", remedies.add_trust),
+    Cause.SELF_SIGNED_UNTRUSTED: Remedy(
+        "a self-signed leaf that is not itself in the trust bundle (a self-signed certificate has no root to trust)",
+        remedies.trust_self_signed),
     Cause.MISSING_INTERMEDIATE: Remedy("a CA-signed leaf whose issuer is neither sent nor in the bundle",
                                        remedies.missing_intermediate),
     Cause.LEAF_VALIDITY: Remedy("the leaf is outside its validity period, so no path is valid",
@@ -180,9 +183,11 @@ _BY_PATH = {path.Cause.UNKNOWN_ISSUER: Cause.UNKNOWN_ISSUER, path.Cause.LEAF_VAL
             path.Cause.PROFILE: Cause.PROFILE, path.Cause.TOO_COMPLEX: Cause.TOO_COMPLEX}
 
 
-def untrusted_cause(why: path.Cause, issuer_sent: bool) -> Cause:
-    """The cause of a chain that does not validate: a missing root is not an expired CA, and a
-    CA-signed leaf whose issuer is not sent lacks its intermediate."""
+def untrusted_cause(why: path.Cause, issuer_sent: bool, self_signed: bool = False) -> Cause:
+    """The cause of a chain that does not validate: a missing root is not an expired CA, a CA-signed
+    leaf whose issuer is not sent lacks its intermediate, and a self-signed leaf has no root to add."""
+    if why is path.Cause.UNKNOWN_ISSUER and self_signed:
+        return Cause.SELF_SIGNED_UNTRUSTED
     if why is path.Cause.UNKNOWN_ISSUER and not issuer_sent:
         return Cause.MISSING_INTERMEDIATE
     return _BY_PATH.get(why, Cause.UNKNOWN_ISSUER)

@@ -279,8 +279,9 @@ def trust(case: Case) -> Verdict:
     source = case.trust.source if case.trust else "the trust bundle"
     why = "a self-signed certificate that is not in the bundle" if case.chain.leaf.self_signed else v.detail
     verdict = finding(rule, level_status(level), f"{_where(case)}: expected a chain to the site's roots ({source}), "
-                      f"saw {_seen_leaf(case)}: {why}", untrusted_cause(v.cause, case.issuer_sent), case.endpoint,
-                      case.family)
+                      f"saw {_seen_leaf(case)}: {why}", untrusted_cause(v.cause, case.issuer_sent,
+                                                                         case.chain.leaf.self_signed),
+                      case.endpoint, case.family)
     # The validator's finding by certificate and check, for scripts (the message says it in words).
     return replace(verdict, concerns={"certificate": v.certificate, "check": v.check}) if v.certificate else verdict
 

@@ -158,6 +158,14 @@ def add_trust(endpoint: Endpoint, family: str) -> str:
             f"otherwise {sign_with_ca(endpoint, family)}")
 
 
+def trust_self_signed(endpoint: Endpoint, family: str) -> str:
+    """A self-signed leaf is trusted only where that very certificate is in the store: there is no root to add."""
+    unit = unit_for(endpoint, family)
+    return (f"{unit} on {endpoint.node} is self-signed, and clients trust a self-signed certificate only when that "
+            "very certificate is in their trust store: if self-signed is what you intend, add it to the inventory's "
+            f"trust bundle (and to the clients'); otherwise {sign_with_ca(endpoint, family)}")
+
+
 def renew_ca(endpoint: Endpoint, family: str, ca: str) -> str:
     unit = unit_for(endpoint, family)
     return (f"the CA certificate {ca!r} in the chain of {unit} on {endpoint.node} expires first: have the CA "
