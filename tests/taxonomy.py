@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from .doctables import DOCS, framed, rewrite
-from .taxonomy_pki import DOMAIN, Builder, Cert, Served, SharedCAs, ca, dn, leaf, sha1_ca
+from .taxonomy_pki import DOMAIN, Builder, Cert, Served, SharedCAs, ca, dn, leaf, legacy_ca
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,17 @@ def _one_tier(cas: SharedCAs, host: str) -> Served:
 
 
 def _sha1_intermediate(cas: SharedCAs, host: str) -> Served:
-    issuing = sha1_ca("Taxonomy Legacy Issuing CA", "sha1-issuing", cas.rsa_root)
+    issuing = legacy_ca("Taxonomy Legacy Issuing CA", "sha1-issuing", cas.rsa_root)
+    return _sent(leaf(host, issuing, "rsa2048"), issuing)
+
+
+def _ecdsa_sha1_intermediate(cas: SharedCAs, host: str) -> Served:
+    issuing = legacy_ca("Taxonomy Legacy EC Issuing CA", "ecdsa-sha1-issuing", cas.ec_root, "p256")
+    return _sent(leaf(host, issuing), issuing)
+
+
+def _md5_intermediate(cas: SharedCAs, host: str) -> Served:
+    issuing = legacy_ca("Taxonomy MD5 Issuing CA", "md5-issuing", cas.rsa_root, digest="md5")
     return _sent(leaf(host, issuing, "rsa2048"), issuing)
 
 
@@ -300,6 +310,14 @@ CASES: dict[str, TaxonomyCase] = {c.id: c for c in [
     TaxonomyCase("one-tier", "EC leaf alone, signed by the EC root itself (a one-tier CA)", "ECDSA", _one_tier),
     TaxonomyCase("sha1-intermediate", "RSA leaf under an issuing CA the root signed with SHA-1", "RSA",
                  _sha1_intermediate, {"signature_hash": fails("Taxonomy Legacy Issuing CA", "sha1WithRSAEncryption")},
+                 nginx=_SECLEVEL_0),
+    # The path validates (its signatures verify) and the signature_hash rule refuses the digest: a signature
+    # cryptography gives no parameters for was once "cannot be verified", a wrong trust reason.
+    TaxonomyCase("ecdsa-sha1-intermediate", "EC leaf under an issuing CA the EC root signed with ECDSA-SHA-1",
+                 "ECDSA", _ecdsa_sha1_intermediate,
+                 {"signature_hash": fails("Taxonomy Legacy EC Issuing CA", "ecdsa-with-SHA1")}, nginx=_SECLEVEL_0),
+    TaxonomyCase("md5-intermediate", "RSA leaf under an issuing CA the root signed with MD5", "RSA",
+                 _md5_intermediate, {"signature_hash": fails("Taxonomy MD5 Issuing CA", "md5WithRSAEncryption")},
                  nginx=_SECLEVEL_0),
     TaxonomyCase("reversed-order", "EC leaf, then its policy CA before its issuing CA", "ECDSA", _reversed,
                  {"chain_lint": warns("sends its chain out of order")}),

@@ -106,9 +106,10 @@ def ca(common_name: str, key_label: str, signer: Cert | None, spec: str = "p256"
                  constraints_critical=constraints_critical)
 
 
-def sha1_ca(common_name: str, key_label: str, signer: Cert, spec: str = "rsa2048") -> Cert:
-    """An intermediate CA whose certificate `signer` signs with SHA-1. cryptography refuses to sign with
-    SHA-1, so `openssl x509 -req -sha1` does, from a CSR cryptography made."""
+def legacy_ca(common_name: str, key_label: str, signer: Cert, spec: str = "rsa2048", digest: str = "sha1") -> Cert:
+    """An intermediate CA whose certificate `signer` signs with a legacy digest (`sha1`, `md5`: with an EC
+    signer, ecdsa-with-SHA1). cryptography refuses to sign with them, so `openssl x509 -req -<digest>` does,
+    from a CSR cryptography made."""
     subject_key = key(key_label, spec)
     csr = x509.CertificateSigningRequestBuilder().subject_name(dn(common_name)).sign(subject_key, hashes.SHA256())
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,7 +120,7 @@ def sha1_ca(common_name: str, key_label: str, signer: Cert, spec: str = "rsa2048
                             b"subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"}
         for name, data in files.items():
             (Path(tmp) / name).write_bytes(data)
-        subprocess.run(["openssl", "x509", "-req", "-in", "csr.pem", "-CA", "ca.pem", "-CAkey", "ca.key", "-sha1",
+        subprocess.run(["openssl", "x509", "-req", "-in", "csr.pem", "-CA", "ca.pem", "-CAkey", "ca.key", f"-{digest}",
                         "-days", "1825", "-extfile", "ext.cnf", "-set_serial", str(x509.random_serial_number()),
                         "-out", "cert.pem"], cwd=tmp, check=True, capture_output=True, timeout=60)
         return Cert(x509.load_pem_x509_certificate((Path(tmp) / "cert.pem").read_bytes()), subject_key)

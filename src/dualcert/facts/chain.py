@@ -144,13 +144,19 @@ def verify_signature(cert: x509.Certificate, issuer: x509.Certificate) -> None:
     TypeError / UnsupportedAlgorithm when it cannot be checked). Unlike
     Certificate.verify_directly_issued_by this verifies SHA-1 and MD5 signatures too: old self-signed
     and internal-CA certificates use them, and whether that is acceptable is a rule's call."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     key = issuer.public_key()
     algorithm = cert.signature_hash_algorithm
     params = cert.signature_algorithm_parameters
     signature, tbs = cert.signature, cert.tbs_certificate_bytes
-    if isinstance(key, rsa.RSAPublicKey) and algorithm is not None and isinstance(params, rsa_padding_types()):
-        key.verify(signature, tbs, params, algorithm)  # type: ignore[arg-type]
-    elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None and isinstance(params, ec.ECDSA):
+    # cryptography gives no parameters for the legacy algorithms (md5WithRSAEncryption, ecdsa-with-SHA1):
+    # PKCS#1 v1.5 and plain ECDSA are what their OIDs mean (RFC 3279).
+    if isinstance(key, rsa.RSAPublicKey) and algorithm is not None and (params is None or
+                                                                       isinstance(params, rsa_padding_types())):
+        key.verify(signature, tbs, params or padding.PKCS1v15(), algorithm)  # type: ignore[arg-type]
+    elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None and (params is None or
+                                                                                   isinstance(params, ec.ECDSA)):
         key.verify(signature, tbs, ec.ECDSA(algorithm))
     elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)) and algorithm is None:
         key.verify(signature, tbs)
