@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
+import pytest
+
 from dualcert.facts.chain import chain_facts
 from dualcert.facts.hostname import hostname_matches
 from dualcert.facts.trust import TrustStore
@@ -54,3 +59,19 @@ def test_hostname_matching() -> None:
 def test_unparseable_leaf_is_reported_not_raised() -> None:
     facts = chain_facts([b"\x30\x03\x02\x01\x00"])
     assert facts.certs == () and "cannot be parsed" in (facts.parse_error or "")
+
+
+@pytest.mark.parametrize(("key", "digest", "algorithm"), [("ec", "sha1", "ecdsa-with-SHA1"),
+                                                          ("rsa", "md5", "md5WithRSAEncryption")])
+def test_a_legacy_signed_certificate_is_still_self_signed(tmp_path: Path, key: str, digest: str,
+                                                          algorithm: str) -> None:
+    """cryptography gives these legacy signature OIDs no parameters; their signatures verify all the same
+    (whether the digest is acceptable is signature_hash's call), so the certificate is self-signed."""
+    genkey = ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "key.pem"] if key == "ec" else \
+        ["genrsa", "-out", "key.pem", "2048"]
+    subprocess.run(["openssl", *genkey], cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-x509", "-new", "-key", "key.pem", f"-{digest}", "-subj", "/CN=legacy",
+                    "-days", "30", "-outform", "DER", "-out", "cert.der"], cwd=tmp_path, check=True,
+                   capture_output=True)
+    (leaf,) = chain_facts(((tmp_path / "cert.der").read_bytes(),)).certs
+    assert leaf.signature_algorithm == algorithm and leaf.self_signed
