@@ -40,6 +40,7 @@ SHOWN_BY = {
     Cause.BROWSER_GETS_ECDSA: "test_fix_by_cause.py::test_browser_given_ecdsa_where_rsa_is_intended_is_told_about_the_"
                               "servers_order",
     Cause.BROWSER_GETS_RSA: _LAB,
+    Cause.BROWSER_CURVE: _REAL + "test_a_browser_refused_for_the_leafs_curve_is_told_the_curve",
     Cause.SELF_SIGNED: _TAXONOMY,
     Cause.CA_SIGNED: _REAL + "test_a_ca_signed_server_where_self_signed_is_intended",
     Cause.WRONG_ISSUER: _LAB,

@@ -143,9 +143,15 @@ def test_a_ca_signed_server_where_self_signed_is_intended(estate: Estate) -> Non
 
 def test_an_ecdsa_only_server_refuses_the_rsa_offer(estate: Estate) -> None:
     found = _with(estate.tests("ecdsa-only", "presented_key"), Cause.RSA_NOT_PRESENTED)
-    # The browser-like offer too: a generic server is to prefer RSA for browsers (and P-521 is no scheme of theirs).
-    assert {t["id"].split(":")[2] for t in found} == {"rsa", "default"}, found
+    assert {t["id"].split(":", 2)[2] for t in found} == {"rsa:tls1.2", "rsa:tls1.3"}, found
     assert all("must present the server's RSA certificate to RSA clients" in t["fix"] for t in found), found
+
+
+def test_a_browser_refused_for_the_leafs_curve_is_told_the_curve(estate: Estate) -> None:
+    """Over TLS 1.3 the browser-like offer is refused because of the leaf's curve: P-521 is no scheme of theirs."""
+    (found,) = _with(estate.tests("ecdsa-only", "presented_key"), Cause.BROWSER_CURVE)
+    assert found["id"].endswith(":default:tls1.3") and "on secp521r1" in found["message"], found
+    assert "no TLS 1.3 signature scheme for secp521r1" in found["fix"] and "P-256 or P-384" in found["fix"], found
 
 
 def test_a_client_that_cannot_connect_is_told_what_to_enable(estate: Estate) -> None:

@@ -15,6 +15,8 @@ from dualcert.offers import Offer, ProbeOffer, ProbeVersion, TLSVersion
 # IANA names, understood by OpenSSL's SSL_CTX_set1_sigalgs_list. SHA-1 schemes are
 # offered for TLS 1.2 only so that old appliances still answer (OpenSSL drops them in 1.3).
 ECDSA_SIGALGS = ("ecdsa_secp256r1_sha256", "ecdsa_secp384r1_sha384", "ecdsa_secp521r1_sha512")
+# TLS 1.3 binds each ECDSA scheme to one curve (RFC 8446, 4.2.3); TLS 1.2's schemes name only the hash.
+TLS13_ECDSA_SCHEME = dict(zip(("secp256r1", "secp384r1", "secp521r1"), ECDSA_SIGALGS, strict=True))
 RSA_SIGALGS = (
     "rsa_pss_rsae_sha256", "rsa_pss_rsae_sha384", "rsa_pss_rsae_sha512",
     "rsa_pss_pss_sha256", "rsa_pss_pss_sha384", "rsa_pss_pss_sha512",
@@ -57,6 +59,12 @@ class OfferSpec:
     @property
     def label(self) -> str:
         return f"control:{self.version.value}" if self.control else f"{self.offer.value}:{self.version.value}"
+
+
+def browsers_lack(curve: str | None) -> bool:
+    """An ECDSA leaf on `curve` cannot answer the browser-like offer over TLS 1.3: its scheme is not offered
+    (P-521: browsers send ecdsa_secp256r1_sha256 and ecdsa_secp384r1_sha384 only)."""
+    return TLS13_ECDSA_SCHEME.get(curve or "") not in _BROWSER_SIGALGS
 
 
 def offer_spec(offer: Offer, version: TLSVersion) -> OfferSpec:

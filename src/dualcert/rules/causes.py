@@ -35,6 +35,7 @@ class Cause(StrEnum):
     ECDSA_NOT_WANTED = "ecdsa-not-wanted"
     BROWSER_GETS_ECDSA = "browser-gets-ecdsa"
     BROWSER_GETS_RSA = "browser-gets-rsa"
+    BROWSER_CURVE = "browser-curve"
     SELF_SIGNED = "self-signed"
     CA_SIGNED = "ca-signed"
     WRONG_ISSUER = "wrong-issuer"
@@ -107,6 +108,9 @@ FIXES: dict[Cause, Remedy] = {
         "a browser-like offer gets ECDSA where RSA is intended, while RSA-only offers get RSA",
         remedies.browser_gets_ecdsa),
     Cause.BROWSER_GETS_RSA: Remedy("a browser-like offer gets RSA where ECDSA is intended", remedies.browser_gets_rsa),
+    Cause.BROWSER_CURVE: Remedy(
+        "a browser-like TLS 1.3 offer is refused: the ECDSA leaf's curve has no scheme browsers offer (P-521)",
+        remedies.browser_curve),
     Cause.SELF_SIGNED: Remedy("a self-signed certificate where a CA-signed one is intended", remedies.sign_with_ca),
     Cause.CA_SIGNED: Remedy("a CA-signed certificate where a self-signed one is intended",
                             lambda: remedies.CA_SIGNED_NOW),

@@ -15,6 +15,7 @@ from dualcert.facts.hostname import hostname_matches
 from dualcert.facts.trust import ChainAbove, TrustStore, Validation, chain_above, issuer_named, signed_by_pin
 from dualcert.offers import Offer, TLSVersion
 from dualcert.policy.model import Expectation
+from dualcert.probe.hello import browsers_lack
 from dualcert.probe.observation import NO_CONVERSATION, Observation, Outcome, port_detail
 from dualcert.rules import remedies
 from dualcert.rules.causes import Cause, failed, finding, untrusted_cause
@@ -85,6 +86,17 @@ def _where(case: Case) -> str:
     o = case.observation
     return f"{case.endpoint.node} {case.endpoint.service.name} ({o.host}:{o.port}), {case.offer.value} offer over " \
            f"{case.version.value.replace('tls', 'TLS ')}"
+
+
+def _curve_browsers_lack(case: Case) -> str | None:
+    """The curve of the ECDSA leaf the ECDSA offer got, when it is why the browser-like TLS 1.3 offer was refused."""
+    if case.offer is not Offer.DEFAULT or case.version is not TLSVersion.TLS1_3:
+        return None
+    sibling = case.sibling(Offer.ECDSA)
+    if sibling is None or sibling.outcome is not Outcome.OK or not sibling.chain_der:
+        return None
+    leaf = chain_facts(sibling.chain_der).leaf
+    return leaf.curve if leaf.key_type == "ECDSA" and browsers_lack(leaf.curve) else None
 
 
 def _seen_leaf(case: Case) -> str:
@@ -169,8 +181,12 @@ def _presented_key(case: Case) -> Verdict:
         return failed(rule, f"{_where(case)}: expected the server to refuse the offer, the probe got {seen}; that "
                       "is not a refusal, a certificate may have been sent", Cause.NOT_A_REFUSAL, case.endpoint)
     if o.outcome is Outcome.REFUSED:
-        return failed(rule, f"{_where(case)}: expected {_a(expected)} certificate, but the server refused the offer: "
-                      f"{seen}", _not_presented(expected), case.endpoint)
+        message = f"{_where(case)}: expected {_a(expected)} certificate, but the server refused the offer: {seen}"
+        curve = _curve_browsers_lack(case)
+        if curve:
+            return failed(rule, f"{message}; its ECDSA leaf is on {curve}, which no browser's TLS 1.3 hello offers",
+                          Cause.BROWSER_CURVE, case.endpoint, curve)
+        return failed(rule, message, _not_presented(expected), case.endpoint)
     return failed(rule, f"{_where(case)}: expected {_a(expected)} certificate, the probe got {seen}",
                   Cause.UNREACHABLE)
 

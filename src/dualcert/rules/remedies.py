@@ -383,6 +383,13 @@ def client_curve(endpoint: Endpoint, client: str, curve: str) -> str:
             f"{unit.upload()} and {unit.words.restart_step(unit)}")
 
 
+def browser_curve(endpoint: Endpoint, curve: str) -> str:
+    unit = unit_for(endpoint, "ECDSA")
+    return (f"browsers offer no TLS 1.3 signature scheme for {curve} (only P-256 and P-384): generate {unit.csr} on "
+            f"P-256 or P-384{unit.where}, have it signed, {unit.upload()} and {unit.words.restart_step(unit)}; until "
+            f"then {endpoint.service.name} must present {unit_for(endpoint, 'RSA')} to browsers")
+
+
 def client_version(client: str, version: str) -> str:
     return (f"{client} negotiated {version}, which the policy does not accept: enable TLS 1.2 or later on the "
             f"service, or update {client}")
