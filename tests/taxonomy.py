@@ -335,7 +335,8 @@ CASES: dict[str, TaxonomyCase] = {c.id: c for c in [
     TaxonomyCase("p521", "EC P-521 leaf (Chrome's TLS 1.3 signature schemes, which the browser-like offer copies, have "
                  "none for P-521)", "ECDSA",
                  _key("p521"), {"key_strength": passes("secp521r1")},
-                 at={"default:tls1.3": {"presented_key": fails("refused the offer")}}),
+                 at={"default:tls1.3": {"presented_key": fails("refused the offer",
+                                                                "its ECDSA leaf is on secp521r1")}}),
     TaxonomyCase("rsa-1024", "RSA 1024 leaf", "RSA", _key("rsa1024"),
                  {"key_strength": fails("RSA of at least 2048 bits", "RSA 1024 bits")}, nginx=_SECLEVEL_0),
     TaxonomyCase("expired-intermediate", "EC leaf under an issuing CA that expired 5 days ago", "ECDSA",

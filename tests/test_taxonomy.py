@@ -150,6 +150,8 @@ FIX_FOR_CAUSE = {
     ("name-constraint-violated", "trust"): (Cause.PROFILE, "re-issue", "trust bundle if it is your CA"),
     ("ec-under-rsa-sent", "chain_algorithm"): (Cause.ECDSA_UNDER_RSA_CA, "signed by an RSA CA", "trust bundle"),
     ("self-signed", "issuer"): (Cause.SELF_SIGNED, "generate a CSR", "trust bundle"),
+    ("self-signed", "trust"): (Cause.SELF_SIGNED_UNTRUSTED, "that very certificate", "issuing root"),
+    ("p521", "presented_key"): (Cause.BROWSER_CURVE, "on P-256 or P-384", "to RSA clients"),
 }
 
 
