@@ -37,8 +37,8 @@ MIN_CHAINS = 1000
 # 2.32-2.46 s -> 1.99-2.15 s (docs/scale.md).
 EARLY_ENDPOINTS = 50
 EARLY_MIN_CHAINS = 50
-BATCH = 200   # answers per message from the child, at most
-FLUSH_S = 0.01
+BATCH = 200     # answers per message from the child, at most
+FLUSH_S = 0.01  # and what it has is sent at least this often: the tests ask for the first chains at once
 
 
 def worth_it(chains: int, at_least: int) -> bool:

@@ -95,8 +95,10 @@ def _curve_browsers_lack(case: Case) -> str | None:
     sibling = case.sibling(Offer.ECDSA)
     if sibling is None or sibling.outcome is not Outcome.OK or not sibling.chain_der:
         return None
-    leaf = chain_facts(sibling.chain_der).leaf
-    return leaf.curve if leaf.key_type == "ECDSA" and browsers_lack(leaf.curve) else None
+    seen = chain_facts(sibling.chain_der)   # an unreadable chain has no leaf to tell the curve of
+    if not seen.certs:
+        return None
+    return seen.leaf.curve if seen.leaf.key_type == "ECDSA" and browsers_lack(seen.leaf.curve) else None
 
 
 def _seen_leaf(case: Case) -> str:
