@@ -49,7 +49,7 @@ def _validate_early(inventory: Inventory) -> None:
     takes the core that pytest's start, single-threaded, leaves idle."""
     from dualcert.facts import prevalidation
 
-    if inventory.trust is not None and len(inventory.endpoints()) >= prevalidation.EARLY_ENDPOINTS:
+    if inventory.trust is not None and sum(len(n.services) for n in inventory.nodes) >= prevalidation.EARLY_ENDPOINTS:
         from dualcert.facts.trust import validate_in_child
 
         prevalidation.start_early(validate_in_child)
