@@ -137,21 +137,28 @@ def test_a_crashing_check_errors_alone(slow_estate: Path) -> None:
     measured("check-crash", "that test errors, the others run")
 
 
+def _state_and_parent(pid: int) -> tuple[str, int] | None:
+    """A process's state letter and parent from /proc/<pid>/stat; None once it is gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        state, ppid = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        return state, int(ppid)
+    return None
+
+
+def _alive(pid: int) -> bool:
+    found = _state_and_parent(pid)
+    return found is not None and found[0] != "Z"
+
+
 def _children(pid: int) -> dict[int, str]:
     """The live (not zombie) processes whose parent is `pid`, with their command lines."""
     found = {}
     for entry in Path("/proc").iterdir():
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
-            if entry.name.isdigit() and int(ppid) == pid and state != "Z":
+        stat = _state_and_parent(int(entry.name)) if entry.name.isdigit() else None
+        if stat is not None and stat[0] != "Z" and stat[1] == pid:
+            with contextlib.suppress(OSError):
                 found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
     return found
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(OSError, IndexError):
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return False
 
 
 def test_an_interrupted_large_run_leaves_no_second_process(tmp_path: Path) -> None:
