@@ -10,7 +10,7 @@ still merged as before: a complete set of shards of one split.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,13 @@ def _owners(parts: Sequence[Part]) -> dict[str, Path]:
                          fix="give each node to one run: selections that share no node (--select site=dc1 and "
                              "--select site=dc2), and each shard of a split once")
     return owner
+
+
+def not_checked(run: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """From a results file's `run`: the nodes no run of a merge checked, and every node of the estate (cluster,
+    labels); both empty for a file without run.coverage."""
+    record = run.get("coverage") or {}
+    return list(record.get("not_checked") or []), dict(record.get("estate") or {})
 
 
 def by_cluster(nodes: Sequence[str], estate: dict[str, Any]) -> list[tuple[str, dict[str, str], list[str]]]:

@@ -6,19 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dualcert.compare.coverage import by_cluster, describe, selection_text
+from dualcert.compare.coverage import by_cluster, describe, not_checked, selection_text
 from dualcert.estate.labels import label_text
 from dualcert.render.html import esc
 
 
-def _not_checked(run: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    record = run.get("coverage") or {}
-    return list(record.get("not_checked") or []), dict(record.get("estate") or {})
-
-
 def not_checked_lines(run: Mapping[str, Any]) -> list[str]:
     """For the terminal: one line, the clusters and nodes named (at most a few: the JSON lists them all)."""
-    nodes, estate = _not_checked(run)
+    nodes, estate = not_checked(run)
     if not nodes:
         return []
     return [f"NOT CHECKED: no run checked {len(nodes)} of the {len(estate)} nodes (merged with --allow-partial; "
@@ -27,7 +22,7 @@ def not_checked_lines(run: Mapping[str, Any]) -> list[str]:
 
 def not_checked_html(run: Mapping[str, Any]) -> str:
     """A banner and every node no run checked, by cluster, at the top of the report."""
-    nodes, estate = _not_checked(run)
+    nodes, estate = not_checked(run)
     if not nodes:
         return ""
     items = "".join(f"<li>cluster <b>{esc(cluster)}</b>{esc(f' ({label_text(labels)})' if labels else '')}: "

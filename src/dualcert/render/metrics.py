@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
+from dualcert.compare.coverage import not_checked
 from dualcert.safetext import safe
 
 PREFIX = "dualcert_"
@@ -109,16 +110,14 @@ def certificate_samples(probes: Iterable[Mapping[str, Any]], site: str,
 
 def coverage_samples(run: Mapping[str, Any], site: str) -> tuple[list[str], list[str]]:
     """(nodes by coverage, one sample per node not checked) from run.coverage; none from files without it."""
-    coverage = run.get("coverage")
-    if not coverage:
+    if not run.get("coverage"):
         return [], []
-    estate = coverage.get("estate") or {}
-    not_checked = list(coverage.get("not_checked") or [])
+    unchecked, estate = not_checked(run)
     counts = [_sample(f"{PREFIX}nodes", {"site": site, "coverage": state}, len(nodes))
-              for state, nodes in (("checked", coverage.get("nodes") or []), ("not_checked", not_checked))]
+              for state, nodes in (("checked", run["coverage"].get("nodes") or []), ("not_checked", unchecked))]
     missing = [_sample(f"{PREFIX}node_not_checked",
                        {"site": site, "node": node, "cluster": (estate.get(node) or {}).get("cluster") or ""}, 1)
-               for node in not_checked]
+               for node in unchecked]
     return counts, missing
 
 
